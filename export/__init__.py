@@ -1,0 +1,1 @@
+"""Exporters: SavedModel for TF Serving and ONNX for ONNX Runtime."""

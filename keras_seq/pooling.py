@@ -1,0 +1,68 @@
+"""Mask-aware pooling of a sequence of vectors into one vector."""
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+__all__ = ["SequencePooling"]
+
+_MODES = ("last", "mean", "max")
+
+
+@keras.saving.register_keras_serializable(package="keras_seq")
+class SequencePooling(keras.layers.Layer):
+    """Pools (B, T, D) to (B, D) over the valid (unmasked) steps.
+
+    Modes:
+        ``"last"``: the output at the last valid step (for right padding, step
+        ``length - 1``); ``"mean"``: mean over valid steps; ``"max"``: maximum
+        over valid steps. A sequence with no valid step pools to zeros.
+
+    Without a mask every step is valid. The layer consumes the mask.
+    """
+
+    def __init__(self, mode: str = "last", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if mode not in _MODES:
+            raise ValueError(f"`mode` must be one of {_MODES}; received mode={mode!r}.")
+        self.mode = mode
+        self.supports_masking = True
+
+    def build(self, input_shape) -> None:
+        if len(input_shape) != 3:
+            raise ValueError(
+                f"`inputs` of SequencePooling must be rank 3 (batch, time, features); received shape {tuple(input_shape)}."
+            )
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            mask = ops.ones(ops.shape(inputs)[:2], dtype="bool")
+        valid = ops.cast(mask, inputs.dtype)  # (B, T)
+        any_valid = ops.expand_dims(ops.cast(ops.any(ops.cast(mask, "bool"), axis=1), inputs.dtype), -1)
+        if self.mode == "mean":
+            total = ops.sum(inputs * ops.expand_dims(valid, -1), axis=1)
+            count = ops.maximum(ops.sum(valid, axis=1, keepdims=True), 1.0)
+            return total / count
+        if self.mode == "max":
+            lowest = ops.full_like(inputs, -3.0e38 if inputs.dtype == "float32" else -6.0e4)
+            pooled = ops.max(ops.where(ops.expand_dims(ops.cast(mask, "bool"), -1), inputs, lowest), axis=1)
+            return pooled * any_valid
+        # last: index of the last True in each row (works for any padding side).
+        steps = ops.shape(inputs)[1]
+        positions = ops.arange(steps, dtype="int32")[None, :]
+        last = ops.max(ops.where(ops.cast(mask, "bool"), positions, -1), axis=1)
+        index = ops.maximum(last, 0)
+        picked = ops.take_along_axis(inputs, ops.reshape(index, (-1, 1, 1)), axis=1)[:, 0, :]
+        return picked * any_valid
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "mode": self.mode}

@@ -1,0 +1,1 @@
+"""Data pipelines, task jobs and the keras-seq CLI."""

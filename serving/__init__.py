@@ -1,0 +1,1 @@
+"""Serving: reads exported artifacts only."""

@@ -1,0 +1,319 @@
+"""Elman / GRU / LSTM layers: parity with Keras' built-ins, gradients, masks, config, save/load."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import keras
+
+import keras_seq
+from tests.conftest import run_python
+
+B, T, D, U = 4, 9, 5, 6
+LENGTHS = np.array([9, 4, 1, 6])
+
+# (ours, reference, extra kwargs) -- every cell and both GRU variants.
+CASES = {
+    "elman": (keras_seq.Elman, keras.layers.SimpleRNN, {}),
+    "elman_relu": (keras_seq.Elman, keras.layers.SimpleRNN, {"activation": "relu"}),
+    "gru_reset_after": (keras_seq.GRU, keras.layers.GRU, {"reset_after": True}),
+    "gru_reset_before": (keras_seq.GRU, keras.layers.GRU, {"reset_after": False}),
+    "lstm": (keras_seq.LSTM, keras.layers.LSTM, {}),
+}
+
+
+def padded_batch(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(B, T, D)).astype("float32")
+    mask = np.arange(T)[None, :] < LENGTHS[:, None]
+    x[~mask] = 0.0
+    return x, mask
+
+
+def randomize(layer, seed: int = 1) -> None:
+    """Non-trivial weights (biases too), so that parity covers every term."""
+    rng = np.random.default_rng(seed)
+    layer.set_weights([rng.normal(scale=0.4, size=w.shape).astype("float32") for w in layer.get_weights()])
+
+
+def max_diff(a, b) -> float:
+    a = a if isinstance(a, (list, tuple)) else [a]
+    b = b if isinstance(b, (list, tuple)) else [b]
+    assert len(a) == len(b)
+    return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y)))) for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("use_mask", [False, True])
+def test_parity_with_keras_builtin(case, go_backwards, use_mask):
+    ours_cls, ref_cls, extra = CASES[case]
+    kwargs = dict(return_sequences=True, return_state=True, go_backwards=go_backwards, **extra)
+    ours, ref = ours_cls(U, **kwargs), ref_cls(U, **kwargs)
+    x, mask = padded_batch()
+    m = mask if use_mask else None
+    ref(x, mask=m)
+    ours(x, mask=m)
+    randomize(ref)
+    ours.set_weights(ref.get_weights())
+    assert [w.shape for w in ours.get_weights()] == [w.shape for w in ref.get_weights()]
+    assert max_diff(ours(x, mask=m), ref(x, mask=m)) <= 1e-5
+
+    # Last output only (the pooled form most classifiers use).
+    ours_last, ref_last = ours_cls(U, go_backwards=go_backwards, **extra), ref_cls(U, go_backwards=go_backwards, **extra)
+    ours_last(x, mask=m)
+    ref_last(x, mask=m)
+    ours_last.set_weights(ref.get_weights())
+    ref_last.set_weights(ref.get_weights())
+    assert max_diff(ours_last(x, mask=m), ref_last(x, mask=m)) <= 1e-5
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_parity_inside_bidirectional(case, return_sequences):
+    ours_cls, ref_cls, extra = CASES[case]
+    x, mask = padded_batch()
+    ours = keras.layers.Bidirectional(ours_cls(U, return_sequences=return_sequences, **extra))
+    ref = keras.layers.Bidirectional(ref_cls(U, return_sequences=return_sequences, **extra))
+    ours(x, mask=mask)
+    ref(x, mask=mask)
+    randomize(ref)
+    ours.set_weights(ref.get_weights())
+    assert max_diff(ours(x, mask=mask), ref(x, mask=mask)) <= 1e-5
+    if return_sequences:
+        assert ours.forward_layer.zero_output_for_mask
+
+
+@pytest.mark.parametrize("case", ["elman", "gru_reset_after", "lstm"])
+def test_initial_state_and_stacking_match_keras(case):
+    ours_cls, ref_cls, extra = CASES[case]
+    x, mask = padded_batch()
+    n_states = 2 if case == "lstm" else 1
+    init = [np.random.default_rng(3).normal(size=(B, U)).astype("float32") for _ in range(n_states)]
+
+    def model(layer_cls):
+        inp = keras.Input((T, D))
+        h = keras.layers.Masking()(inp)
+        h = layer_cls(U, return_sequences=True, **extra)(h)
+        h = layer_cls(U, **extra)(h)
+        return keras.Model(inp, h)
+
+    ours_m, ref_m = model(ours_cls), model(ref_cls)
+    for layer in ref_m.layers:
+        if layer.weights:
+            randomize(layer)
+    ours_m.set_weights(ref_m.get_weights())
+    assert max_diff(ours_m(x), ref_m(x)) <= 1e-5
+
+    ours, ref = ours_cls(U, return_sequences=True, **extra), ref_cls(U, return_sequences=True, **extra)
+    ref(x, initial_state=init)
+    ours(x, initial_state=init)
+    randomize(ref)
+    ours.set_weights(ref.get_weights())
+    assert max_diff(ours(x, initial_state=init, mask=mask), ref(x, initial_state=init, mask=mask)) <= 1e-5
+
+
+def test_mask_propagates():
+    inp = keras.Input((None,), dtype="int32")
+    emb = keras.layers.Embedding(10, 4, mask_zero=True)(inp)
+    seq = keras_seq.GRU(3, return_sequences=True)(emb)
+    assert seq._keras_mask is not None
+    last = keras_seq.LSTM(3)(seq)
+    assert getattr(last, "_keras_mask", None) is None
+    layer = keras_seq.LSTM(3, return_sequences=True, return_state=True)
+    masks = layer.compute_mask(None, tf.ones((2, 5), tf.bool))
+    assert len(masks) == 3 and masks[1] is None
+
+
+@pytest.mark.parametrize("case", ["elman", "gru_reset_after", "gru_reset_before", "lstm"])
+def test_numeric_gradient_bptt(case):
+    """Central differences in float64 agree with autodiff through time."""
+    ours_cls, _, extra = CASES[case]
+    rng = np.random.default_rng(5)
+    layer = ours_cls(3, return_sequences=True, dtype="float64", **extra)
+    x = tf.constant(rng.normal(size=(2, 5, 2)), dtype=tf.float64)
+    layer(x)
+    randomize(layer, seed=6)
+    weights = tf.constant(rng.normal(size=(2, 5, 3)), dtype=tf.float64)
+
+    def loss_of(inputs):
+        return tf.reduce_sum(layer(inputs) * weights)
+
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = loss_of(x)
+    grads = tape.gradient(loss, [x] + layer.trainable_variables)
+
+    eps = 1e-6
+    x_np = x.numpy()
+    numeric = np.zeros_like(x_np)
+    for idx in np.ndindex(*x_np.shape):
+        plus, minus = x_np.copy(), x_np.copy()
+        plus[idx] += eps
+        minus[idx] -= eps
+        numeric[idx] = (loss_of(tf.constant(plus)) - loss_of(tf.constant(minus))).numpy() / (2 * eps)
+    np.testing.assert_allclose(grads[0].numpy(), numeric, rtol=1e-5, atol=1e-7)
+
+    kernel = layer.cell.recurrent_kernel
+    original = kernel.numpy()
+    for idx in [(0, 0), (1, 2), (2, kernel.shape[1] - 1)]:
+        values = []
+        for sign in (1, -1):
+            perturbed = original.copy()
+            perturbed[idx] += sign * eps
+            kernel.assign(perturbed)
+            values.append(loss_of(x).numpy())
+        kernel.assign(original)
+        numeric_k = (values[0] - values[1]) / (2 * eps)
+        position = [v.path for v in layer.trainable_variables].index(kernel.path)
+        autodiff_k = grads[1 + position].numpy()[idx]
+        assert abs(numeric_k - autodiff_k) <= 1e-5 * max(1.0, abs(numeric_k))
+
+
+@pytest.mark.parametrize("case", ["elman", "gru_reset_after", "lstm"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_padded_positions_get_exactly_zero_gradient(case, go_backwards):
+    ours_cls, _, extra = CASES[case]
+    x, mask = padded_batch()
+    x = tf.constant(x)
+    layer = ours_cls(U, return_sequences=True, return_state=True, go_backwards=go_backwards, **extra)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        outputs = layer(x, mask=mask)
+        loss = sum(tf.reduce_sum(o**2) for o in outputs)
+    grad = tape.gradient(loss, x).numpy()
+    assert np.all(grad[~mask] == 0.0)
+    assert np.any(grad[mask] != 0.0)
+    # The final state is the state after the last valid step.
+    short = layer(x[:, : LENGTHS[1]], mask=mask[:, : LENGTHS[1]]) if not go_backwards else None
+    if short is not None:
+        np.testing.assert_allclose(outputs[1][1], short[1][1], atol=1e-6)
+
+
+def test_dropout_is_variational_and_off_at_inference():
+    x = np.ones((2, 6, 4), "float32")
+    layer = keras_seq.LSTM(5, dropout=0.5, recurrent_dropout=0.5, return_sequences=True, seed=1)
+    a = layer(x, training=False)
+    b = layer(x, training=False)
+    np.testing.assert_array_equal(a, b)
+    c = layer(x, training=True)
+    assert not np.allclose(a, c)
+    # Input dropout: the same features are dropped at every step of a sequence.
+    x = np.ones((64, 6, 8), "float32")
+    out = keras_seq.Elman(3, dropout=0.5, seed=2, return_sequences=True, kernel_initializer="ones",
+                          recurrent_initializer="zeros", activation="linear", use_bias=False)(x, training=True)
+    out = np.asarray(out)
+    np.testing.assert_allclose(out[:, 0], out[:, -1])  # same mask at every step
+    assert len(np.unique(out[:, 0, 0])) > 1  # but different per sequence
+
+
+def test_stateful_carries_state_and_resets():
+    x = np.random.default_rng(0).normal(size=(2, 4, 3)).astype("float32")
+    inp = keras.Input(batch_shape=(2, 4, 3))
+    layer = keras_seq.GRU(5, stateful=True)
+    model = keras.Model(inp, layer(inp))
+    first = np.asarray(model(x))
+    second = np.asarray(model(x))
+    assert not np.allclose(first, second)
+    layer.reset_state()
+    np.testing.assert_allclose(np.asarray(model(x)), first, atol=1e-6)
+    full = keras_seq.GRU(5)
+    full(np.concatenate([x, x], axis=1))
+    full.set_weights(layer.get_weights())
+    np.testing.assert_allclose(np.asarray(full(np.concatenate([x, x], axis=1))), second, atol=1e-5)
+    assert len(layer.get_weights()) == 3  # states are not weights
+
+
+@pytest.mark.parametrize("cls", [keras_seq.Elman, keras_seq.GRU, keras_seq.LSTM])
+def test_config_round_trip(cls):
+    layer = cls(7, return_sequences=True, go_backwards=True, dropout=0.1, recurrent_dropout=0.2,
+                kernel_regularizer="l2", name="rnn")
+    config = layer.get_config()
+    clone = cls.from_config(config)
+    assert clone.get_config() == config
+    generic = keras_seq.Recurrent(keras_seq.LSTMCell(4), return_state=True)
+    assert keras_seq.Recurrent.from_config(generic.get_config()).get_config() == generic.get_config()
+
+
+def test_cells_work_in_keras_rnn_wrapper():
+    x, _ = padded_batch()
+    for cell_cls, ref_cls in [(keras_seq.LSTMCell, keras.layers.LSTM), (keras_seq.GRUCell, keras.layers.GRU)]:
+        ours = keras.layers.RNN(cell_cls(U))
+        ref = ref_cls(U)
+        ours(x)
+        ref(x)
+        randomize(ref)
+        ours.set_weights(ref.get_weights())
+        assert max_diff(ours(x), ref(x)) <= 1e-5
+
+
+@pytest.mark.parametrize(
+    "make, word",
+    [
+        (lambda: keras_seq.LSTM(0), "units"),
+        (lambda: keras_seq.GRU(-3), "units"),
+        (lambda: keras_seq.Elman(2.5), "units"),
+        (lambda: keras_seq.Elman(4, activation="swishy"), "activation"),
+        (lambda: keras_seq.LSTM(4, recurrent_activation="nope"), "recurrent_activation"),
+        (lambda: keras_seq.GRU(4, dropout=1.5), "dropout"),
+        (lambda: keras_seq.GRU(4, recurrent_dropout=-0.1), "recurrent_dropout"),
+        (lambda: keras_seq.LSTM(4, colour="blue"), "colour"),
+        (lambda: keras_seq.SequencePooling("median"), "mode"),
+    ],
+)
+def test_bad_arguments_raise_clear_value_error(make, word):
+    with pytest.raises(ValueError, match=word):
+        make()
+
+
+@pytest.mark.parametrize("shape", [(4, 5), (2, 3, 4, 5)])
+def test_wrong_input_rank_is_a_clear_error(shape):
+    with pytest.raises(ValueError, match="rank 3"):
+        keras_seq.LSTM(3)(np.zeros(shape, "float32"))
+
+
+@pytest.mark.parametrize("cls_name", ["Elman", "GRU", "LSTM"])
+def test_fit_in_user_code(cls_name):
+    cls = getattr(keras_seq, cls_name)
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 20, size=(64, 12))
+    x[::3, 8:] = 0  # padded
+    y = (x[:, 0] > 10).astype("float32")
+    model = keras.Sequential(
+        [
+            keras.Input((12,), dtype="int32"),
+            keras.layers.Embedding(20, 8, mask_zero=True),
+            keras.layers.Bidirectional(cls(8, return_sequences=True)),
+            cls(8, dropout=0.1, recurrent_dropout=0.1),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy")
+    history = model.fit(x, y, epochs=3, batch_size=16, verbose=0)
+    losses = history.history["loss"]
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
+
+
+def test_keras_file_round_trip_in_fresh_process(tmp_path):
+    x, mask = padded_batch()
+    inp = keras.Input((T, D))
+    h = keras.layers.Masking()(inp)
+    h = keras.layers.Bidirectional(keras_seq.GRU(U, return_sequences=True, reset_after=False))(h)
+    h = keras_seq.Elman(U, return_sequences=True, activation="relu")(h)
+    h = keras_seq.SequencePooling("mean")(keras_seq.LSTM(U, return_sequences=True)(h))
+    model = keras.Model(inp, keras.layers.Dense(2)(h))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", np.asarray(model(x)))
+    code = (
+        "import sys, numpy as np, keras, keras_seq\n"
+        "d = sys.argv[1]\n"
+        "m = keras.saving.load_model(d + '/model.keras')\n"
+        "diff = np.abs(np.asarray(m(np.load(d + '/x.npy'))) - np.load(d + '/y.npy')).max()\n"
+        "print('DIFF', diff)\n"
+    )
+    result = run_python(code, str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    diff = float(result.stdout.split("DIFF")[-1])
+    assert diff <= 1e-6
