@@ -1,0 +1,98 @@
+"""Batching on tf.data: length bucketing, fixed-length padding and LM tracks.
+
+Padding is always id 0 on the right, so a model's mask is ``ids != 0``
+(``Embedding(mask_zero=True)``), and ONNX ``sequence_lens`` = number of
+non-zero ids.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def length_boundaries(lengths: Sequence[int], buckets: int = 12) -> list[int]:
+    """Bucket upper bounds (exclusive, as tf.data wants them) at the length
+    quantiles of the training data, so every bucket holds a similar number
+    of examples."""
+    if buckets < 1:
+        raise ValueError(f"`buckets` must be >= 1; received {buckets}")
+    lengths = np.asarray(lengths)
+    if lengths.size == 0:
+        raise ValueError("cannot derive bucket boundaries from an empty corpus")
+    qs = np.quantile(lengths, np.linspace(0, 1, buckets + 1)[1:-1], method="higher")
+    return sorted({int(q) + 1 for q in qs if q + 1 <= lengths.max()})
+
+
+def bucket_batch_sizes(boundaries: Sequence[int], tokens_per_batch: int, max_batch: int,
+                       longest: int) -> list[int]:
+    """One batch size per bucket so that a batch holds about `tokens_per_batch`
+    tokens (never more than `max_batch` sequences)."""
+    uppers = [b - 1 for b in boundaries] + [max(longest, boundaries[-1] if boundaries else 1)]
+    return [int(max(1, min(max_batch, tokens_per_batch // max(1, u)))) for u in uppers]
+
+
+def _length(ids, *targets) -> tf.Tensor:
+    return tf.shape(ids)[0]
+
+
+def bucket_by_length(dataset: tf.data.Dataset, boundaries: Sequence[int], batch_sizes: Sequence[int],
+                     ) -> tf.data.Dataset:
+    """Groups (ids, target...) elements into batches of similar length, padded
+    with 0 to the longest in the batch."""
+    if len(batch_sizes) != len(boundaries) + 1:
+        raise ValueError("need one batch size per bucket (len(boundaries) + 1)")
+    return dataset.bucket_by_sequence_length(
+        element_length_func=_length,
+        bucket_boundaries=list(boundaries),
+        bucket_batch_sizes=list(batch_sizes),
+        pad_to_bucket_boundary=False,
+        drop_remainder=False,
+    )
+
+
+def fixed_length_batches(dataset: tf.data.Dataset, batch_size: int, length: int) -> tf.data.Dataset:
+    """The baseline: every sequence padded to `length`."""
+    spec = dataset.element_spec
+    if isinstance(spec, tuple):
+        shapes = tuple([length] if s.shape.rank == 1 else [] for s in spec)
+    else:
+        shapes = [length]
+    return dataset.padded_batch(batch_size, padded_shapes=shapes)
+
+
+def lm_tracks(ids: np.ndarray, batch_size: int, window: int) -> tf.data.Dataset:
+    """Stateful truncated-BPTT batches from one id stream.
+
+    The stream is cut into `batch_size` contiguous tracks; batch k holds window
+    k of every track, so row b of batch k+1 continues row b of batch k.
+    Elements are (inputs, next-token targets), each (batch_size, window).
+    """
+    ids = np.asarray(ids)
+    track_len = (len(ids) - 1) // batch_size
+    windows = track_len // window
+    if windows < 1:
+        raise ValueError(
+            f"the text is too short for {batch_size} tracks of windows of {window} tokens "
+            f"({len(ids)} tokens)"
+        )
+    usable = windows * window
+    inputs = ids[: batch_size * track_len].reshape(batch_size, track_len)[:, :usable]
+    targets = ids[1 : batch_size * track_len + 1].reshape(batch_size, track_len)[:, :usable]
+    x = inputs.reshape(batch_size, windows, window).transpose(1, 0, 2)
+    y = targets.reshape(batch_size, windows, window).transpose(1, 0, 2)
+    return tf.data.Dataset.from_tensor_slices((x, y))
+
+
+def padded_share(batches: tf.data.Dataset) -> tuple[float, int, int]:
+    """(share of padded positions, padded, total) over one pass of id batches."""
+    padded = total = 0
+    for batch in batches:
+        ids = batch[0] if isinstance(batch, tuple) else batch
+        ids = ids.numpy()
+        padded += int((ids == 0).sum())
+        total += ids.size
+    return (padded / total if total else 0.0), padded, total

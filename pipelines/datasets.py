@@ -1,0 +1,157 @@
+"""Corpus -> vocabulary files -> tf.data datasets of ids, per task.
+
+`prepare_text_dir` writes the tokenizer contract (``tokenizer.json`` + vocab
+file) from the training split; `encoded_dataset` streams a split through the
+one tokenizer (vectorised, in batches) and `batched` adds shuffling, length
+bucketing and prefetching.
+"""
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from pipelines.batching import AUTOTUNE, bucket_batch_sizes, bucket_by_length, fixed_length_batches, length_boundaries
+from pipelines.readers import Corpus
+from pipelines.tokenize import TokenizerSpec, normalize_tokens, tokenize
+from pipelines.vocab import TextEncoder, Vocabulary
+
+_ENCODE_BATCH = 512
+
+
+def _raw_dataset(corpus: Corpus, split: str) -> tf.data.Dataset:
+    """The split's examples as a tf.data stream of strings (labels as strings)."""
+    if corpus.task == "classify":
+        signature = (tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.string))
+    elif corpus.task == "tag":
+        signature = (tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.string))
+    else:
+        signature = tf.TensorSpec([], tf.string)
+    return tf.data.Dataset.from_generator(lambda: corpus.examples(split), output_signature=signature)
+
+
+def _token_batches(corpus: Corpus, split: str, spec: TokenizerSpec):
+    """Ragged token batches of the split, through the TF tokenizer."""
+    raw = _raw_dataset(corpus, split)
+    if corpus.task == "tag":
+        return raw.map(lambda w, t: w).ragged_batch(_ENCODE_BATCH).map(lambda w: normalize_tokens(w, spec))
+    if corpus.task == "classify":
+        raw = raw.map(lambda text, label: text)
+    return raw.batch(_ENCODE_BATCH).map(lambda t: tokenize(t, spec))
+
+
+def count_split_tokens(corpus: Corpus, split: str, spec: TokenizerSpec) -> collections.Counter:
+    counts: collections.Counter = collections.Counter()
+    for batch in _token_batches(corpus, split, spec):
+        counts.update(t.decode("utf-8") for t in batch.flat_values.numpy())
+    return counts
+
+
+def prepare_text_dir(corpus: Corpus, directory: str | Path, spec: TokenizerSpec,
+                     vocab_size: int | None = 20000, min_count: int = 1) -> TextEncoder:
+    """Builds the vocabulary from the training split only and writes the
+    tokenizer contract into `directory`. Returns the encoder reading it."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    counts = count_split_tokens(corpus, "train", spec)
+    if not counts:
+        raise ValueError(f"{corpus.source}: the training split holds no tokens")
+    vocab = Vocabulary.build(counts, max_size=vocab_size, min_count=min_count, level=spec.level)
+    vocab.save(directory / spec.vocab_file)
+    spec.save(directory)
+    return TextEncoder(directory)
+
+
+def build_label_vocab(corpus: Corpus, directory: str | Path, file_name: str = "labels.txt") -> Vocabulary:
+    """Classification labels (sorted, no reserved ids) or tags (ids 0/1 reserved)."""
+    counts: collections.Counter = collections.Counter()
+    for example in corpus.examples("train"):
+        counts.update(example[1] if corpus.task == "tag" else [example[1]])
+    if corpus.task == "tag":
+        vocab = Vocabulary.build(counts, level="label")
+    else:
+        vocab = Vocabulary(sorted(counts), level="label")
+    vocab.save(Path(directory) / file_name)
+    return vocab
+
+
+@dataclass
+class LabelLookup:
+    """Label strings -> ids in TF (unknown tag -> <UNK>; unknown class -> -1)."""
+
+    vocab: Vocabulary
+
+    def __post_init__(self) -> None:
+        keys = tf.constant(self.vocab.tokens)
+        values = tf.range(len(self.vocab.tokens), dtype=tf.int64)
+        default = 1 if self.vocab.reserved else -1
+        self.table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, values), default)
+
+    def __call__(self, labels):
+        return self.table.lookup(labels)
+
+
+def _unbatch_ragged(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Batches of ragged rows -> one dense 1-D tensor per row (padded_batch and
+    bucketing need plain tensors, which unbatching a RaggedTensor does not give)."""
+    spec = dataset.element_spec
+    single = not isinstance(spec, tuple)
+    ragged = [isinstance(s, tf.RaggedTensorSpec) for s in ((spec,) if single else spec)]
+
+    def to_dense(*parts):  # ragged part -> (padded rows, row lengths)
+        flat = []
+        for part, is_ragged in zip(parts, ragged):
+            flat.extend([part.to_tensor(), part.row_lengths()] if is_ragged else [part])
+        return tuple(flat)
+
+    def trim(*flat):  # back to one tensor per part, padding removed
+        out, i = [], 0
+        for is_ragged in ragged:
+            out.append(flat[i][: flat[i + 1]] if is_ragged else flat[i])
+            i += 2 if is_ragged else 1
+        return out[0] if single else tuple(out)
+
+    return dataset.map(to_dense).unbatch().map(trim)
+
+
+def encoded_dataset(corpus: Corpus, split: str, encoder: TextEncoder,
+                    labels: LabelLookup | None = None) -> tf.data.Dataset:
+    """Unbatched elements: classify -> (ids [T], label id); tag -> (ids [T], tag ids [T])."""
+    raw = _raw_dataset(corpus, split)
+    spec = encoder.spec
+    if corpus.task == "classify":
+        ds = raw.batch(_ENCODE_BATCH).map(lambda t, l: (encoder.encode(t), labels(l)), num_parallel_calls=AUTOTUNE)
+        return _unbatch_ragged(ds)
+    if corpus.task == "tag":
+        def encode(words, tags):
+            ids = encoder.encode_tokens(words)
+            tag_ids = tf.ragged.map_flat_values(labels, tags)
+            if spec.max_len is not None:
+                tag_ids = tag_ids[:, : spec.max_len] if spec.truncate == "tail" else tag_ids[:, -spec.max_len:]
+            return ids, tag_ids
+        return _unbatch_ragged(raw.ragged_batch(_ENCODE_BATCH).map(encode, num_parallel_calls=AUTOTUNE))
+    return _unbatch_ragged(raw.batch(1).map(lambda t: encoder.encode(t)))
+
+
+def split_lengths(dataset: tf.data.Dataset) -> np.ndarray:
+    return np.fromiter((int(e[0].shape[0]) for e in dataset), dtype=np.int64)
+
+
+def batched(dataset: tf.data.Dataset, lengths: np.ndarray, *, tokens_per_batch: int = 4096, max_batch: int = 64,
+            buckets: int = 12, shuffle: bool = True, seed: int = 0, bucketing: bool = True,
+            fixed_length: int | None = None, cache: bool = True) -> tf.data.Dataset:
+    """Shuffled (seeded), bucketed (or fixed-length) and prefetched batches."""
+    if cache:
+        dataset = dataset.cache()
+    if shuffle:
+        dataset = dataset.shuffle(min(len(lengths), 20000), seed=seed, reshuffle_each_iteration=True)
+    if bucketing:
+        boundaries = length_boundaries(lengths, buckets)
+        sizes = bucket_batch_sizes(boundaries, tokens_per_batch, max_batch, int(lengths.max()))
+        dataset = bucket_by_length(dataset, boundaries, sizes)
+    else:
+        dataset = fixed_length_batches(dataset, max_batch, fixed_length or int(lengths.max()))
+    return dataset.prefetch(AUTOTUNE)

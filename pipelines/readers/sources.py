@@ -1,0 +1,79 @@
+"""`open_corpus(SOURCE, task)`: one entry point for every reader.
+
+SOURCE is a path (file, folder or archive) or ``tfds:NAME``. Splits are named
+train / validation / test; a source without a split of that name (a single
+file) serves every split from the same file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from pipelines.readers import class_folders, conll, plain_text, tabular, tfds_source
+
+TASKS = ("classify", "tag", "lm")
+_SPLIT_FILES = {"train": "train", "validation": "dev", "test": "test"}
+
+
+@dataclass
+class Corpus:
+    source: str
+    task: str
+    options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"`task` must be one of {TASKS}; received {self.task!r}")
+        if not self.source.startswith("tfds:") and not Path(self.source).exists():
+            raise FileNotFoundError(f"no such data source: {self.source}")
+
+    # -- per task -------------------------------------------------------
+    def examples(self, split: str = "train") -> Iterator:
+        """classify: (text, label); tag: (tokens, tags); lm: the split's text (one item)."""
+        if self.source.startswith("tfds:"):
+            name = self.source[5:]
+            if tfds_source.tfds_task(name) != self.task:
+                raise ValueError(f"{self.source} is a {tfds_source.tfds_task(name)} data set, not {self.task}")
+            tfds_split = {"validation": "test"}.get(split, split) if self.task == "classify" else split
+            items = tfds_source.iter_tfds(name, tfds_split, self.options.get("data_dir"))
+            if self.task == "lm":
+                yield "".join(items)
+                return
+            yield from items
+            return
+        path = Path(self.source)
+        if self.task == "lm":
+            text = plain_text.read_text(self._split_file(path, split))
+            if path.is_file():
+                text = plain_text.split_text(text, self.options.get("train_fraction", 0.9))[
+                    "train" if split == "train" else "validation"]
+            yield text
+        elif self.task == "classify":
+            if path.is_dir() or class_folders.is_archive(path):
+                yield from class_folders.iter_class_folder(path, {"validation": "test"}.get(split, split),
+                                                           tuple(self.options.get("labels", class_folders.DEFAULT_LABELS)))
+            else:
+                yield from tabular.iter_table(self._split_file(path, split), self.options.get("text_column", "text"),
+                                              self.options.get("label_column", "label"))
+        else:
+            file = self._split_file(path, split)
+            if file.suffix == ".conllu":
+                yield from conll.iter_conllu(file, self.options.get("tag_column", "upos"))
+            else:
+                yield from conll.iter_conll_columns(file)
+
+    def _split_file(self, path: Path, split: str) -> Path:
+        """A folder of split files (``*train*``, ``*dev*``, ``*test*``) or one file."""
+        if path.is_file():
+            return path
+        key = _SPLIT_FILES.get(split, split)
+        matches = sorted(p for p in path.iterdir() if p.is_file() and key in p.name and p.suffix != ".md"
+                         and "LICENSE" not in p.name)
+        if not matches:
+            raise FileNotFoundError(f"no '{key}' file in {path}")
+        return matches[0]
+
+
+def open_corpus(source: str | Path, task: str, **options) -> Corpus:
+    return Corpus(str(source), task, options)

@@ -1,0 +1,81 @@
+"""Corpus statistics for `keras-seq data stats`."""
+from __future__ import annotations
+
+import tempfile
+
+import numpy as np
+
+from pipelines.batching import bucket_batch_sizes, length_boundaries, padded_share
+from pipelines.datasets import batched, encoded_dataset, prepare_text_dir, split_lengths, LabelLookup, build_label_vocab
+from pipelines.readers import open_corpus
+from pipelines.tokenize import TokenizerSpec
+
+
+def corpus_stats(source: str, task: str, level: str = "word", max_len: int | None = None,
+                 vocab_size: int = 20000, min_count: int = 1, batch_size: int = 64, buckets: int = 12,
+                 lower: bool = True, **options) -> dict:
+    """Statistics of the training split (and the <UNK> share on a held-out split).
+
+    Padded shares are measured by running one epoch of the real batching
+    pipelines: fixed-length padding to `max_len` (or the longest example)
+    against length bucketing with `buckets` quantile buckets and about
+    `batch_size` * mean-length tokens per batch.
+    """
+    corpus = open_corpus(source, task, **options)
+    spec = TokenizerSpec(level=level, lower=lower, max_len=max_len)
+    with tempfile.TemporaryDirectory() as tmp:
+        encoder = prepare_text_dir(corpus, tmp, spec, vocab_size=vocab_size, min_count=min_count)
+        labels = LabelLookup(build_label_vocab(corpus, tmp)) if task != "lm" else None
+        train = encoded_dataset(corpus, "train", encoder, labels)
+        if task == "lm":
+            lengths = split_lengths(train.map(lambda ids: (ids,)))
+        else:
+            lengths = split_lengths(train)
+        held_out = "test" if task == "classify" else "validation"
+        try:
+            unk_ids = np.concatenate([np.asarray(e[0] if task != "lm" else e)
+                                      for e in encoded_dataset(corpus, held_out, encoder, labels)])
+        except FileNotFoundError:
+            held_out = "train"
+            unk_ids = np.concatenate([np.asarray(e[0] if task != "lm" else e) for e in train])
+        result = {
+            "source": source,
+            "task": task,
+            "level": level,
+            "max_len": max_len,
+            "examples": int(lengths.size),
+            "tokens": int(lengths.sum()),
+            "vocab_size": len(encoder.vocab),
+            "length_quantiles": {f"p{q}": float(np.percentile(lengths, q)) for q in (0, 10, 25, 50, 75, 90, 99, 100)},
+            "unk_share": float(np.mean(unk_ids == 1)) if unk_ids.size else 0.0,
+            "unk_share_split": held_out,
+        }
+        if task == "lm":
+            result.update(padded_share_fixed=0.0, padded_share_bucketed=0.0,
+                          note="language modelling uses contiguous windows: nothing is padded")
+            return result
+        fixed_len = max_len or int(lengths.max())
+        fixed = batched(train, lengths, max_batch=batch_size, bucketing=False, fixed_length=fixed_len, shuffle=False)
+        tokens_per_batch = int(batch_size * lengths.mean())
+        bucketed = batched(train, lengths, tokens_per_batch=tokens_per_batch, max_batch=4 * batch_size,
+                           buckets=buckets, shuffle=True)
+        boundaries = length_boundaries(lengths, buckets)
+        result.update(
+            padded_share_fixed=padded_share(fixed)[0],
+            padded_share_bucketed=padded_share(bucketed)[0],
+            bucket_boundaries=boundaries,
+            bucket_batch_sizes=bucket_batch_sizes(boundaries, tokens_per_batch, 4 * batch_size, int(lengths.max())),
+        )
+        return result
+
+
+def format_stats(stats: dict) -> str:
+    q = stats["length_quantiles"]
+    lines = [
+        f"source   {stats['source']} ({stats['task']}, {stats['level']} level, max_len={stats['max_len']})",
+        f"examples {stats['examples']:,}   tokens {stats['tokens']:,}   vocabulary {stats['vocab_size']:,}",
+        "lengths  " + "  ".join(f"{k}={v:g}" for k, v in q.items()),
+        f"<UNK>    {stats['unk_share']:.2%} of {stats['unk_share_split']} tokens",
+        f"padding  fixed-length {stats['padded_share_fixed']:.1%}   bucketed {stats['padded_share_bucketed']:.1%}",
+    ]
+    return "\n".join(lines)

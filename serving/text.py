@@ -1,0 +1,99 @@
+"""Pure-Python / NumPy twin of ``pipelines/tokenize.py`` (no TensorFlow).
+
+It reads the same ``tokenizer.json`` and vocabulary file and gives the same
+token ids byte for byte; ``tests/test_tokenizer_twin.py`` checks that on real
+corpora. The rules are documented in ``pipelines/tokenize.py``.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+RULES_VERSION = 1
+PAD_ID, UNK_ID = 0, 1
+_BR = re.compile(r"<[bB][rR][ \t\n\v\f\r]*/?>")
+_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")
+_SPACE = re.compile(r"[ \t\n\v\f\r]+")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _as_text(text: str | bytes) -> str:
+    if isinstance(text, bytes):
+        return text.decode("utf-8", errors="replace")
+    if not isinstance(text, str):
+        raise TypeError(f"expected text (str or UTF-8 bytes), got {type(text).__name__}")
+    # A str may hold lone surrogates (e.g. from JSON "\ud800"): they are not
+    # valid UTF-8, so they get the same replacement as invalid bytes.
+    return text.encode("utf-8", errors="surrogatepass").decode("utf-8", errors="replace")
+
+
+class TextTokenizer:
+    """Raw text -> token strings and int64 ids, as the TF tokenizer does."""
+
+    def __init__(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        spec = json.loads((directory / "tokenizer.json").read_text(encoding="utf-8"))
+        if spec.get("rules_version") != RULES_VERSION:
+            raise ValueError(
+                f"{directory / 'tokenizer.json'}: rules version {spec.get('rules_version')} is not "
+                f"supported (this twin implements {RULES_VERSION})"
+            )
+        self.level: str = spec["level"]
+        self.lower: bool = spec["lower"]
+        self.max_len: int | None = spec["max_len"]
+        self.truncate_side: str = spec["truncate"]
+        self.vocab = self._read_vocab(directory / spec["vocab_file"])
+
+    def _read_vocab(self, path: Path) -> dict:
+        lines = path.read_text(encoding="utf-8").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        if self.level == "char":
+            return {int(line.split("\t", 1)[0]): i for i, line in enumerate(lines)}
+        return {line: i for i, line in enumerate(lines)}
+
+    def clean(self, text: str | bytes) -> str:
+        text = _as_text(text)
+        return text.translate(_ASCII_LOWER) if self.lower else text
+
+    def tokens(self, text: str | bytes) -> list[str]:
+        text = self.clean(text)
+        if self.level == "word":
+            text = _SPACE.sub(" ", _PUNCT.sub(r" \1 ", _BR.sub(" ", text)))
+            tokens = [t for t in text.split(" ") if t]
+        else:
+            tokens = list(text)
+        return self.truncate(tokens)
+
+    def truncate(self, tokens: list) -> list:
+        if self.max_len is None:
+            return tokens
+        return tokens[: self.max_len] if self.truncate_side == "tail" else tokens[-self.max_len :]
+
+    def lookup(self, tokens: Iterable[str]) -> list[int]:
+        get = self.vocab.get
+        if self.level == "char":
+            ids = [get(ord(t), UNK_ID) for t in tokens]
+        else:
+            ids = [get(t, UNK_ID) for t in tokens]
+        return [UNK_ID if i == PAD_ID else i for i in ids]
+
+    def encode(self, text: str | bytes) -> list[int]:
+        return self.lookup(self.tokens(text))
+
+    def encode_tokens(self, tokens: Iterable[str]) -> list[int]:
+        return self.lookup(self.truncate([self.clean(t) for t in tokens]))
+
+    def encode_batch(self, texts: Iterable[str | bytes], min_len: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Right-padded ids (batch, max(min_len, longest)) int64 and lengths (batch,)."""
+        rows = [self.encode(t) for t in texts]
+        lengths = np.array([len(r) for r in rows], dtype=np.int64)
+        width = max([min_len, *lengths.tolist()])
+        ids = np.zeros((len(rows), width), dtype=np.int64)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = row
+        return ids, lengths

@@ -1,0 +1,102 @@
+"""Readers on the real corpora, on small made-up files, and on malformed files."""
+from __future__ import annotations
+
+import tarfile
+
+import pytest
+
+from pipelines.readers import ReaderError, open_corpus
+
+
+def test_ewt_train_counts(data_dir):
+    sentences = list(open_corpus(data_dir / "ud_english_ewt", "tag").examples("train"))
+    assert len(sentences) == 12544
+    assert sum(len(words) for words, _ in sentences) == 204577
+    assert all(len(w) == len(t) for w, t in sentences)
+    xpos = next(open_corpus(data_dir / "ud_english_ewt", "tag", tag_column="xpos").examples("train"))
+    assert xpos[1] != next(open_corpus(data_dir / "ud_english_ewt", "tag").examples("train"))[1]
+
+
+def test_conll2003_counts(data_dir):
+    corpus = open_corpus(data_dir / "conll2003", "tag")
+    assert sum(1 for _ in corpus.examples("train")) == 14041
+    assert sum(1 for _ in corpus.examples("validation")) == 3250
+    # test.txt still holds 230 "-DOCSTART- O" lines (each followed by a blank
+    # line), which the reader skips: 3,683 blank-separated groups, 3,453
+    # sentences -- the standard CoNLL-2003 test count.
+    assert sum(1 for _ in corpus.examples("test")) == 3453
+
+
+def test_tiny_shakespeare_split(data_dir):
+    corpus = open_corpus(data_dir / "tinyshakespeare" / "input.txt", "lm")
+    train, valid = next(corpus.examples("train")), next(corpus.examples("validation"))
+    assert len(train) + len(valid) == 1115394
+    assert len(train) == int(1115394 * 0.9)
+
+
+def test_class_folders_from_archive_and_folder_agree(tmp_path):
+    root = tmp_path / "aclImdb"
+    for split in ("train", "test"):
+        for label in ("neg", "pos", "unsup"):
+            (root / split / label).mkdir(parents=True)
+            for i in range(3):
+                (root / split / label / f"{i}_7.txt").write_text(f"{split} {label} review {i} ü", encoding="utf-8")
+    archive = tmp_path / "corpus.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(root, arcname="aclImdb")
+    from_folder = list(open_corpus(root, "classify").examples("train"))
+    from_archive = list(open_corpus(archive, "classify").examples("train"))
+    assert from_folder == from_archive
+    assert len(from_folder) == 6 and {label for _, label in from_folder} == {"neg", "pos"}
+
+
+def test_tabular_formats(tmp_path):
+    (tmp_path / "d.csv").write_text('text,label\n"hello, world",pos\nbye,neg\n', encoding="utf-8")
+    (tmp_path / "d.tsv").write_text("label\ttext\npos\thello\n", encoding="utf-8")
+    (tmp_path / "d.jsonl").write_text('{"review": "a\\nb", "y": 1}\n\n{"review": "c", "y": 0}\n', encoding="utf-8")
+    assert list(open_corpus(tmp_path / "d.csv", "classify").examples()) == [("hello, world", "pos"), ("bye", "neg")]
+    assert list(open_corpus(tmp_path / "d.tsv", "classify").examples()) == [("hello", "pos")]
+    jsonl = open_corpus(tmp_path / "d.jsonl", "classify", text_column="review", label_column="y")
+    assert list(jsonl.examples()) == [("a\nb", "1"), ("c", "0")]
+
+
+@pytest.mark.parametrize(
+    "name, content, task, line, words",
+    [
+        ("bad.conllu", b"# c\n1\tA\ta\tDET\n", "tag", 2, "10 tab-separated"),
+        ("bad2.conllu", b"1\tA\ta\tDET\tDT\t_\t0\troot\t_\t_\n\n1\t\ta\t\tDT\t_\t0\troot\t_\t_\n", "tag", 3, "without"),
+        ("bad.txt", b"EU B-ORG\nrejects O\nB-ORG\n", "tag", 3, "token and a tag"),
+        ("cols.txt", b"EU NNP B-ORG\nrejects O\n", "tag", 2, "columns"),
+        ("utf.txt", b"EU B-ORG\n\nok O\nbad\xff O\n", "tag", 4, "UTF-8"),
+        ("empty.txt", b"", "tag", 1, "empty"),
+        ("bad.csv", b"text,label\nok,pos\nmissing\n", "classify", 3, "columns"),
+        ("bad.jsonl", b'{"text": "a", "label": 1}\n{nope\n', "classify", 2, "JSON"),
+        ("empty.txt", b"  \n", "lm", 1, "empty"),
+    ],
+)
+def test_malformed_files_name_file_and_line(tmp_path, name, content, task, line, words):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ReaderError, match=words) as info:
+        for _ in open_corpus(path, task).examples("train"):
+            pass
+    assert info.value.path == str(path) and info.value.line == line
+    assert f"{path}:{line}" in str(info.value)
+
+
+def test_missing_source_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such data source"):
+        open_corpus(tmp_path / "nope", "tag")
+    with pytest.raises(ValueError, match="task"):
+        open_corpus(tmp_path, "translate")
+
+
+def test_tfds_sources_offline_with_mock_data():
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=5):
+        reviews = list(open_corpus("tfds:imdb_reviews", "classify").examples("train"))
+        assert len(reviews) == 5 and all(label in ("neg", "pos") for _, label in reviews)
+        text = next(open_corpus("tfds:tiny_shakespeare", "lm").examples("train"))
+        assert isinstance(text, str) and len(text) > 0
+    with pytest.raises(ValueError, match="not supported"):
+        list(open_corpus("tfds:unknown_thing", "classify").examples())

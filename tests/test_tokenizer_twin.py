@@ -1,0 +1,108 @@
+"""The TF tokenizer (pipelines) and its pure-Python twin (serving) agree byte for byte."""
+from __future__ import annotations
+
+import collections
+import itertools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipelines.readers import open_corpus
+from pipelines.tokenize import TokenizerSpec, tokenize
+from pipelines.vocab import TextEncoder, Vocabulary
+from serving.text import TextTokenizer
+
+ADVERSARIAL = [
+    "",
+    "   \t\n ",
+    "qwzx blorft zzyzx",
+    "Good, NOT bad at all!<br /><br />Really.<BR>x<br/>y",
+    "emoji 😀👍🏽 and flags 🇺🇸",
+    "combining: e\u0301 a\u0308 \u0915\u094d\u0937",
+    "right-to-left: \u05e9\u05dc\u05d5\u05dd \u0645\u0631\u062d\u0628\u0627",
+    "control \x00\x01\x1c\x1f\x7f chars\u2028\u00a0nbsp",
+    "İSTANBUL ǅ ß ẞ Σ",
+    "don't stop-believing (1999) $5.00 a@b.c ~!?",
+    "word " * 5000,
+]
+INVALID_UTF8 = [b"ok \xff\xfe bad", b"\xc3\x28 x", b"trunc \xe2\x82", b"\xed\xa0\x80 surrogate", b"\xf0\x9f\x98"]
+
+
+def _write_dir(tmp_path, level: str, tokens: list[str], max_len=None, truncate="tail", lower=True):
+    spec = TokenizerSpec(level=level, lower=lower, max_len=max_len, truncate=truncate)
+    counts = collections.Counter({t: 100 - i for i, t in enumerate(tokens)})
+    Vocabulary.build(counts, level=level).save(tmp_path / spec.vocab_file)
+    spec.save(tmp_path)
+    return TextEncoder(tmp_path), TextTokenizer(tmp_path)
+
+
+def _assert_same(encoder: TextEncoder, twin: TextTokenizer, texts: list, batch: int = 1000) -> int:
+    checked = 0
+    for start in range(0, len(texts), batch):
+        chunk = texts[start : start + batch]
+        ids = encoder.encode(tf.constant(chunk)).to_list()
+        tokens = encoder.tokens(tf.constant(chunk)).to_list()
+        for text, row, toks in zip(chunk, ids, tokens):
+            assert twin.encode(text) == row, f"ids differ for {text[:80]!r}"
+            assert [t.encode("utf-8") for t in twin.tokens(text)] == toks, f"tokens differ for {text[:80]!r}"
+            checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("level", ["word", "char"])
+@pytest.mark.parametrize("truncate", ["tail", "head"])
+def test_twin_on_adversarial_and_invalid_utf8(tmp_path, level, truncate):
+    vocab = ["good", "bad", ",", "!", "not", "word", "😀", "e", "a", "o", "d", "<", ">"]
+    if level == "char":
+        vocab = [t for t in vocab if len(t) == 1] + [" ", "\n", "\t", "\x00", "\u0301"]
+    encoder, twin = _write_dir(tmp_path, level, vocab, max_len=50, truncate=truncate)
+    assert _assert_same(encoder, twin, ADVERSARIAL) == len(ADVERSARIAL)
+    for raw in INVALID_UTF8:  # replacement, identical in both runtimes
+        assert encoder.encode(tf.constant([raw])).to_list()[0] == twin.encode(raw)
+        assert [t.encode() for t in twin.tokens(raw)] == encoder.tokens(tf.constant([raw])).to_list()[0]
+
+
+def test_tokenizer_rules():
+    spec = TokenizerSpec(level="word", lower=True)
+    tokens = tokenize(tf.constant(["Good, NOT bad!<br />Ünïcode Ä"]), spec).to_list()[0]
+    assert tokens == [b"good", b",", b"not", b"bad", b"!", "ünïcode".replace("ü", "Ü").encode(), "Ä".encode()]
+    head = tokenize(tf.constant(["a b c d"]), TokenizerSpec(max_len=2, truncate="head")).to_list()[0]
+    assert head == [b"c", b"d"]
+
+
+def test_twin_on_all_imdb_test_reviews(tmp_path, data_dir):
+    corpus = open_corpus(data_dir / "imdb" / "aclImdb_v1.tar.gz", "classify")
+    reviews = [text for text, _ in corpus.examples("test")]
+    assert len(reviews) == 25000
+    # A real vocabulary: the most frequent tokens of 5,000 reviews, from the TF side.
+    counts: collections.Counter = collections.Counter()
+    spec = TokenizerSpec(level="word", lower=True, max_len=400)
+    for start in range(0, 5000, 1000):
+        counts.update(t.decode() for t in tokenize(tf.constant(reviews[start:start + 1000]), spec).flat_values.numpy())
+    Vocabulary.build(counts, max_size=20000).save(tmp_path / "vocab.txt")
+    spec.save(tmp_path)
+    assert _assert_same(TextEncoder(tmp_path), TextTokenizer(tmp_path), reviews) == 25000
+
+
+def test_twin_on_all_ewt_test_sentences(tmp_path, data_dir):
+    sentences = [" ".join(words) for words, _ in open_corpus(data_dir / "ud_english_ewt", "tag").examples("test")]
+    assert len(sentences) == 2077
+    for level in ("word", "char"):
+        sub = tmp_path / level
+        sub.mkdir()
+        counts = collections.Counter(itertools.chain.from_iterable(
+            (s.lower().split() if level == "word" else list(s)) for s in sentences[:1000]))
+        spec = TokenizerSpec(level=level, lower=level == "word")
+        Vocabulary.build(counts, level=level).save(sub / spec.vocab_file)
+        spec.save(sub)
+        assert _assert_same(TextEncoder(sub), TextTokenizer(sub), sentences) == 2077
+
+
+def test_encode_batch_pads_right_with_min_length(tmp_path):
+    _, twin = _write_dir(tmp_path, "word", ["a", "b"])
+    ids, lengths = twin.encode_batch(["a b a", "", "zzz"])
+    assert ids.tolist() == [[2, 3, 2], [0, 0, 0], [1, 0, 0]]
+    assert lengths.tolist() == [3, 0, 1]
+    ids, lengths = twin.encode_batch(["", ""])
+    assert ids.shape == (2, 1) and np.all(ids == 0)
