@@ -233,8 +233,21 @@ class ElmanCell(RecurrentCell):
         return new_h, [new_h]
 
 
+class GatedCell(RecurrentCell):
+    """A cell with gates: adds ``recurrent_activation`` (sigmoid by default)."""
+
+    def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
+                 **kwargs: Any) -> None:
+        super().__init__(units, activation=activation, **kwargs)
+        self.recurrent_activation = _activation("recurrent_activation", recurrent_activation)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(),
+                "recurrent_activation": keras.activations.serialize(self.recurrent_activation)}
+
+
 @keras.saving.register_keras_serializable(package=_SERIALIZABLE)
-class GRUCell(RecurrentCell):
+class GRUCell(GatedCell):
     r"""Gated recurrent unit (Cho et al., 2014), in both published variants.
 
     With ``reset_after=False`` (Cho et al.; reset applied *before* the
@@ -282,8 +295,7 @@ class GRUCell(RecurrentCell):
         reset_after: bool = True,
         **kwargs: Any,
     ) -> None:
-        super().__init__(units, activation=activation, **kwargs)
-        self.recurrent_activation = _activation("recurrent_activation", recurrent_activation)
+        super().__init__(units, activation, recurrent_activation, **kwargs)
         self.reset_after = bool(reset_after)
 
     def bias_shape(self):
@@ -317,15 +329,11 @@ class GRUCell(RecurrentCell):
         return new_h, [new_h]
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "recurrent_activation": keras.activations.serialize(self.recurrent_activation),
-            "reset_after": self.reset_after,
-        }
+        return {**super().get_config(), "reset_after": self.reset_after}
 
 
 @keras.saving.register_keras_serializable(package=_SERIALIZABLE)
-class LSTMCell(RecurrentCell):
+class LSTMCell(GatedCell):
     r"""Long short-term memory cell (Hochreiter & Schmidhuber, 1997; with the
     forget gate of Gers et al., 2000).
 
@@ -363,8 +371,7 @@ class LSTMCell(RecurrentCell):
         unit_forget_bias: bool = True,
         **kwargs: Any,
     ) -> None:
-        super().__init__(units, activation=activation, **kwargs)
-        self.recurrent_activation = _activation("recurrent_activation", recurrent_activation)
+        super().__init__(units, activation, recurrent_activation, **kwargs)
         self.unit_forget_bias = bool(unit_forget_bias)
 
     @property
@@ -401,8 +408,4 @@ class LSTMCell(RecurrentCell):
         return new_h, [new_h, new_c]
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "recurrent_activation": keras.activations.serialize(self.recurrent_activation),
-            "unit_forget_bias": self.unit_forget_bias,
-        }
+        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
