@@ -30,7 +30,7 @@ def _cmd_data_stats(args: argparse.Namespace) -> int:
         options["label_column"] = args.label_column
     stats = corpus_stats(args.source, args.task, level=args.level, max_len=args.max_len,
                          vocab_size=args.vocab_size, min_count=args.min_count, batch_size=args.batch_size,
-                         buckets=args.buckets, **options)
+                         buckets=args.buckets, lower=args.lower, **options)
     print(json.dumps(stats) if args.json else format_stats(stats))
     return 0
 
@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--level", default=None, choices=["word", "char"],
                        help="default: char for lm, word otherwise")
     stats.add_argument("--max-len", type=int, default=None, help="truncate examples to this many tokens")
+    stats.add_argument("--lower", action=argparse.BooleanOptionalAction, default=None,
+                       help="ASCII lower-casing (default: on for word level, off for char level)")
     stats.add_argument("--vocab-size", type=int, default=20000)
     stats.add_argument("--min-count", type=int, default=1)
     stats.add_argument("--batch-size", type=int, default=64)
@@ -73,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "level", "unset") is None:
         args.level = "char" if args.task == "lm" else "word"
+    if getattr(args, "lower", "unset") is None:
+        args.lower = args.level == "word"
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError) as error:
@@ -81,6 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # anything else: one clear line, the traceback on request
+        if os.environ.get("KERAS_SEQ_DEBUG"):
+            raise
+        first_line = (str(error).strip().splitlines() or [""])[0][:500]
+        print(f"keras-seq {args.command}: error ({type(error).__name__}): {first_line}\n"
+              "(set KERAS_SEQ_DEBUG=1 to see the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -25,7 +25,9 @@ class Corpus:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"`task` must be one of {TASKS}; received {self.task!r}")
-        if not self.source.startswith("tfds:") and not Path(self.source).exists():
+        if self.source.startswith("tfds:"):
+            tfds_source.prepare(self.source[5:], self.options.get("data_dir"))
+        elif not Path(self.source).exists():
             raise FileNotFoundError(f"no such data source: {self.source}")
 
     # -- per task -------------------------------------------------------

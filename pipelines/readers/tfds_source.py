@@ -11,6 +11,19 @@ KNOWN = {
 }
 
 
+def prepare(name: str, data_dir: str | None = None) -> None:
+    """Downloads and prepares the data set now (not lazily inside a tf.data
+    iterator), so a missing network or package is reported plainly."""
+    import tensorflow_datasets as tfds
+
+    if name not in KNOWN:
+        raise ValueError(f"tfds:{name} is not supported; known: {sorted(KNOWN)}")
+    try:
+        tfds.builder(name, data_dir=data_dir).download_and_prepare()
+    except Exception as error:  # network, disk or missing-package failures inside tfds
+        raise RuntimeError(f"tfds:{name} could not be downloaded or prepared: {type(error).__name__}: {error}") from error
+
+
 def iter_tfds(name: str, split: str, data_dir: str | None = None) -> Iterator[tuple]:
     """Classification sets yield (text, label name); LM sets yield text."""
     import tensorflow_datasets as tfds
