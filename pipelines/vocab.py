@@ -168,13 +168,6 @@ class TextEncoder(tf.Module):
         return self._lookup(normalize_tokens(tokens, self.spec))
 
 
-def count_tokens(token_batches: Iterable[tf.RaggedTensor]) -> collections.Counter:
-    counts: collections.Counter = collections.Counter()
-    for batch in token_batches:
-        counts.update(t.decode("utf-8") for t in batch.flat_values.numpy())
-    return counts
-
-
 def load_word_vectors(path: str | Path, vocab: Vocabulary, dim: int | None = None,
                       seed: int = 0) -> tuple[np.ndarray, float]:
     """Embedding matrix aligned with `vocab` from a text vector file

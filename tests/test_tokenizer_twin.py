@@ -66,7 +66,7 @@ def test_twin_on_adversarial_and_invalid_utf8(tmp_path, level, truncate):
 def test_tokenizer_rules():
     spec = TokenizerSpec(level="word", lower=True)
     tokens = tokenize(tf.constant(["Good, NOT bad!<br />Ünïcode Ä"]), spec).to_list()[0]
-    assert tokens == [b"good", b",", b"not", b"bad", b"!", "ünïcode".replace("ü", "Ü").encode(), "Ä".encode()]
+    assert tokens == [b"good", b",", b"not", b"bad", b"!", "Ünïcode".encode(), "Ä".encode()]
     head = tokenize(tf.constant(["a b c d"]), TokenizerSpec(max_len=2, truncate="head")).to_list()[0]
     assert head == [b"c", b"d"]
 
