@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from pipelines.batching import AUTOTUNE, bucket_batch_sizes, bucket_by_length, fixed_length_batches, length_boundaries
 from pipelines.readers import Corpus
-from pipelines.tokenize import TokenizerSpec, normalize_tokens, tokenize
+from pipelines.tokenize import TokenizerSpec, normalize_tokens, tokenize, truncate
 from pipelines.vocab import TextEncoder, Vocabulary
 
 _ENCODE_BATCH = 512
@@ -128,16 +128,14 @@ def encoded_dataset(corpus: Corpus, split: str, encoder: TextEncoder,
     if corpus.task == "tag":
         def encode(words, tags):
             ids = encoder.encode_tokens(words)
-            tag_ids = tf.ragged.map_flat_values(labels, tags)
-            if spec.max_len is not None:
-                tag_ids = tag_ids[:, : spec.max_len] if spec.truncate == "tail" else tag_ids[:, -spec.max_len:]
-            return ids, tag_ids
+            return ids, truncate(tf.ragged.map_flat_values(labels, tags), spec)
         return _unbatch_ragged(raw.ragged_batch(_ENCODE_BATCH).map(encode, num_parallel_calls=AUTOTUNE))
     return _unbatch_ragged(raw.batch(1).map(lambda t: encoder.encode(t)))
 
 
 def split_lengths(dataset: tf.data.Dataset) -> np.ndarray:
-    return np.fromiter((int(e[0].shape[0]) for e in dataset), dtype=np.int64)
+    """Sequence length of every element ((ids, ...) tuples or bare ids)."""
+    return np.fromiter((int((e[0] if isinstance(e, tuple) else e).shape[0]) for e in dataset), dtype=np.int64)
 
 
 def batched(dataset: tf.data.Dataset, lengths: np.ndarray, *, tokens_per_batch: int = 4096, max_batch: int = 64,

@@ -6,7 +6,7 @@ import tempfile
 import numpy as np
 
 from pipelines.batching import bucket_batch_sizes, length_boundaries, padded_share
-from pipelines.datasets import batched, encoded_dataset, prepare_text_dir, split_lengths, LabelLookup, build_label_vocab
+from pipelines.datasets import LabelLookup, batched, build_label_vocab, encoded_dataset, prepare_text_dir, split_lengths
 from pipelines.readers import open_corpus
 from pipelines.tokenize import TokenizerSpec
 
@@ -26,11 +26,9 @@ def corpus_stats(source: str, task: str, level: str = "word", max_len: int | Non
     with tempfile.TemporaryDirectory() as tmp:
         encoder = prepare_text_dir(corpus, tmp, spec, vocab_size=vocab_size, min_count=min_count)
         labels = LabelLookup(build_label_vocab(corpus, tmp)) if task != "lm" else None
-        train = encoded_dataset(corpus, "train", encoder, labels)
-        if task == "lm":
-            lengths = split_lengths(train.map(lambda ids: (ids,)))
-        else:
-            lengths = split_lengths(train)
+        # Read and tokenize the training split once; every later pass replays the cache.
+        train = encoded_dataset(corpus, "train", encoder, labels).cache()
+        lengths = split_lengths(train)
         held_out = "test" if task == "classify" else "validation"
         try:
             unk_ids = np.concatenate([np.asarray(e[0] if task != "lm" else e)
@@ -55,10 +53,11 @@ def corpus_stats(source: str, task: str, level: str = "word", max_len: int | Non
                           note="language modelling uses contiguous windows: nothing is padded")
             return result
         fixed_len = max_len or int(lengths.max())
-        fixed = batched(train, lengths, max_batch=batch_size, bucketing=False, fixed_length=fixed_len, shuffle=False)
+        fixed = batched(train, lengths, max_batch=batch_size, bucketing=False, fixed_length=fixed_len, shuffle=False,
+                        cache=False)
         tokens_per_batch = int(batch_size * lengths.mean())
         bucketed = batched(train, lengths, tokens_per_batch=tokens_per_batch, max_batch=4 * batch_size,
-                           buckets=buckets, shuffle=True)
+                           buckets=buckets, shuffle=True, cache=False)
         boundaries = length_boundaries(lengths, buckets)
         result.update(
             padded_share_fixed=padded_share(fixed)[0],
