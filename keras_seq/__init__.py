@@ -3,6 +3,7 @@
 Importing this package registers every layer for ``.keras`` save / load.
 """
 from keras_seq.cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell
+from keras_seq.crf import CRF
 from keras_seq.pooling import SequencePooling
 from keras_seq.recurrent import GRU, LSTM, Elman, Recurrent
 
@@ -18,4 +19,5 @@ __all__ = [
     "GRU",
     "LSTM",
     "SequencePooling",
+    "CRF",
 ]
