@@ -2,8 +2,16 @@
 
 Importing this package registers every layer for ``.keras`` save / load.
 """
+from keras_seq import decoding
 from keras_seq.cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell
 from keras_seq.crf import CRF
+from keras_seq.models import (
+    LanguageModelStepper,
+    build_classifier,
+    build_language_model,
+    build_tagger,
+    tagger_loss,
+)
 from keras_seq.pooling import SequencePooling
 from keras_seq.recurrent import GRU, LSTM, Elman, Recurrent
 
@@ -20,4 +28,10 @@ __all__ = [
     "LSTM",
     "SequencePooling",
     "CRF",
+    "build_classifier",
+    "build_tagger",
+    "build_language_model",
+    "tagger_loss",
+    "LanguageModelStepper",
+    "decoding",
 ]

@@ -202,11 +202,17 @@ class Recurrent(keras.layers.Layer):
             recurrent_mask = keras.random.dropout(keep, self.recurrent_dropout, seed=self.seed_generator)
 
         cell = self.cell
-        # Time-major before projecting: the transpose moves D floats per step,
-        # not G * units.
-        projected = cell.project_inputs(ops.transpose(sequences, (1, 0, 2)))
-        if mask is not None:
-            mask = ops.transpose(mask, (1, 0))
+        steps = sequences.shape[1]
+        # With a static number of steps, go time-major before projecting (the
+        # transpose then moves D floats per step, not G * units). With a
+        # dynamic one, stay batch-major: keras' rnn() caps a time-major loop at
+        # inputs.shape[1] -- the *batch* size -- when input_length is unknown.
+        time_major = steps is not None
+        if time_major:
+            projected = cell.project_inputs(ops.transpose(sequences, (1, 0, 2)))
+            mask = None if mask is None else ops.transpose(mask, (1, 0))
+        else:
+            projected = cell.project_inputs(sequences)
 
         def step(projected_t, carry):
             return cell.recurrent_step(projected_t, list(carry), recurrent_mask)
@@ -217,8 +223,8 @@ class Recurrent(keras.layers.Layer):
             states,
             mask=mask,
             unroll=self.unroll,
-            input_length=sequences.shape[1],
-            time_major=True,
+            input_length=steps,
+            time_major=time_major,
             zero_output_for_mask=self.zero_output_for_mask,
             return_all_outputs=self.return_sequences,
         )
@@ -226,7 +232,10 @@ class Recurrent(keras.layers.Layer):
             for variable, value in zip(self._state_variables, final_states):
                 variable.assign(ops.cast(value, variable.dtype))
 
-        output = ops.transpose(outputs, (1, 0, 2)) if self.return_sequences else last_output
+        if not self.return_sequences:
+            output = last_output
+        else:
+            output = ops.transpose(outputs, (1, 0, 2)) if time_major else outputs
         if self.return_state:
             return (output, *final_states)
         return output

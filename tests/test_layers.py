@@ -317,3 +317,21 @@ def test_keras_file_round_trip_in_fresh_process(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     diff = float(result.stdout.split("DIFF")[-1])
     assert diff <= 1e-6
+
+
+@pytest.mark.parametrize("signature", [(1, None, D), (None, None, D), (B, None, D), (None, T, D)])
+@pytest.mark.parametrize("use_mask", [False, True])
+def test_graph_mode_with_unknown_dimensions_matches_eager(signature, use_mask):
+    """Keras' predict retraces with relaxed shapes such as (1, None, D)."""
+    x, mask = padded_batch()
+    batch = 1 if signature[0] == 1 else B
+    x, mask = x[:batch], mask[:batch]
+    layer = keras_seq.LSTM(U, return_sequences=True, return_state=True)
+    eager = layer(x, mask=mask if use_mask else None)
+    specs = [tf.TensorSpec(signature), tf.TensorSpec(signature[:2], tf.bool)]
+
+    @tf.function(input_signature=specs)
+    def run(inputs, m):
+        return layer(inputs, mask=m if use_mask else None)
+
+    assert max_diff(run(x, mask), eager) <= 1e-6

@@ -1,0 +1,179 @@
+"""Task models built from the layers: classifier, tagger (softmax or CRF) and
+language model, plus `LanguageModelStepper` for token-by-token generation.
+
+Inputs are right-padded int ids with 0 as padding (the pipelines' contract);
+the classifier and tagger mask padding through ``Embedding(mask_zero=True)``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_seq.crf import CRF
+from keras_seq.pooling import SequencePooling
+from keras_seq.recurrent import GRU, LSTM, Elman, Recurrent
+
+CELLS = {"elman": Elman, "gru": GRU, "lstm": LSTM}
+POOLINGS = ("last", "mean", "max", "final")
+
+__all__ = ["CELLS", "build_classifier", "build_tagger", "build_language_model", "LanguageModelStepper", "tagger_loss"]
+
+
+def _cell(name: str):
+    if name not in CELLS:
+        raise ValueError(f"`cell` must be one of {sorted(CELLS)}; received cell={name!r}.")
+    return CELLS[name]
+
+
+def _embedding(vocab_size: int, embed_dim: int, mask_zero: bool, matrix: np.ndarray | None, trainable: bool):
+    if matrix is not None:
+        matrix = np.asarray(matrix)
+        if matrix.shape != (vocab_size, embed_dim):
+            raise ValueError(f"`embedding_matrix` must have shape {(vocab_size, embed_dim)}; received {matrix.shape}.")
+        init = keras.initializers.Constant(matrix)
+    else:
+        init = "uniform"
+    return keras.layers.Embedding(vocab_size, embed_dim, mask_zero=mask_zero, embeddings_initializer=init,
+                                  trainable=trainable, name="embedding")
+
+
+def _stack(x, cell: str, units: int, depth: int, bidirectional: bool, dropout: float, recurrent_dropout: float,
+           last_returns_sequences: bool = True):
+    if depth < 1:
+        raise ValueError(f"`depth` must be >= 1; received depth={depth!r}.")
+    layer_cls = _cell(cell)
+    for i in range(depth):
+        sequences = last_returns_sequences or i < depth - 1
+        layer = layer_cls(units, return_sequences=sequences, dropout=dropout, recurrent_dropout=recurrent_dropout,
+                          name=f"{cell}_{i}")
+        x = keras.layers.Bidirectional(layer, name=f"bi_{cell}_{i}")(x) if bidirectional else layer(x)
+    return x
+
+
+def build_classifier(vocab_size: int, num_classes: int, *, cell: str = "lstm", embed_dim: int = 128,
+                     units: int = 128, depth: int = 1, bidirectional: bool = True, dropout: float = 0.0,
+                     recurrent_dropout: float = 0.0, pooling: str = "last", embedding_matrix: Any = None,
+                     trainable_embeddings: bool = True, name: str = "classifier") -> keras.Model:
+    """ids (B, T) -> class probabilities (B, num_classes).
+
+    ``pooling``: ``last`` / ``mean`` / ``max`` over the valid steps of the top
+    layer's outputs, or ``final``: the top layer's final state (both
+    directions' final states, concatenated, when bidirectional).
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"`pooling` must be one of {POOLINGS}; received pooling={pooling!r}.")
+    inputs = keras.Input((None,), dtype="int32", name="ids")
+    x = _embedding(vocab_size, embed_dim, True, embedding_matrix, trainable_embeddings)(inputs)
+    if dropout:
+        x = keras.layers.Dropout(dropout)(x)
+    x = _stack(x, cell, units, depth, bidirectional, dropout, recurrent_dropout, pooling != "final")
+    if pooling != "final":
+        x = SequencePooling(pooling, name="pooling")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout)(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_tagger(vocab_size: int, num_tags: int, *, cell: str = "lstm", embed_dim: int = 100, units: int = 128,
+                 depth: int = 2, dropout: float = 0.0, recurrent_dropout: float = 0.0, crf: bool = False,
+                 embedding_matrix: Any = None, trainable_embeddings: bool = True, name: str = "tagger") -> keras.Model:
+    """ids (B, T) -> per-token tag probabilities (B, T, num_tags), or CRF
+    emissions when ``crf=True`` (decode with the CRF layer's Viterbi)."""
+    inputs = keras.Input((None,), dtype="int32", name="ids")
+    x = _embedding(vocab_size, embed_dim, True, embedding_matrix, trainable_embeddings)(inputs)
+    if dropout:
+        x = keras.layers.Dropout(dropout)(x)
+    x = _stack(x, cell, units, depth, True, dropout, recurrent_dropout)
+    if dropout:
+        x = keras.layers.Dropout(dropout)(x)
+    if crf:
+        outputs = CRF(num_tags, name="crf")(keras.layers.Dense(num_tags, name="emissions")(x))
+    else:
+        outputs = keras.layers.Dense(num_tags, activation="softmax", name="tag_probabilities")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def tagger_loss(model: keras.Model):
+    """The CRF's NLL for a CRF tagger, masked cross-entropy otherwise."""
+    crfs = [layer for layer in model.layers if isinstance(layer, CRF)]
+    return crfs[0].loss if crfs else keras.losses.SparseCategoricalCrossentropy()
+
+
+def build_language_model(vocab_size: int, *, cell: str = "lstm", embed_dim: int = 64, units: int = 256,
+                         depth: int = 2, dropout: float = 0.0, recurrent_dropout: float = 0.0,
+                         batch_size: int | None = None, stateful: bool = False,
+                         name: str = "language_model") -> keras.Model:
+    """ids (B, T) -> next-token logits (B, T, vocab_size), teacher-forced.
+
+    ``stateful=True`` (with a fixed ``batch_size``) carries the states from
+    one window to the next: truncated BPTT over `pipelines.batching.lm_tracks`.
+    """
+    if stateful and batch_size is None:
+        raise ValueError("`stateful=True` needs a fixed `batch_size`.")
+    inputs = keras.Input(batch_shape=(batch_size, None), dtype="int32", name="ids")
+    x = keras.layers.Embedding(vocab_size, embed_dim, name="embedding")(inputs)
+    layer_cls = _cell(cell)
+    for i in range(depth):
+        x = layer_cls(units, return_sequences=True, stateful=stateful, dropout=dropout,
+                      recurrent_dropout=recurrent_dropout, name=f"{cell}_{i}")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout)(x)
+    outputs = keras.layers.Dense(vocab_size, name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+class LanguageModelStepper:
+    """Runs a trained language model (Embedding -> recurrent layers -> Dense)
+    a few tokens at a time with explicit states, for generation.
+
+    The recurrent layers are rebuilt with ``return_state=True`` (not stateful,
+    no dropout) and given the trained weights; embedding and head are shared.
+    """
+
+    def __init__(self, model: keras.Model) -> None:
+        embedding = [l for l in model.layers if isinstance(l, keras.layers.Embedding)]
+        recurrent = [l for l in model.layers if isinstance(l, Recurrent)]
+        heads = [l for l in model.layers if isinstance(l, keras.layers.Dense)]
+        if len(embedding) != 1 or not recurrent or not heads:
+            raise ValueError("LanguageModelStepper needs an Embedding -> recurrent layers -> Dense model")
+        ids = keras.Input((None,), dtype="int32")
+        x = embedding[0](ids)
+        state_inputs, state_outputs, clones = [], [], []
+        for layer in recurrent:
+            config = {**layer.get_config(), "return_state": True, "stateful": False, "dropout": 0.0,
+                      "recurrent_dropout": 0.0, "return_sequences": True, "name": layer.name + "_step"}
+            clone = type(layer).from_config(config)
+            inputs = [keras.Input((size,)) for size in layer.state_size]
+            x, *states = clone(x, initial_state=inputs)
+            state_inputs += inputs
+            state_outputs += states
+            clones.append((clone, layer))
+        logits = heads[-1](x)
+        for clone, layer in clones:
+            clone.set_weights(layer.get_weights())
+        self.state_sizes = [int(s.shape[-1]) for s in state_inputs]
+        self.model = keras.Model([ids, *state_inputs], [logits, *state_outputs])
+
+    def initial_states(self, batch_size: int) -> list[np.ndarray]:
+        return [np.zeros((batch_size, size), "float32") for size in self.state_sizes]
+
+    def run(self, ids: np.ndarray, states: list) -> tuple[np.ndarray, list]:
+        """ids (B, T) -> log-probabilities after the last step (B, V), new states."""
+        ids = np.asarray(ids, dtype="int32")
+        if ids.ndim != 2 or ids.shape[1] == 0:
+            raise ValueError(f"`ids` must be (batch, time) with time >= 1; received shape {ids.shape}")
+        outputs = self.model([ids, *[np.asarray(s, "float32") for s in states]], training=False)
+        logits = np.asarray(outputs[0])[:, -1]
+        return _log_softmax(logits.astype("float64")), [np.asarray(s) for s in outputs[1:]]
+
+    def step(self, ids: np.ndarray, states: list) -> tuple[np.ndarray, list]:
+        """One token per row: ids (B,) -> (log_probs (B, V), new states)."""
+        return self.run(np.asarray(ids).reshape(-1, 1), states)
