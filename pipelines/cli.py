@@ -35,6 +35,62 @@ def _cmd_data_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+CONFIG_DIR = __import__("pathlib").Path(__file__).resolve().parent / "configs"
+
+
+def _resolve_config(name: str):
+    """A path, or the name of a config shipped in pipelines/configs/."""
+    from pathlib import Path
+
+    path = Path(name)
+    if path.exists():
+        return path
+    shipped = CONFIG_DIR / (name if name.endswith(".toml") else f"{name}.toml")
+    if shipped.exists():
+        return shipped
+    raise FileNotFoundError(f"no config {name!r} (neither a file nor one of "
+                            f"{sorted(p.stem for p in CONFIG_DIR.glob('*.toml'))})")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import json
+
+    from pipelines.config import load_config
+    from pipelines.train import train_run
+
+    config = load_config(_resolve_config(args.config), args.set or [])
+    if not config["data"]["source"]:
+        raise ValueError("the config names no data.source (use --set data.source=PATH)")
+    metrics = train_run(config, args.out, verbose=args.verbose)
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from pipelines.evaluate import evaluate_run
+
+    result = evaluate_run(args.run_dir, args.source, split=args.split)
+    print(json.dumps(result) if args.json else "\n".join(f"{k:>18}: {v}" for k, v in result.items()))
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from pipelines.generate import generate_text
+
+    print(generate_text(args.run_dir, args.prompt, length=args.length, temperature=args.temperature,
+                        beam=args.beam, seed=args.seed))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from pipelines.demo import run_demo
+
+    run_demo(args.out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="keras-seq", description="Recurrent sequence models for Keras 3.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -49,7 +105,33 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=_cmd_memory)
 
     add_memory_args(sub.add_parser("memory", help="the adding-problem memory experiment (Elman vs GRU vs LSTM)"))
-    add_memory_args(sub.add_parser("demo", help="the built-in demo (no download): currently the memory experiment"))
+    demo = sub.add_parser("demo", help="the built-in demo: train on a generated corpus (no download)")
+    demo.add_argument("--out", default="demo-out", help="folder for the data and the run (default demo-out)")
+    demo.set_defaults(func=_cmd_demo)
+
+    train = sub.add_parser("train", help="train a model from a config")
+    train.add_argument("config", help="a TOML config file, or the name of a shipped one (e.g. imdb)")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
+    train.add_argument("--out", required=True, help="the run directory")
+    train.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
+    train.set_defaults(func=_cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="metrics of a trained run on a data source")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("source", nargs="?", default=None, help="default: the run's own source")
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(func=_cmd_evaluate)
+
+    generate = sub.add_parser("generate", help="continue a prompt with a trained language model")
+    generate.add_argument("run_dir")
+    generate.add_argument("--prompt", required=True)
+    generate.add_argument("--length", type=int, default=200)
+    how = generate.add_mutually_exclusive_group()
+    how.add_argument("--temperature", type=float, default=None, help="sample at this temperature")
+    how.add_argument("--beam", type=int, default=None, help="beam search with this width")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.set_defaults(func=_cmd_generate)
 
     data = sub.add_parser("data", help="data tools").add_subparsers(dest="data_command", required=True)
     stats = data.add_parser("stats", help="corpus statistics: sizes, lengths, <UNK> share, padding")

@@ -31,14 +31,36 @@ class Corpus:
             raise FileNotFoundError(f"no such data source: {self.source}")
 
     # -- per task -------------------------------------------------------
+    def has_validation_split(self) -> bool:
+        """Whether the source has its own validation data (a dev file, or the
+        LM's 90/10 split); if not, validation is held out of train."""
+        if self.task == "lm":
+            return True
+        if self.source.startswith("tfds:"):
+            return False
+        path = Path(self.source)
+        return path.is_dir() and any(p.is_file() and _SPLIT_FILES["validation"] in p.name for p in path.iterdir())
+
     def examples(self, split: str = "train") -> Iterator:
-        """classify: (text, label); tag: (tokens, tags); lm: the split's text (one item)."""
+        """classify: (text, label); tag: (tokens, tags); lm: the split's text (one item).
+
+        Without a validation split of its own, every `holdout_every`-th
+        training example (default 10th) is the validation split and is left
+        out of "train"."""
+        if split in ("train", "validation") and not self.has_validation_split():
+            every = int(self.options.get("holdout_every", 10))
+            for i, example in enumerate(self._split_examples("train")):
+                if (i % every == every - 1) == (split == "validation"):
+                    yield example
+            return
+        yield from self._split_examples(split)
+
+    def _split_examples(self, split: str) -> Iterator:
         if self.source.startswith("tfds:"):
             name = self.source[5:]
             if tfds_source.tfds_task(name) != self.task:
                 raise ValueError(f"{self.source} is a {tfds_source.tfds_task(name)} data set, not {self.task}")
-            tfds_split = {"validation": "test"}.get(split, split) if self.task == "classify" else split
-            items = tfds_source.iter_tfds(name, tfds_split, self.options.get("data_dir"))
+            items = tfds_source.iter_tfds(name, split, self.options.get("data_dir"))
             if self.task == "lm":
                 yield "".join(items)
                 return
@@ -52,8 +74,8 @@ class Corpus:
                     "train" if split == "train" else "validation"]
             yield text
         elif self.task == "classify":
-            if path.is_dir() or class_folders.is_archive(path):
-                yield from class_folders.iter_class_folder(path, {"validation": "test"}.get(split, split),
+            if class_folders.is_archive(path) or (path.is_dir() and not _has_tables(path)):
+                yield from class_folders.iter_class_folder(path, split,
                                                            tuple(self.options.get("labels", class_folders.DEFAULT_LABELS)))
             else:
                 yield from tabular.iter_table(self._split_file(path, split), self.options.get("text_column", "text"),
@@ -75,6 +97,14 @@ class Corpus:
         if not matches:
             raise FileNotFoundError(f"no '{key}' file in {path}")
         return matches[0]
+
+
+_TABLE_SUFFIXES = (".csv", ".tsv", ".tab", ".jsonl", ".json", ".ndjson")
+
+
+def _has_tables(folder: Path) -> bool:
+    """A folder of split tables (train.csv, dev.jsonl, ...) rather than class folders."""
+    return any(p.is_file() and p.suffix in _TABLE_SUFFIXES for p in folder.iterdir())
 
 
 def open_corpus(source: str | Path, task: str, **options) -> Corpus:

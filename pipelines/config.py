@@ -1,0 +1,124 @@
+"""Run configuration: TOML files with `--set key=value` overrides.
+
+A config has ``task`` and the tables ``[data]``, ``[model]`` and ``[train]``;
+`DEFAULTS` lists every key with its default, so a config names only what it
+changes, and an unknown key is an error (a typo must not be ignored).
+"""
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    "task": "classify",  # classify | tag | lm
+    "data": {
+        "source": "",
+        "level": "word",  # word | char
+        "lower": True,
+        "max_len": None,  # tokens; None = no limit
+        "truncate": "tail",  # tail | head
+        "vocab_size": 20000,
+        "min_count": 1,
+        "text_column": "text",
+        "label_column": "label",
+        "tag_column": "upos",
+        "train_fraction": 0.9,  # lm on one file: first 90% train
+        "holdout_every": 10,  # no validation split: every 10th training example validates
+        "limit": None,  # use only the first N examples of each split (quick runs, CI)
+    },
+    "model": {
+        "cell": "lstm",  # elman | gru | lstm
+        "embed_dim": 128,
+        "units": 128,
+        "depth": 1,
+        "bidirectional": True,
+        "dropout": 0.0,
+        "recurrent_dropout": 0.0,
+        "pooling": "last",  # classify: last | mean | max | final
+        "crf": False,  # tag
+        "vectors": None,  # pretrained word vectors (text format)
+    },
+    "train": {
+        "epochs": 10,
+        "optimizer": "adam",  # adam | sgd | rmsprop | adamw
+        "learning_rate": 1e-3,
+        "clipnorm": 1.0,
+        "patience": 3,  # early stopping on validation loss
+        "tokens_per_batch": 4096,
+        "max_batch": 64,
+        "buckets": 12,
+        "seed": 0,
+        "jit_compile": False,
+        "lm_batch": 32,  # lm: parallel tracks
+        "lm_window": 100,  # lm: truncated-BPTT window
+        "max_minutes": None,  # stop after this many minutes of training
+    },
+}
+
+
+def _merge(base: dict, override: dict, where: str = "") -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        name = f"{where}{key}"
+        if key not in base:
+            raise ValueError(f"unknown config key '{name}'; known: {sorted(base)}")
+        if isinstance(base[key], dict):
+            if not isinstance(value, dict):
+                raise ValueError(f"config key '{name}' must be a table")
+            out[key] = _merge(base[key], value, f"{name}.")
+        else:
+            out[key] = value
+    return out
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare string
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> dict:
+    """DEFAULTS <- the TOML file <- each `key=value` (dotted keys, TOML values)."""
+    config = copy.deepcopy(DEFAULTS)
+    if path is not None:
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no config file at {path}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ValueError(f"{path}: not valid TOML ({error})") from None
+        config = _merge(config, data)
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"--set expects key=value; received {item!r}")
+        key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        nested: dict = {}
+        cursor = nested
+        for part in parts[:-1]:
+            cursor = cursor.setdefault(part, {})
+        cursor[parts[-1]] = _parse_value(text.strip())
+        config = _merge(config, nested)
+    if config["task"] not in ("classify", "tag", "lm"):
+        raise ValueError(f"config 'task' must be classify, tag or lm; received {config['task']!r}")
+    return config
+
+
+def dump_toml(config: dict) -> str:
+    """The resolved config as TOML (None values are left out: TOML has no null)."""
+    def value(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return repr(v)
+
+    lines = [f"task = {value(config['task'])}"]
+    for table in ("data", "model", "train"):
+        lines.append(f"\n[{table}]")
+        lines += [f"{k} = {value(v)}" for k, v in config[table].items() if v is not None]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,179 @@
+"""`keras-seq train`: config -> data -> model -> fit -> RUN_DIR.
+
+RUN_DIR holds ``model.keras`` (the best epoch by validation loss),
+``tokenizer.json`` + ``vocab.txt``, ``labels.txt`` (classify) or ``tags.txt``
+(tag), ``config.toml`` (resolved), ``metrics.json``, ``history.csv``,
+``curves.png``, ``logs/`` (TensorBoard) and, while a run is unfinished,
+``backup/`` (``BackupAndRestore``: rerunning the same command resumes).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+import keras_seq
+from pipelines.config import dump_toml
+from pipelines.datasets import LabelLookup, batched, build_label_vocab, encoded_dataset, prepare_text_dir, split_lengths
+from pipelines.evaluate import LABEL_FILES, corpus_from_config, evaluate_run, lm_stream, lm_windows
+from pipelines.tokenize import TokenizerSpec
+from pipelines.vocab import load_word_vectors
+
+class _TimeLimit(keras.callbacks.Callback):
+    def __init__(self, minutes: float | None) -> None:
+        super().__init__()
+        self.deadline = None if minutes is None else time.monotonic() + 60.0 * minutes
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            print(f"time limit reached after epoch {epoch + 1}; stopping")
+            self.model.stop_training = True
+
+
+class _StatefulValidation(keras.callbacks.Callback):
+    """LM: fresh states each epoch; validation loss over the validation tracks
+    in order (states carried window to window), logged as val_loss."""
+
+    def __init__(self, validation) -> None:
+        super().__init__()
+        self.validation = validation
+
+    def _reset(self):
+        for layer in self.model.layers:
+            if getattr(layer, "stateful", False):
+                layer.reset_state()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._reset()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._reset()
+        logs["val_loss"] = float(self.model.evaluate(self.validation, verbose=0))
+        self._reset()
+
+
+def _optimizer(train: dict) -> keras.optimizers.Optimizer:
+    classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW, "sgd": keras.optimizers.SGD,
+               "rmsprop": keras.optimizers.RMSprop}
+    if train["optimizer"] not in classes:
+        raise ValueError(f"train.optimizer must be one of {sorted(classes)}; received {train['optimizer']!r}")
+    return classes[train["optimizer"]](learning_rate=train["learning_rate"], clipnorm=train["clipnorm"])
+
+
+def _limited(dataset, limit):
+    return dataset if limit is None else dataset.take(limit)
+
+
+def _build_model(config: dict, vocab_size: int, num_labels: int, run_dir: Path, vocab) -> keras.Model:
+    task, m, train = config["task"], config["model"], config["train"]
+    matrix = None
+    if m["vectors"]:
+        matrix, coverage = load_word_vectors(m["vectors"], vocab, m["embed_dim"], seed=train["seed"])
+        print(f"pretrained vectors cover {coverage:.1%} of the vocabulary")
+    common = dict(cell=m["cell"], embed_dim=m["embed_dim"], units=m["units"], depth=m["depth"],
+                  dropout=m["dropout"], recurrent_dropout=m["recurrent_dropout"])
+    if task == "classify":
+        return keras_seq.build_classifier(vocab_size, num_labels, bidirectional=m["bidirectional"],
+                                          pooling=m["pooling"], embedding_matrix=matrix, **common)
+    if task == "tag":
+        return keras_seq.build_tagger(vocab_size, num_labels, crf=m["crf"], embedding_matrix=matrix, **common)
+    return keras_seq.build_language_model(vocab_size, batch_size=train["lm_batch"], stateful=True, **common)
+
+
+def train_run(config: dict, run_dir: str | Path, verbose: int = 1) -> dict:
+    """Trains as configured; returns the metrics also written to metrics.json."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    task, data, train = config["task"], config["data"], config["train"]
+    keras.utils.set_random_seed(train["seed"])
+    (run_dir / "config.toml").write_text(dump_toml(config), encoding="utf-8")
+    corpus = corpus_from_config(config)
+    spec = TokenizerSpec(level=data["level"], lower=data["lower"], max_len=data["max_len"], truncate=data["truncate"])
+    encoder = prepare_text_dir(corpus, run_dir, spec, vocab_size=data["vocab_size"], min_count=data["min_count"])
+    vocab_size = len(encoder.vocab)
+
+    callbacks: list[keras.callbacks.Callback] = []
+    if task == "lm":
+        train_ids, val_ids = lm_stream(corpus, "train", encoder), lm_stream(corpus, "validation", encoder)
+        train_ds = lm_windows(train_ids, train["lm_batch"], train["lm_window"])
+        val_ds = lm_windows(val_ids, train["lm_batch"], train["lm_window"])
+        callbacks.append(_StatefulValidation(val_ds))
+        fit_validation, num_labels = None, 0
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    else:
+        label_vocab = build_label_vocab(corpus, run_dir, LABEL_FILES[task])
+        labels = LabelLookup(label_vocab)
+        num_labels = len(label_vocab)
+        train_raw = _limited(encoded_dataset(corpus, "train", encoder, labels), data["limit"]).cache()
+        val_raw = _limited(encoded_dataset(corpus, "validation", encoder, labels), data["limit"]).cache()
+        lengths, val_lengths = split_lengths(train_raw), split_lengths(val_raw)
+        batching = dict(tokens_per_batch=train["tokens_per_batch"], max_batch=train["max_batch"],
+                        buckets=train["buckets"], cache=False)
+        train_ds = batched(train_raw, lengths, seed=train["seed"], **batching)
+        fit_validation = batched(val_raw, val_lengths, shuffle=False, **batching)
+        loss = None
+
+    model = _build_model(config, vocab_size, num_labels, run_dir, encoder.vocab)
+    if loss is None:
+        loss = keras_seq.tagger_loss(model) if task == "tag" else "sparse_categorical_crossentropy"
+    model.compile(optimizer=_optimizer(train), loss=loss, jit_compile=train["jit_compile"],
+                  metrics=["accuracy"] if task == "classify" else None)
+    best_path = run_dir / "best.weights.h5"
+    callbacks += [
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_loss", save_best_only=True,
+                                        save_weights_only=True),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=train["patience"]),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
+        _TimeLimit(train["max_minutes"]),
+    ]
+    start = time.perf_counter()
+    history = model.fit(train_ds, validation_data=fit_validation, epochs=train["epochs"], callbacks=callbacks,
+                        verbose=verbose)
+    train_seconds = time.perf_counter() - start
+    if best_path.exists():
+        model.load_weights(str(best_path))
+        best_path.unlink()
+    if task == "lm":  # deploy / generate with a stateless twin of the same weights
+        stateless = keras_seq.build_language_model(
+            vocab_size, **{k: config["model"][k] for k in ("cell", "embed_dim", "units", "depth")})
+        stateless.set_weights(model.get_weights())
+        model = stateless
+    model.save(run_dir / "model.keras")
+
+    metrics = {"task": task, "train_seconds": round(train_seconds, 1), "epochs_run": len(history.epoch),
+               "parameters": int(model.count_params()),
+               "best_val_loss": float(min(history.history.get("val_loss", [math.nan])))}
+    evaluation = evaluate_run(run_dir, None, split="test" if task != "lm" else "validation",
+                              corpus=corpus, model=model, limit=data["limit"])
+    metrics["validation" if task == "lm" else "test"] = evaluation
+    if task != "lm":
+        metrics["validation"] = evaluate_run(run_dir, None, split="validation", corpus=corpus, model=model,
+                                             limit=data["limit"])
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    _plot_curves(history.history, run_dir / "curves.png")
+    return metrics
+
+
+def _plot_curves(history: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key in sorted(history):
+        if "loss" in key:
+            ax.plot(np.arange(1, len(history[key]) + 1), history[key], marker="o", label=key)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
