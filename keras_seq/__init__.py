@@ -4,6 +4,7 @@ Importing this package registers every layer for ``.keras`` save / load.
 """
 from keras_seq import decoding
 from keras_seq.cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell
+from keras_seq.charwords import CharacterWordEncoder
 from keras_seq.crf import CRF
 from keras_seq.models import (
     LanguageModelStepper,
@@ -28,6 +29,7 @@ __all__ = [
     "LSTM",
     "SequencePooling",
     "CRF",
+    "CharacterWordEncoder",
     "build_classifier",
     "build_tagger",
     "build_language_model",

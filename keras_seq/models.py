@@ -11,6 +11,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_seq.charwords import CharacterWordEncoder
 from keras_seq.crf import CRF
 from keras_seq.pooling import SequencePooling
 from keras_seq.recurrent import GRU, LSTM, Elman, Recurrent
@@ -79,11 +80,21 @@ def build_classifier(vocab_size: int, num_classes: int, *, cell: str = "lstm", e
 
 def build_tagger(vocab_size: int, num_tags: int, *, cell: str = "lstm", embed_dim: int = 100, units: int = 128,
                  depth: int = 2, dropout: float = 0.0, recurrent_dropout: float = 0.0, crf: bool = False,
-                 embedding_matrix: Any = None, trainable_embeddings: bool = True, name: str = "tagger") -> keras.Model:
+                 embedding_matrix: Any = None, trainable_embeddings: bool = True, char_vocab_size: int | None = None,
+                 char_embed_dim: int = 32, char_units: int = 32, name: str = "tagger") -> keras.Model:
     """ids (B, T) -> per-token tag probabilities (B, T, num_tags), or CRF
-    emissions when ``crf=True`` (decode with the CRF layer's Viterbi)."""
+    emissions when ``crf=True`` (decode with the CRF layer's Viterbi).
+
+    With ``char_vocab_size`` the model takes ``(ids, chars)``, chars (B, T, C)
+    the character ids of each word, and concatenates a character-level
+    encoding of every word to its embedding."""
     inputs = keras.Input((None,), dtype="int32", name="ids")
     x = _embedding(vocab_size, embed_dim, True, embedding_matrix, trainable_embeddings)(inputs)
+    if char_vocab_size:
+        chars = keras.Input((None, None), dtype="int32", name="chars")
+        encoded = CharacterWordEncoder(char_vocab_size, char_embed_dim, char_units, cell, name="char_words")(chars)
+        x = keras.layers.Concatenate(name="word_features")([x, encoded])
+        inputs = [inputs, chars]
     if dropout:
         x = keras.layers.Dropout(dropout)(x)
     x = _stack(x, cell, units, depth, True, dropout, recurrent_dropout)

@@ -35,7 +35,8 @@ def bucket_batch_sizes(boundaries: Sequence[int], tokens_per_batch: int, max_bat
     return [int(max(1, min(max_batch, tokens_per_batch // max(1, u)))) for u in uppers]
 
 
-def _length(ids, *targets) -> tf.Tensor:
+def _length(inputs, *targets) -> tf.Tensor:
+    ids = inputs[0] if isinstance(inputs, tuple) else inputs  # (ids, chars) for char-aware taggers
     return tf.shape(ids)[0]
 
 

@@ -26,6 +26,8 @@ DEFAULTS: dict[str, Any] = {
         "tag_column": "upos",
         "train_fraction": 0.9,  # lm on one file: first 90% train
         "holdout_every": 10,  # no validation split: every 10th training example validates
+        "char_features": False,  # tag: also feed each word's characters (character-level encoder)
+        "max_word_len": 20,
         "limit": None,  # use only the first N examples of each split (quick runs, CI)
     },
     "model": {
@@ -39,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
         "pooling": "last",  # classify: last | mean | max | final
         "crf": False,  # tag
         "vectors": None,  # pretrained word vectors (text format)
+        "char_embed_dim": 32,
+        "char_units": 32,
     },
     "train": {
         "epochs": 10,
@@ -53,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
         "jit_compile": False,
         "lm_batch": 32,  # lm: parallel tracks
         "lm_window": 100,  # lm: truncated-BPTT window
+        "word_dropout": 0.0,  # classify / tag: replace training word ids by <UNK> with this probability
         "max_minutes": None,  # stop after this many minutes of training
     },
 }

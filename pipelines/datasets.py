@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from pipelines.batching import AUTOTUNE, bucket_batch_sizes, bucket_by_length, fixed_length_batches, length_boundaries
 from pipelines.readers import Corpus
-from pipelines.tokenize import TokenizerSpec, normalize_tokens, tokenize, truncate
+from pipelines.tokenize import UNK_ID, TokenizerSpec, normalize_tokens, tokenize, truncate
 from pipelines.vocab import TextEncoder, Vocabulary
 
 _ENCODE_BATCH = 512
@@ -61,6 +61,12 @@ def prepare_text_dir(corpus: Corpus, directory: str | Path, spec: TokenizerSpec,
         raise ValueError(f"{corpus.source}: the training split holds no tokens")
     vocab = Vocabulary.build(counts, max_size=vocab_size, min_count=min_count, level=spec.level)
     vocab.save(directory / spec.vocab_file)
+    if spec.char_vocab_file:  # characters of the training words (rule 6), all of them
+        char_counts: collections.Counter = collections.Counter()
+        for word, count in counts.items():
+            for char in word[: spec.max_word_len]:
+                char_counts[char] += count
+        Vocabulary.build(char_counts, level="char").save(directory / spec.char_vocab_file)
     spec.save(directory)
     return TextEncoder(directory)
 
@@ -119,23 +125,52 @@ def _unbatch_ragged(dataset: tf.data.Dataset) -> tf.data.Dataset:
 
 def encoded_dataset(corpus: Corpus, split: str, encoder: TextEncoder,
                     labels: LabelLookup | None = None) -> tf.data.Dataset:
-    """Unbatched elements: classify -> (ids [T], label id); tag -> (ids [T], tag ids [T])."""
+    """Unbatched elements: classify -> (ids [T], label id); tag -> (ids [T], tag ids [T]),
+    or ((ids [T], char ids [T, C]), tag ids [T]) when the tokenizer has characters."""
     raw = _raw_dataset(corpus, split)
     spec = encoder.spec
     if corpus.task == "classify":
         ds = raw.batch(_ENCODE_BATCH).map(lambda t, l: (encoder.encode(t), labels(l)), num_parallel_calls=AUTOTUNE)
         return _unbatch_ragged(ds)
     if corpus.task == "tag":
+        with_chars = encoder.char_table is not None
+
         def encode(words, tags):
-            ids = encoder.encode_tokens(words)
-            return ids, truncate(tf.ragged.map_flat_values(labels, tags), spec)
-        return _unbatch_ragged(raw.ragged_batch(_ENCODE_BATCH).map(encode, num_parallel_calls=AUTOTUNE))
+            words = normalize_tokens(words, spec)
+            tag_ids = truncate(tf.ragged.map_flat_values(labels, tags), spec)
+            ids = encoder.lookup(words)
+            return (ids, encoder.encode_chars(words), tag_ids) if with_chars else (ids, tag_ids)
+
+        ds = _unbatch_ragged(raw.ragged_batch(_ENCODE_BATCH).map(encode, num_parallel_calls=AUTOTUNE))
+        return ds.map(lambda ids, chars, tags: ((ids, chars), tags)) if with_chars else ds
     return _unbatch_ragged(raw.batch(1).map(lambda t: encoder.encode(t)))
 
 
+def _first(element):
+    """The token ids of an element: ids, (ids, target) or ((ids, chars), target)."""
+    while isinstance(element, tuple):
+        element = element[0]
+    return element
+
+
 def split_lengths(dataset: tf.data.Dataset) -> np.ndarray:
-    """Sequence length of every element ((ids, ...) tuples or bare ids)."""
-    return np.fromiter((int((e[0] if isinstance(e, tuple) else e).shape[0]) for e in dataset), dtype=np.int64)
+    """Sequence length of every element."""
+    return np.fromiter((int(_first(e).shape[0]) for e in dataset), dtype=np.int64)
+
+
+def word_dropout(dataset: tf.data.Dataset, rate: float, seed: int) -> tf.data.Dataset:
+    """Training only: replaces each word id by <UNK> with probability `rate`, so
+    the model learns to tag words it has never seen from their context."""
+    if not rate:
+        return dataset
+
+    def drop(inputs, targets):
+        ids = inputs[0] if isinstance(inputs, tuple) else inputs
+        hit = (tf.random.uniform(tf.shape(ids), seed=seed) < rate) & (ids > UNK_ID)
+        ids = tf.where(hit, tf.constant(UNK_ID, ids.dtype), ids)
+        return ((ids, *inputs[1:]) if isinstance(inputs, tuple) else ids), targets
+
+    return dataset.map(drop, num_parallel_calls=AUTOTUNE)
 
 
 def batched(dataset: tf.data.Dataset, lengths: np.ndarray, *, tokens_per_batch: int = 4096, max_batch: int = 64,

@@ -89,9 +89,10 @@ def _evaluate_tagger(model: keras.Model, batches, vocab: Vocabulary) -> dict:
     crf = [layer for layer in model.layers if isinstance(layer, keras_seq.CRF)]
     correct = total = sentences = 0
     gold_seqs, pred_seqs = [], []
-    for ids, tags in batches:
-        ids, tags = ids.numpy(), tags.numpy()
-        out = model(ids, training=False)
+    for inputs, tags in batches:
+        ids = (inputs[0] if isinstance(inputs, tuple) else inputs).numpy()
+        tags = tags.numpy()
+        out = model(inputs, training=False)
         mask = ids != 0
         if crf:
             predicted = np.asarray(crf[0].decode(out, mask)[0])

@@ -19,6 +19,8 @@ The rules (``RULES_VERSION`` names them; change both twins together):
 4. Character level: tokens are Unicode code points (nothing is removed).
 5. Truncation to ``max_len`` tokens: ``truncate="tail"`` keeps the first
    ``max_len`` tokens, ``truncate="head"`` keeps the last ``max_len``.
+6. Characters of words (taggers with ``char_vocab_file``): each word token's
+   first ``max_word_len`` code points, after rules 1-2.
 """
 from __future__ import annotations
 
@@ -46,6 +48,8 @@ class TokenizerSpec:
     max_len: int | None = None
     truncate: str = "tail"  # "tail" | "head"
     vocab_file: str = "vocab.txt"
+    char_vocab_file: str | None = None  # set: words also give character ids (rule 6)
+    max_word_len: int = 20
     pad_id: int = PAD_ID
     unk_id: int = UNK_ID
     rules_version: int = RULES_VERSION
@@ -58,6 +62,8 @@ class TokenizerSpec:
             raise ValueError(f"tokenizer `truncate` must be 'tail' or 'head'; received {self.truncate!r}.")
         if self.max_len is not None and (not isinstance(self.max_len, int) or self.max_len <= 0):
             raise ValueError(f"tokenizer `max_len` must be a positive integer or None; received {self.max_len!r}.")
+        if not isinstance(self.max_word_len, int) or self.max_word_len <= 0:
+            raise ValueError(f"tokenizer `max_word_len` must be a positive integer; received {self.max_word_len!r}.")
         if self.rules_version != RULES_VERSION:
             raise ValueError(
                 f"tokenizer rules version {self.rules_version} is not supported by this version "
@@ -128,3 +134,8 @@ def truncate(tokens: tf.RaggedTensor, spec: TokenizerSpec) -> tf.RaggedTensor:
 def normalize_tokens(tokens: tf.RaggedTensor, spec: TokenizerSpec) -> tf.RaggedTensor:
     """Pre-split tokens (tagging corpora): rules 1-2 and 5 only."""
     return truncate(tf.ragged.map_flat_values(clean_text, tokens, spec.lower), spec)
+
+
+def word_chars(tokens: tf.RaggedTensor, spec: TokenizerSpec) -> tf.RaggedTensor:
+    """Rule 6: (batch, words) tokens -> (batch, words, chars) code-point strings."""
+    return tf.strings.unicode_split(tokens, "UTF-8", errors="replace")[:, :, : spec.max_word_len]

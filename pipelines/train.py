@@ -18,7 +18,8 @@ import numpy as np
 
 import keras_seq
 from pipelines.config import dump_toml
-from pipelines.datasets import LabelLookup, batched, build_label_vocab, encoded_dataset, prepare_text_dir, split_lengths
+from pipelines.datasets import (LabelLookup, batched, build_label_vocab, encoded_dataset, prepare_text_dir, split_lengths,
+                                word_dropout)
 from pipelines.evaluate import LABEL_FILES, corpus_from_config, evaluate_run, lm_stream, lm_windows
 from pipelines.tokenize import TokenizerSpec
 from pipelines.vocab import load_word_vectors
@@ -68,7 +69,8 @@ def _limited(dataset, limit):
     return dataset if limit is None else dataset.take(limit)
 
 
-def _build_model(config: dict, vocab_size: int, num_labels: int, run_dir: Path, vocab) -> keras.Model:
+def _build_model(config: dict, vocab_size: int, num_labels: int, run_dir: Path, vocab,
+                 char_vocab_size: int | None = None) -> keras.Model:
     task, m, train = config["task"], config["model"], config["train"]
     matrix = None
     if m["vectors"]:
@@ -80,7 +82,9 @@ def _build_model(config: dict, vocab_size: int, num_labels: int, run_dir: Path, 
         return keras_seq.build_classifier(vocab_size, num_labels, bidirectional=m["bidirectional"],
                                           pooling=m["pooling"], embedding_matrix=matrix, **common)
     if task == "tag":
-        return keras_seq.build_tagger(vocab_size, num_labels, crf=m["crf"], embedding_matrix=matrix, **common)
+        return keras_seq.build_tagger(vocab_size, num_labels, crf=m["crf"], embedding_matrix=matrix,
+                                      char_vocab_size=char_vocab_size, char_embed_dim=m["char_embed_dim"],
+                                      char_units=m["char_units"], **common)
     return keras_seq.build_language_model(vocab_size, batch_size=train["lm_batch"], stateful=True, **common)
 
 
@@ -92,7 +96,9 @@ def train_run(config: dict, run_dir: str | Path, verbose: int = 1) -> dict:
     keras.utils.set_random_seed(train["seed"])
     (run_dir / "config.toml").write_text(dump_toml(config), encoding="utf-8")
     corpus = corpus_from_config(config)
-    spec = TokenizerSpec(level=data["level"], lower=data["lower"], max_len=data["max_len"], truncate=data["truncate"])
+    chars = task == "tag" and data["char_features"]
+    spec = TokenizerSpec(level=data["level"], lower=data["lower"], max_len=data["max_len"], truncate=data["truncate"],
+                         char_vocab_file="chars.txt" if chars else None, max_word_len=data["max_word_len"])
     encoder = prepare_text_dir(corpus, run_dir, spec, vocab_size=data["vocab_size"], min_count=data["min_count"])
     vocab_size = len(encoder.vocab)
 
@@ -113,11 +119,13 @@ def train_run(config: dict, run_dir: str | Path, verbose: int = 1) -> dict:
         lengths, val_lengths = split_lengths(train_raw), split_lengths(val_raw)
         batching = dict(tokens_per_batch=train["tokens_per_batch"], max_batch=train["max_batch"],
                         buckets=train["buckets"], cache=False)
-        train_ds = batched(train_raw, lengths, seed=train["seed"], **batching)
+        train_ds = word_dropout(batched(train_raw, lengths, seed=train["seed"], **batching), train["word_dropout"],
+                                train["seed"])
         fit_validation = batched(val_raw, val_lengths, shuffle=False, **batching)
         loss = None
 
-    model = _build_model(config, vocab_size, num_labels, run_dir, encoder.vocab)
+    model = _build_model(config, vocab_size, num_labels, run_dir, encoder.vocab,
+                         len(encoder.char_vocab) if encoder.char_vocab else None)
     if loss is None:
         loss = keras_seq.tagger_loss(model) if task == "tag" else "sparse_categorical_crossentropy"
     model.compile(optimizer=_optimizer(train), loss=loss, jit_compile=train["jit_compile"],

@@ -18,7 +18,7 @@ from typing import Iterable
 import numpy as np
 import tensorflow as tf
 
-from pipelines.tokenize import PAD, PAD_ID, UNK, UNK_ID, TokenizerSpec, normalize_tokens, tokenize
+from pipelines.tokenize import PAD, PAD_ID, UNK, UNK_ID, TokenizerSpec, normalize_tokens, tokenize, word_chars
 
 _CHAR_RESERVED_KEYS = {PAD: -1, UNK: -2}
 
@@ -143,29 +143,43 @@ class TextEncoder(tf.Module):
         self.vocab_path = directory / self.spec.vocab_file
         self.vocab = Vocabulary.load(self.vocab_path, level=self.spec.level)
         self.table = self.vocab.lookup_table(self.vocab_path)
+        self.char_vocab = self.char_table = None
+        if self.spec.char_vocab_file:
+            char_path = directory / self.spec.char_vocab_file
+            self.char_vocab = Vocabulary.load(char_path, level="char")
+            self.char_table = self.char_vocab.lookup_table(char_path)
 
-    def _lookup(self, tokens: tf.RaggedTensor) -> tf.RaggedTensor:
-        if self.spec.level == "char":
+    @staticmethod
+    def _ids(table, keys: tf.RaggedTensor, code_points: bool) -> tf.RaggedTensor:
+        if code_points:  # one-character strings -> their code points (char vocabularies' keys)
             keys = tf.ragged.map_flat_values(
                 lambda t: tf.cast(tf.strings.unicode_decode(t, "UTF-8", errors="replace").flat_values, tf.int64),
-                tokens,
+                keys,
             )
-        else:
-            keys = tokens
-        ids = tf.ragged.map_flat_values(self.table.lookup, keys)
+        ids = tf.ragged.map_flat_values(table.lookup, keys)
         # A literal "<PAD>" token in the data must not become padding.
         return tf.ragged.map_flat_values(lambda i: tf.where(i == PAD_ID, tf.constant(UNK_ID, tf.int64), i), ids)
+
+    def lookup(self, tokens: tf.RaggedTensor) -> tf.RaggedTensor:
+        """Already tokenized (and normalised) tokens -> ids."""
+        return self._ids(self.table, tokens, self.spec.level == "char")
 
     def tokens(self, texts) -> tf.RaggedTensor:
         return tokenize(texts, self.spec)
 
     def encode(self, texts) -> tf.RaggedTensor:
         """(batch,) raw strings -> ragged (batch, None) int64 ids."""
-        return self._lookup(self.tokens(texts))
+        return self.lookup(self.tokens(texts))
 
     def encode_tokens(self, tokens: tf.RaggedTensor) -> tf.RaggedTensor:
         """(batch, None) pre-split tokens -> ragged ids (tagging corpora)."""
-        return self._lookup(normalize_tokens(tokens, self.spec))
+        return self.lookup(normalize_tokens(tokens, self.spec))
+
+    def encode_chars(self, tokens: tf.RaggedTensor) -> tf.RaggedTensor:
+        """(batch, words) tokens (as `tokens`/normalised) -> (batch, words, chars) ids."""
+        if self.char_table is None:
+            raise ValueError("this tokenizer has no character vocabulary (char_vocab_file)")
+        return self._ids(self.char_table, word_chars(tokens, self.spec), True)
 
 
 def load_word_vectors(path: str | Path, vocab: Vocabulary, dim: int | None = None,

@@ -46,13 +46,17 @@ class TextTokenizer:
         self.lower: bool = spec["lower"]
         self.max_len: int | None = spec["max_len"]
         self.truncate_side: str = spec["truncate"]
-        self.vocab = self._read_vocab(directory / spec["vocab_file"])
+        self.vocab = self._read_vocab(directory / spec["vocab_file"], self.level)
+        self.max_word_len: int = spec.get("max_word_len", 20)
+        self.char_vocab = (self._read_vocab(directory / spec["char_vocab_file"], "char")
+                           if spec.get("char_vocab_file") else None)
 
-    def _read_vocab(self, path: Path) -> dict:
+    @staticmethod
+    def _read_vocab(path: Path, level: str) -> dict:
         lines = path.read_text(encoding="utf-8").split("\n")
         if lines and lines[-1] == "":
             lines.pop()
-        if self.level == "char":
+        if level == "char":
             return {int(line.split("\t", 1)[0]): i for i, line in enumerate(lines)}
         return {line: i for i, line in enumerate(lines)}
 
@@ -81,6 +85,17 @@ class TextTokenizer:
         else:
             ids = [get(t, UNK_ID) for t in tokens]
         return [UNK_ID if i == PAD_ID else i for i in ids]
+
+    def word_chars(self, tokens: Iterable[str]) -> list[list[int]]:
+        """Character ids of each (already tokenized) word, rule 6."""
+        if self.char_vocab is None:
+            raise ValueError("this tokenizer has no character vocabulary (char_vocab_file)")
+        get = self.char_vocab.get
+        rows = []
+        for token in tokens:
+            ids = [get(ord(c), UNK_ID) for c in token[: self.max_word_len]]
+            rows.append([UNK_ID if i == PAD_ID else i for i in ids])
+        return rows
 
     def encode(self, text: str | bytes) -> list[int]:
         return self.lookup(self.tokens(text))

@@ -134,3 +134,28 @@ def test_stateful_language_model_carries_state_across_windows():
             layer.reset_state()
     first, second = np.asarray(model(ids[:, :4])), np.asarray(model(ids[:, 4:]))
     np.testing.assert_allclose(np.concatenate([first, second], 1), np.asarray(whole(ids)), atol=1e-5)
+
+
+def test_character_word_encoder_shapes_and_padding():
+    layer = keras_seq.CharacterWordEncoder(20, embed_dim=4, units=3)
+    chars = np.array([[[3, 4, 5], [6, 0, 0], [0, 0, 0]]])
+    out = np.asarray(layer(chars))
+    assert out.shape == (1, 3, 6)
+    np.testing.assert_array_equal(out[0, 2], 0.0)  # a padding word
+    assert not np.allclose(out[0, 0], out[0, 1])
+    padded = np.concatenate([chars, np.zeros((1, 3, 2), int)], axis=2)  # more char padding: same answer
+    np.testing.assert_allclose(np.asarray(layer(padded)), out, atol=1e-6)
+    clone = keras_seq.CharacterWordEncoder.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+
+
+def test_char_aware_tagger_learns_from_spelling():
+    rng = np.random.default_rng(0)
+    ids = np.ones((64, 6), "int32")  # every word unknown: only the characters tell the tag
+    chars = rng.integers(2, 10, size=(64, 6, 4))
+    tags = np.where(chars[:, :, 0] % 2 == 0, 2, 3)
+    model = keras_seq.build_tagger(12, 4, cell="gru", embed_dim=4, units=8, depth=1, char_vocab_size=10,
+                                   char_embed_dim=8, char_units=8)
+    model.compile(optimizer=keras.optimizers.Adam(0.02), loss=keras_seq.tagger_loss(model))
+    model.fit((ids, chars), tags, epochs=15, batch_size=16, verbose=0)
+    assert np.mean(model.predict((ids, chars), verbose=0).argmax(-1) == tags) > 0.95

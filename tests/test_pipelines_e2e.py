@@ -74,17 +74,21 @@ def test_ner_pipeline_reports_entity_f1(tmp_path, data_dir, crf):
     assert 0.0 <= test["token_accuracy"] <= 1.0
 
 
-def test_pos_pipeline_on_conllu_slice(tmp_path, data_dir):
+@pytest.mark.parametrize("chars", [False, True])
+def test_pos_pipeline_on_conllu_slice(tmp_path, data_dir, chars):
     for split in ("train", "dev", "test"):
         text = (data_dir / "ud_english_ewt" / f"en_ewt-ud-{split}.conllu").read_text(encoding="utf-8")
         (tmp_path / f"slice-{split}.conllu").write_text("\n\n".join(text.split("\n\n")[:300]) + "\n\n",
                                                          encoding="utf-8")
     config = load_config("pipelines/configs/ewt_upos.toml", [f'data.source="{tmp_path}"', *SMALL,
-                                                             "train.epochs=4", "train.learning_rate=0.02"])
+                                                             "train.epochs=4", "train.learning_rate=0.02",
+                                                             f"data.char_features={str(chars).lower()}",
+                                                             "train.word_dropout=0.1"])
     metrics = train_run(config, tmp_path / "run", verbose=0)
     assert metrics["test"]["sentences"] == 300
     assert metrics["test"]["token_accuracy"] > 0.3  # well above chance (17 tags) after 4 small epochs
     assert "entity_f1" not in metrics["test"]
+    assert (tmp_path / "run" / "chars.txt").exists() == chars
 
 
 def test_char_lm_pipeline_and_generate(tmp_path, data_dir):

@@ -106,3 +106,20 @@ def test_encode_batch_pads_right_with_min_length(tmp_path):
     assert lengths.tolist() == [3, 0, 1]
     ids, lengths = twin.encode_batch(["", ""])
     assert ids.shape == (2, 1) and np.all(ids == 0)
+
+
+def test_twin_word_characters_on_ewt_test(tmp_path, data_dir):
+    sentences = [" ".join(words) for words, _ in open_corpus(data_dir / "ud_english_ewt", "tag").examples("test")]
+    counts = collections.Counter(itertools.chain.from_iterable(s.split() for s in sentences[:500]))
+    spec = TokenizerSpec(level="word", lower=False, char_vocab_file="chars.txt", max_word_len=6)
+    Vocabulary.build(counts).save(tmp_path / "vocab.txt")
+    char_counts = collections.Counter(itertools.chain.from_iterable(sentences[:500]))
+    char_counts.pop(" ", None)
+    Vocabulary.build(char_counts, level="char").save(tmp_path / "chars.txt")
+    spec.save(tmp_path)
+    encoder, twin = TextEncoder(tmp_path), TextTokenizer(tmp_path)
+    for start in range(0, len(sentences), 500):
+        chunk = sentences[start:start + 500]
+        chars = encoder.encode_chars(encoder.tokens(tf.constant(chunk))).to_list()
+        for text, row in zip(chunk, chars):
+            assert twin.word_chars(twin.tokens(text)) == row

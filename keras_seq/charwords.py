@@ -1,0 +1,54 @@
+"""Character-level word features: each word's characters through a
+bidirectional recurrent layer (as in Lample et al. 2016, Plank et al. 2016),
+so a tagger can read prefixes, suffixes and capitalisation of words it has
+never seen."""
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from keras_seq.recurrent import GRU, LSTM, Elman
+
+_CELLS = {"elman": Elman, "gru": GRU, "lstm": LSTM}
+
+
+@keras.saving.register_keras_serializable(package="keras_seq")
+class CharacterWordEncoder(keras.layers.Layer):
+    """(B, T, C) character ids of each word (0 = padding) -> (B, T, 2 * units):
+    the final states of a bidirectional recurrent layer over each word's
+    characters. A padding word (no characters) encodes to zeros."""
+
+    def __init__(self, vocab_size: int, embed_dim: int = 32, units: int = 32, cell: str = "lstm",
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if cell not in _CELLS:
+            raise ValueError(f"`cell` must be one of {sorted(_CELLS)}; received cell={cell!r}.")
+        self.vocab_size, self.embed_dim, self.units, self.cell = vocab_size, embed_dim, units, cell
+        self.embedding = keras.layers.Embedding(vocab_size, embed_dim, mask_zero=True, name="char_embedding")
+        self.encoder = keras.layers.Bidirectional(_CELLS[cell](units), name="char_encoder")
+
+    def build(self, input_shape) -> None:
+        if len(input_shape) != 3:
+            raise ValueError(f"`inputs` of CharacterWordEncoder must be (batch, words, chars) ids; "
+                             f"received shape {tuple(input_shape)}.")
+        self.embedding.build((None, input_shape[2]))
+        self.encoder.build((None, input_shape[2], self.embed_dim))
+        self.built = True
+
+    def call(self, chars):
+        shape = ops.shape(chars)
+        flat = ops.reshape(chars, (-1, shape[2]))
+        encoded = self.encoder(self.embedding(flat), mask=ops.not_equal(flat, 0))
+        return ops.reshape(encoded, (shape[0], shape[1], 2 * self.units))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], 2 * self.units)
+
+    def compute_mask(self, inputs, mask=None):
+        return None  # the word embedding carries the word mask
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "vocab_size": self.vocab_size, "embed_dim": self.embed_dim,
+                "units": self.units, "cell": self.cell}
