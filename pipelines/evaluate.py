@@ -72,27 +72,33 @@ def evaluate_run(run_dir: str | Path, source: str | None = None, split: str = "t
     if lengths.size == 0:
         raise ValueError(f"{corpus.source}: the {split} split holds no examples")
     batches = batched(dataset, lengths, shuffle=False, cache=False, max_batch=64, tokens_per_batch=8192)
+    predict = _compiled(model)
     if task == "classify":
         correct = total = 0
         for ids, labels in batches:
-            predicted = np.asarray(model(ids, training=False)).argmax(-1)
+            predicted = np.asarray(predict(ids)).argmax(-1)
             labels = labels.numpy()
             if np.any(labels < 0):
                 raise ValueError(f"{corpus.source}: a label is not among the run's labels {vocab.tokens}")
             correct += int((predicted == labels).sum())
             total += len(labels)
         return {"accuracy": correct / total, "examples": total}
-    return _evaluate_tagger(model, batches, vocab)
+    return _evaluate_tagger(model, predict, batches, vocab)
 
 
-def _evaluate_tagger(model: keras.Model, batches, vocab: Vocabulary) -> dict:
+def _compiled(model: keras.Model):
+    """The model as one traced function: eager calls would run the time loop op by op."""
+    return tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
+
+
+def _evaluate_tagger(model: keras.Model, predict, batches, vocab: Vocabulary) -> dict:
     crf = [layer for layer in model.layers if isinstance(layer, keras_seq.CRF)]
     correct = total = sentences = 0
     gold_seqs, pred_seqs = [], []
     for inputs, tags in batches:
         ids = (inputs[0] if isinstance(inputs, tuple) else inputs).numpy()
         tags = tags.numpy()
-        out = model(inputs, training=False)
+        out = predict(inputs)
         mask = ids != 0
         if crf:
             predicted = np.asarray(crf[0].decode(out, mask)[0])
@@ -127,8 +133,9 @@ def _evaluate_lm(config: dict, model: keras.Model, ids: np.ndarray) -> dict:
     stateful.set_weights(model.get_weights())
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
     total, count = 0.0, 0
+    predict = _compiled(stateful)
     for x, y in lm_windows(ids, batch, min(window, max(1, (len(ids) - 1) // batch))):
-        total += float(loss_fn(y, stateful(x, training=False)))
+        total += float(loss_fn(y, predict(x)))
         count += int(np.prod(y.shape))
     nats = total / count
     return {"loss_nats": nats, "perplexity": math.exp(nats), "bits_per_token": nats / math.log(2),

@@ -178,6 +178,7 @@ def _plot_curves(history: dict, path: Path) -> None:
     for key in sorted(history):
         if "loss" in key:
             ax.plot(np.arange(1, len(history[key]) + 1), history[key], marker="o", label=key)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.legend()
