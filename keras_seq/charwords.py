@@ -47,7 +47,10 @@ class CharacterWordEncoder(keras.layers.Layer):
         return (input_shape[0], input_shape[1], 2 * self.units)
 
     def compute_mask(self, inputs, mask=None):
-        return None  # the word embedding carries the word mask
+        # A word is valid when it has a character. Returning None would read as
+        # "every step valid" where the encoding is concatenated with the masked
+        # word embedding, and the word-level layers would then run over padding.
+        return ops.any(ops.not_equal(inputs, 0), axis=-1)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "vocab_size": self.vocab_size, "embed_dim": self.embed_dim,

@@ -159,3 +159,18 @@ def test_char_aware_tagger_learns_from_spelling():
     model.compile(optimizer=keras.optimizers.Adam(0.02), loss=keras_seq.tagger_loss(model))
     model.fit((ids, chars), tags, epochs=15, batch_size=16, verbose=0)
     assert np.mean(model.predict((ids, chars), verbose=0).argmax(-1) == tags) > 0.95
+
+
+def test_char_aware_tagger_ignores_batch_padding():
+    # Regression: the character encoder's mask once read as "all valid", so the
+    # word-level bi-LSTM ran over padding words and answers depended on the batch.
+    rng = np.random.default_rng(1)
+    model = keras_seq.build_tagger(30, 4, cell="lstm", embed_dim=4, units=5, depth=1, char_vocab_size=10,
+                                   char_embed_dim=3, char_units=3)
+    model.set_weights([rng.normal(0, 0.5, w.shape).astype("float32") for w in model.get_weights()])
+    ids = rng.integers(1, 30, size=(1, 4)).astype("int32")
+    chars = rng.integers(1, 10, size=(1, 4, 3)).astype("int32")
+    alone = np.asarray(model((ids, chars)))
+    padded_ids = np.concatenate([ids, np.zeros((1, 3), "int32")], axis=1)
+    padded_chars = np.concatenate([chars, np.zeros((1, 3, 3), "int32")], axis=1)
+    np.testing.assert_allclose(np.asarray(model((padded_ids, padded_chars)))[:, :4], alone, atol=1e-6)

@@ -1,0 +1,114 @@
+"""Keras task models == their ONNX graphs in ONNX Runtime (native RNN/GRU/LSTM nodes)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+import keras_seq  # noqa: E402
+from export.onnx_model import model_to_onnx  # noqa: E402
+
+RNG = np.random.default_rng(0)
+
+
+def _session(model_proto):
+    return ort.InferenceSession(model_proto.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def _ids(lengths, vocab, width=None):
+    width = width or max(max(lengths), 1)
+    ids = np.zeros((len(lengths), width), np.int64)
+    for i, n in enumerate(lengths):
+        ids[i, :n] = RNG.integers(1, vocab, n)
+    return ids
+
+
+def _randomize(model):
+    # Random (not initial) weights: biases and all gates matter.
+    model.set_weights([RNG.normal(0, 0.5, w.shape).astype("float32") for w in model.get_weights()])
+    return model
+
+
+def _op_types(proto):
+    return {n.op_type for n in proto.graph.node}
+
+
+LENGTHS = [7, 1, 0, 4, 7]
+
+
+@pytest.mark.parametrize("cell", ["elman", "gru", "lstm"])
+@pytest.mark.parametrize("pooling", ["last", "mean", "max", "final"])
+def test_classifier_matches_keras(cell, pooling):
+    model = _randomize(keras_seq.build_classifier(50, 3, cell=cell, embed_dim=8, units=6, depth=2,
+                                                  pooling=pooling, dropout=0.2))
+    proto = model_to_onnx(model, "classify", False, {})
+    expected_op = {"elman": "RNN", "gru": "GRU", "lstm": "LSTM"}[cell]
+    assert expected_op in _op_types(proto) and "Loop" not in _op_types(proto)
+    ids = _ids(LENGTHS, 50)
+    got = _session(proto).run(None, {"ids": ids})[0]
+    want = np.asarray(model(ids.astype("int32"), training=False))
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_unidirectional_and_reset_before_gru():
+    model = keras_seq.build_classifier(40, 2, cell="gru", embed_dim=8, units=5, bidirectional=False)
+    layer = model.get_layer("gru_0")
+    assert layer.cell.reset_after
+    ids = _ids(LENGTHS, 40)
+    model = _randomize(model)
+    got = _session(model_to_onnx(model, "classify", False, {})).run(None, {"ids": ids})[0]
+    np.testing.assert_allclose(got, np.asarray(model(ids.astype("int32"))), atol=1e-5)
+    # reset_after=False: ONNX linear_before_reset=0
+    import keras
+
+    inputs = keras.Input((None,), dtype="int32")
+    x = keras.layers.Embedding(40, 8, mask_zero=True)(inputs)
+    x = keras_seq.GRU(5, reset_after=False, return_sequences=True)(x)
+    x = keras_seq.SequencePooling("mean")(x)
+    before = _randomize(keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x)))
+    got = _session(model_to_onnx(before, "classify", False, {})).run(None, {"ids": ids})[0]
+    np.testing.assert_allclose(got, np.asarray(before(ids.astype("int32"))), atol=1e-5)
+
+
+@pytest.mark.parametrize("crf", [False, True])
+@pytest.mark.parametrize("chars", [False, True])
+def test_tagger_matches_keras(crf, chars):
+    model = _randomize(keras_seq.build_tagger(60, 5, cell="lstm", embed_dim=8, units=6, depth=2, crf=crf,
+                                              char_vocab_size=20 if chars else None, char_embed_dim=4,
+                                              char_units=3))
+    proto = model_to_onnx(model, "tag", crf, {})
+    ids = _ids(LENGTHS, 60)
+    feeds = {"ids": ids}
+    inputs = ids.astype("int32")
+    if chars:
+        char_ids = np.zeros(ids.shape + (4,), np.int64)
+        for (i, t), v in np.ndenumerate(ids):
+            if v:
+                n = RNG.integers(1, 5)
+                char_ids[i, t, :n] = RNG.integers(1, 20, n)
+        feeds["chars"] = char_ids
+        inputs = [inputs, char_ids.astype("int32")]
+    got = _session(proto).run(None, feeds)[0]
+    want = np.asarray(model(inputs, training=False))
+    mask = ids != 0
+    np.testing.assert_allclose(got[mask], want[mask], atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["elman", "gru", "lstm"])
+def test_language_model_graph_carries_states(cell):
+    model = _randomize(keras_seq.build_language_model(30, cell=cell, embed_dim=8, units=6, depth=2))
+    proto = model_to_onnx(model, "lm", False, {})
+    session = _session(proto)
+    names = [i.name for i in session.get_inputs()]
+    assert names[0] == "ids" and all(n.startswith("state_") for n in names[1:])
+    ids = _ids([6, 6], 30)
+    zeros = {n: np.zeros((2, 6), np.float32) for n in names[1:]}
+    outputs = session.run(None, {"ids": ids, **zeros})
+    np.testing.assert_allclose(outputs[0], np.asarray(model(ids.astype("int32"))), atol=1e-5)
+    # Two halves with the states carried == the whole sequence at once.
+    first = session.run(None, {"ids": ids[:, :3], **zeros})
+    carried = dict(zip(names[1:], first[1:]))
+    second = session.run(None, {"ids": ids[:, 3:], **carried})
+    np.testing.assert_allclose(second[0], outputs[0][:, 3:], atol=1e-5)
