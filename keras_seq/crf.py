@@ -124,6 +124,17 @@ class CRF(keras.layers.Layer):
         """Viterbi: the best tag sequence (B, T) int32 (0 at padded steps) and its score (B,)."""
         emissions = ops.cast(emissions, self.compute_dtype)
         mask = self._mask(emissions, mask)
+        if emissions.shape[1] is None:
+            # Unknown length (a serving graph): one extra padded step, so the loops
+            # below run at least once even for single-token batches -- stacking
+            # zero loop outputs of unknown batch size fails in TF graphs.
+            emissions = ops.concatenate([emissions, ops.zeros_like(emissions[:, :1])], axis=1)
+            mask = ops.concatenate([mask, ops.zeros_like(mask[:, :1])], axis=1)
+            path, score = self._viterbi(emissions, mask)
+            return path[:, :-1], score
+        return self._viterbi(emissions, mask)
+
+    def _viterbi(self, emissions, mask):
         transitions = ops.convert_to_tensor(self.transitions)
         first = emissions[:, 0] + self.start_scores
 

@@ -147,9 +147,11 @@ class LanguageModelStepper:
 
     The recurrent layers are rebuilt with ``return_state=True`` (not stateful,
     no dropout) and given the trained weights; embedding and head are shared.
+    ``masked=True`` treats id 0 as right padding (rows of a batch may differ
+    in length: the states returned are those after each row's last token).
     """
 
-    def __init__(self, model: keras.Model) -> None:
+    def __init__(self, model: keras.Model, masked: bool = False) -> None:
         embedding = [l for l in model.layers if isinstance(l, keras.layers.Embedding)]
         recurrent = [l for l in model.layers if isinstance(l, Recurrent)]
         heads = [l for l in model.layers if isinstance(l, keras.layers.Dense)]
@@ -157,13 +159,14 @@ class LanguageModelStepper:
             raise ValueError("LanguageModelStepper needs an Embedding -> recurrent layers -> Dense model")
         ids = keras.Input((None,), dtype="int32")
         x = embedding[0](ids)
+        mask = keras.ops.not_equal(ids, 0) if masked else None
         state_inputs, state_outputs, clones = [], [], []
         for layer in recurrent:
             config = {**layer.get_config(), "return_state": True, "stateful": False, "dropout": 0.0,
                       "recurrent_dropout": 0.0, "return_sequences": True, "name": layer.name + "_step"}
             clone = type(layer).from_config(config)
             inputs = [keras.Input((size,)) for size in layer.state_size]
-            x, *states = clone(x, initial_state=inputs)
+            x, *states = clone(x, initial_state=inputs, mask=mask)
             state_inputs += inputs
             state_outputs += states
             clones.append((clone, layer))

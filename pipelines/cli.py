@@ -153,15 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, parse=None) -> int:
+    """Runs one command; `parse` (argv -> namespace) lets a downstream room
+    (export/cli.py) parse with its extended parser."""
+    args = parse(argv) if parse else build_parser().parse_args(argv)
     if getattr(args, "level", "unset") is None:
         args.level = "char" if args.task == "lm" else "word"
     if getattr(args, "lower", "unset") is None:
         args.lower = args.level == "word"
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError, TypeError) as error:
         print(f"keras-seq {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,123 @@
+"""`keras-seq export RUN_DIR --out EXPORT_DIR`: both artifacts, verified, then
+installed atomically.
+
+EXPORT_DIR/
+  export.json                  task, labels, signatures, opset, tool versions
+  savedmodel/NAME/VERSION/     TF Serving layout; vocabularies in assets/,
+                               warmup requests in assets.extra/
+  onnx/model.onnx              native RNN/GRU/LSTM nodes, opset 18
+  onnx/model.json              what the ONNX-side predictor needs beside it
+  onnx/tokenizer.json, vocab files, label file
+
+Order of work: everything is built in hidden staging folders beside its
+target, the SavedModel is reloaded in a fresh process and checked against the
+exporting model's answers, and only then renamed into place -- a server
+polling ``savedmodel/NAME`` never sees a half-written or unverified version.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+from export.probes import adversarial_texts
+from export.runs import LABEL_FILES, TrainedRun, check_padding_invariance, load_trained_run, stage_tokenizer
+from export.savedmodel import (ServingFunctions, install_atomically, reference_answers, write_savedmodel,
+                               write_warmup)
+from export.verify import verify_onnx, verify_savedmodel
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+DEFAULT_WARMUP = ["", "A short example.", "This one is a little longer, with punctuation: (yes) - and numbers 42!"]
+
+
+def next_version(model_dir: Path) -> int:
+    versions = [int(p.name) for p in model_dir.iterdir() if p.name.isdigit()] if model_dir.is_dir() else []
+    return max(versions, default=0) + 1
+
+
+def _tool_versions() -> dict:
+    import keras
+    import onnx
+    import onnxruntime
+    import tensorflow as tf
+
+    import keras_seq
+
+    return {"keras_seq": keras_seq.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
+
+
+def _staging(target: Path) -> Path:
+    staged = target.with_name(f".{target.name}.staging-{os.getpid()}")
+    if staged.exists():
+        shutil.rmtree(staged)
+    return staged
+
+
+def export_run(run_dir: str | Path, out: str | Path, *, name: str | None = None, version: int | None = None,
+               overwrite: bool = False, max_len: int | None = None, generate_length: int = 200,
+               warmup_texts: list[str] | None = None, verify: bool = True, log=print) -> dict:
+    """Exports a trained run; returns the export summary (also in export.json)."""
+    from export.onnx_export import write_onnx_dir
+
+    run = load_trained_run(run_dir)
+    check_padding_invariance(run)
+    out = Path(out)
+    name = name or Path(run_dir).resolve().name
+    if not _NAME.match(name):
+        raise ValueError(f"model name {name!r} must be letters, digits, '_', '.', '-' (it becomes a URL path)")
+    model_dir = out / "savedmodel" / name
+    version = version if version is not None else next_version(model_dir)
+    if not isinstance(version, int) or version < 1:
+        raise ValueError(f"version must be a positive integer; received {version!r}")
+    target = model_dir / str(version)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} already exists (pass --overwrite to replace it, or another --version)")
+    model_dir.mkdir(parents=True, exist_ok=True)
+
+    staged_onnx = _staging(out / "onnx")
+    spec = stage_tokenizer(run, staged_onnx, max_len)
+    from pipelines.vocab import TextEncoder
+
+    functions = ServingFunctions(run, TextEncoder(staged_onnx), generate_length)
+    staged = _staging(target)
+    try:
+        log(f"writing the SavedModel ({run.task}) ...")
+        write_savedmodel(functions, staged)
+        warmup = warmup_texts or DEFAULT_WARMUP
+        requests = {"serving_default": warmup, **({"generate": warmup} if run.task == "lm" else {})}
+        write_warmup(staged, name, requests)
+        texts = list(warmup) + adversarial_texts(spec.max_len)
+        reference = reference_answers(functions, texts)
+        report = None
+        if verify:
+            log("verifying it in a fresh process (tf.saved_model.load, TF1 loader, warmup, saved_model_cli) ...")
+            report = verify_savedmodel(staged, texts, reference)
+        log("writing the ONNX model ...")
+        onnx_info = write_onnx_dir(run, staged_onnx, generate_length)
+        if verify:
+            log("checking ONNX Runtime against the SavedModel's answers ...")
+            report["onnx"] = verify_onnx(staged_onnx, texts, reference, run.task)
+        install_atomically(staged, target, overwrite)
+        install_atomically(staged_onnx, out / "onnx", overwrite=True)
+    finally:
+        for leftover in (staged, staged_onnx):
+            if leftover.exists():
+                shutil.rmtree(leftover)
+    summary = {
+        "task": run.task, "kind": run.kind, "name": name, "version": version,
+        "savedmodel": str(target.relative_to(out)), "onnx": "onnx/model.onnx",
+        "labels": run.labels, "labels_file": LABEL_FILES.get(run.task),
+        "signatures": {k: [s.name for s in v[1]] for k, v in functions.signatures().items()},
+        "max_len": spec.max_len, "generate_length": generate_length if run.task == "lm" else None,
+        "opset": onnx_info["opset"], "onnx_operators": onnx_info["operators"],
+        "run": str(Path(run_dir).resolve()), "tools": _tool_versions(),
+        "verification": report,
+    }
+    (out / "export.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+__all__ = ["export_run", "next_version", "TrainedRun"]

@@ -1,0 +1,84 @@
+"""Loads a SavedModel the way deployments do and records its answers.
+
+Run as a script in a fresh process (``python fresh_check.py SAVEDMODEL_DIR
+TEXTS.json OUT.npz``). It imports TensorFlow and NumPy only -- keras and this
+project's packages are made unimportable -- so it proves the export stands on
+its own:
+
+1. ``tf.saved_model.load`` and a call of every text signature;
+2. the TF1 graph loader, ``tf.compat.v1.saved_model.loader.load`` in a
+   session (the closest Python analogue of TF Serving's C++ loader), running
+   the same signatures by their tensor names;
+3. the warmup records in ``assets.extra``, replayed through that session as
+   TF Serving does at load time.
+
+Writes the answers to OUT.npz and a summary (signature tensor names, warmup
+count, imported modules) to OUT.json.
+"""
+import json
+import sys
+
+# Make keras and this project unimportable: `import tensorflow` would otherwise
+# pull keras in (tf.keras), and the check must show the model needs neither.
+BLOCKED = ("keras", "tf_keras", "keras_seq", "pipelines", "export", "serving")
+for _name in BLOCKED:
+    sys.modules[_name] = None
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+
+def _texts(path):
+    with open(path, encoding="utf-8") as f:
+        items = json.load(f)
+    # Items are {"text": str} or {"hex": bytes as hex} (invalid UTF-8 on purpose).
+    return np.array([bytes.fromhex(i["hex"]) if "hex" in i else i["text"].encode("utf-8") for i in items],
+                    dtype=object)
+
+
+def main(directory, texts_path, out_path):
+    texts = _texts(texts_path)
+    answers, summary = {}, {"signatures": {}}
+    loaded = tf.saved_model.load(directory)
+    for name, fn in loaded.signatures.items():
+        if set(fn.structured_input_signature[1]) == {"text"}:
+            for key, value in fn(text=tf.constant(texts)).items():
+                answers[f"tf2/{name}/{key}"] = value.numpy()
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], directory)
+        for name, sig in meta.signature_def.items():
+            summary["signatures"][name] = {"inputs": {k: v.name for k, v in sig.inputs.items()},
+                                           "outputs": {k: v.name for k, v in sig.outputs.items()}}
+            if set(sig.inputs) != {"text"}:
+                continue
+            fetches = {k: v.name for k, v in sig.outputs.items()}
+            for key, value in session.run(fetches, {sig.inputs["text"].name: texts}).items():
+                answers[f"tf1/{name}/{key}"] = value
+        summary["warmup_requests"] = _replay_warmup(session, meta, directory)
+    np.savez(out_path, **answers)
+    summary["imported"] = sorted(m for m in BLOCKED if sys.modules.get(m) is not None)
+    with open(out_path[: -len(".npz")] + ".json", "w", encoding="utf-8") as f:
+        json.dump(summary, f)
+
+
+def _replay_warmup(session, meta, directory):
+    import os
+
+    path = os.path.join(directory, "assets.extra", "tf_serving_warmup_requests")
+    if not os.path.exists(path):
+        return 0
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    count = 0
+    for record in tf.compat.v1.io.tf_record_iterator(path):
+        log = prediction_log_pb2.PredictionLog.FromString(record)
+        request = log.predict_log.request
+        sig = meta.signature_def[request.model_spec.signature_name or "serving_default"]
+        feed = {sig.inputs[k].name: tf.make_ndarray(v) for k, v in request.inputs.items()}
+        session.run({k: v.name for k, v in sig.outputs.items()}, feed)
+        count += 1
+    return count
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])

@@ -1,0 +1,103 @@
+"""Parity of the three ways to answer: the Keras model in this process, the
+SavedModel reloaded in a fresh process (`export/fresh_check.py`), and ONNX
+Runtime (`serving.predictor.OnnxPredictor`).
+
+The Keras answers are computed independently of the export code: the run's
+own `TextEncoder` and model, with `CRF.decode` for CRF taggers.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from export.runs import load_trained_run
+from export.verify import FRESH_CHECK, _quiet_env, texts_file
+from pipelines.vocab import TextEncoder
+from serving import answers as A
+from serving.predictor import OnnxPredictor
+
+
+def keras_answers(run_dir: str | Path, tokenizer_dir: str | Path, texts: list, batch: int = 64) -> list[dict]:
+    run = load_trained_run(run_dir)
+    encoder = TextEncoder(tokenizer_dir)  # the export's tokenizer files (serving max_len)
+    predict = tf.function(lambda x: run.model(x, training=False), reduce_retracing=True)
+    out: list[dict] = []
+    for start in range(0, len(texts), batch):
+        chunk = tf.constant([t if isinstance(t, bytes) else t.encode("utf-8", "surrogatepass")
+                             for t in texts[start : start + batch]])
+        tokens = encoder.tokens(chunk)
+        ids = encoder.lookup(tokens)
+        dense = ids.to_tensor(0)
+        dense = tf.pad(dense, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(dense)[1])]])
+        lengths = ids.row_lengths().numpy()
+        if run.task == "classify":
+            out += [A.classify_answer(p, run.labels) for p in predict(tf.cast(dense, tf.int32)).numpy()]
+        elif run.task == "tag":
+            inputs = tf.cast(dense, tf.int32)
+            if run.char_features:
+                chars = encoder.encode_chars(tokens).to_tensor(0)
+                chars = tf.pad(chars, [[0, 0], [0, tf.shape(dense)[1] - tf.shape(chars)[1]],
+                                       [0, tf.maximum(0, 1 - tf.shape(chars)[2])]])
+                inputs = [inputs, tf.cast(chars, tf.int32)]
+            scores = predict(inputs)
+            mask = tf.sequence_mask(lengths, tf.shape(dense)[1])
+            tag_ids = run.crf.decode(scores, mask)[0].numpy() if run.crf is not None else scores.numpy().argmax(-1)
+            for row_tokens, row_tags in zip(tokens.to_list(), tag_ids):
+                out.append(A.tag_answer([t.decode("utf-8") for t in row_tokens], row_tags, run.labels))
+        else:
+            out += A.lm_scores(predict(tf.cast(dense, tf.int32)).numpy(), dense.numpy(), lengths)
+    return out
+
+
+def savedmodel_answers(savedmodel_dir: str | Path, texts: list, labels: list[str] | None, task: str) -> list[dict]:
+    """Answers of the SavedModel loaded by `tf.saved_model.load` in a fresh process."""
+    with tempfile.TemporaryDirectory(prefix="keras-seq-parity-") as tmp:
+        tmp = Path(tmp)
+        subprocess.run([sys.executable, str(FRESH_CHECK), str(savedmodel_dir), str(texts_file(texts, tmp / "t.json")),
+                        str(tmp / "a.npz")], check=True, capture_output=True, timeout=3600, env=_quiet_env())
+        raw = {k.split("/", 2)[2]: v for k, v in np.load(tmp / "a.npz", allow_pickle=True).items()
+               if k.startswith("tf2/serving_default/")}
+    if task == "classify":
+        return [A.classify_answer(p, labels) for p in raw["probabilities"]]
+    if task == "tag":
+        return [A.tag_answer([t.decode("utf-8") for t in tokens[: int(n)]], tag_ids, labels)
+                for tokens, tag_ids, n in zip(raw["tokens"], raw["tag_ids"], raw["lengths"])]
+    return [A.lm_answer(loss, n) for loss, n in zip(raw["loss"], raw["tokens_scored"])]
+
+
+def _numbers(answer: dict) -> np.ndarray:
+    if "probabilities" in answer:
+        return np.array(list(answer["probabilities"].values()), np.float64)
+    if "loss" in answer:
+        return np.array([answer["loss"]], np.float64)
+    return np.zeros(0)
+
+
+def _symbols(answer: dict):
+    return {k: v for k, v in answer.items() if k not in ("probabilities", "loss", "perplexity")}
+
+
+def compare_answers(reference: list[dict], other: list[dict]) -> dict:
+    """Counts answers whose labels/tags/tokens differ and the max abs difference of the numbers."""
+    mismatched = [i for i, (a, b) in enumerate(zip(reference, other)) if _symbols(a) != _symbols(b)]
+    diffs = [float(np.max(np.abs(_numbers(a) - _numbers(b)))) for a, b in zip(reference, other) if _numbers(a).size]
+    return {"answers": len(other), "mismatched": len(mismatched), "first_mismatches": mismatched[:5],
+            "max_abs_diff": max(diffs, default=0.0)}
+
+
+def parity(run_dir: str | Path, export_dir: str | Path, texts: list) -> dict:
+    export_dir = Path(export_dir)
+    info = json.loads((export_dir / "export.json").read_text(encoding="utf-8"))
+    keras_side = keras_answers(run_dir, export_dir / "onnx", texts)
+    saved = savedmodel_answers(export_dir / info["savedmodel"], texts, info["labels"], info["task"])
+    onnx = OnnxPredictor(export_dir).predict(texts)
+    return {"task": info["task"], "kind": info["kind"], "texts": len(texts),
+            "savedmodel_vs_keras": compare_answers(keras_side, saved),
+            "onnx_vs_keras": compare_answers(keras_side, onnx),
+            "onnx_vs_savedmodel": compare_answers(saved, onnx)}

@@ -1,0 +1,102 @@
+"""A trained run directory (from `keras-seq train`), read for export, and the
+tokenizer files every exported artifact carries beside the model."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import keras
+
+import keras_seq
+from pipelines.evaluate import LABEL_FILES, load_run_config
+from pipelines.tokenize import TokenizerSpec
+from pipelines.vocab import Vocabulary
+
+# Serving needs a bound on the work one request can cause; runs trained
+# without `max_len` are exported with this many tokens (override: --max-len).
+DEFAULT_SERVING_MAX_LEN = 1024
+
+
+@dataclass
+class TrainedRun:
+    directory: Path
+    config: dict
+    task: str  # classify | tag | lm
+    model: keras.Model
+    labels: list[str] | None  # class / tag names by id (None for lm)
+    crf: keras_seq.CRF | None
+    spec: TokenizerSpec
+
+    @property
+    def char_features(self) -> bool:
+        return len(self.model.inputs) == 2
+
+    @property
+    def kind(self) -> str:
+        """classify | tag | crf | lm: what the graph's output means."""
+        return "crf" if self.crf is not None else self.task
+
+
+def load_trained_run(run_dir: str | Path) -> TrainedRun:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"no run directory at {run_dir}")
+    config = load_run_config(run_dir)
+    if not (run_dir / "model.keras").exists():
+        raise FileNotFoundError(f"{run_dir} holds no model.keras (is the run finished?)")
+    task = config["task"]
+    model = keras.saving.load_model(run_dir / "model.keras", compile=False)
+    labels = None
+    if task in LABEL_FILES:
+        labels = Vocabulary.load(run_dir / LABEL_FILES[task], level="label").tokens
+    crfs = [layer for layer in model.layers if isinstance(layer, keras_seq.CRF)]
+    return TrainedRun(run_dir, config, task, model, labels, crfs[0] if crfs else None,
+                      TokenizerSpec.load(run_dir / "tokenizer.json"))
+
+
+def stage_tokenizer(run: TrainedRun, directory: Path, max_len: int | None = None) -> TokenizerSpec:
+    """Copies the vocabulary (and label) files into `directory` and writes the
+    serving `tokenizer.json`: the run's, with `max_len` bounded for serving."""
+    directory.mkdir(parents=True, exist_ok=True)
+    spec = run.spec
+    if max_len is not None and spec.max_len is not None and max_len != spec.max_len:
+        raise ValueError(f"the run was trained with max_len={spec.max_len}; serving truncates the same way "
+                         f"(drop --max-len, or retrain)")
+    limit = spec.max_len or max_len or DEFAULT_SERVING_MAX_LEN
+    spec = replace(spec, max_len=limit)
+    for name in (spec.vocab_file, spec.char_vocab_file, LABEL_FILES.get(run.task)):
+        if name:
+            shutil.copyfile(run.directory / name, directory / name)
+    spec.save(directory)
+    return spec
+
+
+def check_padding_invariance(run: TrainedRun, tolerance: float = 1e-4) -> None:
+    """Refuses models whose answers change with batch padding: the ONNX graph
+    masks by `sequence_lens` and would then disagree with Keras. (Character
+    taggers saved before the CharacterWordEncoder mask fix carry that bug in
+    their saved graph; retrain them.)"""
+    if run.task == "lm":
+        return  # causal: padding after a token cannot change it
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    vocab = int(run.model.get_layer("embedding").input_dim)
+    ids = rng.integers(2, max(vocab, 3), size=(2, 5)).astype("int32")
+    ids[1, 3:] = 0
+    inputs = [ids]
+    if run.char_features:
+        char_vocab = int(run.model.get_layer("char_words").vocab_size)
+        chars = rng.integers(2, max(char_vocab, 3), size=(2, 5, 3)).astype("int32")
+        chars[ids == 0] = 0
+        inputs.append(chars)
+    padded = [np.pad(x, [[0, 0], [0, 4]] + [[0, 0]] * (x.ndim - 2)) for x in inputs]
+    plain = np.asarray(run.model(inputs if len(inputs) > 1 else inputs[0], training=False))
+    more = np.asarray(run.model(padded if len(padded) > 1 else padded[0], training=False))
+    if run.task == "tag":
+        plain, more = plain[ids != 0], more[:, :5][ids != 0]
+    if float(np.max(np.abs(plain - more))) > tolerance:
+        raise ValueError(f"{run.directory}: the model's answers change with batch padding, so no runtime "
+                         "could reproduce them; it was likely trained before keras-seq fixed the character "
+                         "encoder's mask -- retrain it")

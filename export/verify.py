@@ -1,0 +1,138 @@
+"""Verification that does not trust the exporting process.
+
+The exporting process computes its answers for a set of texts; a fresh
+process that imports neither keras nor keras_seq (`export/fresh_check.py`)
+loads the SavedModel with ``tf.saved_model.load`` and with the TF1 session
+loader and replays the warmup records; ``saved_model_cli show`` and ``run``
+load it once more. Every answer must equal the exporting model's: strings
+and ids exactly, numbers within `TOLERANCE`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+TOLERANCE = 1e-5
+FRESH_CHECK = Path(__file__).with_name("fresh_check.py")
+
+
+class VerificationError(RuntimeError):
+    """An exported artifact does not give the exporting model's answers."""
+
+
+def _quiet_env() -> dict:
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "-1"}
+
+
+def texts_file(texts: list, path: Path) -> Path:
+    items = [{"hex": t.hex()} if isinstance(t, bytes) else {"text": t} for t in texts]
+    path.write_text(json.dumps(items), encoding="utf-8")
+    return path
+
+
+def compare(got: np.ndarray, want: np.ndarray, where: str) -> float:
+    """Raises VerificationError unless equal (numbers: within TOLERANCE); returns the max abs difference."""
+    got, want = np.asarray(got), np.asarray(want)
+    if got.shape != want.shape:
+        raise VerificationError(f"{where}: shape {got.shape} != expected {want.shape}")
+    if want.dtype.kind in "fc":
+        diff = float(np.max(np.abs(got - want))) if want.size else 0.0
+        if not diff <= TOLERANCE:
+            raise VerificationError(f"{where}: max abs difference {diff:.3g} > {TOLERANCE}")
+        return diff
+    if not np.array_equal(got, want):
+        bad = np.argwhere(got != want)[0].tolist()
+        raise VerificationError(f"{where}: differs at {bad}: {got[tuple(bad)]!r} != {want[tuple(bad)]!r}")
+    return 0.0
+
+
+def _run(command: list[str], what: str, timeout: int) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=_quiet_env())
+    if result.returncode != 0:
+        raise VerificationError(f"{what} failed (exit {result.returncode}): {result.stderr.strip()[-1500:]}")
+    return result
+
+
+def verify_savedmodel(directory: str | Path, texts: list, reference: dict, timeout: int = 900) -> dict:
+    """Checks the SavedModel at `directory` against `reference` ({signature: {output: array}})."""
+    directory = Path(directory)
+    report = {"texts": len(texts), "max_abs_diff": 0.0, "checked": []}
+    with tempfile.TemporaryDirectory(prefix="keras-seq-verify-") as tmp:
+        tmp = Path(tmp)
+        inputs = texts_file(texts, tmp / "texts.json")
+        _run([sys.executable, str(FRESH_CHECK), str(directory), str(inputs), str(tmp / "answers.npz")],
+             "loading in a fresh process", timeout)
+        summary = json.loads((tmp / "answers.json").read_text(encoding="utf-8"))
+        if summary["imported"]:
+            raise VerificationError(f"the fresh process imported {summary['imported']}")
+        answers = dict(np.load(tmp / "answers.npz", allow_pickle=True))
+        for loader in ("tf2", "tf1"):
+            for signature, outputs in reference.items():
+                for key, want in outputs.items():
+                    name = f"{loader}/{signature}/{key}"
+                    if name not in answers:
+                        raise VerificationError(f"{name}: missing from the reloaded model's answers")
+                    diff = compare(answers[name], want, name)
+                    report["max_abs_diff"] = max(report["max_abs_diff"], diff)
+            report["checked"].append({"tf2": "tf.saved_model.load", "tf1": "TF1 session loader"}[loader])
+        report["warmup_requests"] = summary["warmup_requests"]
+        report["checked"].append(f"warmup replay ({summary['warmup_requests']} requests)")
+        report["signatures"] = summary["signatures"]
+        report["max_abs_diff"] = max(report["max_abs_diff"], _saved_model_cli(directory, texts, reference, tmp,
+                                                                               timeout))
+        report["checked"].append("saved_model_cli show/run")
+    return report
+
+
+def _saved_model_cli(directory: Path, texts: list, reference: dict, tmp: Path, timeout: int) -> float:
+    cli = [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
+    shown = _run([*cli, "show", "--dir", str(directory), "--all"], "saved_model_cli show", timeout).stdout
+    for signature in reference:
+        if f"signature_def['{signature}']" not in shown:
+            raise VerificationError(f"saved_model_cli show does not list signature {signature!r}")
+    array = np.array([t if isinstance(t, bytes) else t.encode("utf-8") for t in texts], dtype=object)
+    np.save(tmp / "text.npy", array, allow_pickle=True)
+    _run([*cli, "run", "--dir", str(directory), "--tag_set", "serve", "--signature_def", "serving_default",
+          "--inputs", f"text={tmp / 'text.npy'}", "--outdir", str(tmp / "cli")], "saved_model_cli run", timeout)
+    worst = 0.0
+    for key, want in reference["serving_default"].items():
+        got = np.load(tmp / "cli" / f"{key}.npy", allow_pickle=True)
+        worst = max(worst, compare(got, want, f"saved_model_cli/serving_default/{key}"))
+    return worst
+
+
+def verify_onnx(onnx_dir: str | Path, texts: list, reference: dict, task: str) -> dict:
+    """ONNX Runtime (through `serving.predictor.OnnxPredictor`) against the SavedModel's answers."""
+    from serving.predictor import OnnxPredictor
+
+    predictor = OnnxPredictor(onnx_dir)
+    answers = predictor.predict(texts)
+    want = reference["serving_default"]
+    worst = 0.0
+    for i, answer in enumerate(answers):
+        where = f"onnx answer {i}"
+        if task == "classify":
+            probabilities = np.array(list(answer["probabilities"].values()), np.float32)
+            expected = np.asarray(want["probabilities"][i])[-len(probabilities):]
+            worst = max(worst, compare(probabilities, expected, where + " probabilities"))
+            compare(np.array(answer["label"]), np.array(want["label"][i].decode()), where + " label")
+        elif task == "tag":
+            n = int(want["lengths"][i])
+            compare(np.array(answer["tokens"], dtype=object), np.array([t.decode() for t in want["tokens"][i][:n]],
+                                                                       dtype=object), where + " tokens")
+            compare(np.array(answer["tags"], dtype=object), np.array([t.decode() for t in want["tags"][i][:n]],
+                                                                     dtype=object), where + " tags")
+        else:
+            worst = max(worst, compare(np.float32(answer["loss"]), np.float32(want["loss"][i]), where + " loss"))
+            compare(np.int64(answer["tokens_scored"]), np.int64(want["tokens_scored"][i]), where + " tokens_scored")
+    if task == "lm":
+        for i, answer in enumerate(predictor.generate(texts)):
+            compare(np.array(answer["continuation"]), np.array(reference["generate"]["continuation"][i].decode()),
+                    f"onnx continuation {i}")
+    return {"texts": len(texts), "max_abs_diff": worst}

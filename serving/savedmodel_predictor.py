@@ -1,0 +1,68 @@
+"""`SavedModelPredictor`: the exported SavedModel in TensorFlow, answering in
+the same shapes as `OnnxPredictor` (TensorFlow is imported only here)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from serving import answers as A
+from serving.predictor import MAX_BATCH, check_texts
+
+
+def _encode(text: str | bytes) -> bytes:
+    # A str may hold lone surrogates (JSON "\ud800"); they go in as the invalid
+    # UTF-8 they are, and the graph replaces them as the twin does.
+    return text if isinstance(text, bytes) else text.encode("utf-8", errors="surrogatepass")
+
+
+def latest_version(export_dir: Path) -> Path:
+    info = json.loads((export_dir / "export.json").read_text(encoding="utf-8"))
+    return export_dir / info["savedmodel"]
+
+
+class SavedModelPredictor:
+    def __init__(self, export_dir: str | Path) -> None:
+        import tensorflow as tf
+
+        export_dir = Path(export_dir)
+        if not (export_dir / "export.json").exists():
+            raise FileNotFoundError(f"no export at {export_dir} (expected export.json from `keras-seq export`)")
+        self.info = json.loads((export_dir / "export.json").read_text(encoding="utf-8"))
+        self.task = self.info["task"]
+        self.tf = tf
+        self.model = tf.saved_model.load(str(latest_version(export_dir)))
+        self.labels = self.info.get("labels")
+
+    def _call(self, signature: str, texts: list) -> dict:
+        fn = self.model.signatures[signature]
+        result = fn(text=self.tf.constant([_encode(t) for t in texts], self.tf.string))
+        return {k: v.numpy() for k, v in result.items()}
+
+    def predict(self, texts: Iterable[str | bytes]) -> list[dict]:
+        texts = check_texts(texts)
+        out: list[dict] = []
+        for start in range(0, len(texts), MAX_BATCH):
+            batch = texts[start : start + MAX_BATCH]
+            result = self._call("serving_default", batch)
+            if self.task == "classify":
+                out += [A.classify_answer(p, self.labels) for p in result["probabilities"]]
+            elif self.task == "tag":
+                for tokens, tag_ids, n in zip(result["tokens"], result["tag_ids"], result["lengths"]):
+                    words = [t.decode("utf-8") for t in tokens[: int(n)]]
+                    out.append(A.tag_answer(words, np.asarray(tag_ids), self.labels))
+            else:
+                out += [A.lm_answer(loss, count) for loss, count in zip(result["loss"], result["tokens_scored"])]
+        return out
+
+    def generate(self, texts: Iterable[str | bytes]) -> list[dict]:
+        if self.task != "lm":
+            raise ValueError(f"generate needs a language model; this export is a {self.task} model")
+        texts = check_texts(texts)
+        out: list[dict] = []
+        for start in range(0, len(texts), MAX_BATCH):
+            result = self._call("generate", texts[start : start + MAX_BATCH])
+            out += [{"continuation": c.decode("utf-8")} for c in result["continuation"]]
+        return out

@@ -1,0 +1,134 @@
+"""Export end to end on small runs trained on slices of the real data (slow: run in CI):
+SavedModel (fresh-process loaders, warmup, saved_model_cli) and ONNX Runtime
+give the Keras model's answers; `keras-seq export` / `predict` behave."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("tensorflow_serving")
+
+from export.exporter import export_run  # noqa: E402
+from export.parity import parity  # noqa: E402
+from export.probes import adversarial_texts  # noqa: E402
+from pipelines.config import load_config  # noqa: E402
+from pipelines.readers import open_corpus  # noqa: E402
+from pipelines.synthetic import DEMO_SENTENCES, write_corpus  # noqa: E402
+from pipelines.train import train_run  # noqa: E402
+
+pytestmark = pytest.mark.slow
+SMALL = ["model.units=16", "model.embed_dim=16", "model.depth=1", "train.epochs=1", "train.max_minutes=5"]
+
+
+def _cli(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "export.cli", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def _conll_slice(folder, data_dir, n=300):
+    corpus = open_corpus(data_dir / "conll2003", "tag")
+    for split, name in (("train", "train"), ("validation", "dev"), ("test", "test")):
+        sentences = [s for _, s in zip(range(n), corpus.examples(split))]
+        (folder / f"{name}.txt").write_text(
+            "\n\n".join("\n".join(f"{w} {t}" for w, t in zip(ws, ts)) for ws, ts in sentences) + "\n", encoding="utf-8")
+    return [" ".join(ws) for ws, _ in sentences[:40]]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, data_dir):
+    """name -> (run dir, real texts for parity)."""
+    root = tmp_path_factory.mktemp("runs")
+    out = {}
+    corpus = write_corpus(root / "demo-data", {"train": 600, "dev": 100, "test": 100})
+    config = load_config("pipelines/configs/demo.toml", [f'data.source="{corpus}"', "train.epochs=1"])
+    train_run(config, root / "classify", verbose=0)
+    out["classify"] = (root / "classify", DEMO_SENTENCES)
+    ner = root / "ner"
+    ner.mkdir()
+    texts = _conll_slice(ner, data_dir)
+    for crf in (True, False):
+        config = load_config("pipelines/configs/conll2003_ner_crf.toml",
+                             [f'data.source="{ner}"', f"model.crf={str(crf).lower()}", "model.char_units=8",
+                              "data.char_features=" + ("true" if crf else "false"), *SMALL])
+        name = "crf" if crf else "tag"
+        train_run(config, root / name, verbose=0)
+        out[name] = (root / name, texts)
+    text = (data_dir / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8")[:30000]
+    (root / "small.txt").write_text(text, encoding="utf-8")
+    config = load_config("pipelines/configs/shakespeare_char.toml",
+                         [f'data.source="{root / "small.txt"}"', "model.units=16", "model.depth=2", "train.epochs=1",
+                          "train.lm_batch=8", "train.lm_window=50"])
+    train_run(config, root / "lm", verbose=0)
+    out["lm"] = (root / "lm", [text[i : i + 90] for i in range(0, 3600, 90)])
+    return out
+
+
+@pytest.mark.parametrize("task", ["classify", "crf", "tag", "lm"])
+def test_export_verifies_and_all_runtimes_agree(runs, tmp_path, task):
+    run_dir, texts = runs[task]
+    summary = export_run(run_dir, tmp_path / "export", name="m", generate_length=20, log=lambda m: None,
+                         max_len=120 if task == "lm" else None)
+    version = tmp_path / "export" / "savedmodel" / "m" / "1"
+    assert (version / "saved_model.pb").exists() and (version / "assets" / "vocab.txt").exists()
+    assert (version / "assets.extra" / "tf_serving_warmup_requests").exists()
+    report = summary["verification"]
+    assert report["checked"][:2] == ["tf.saved_model.load", "TF1 session loader"]
+    assert report["warmup_requests"] >= 4 and "saved_model_cli show/run" in report["checked"]
+    assert report["max_abs_diff"] <= 1e-5 and report["onnx"]["max_abs_diff"] <= 1e-5
+    native = {"RNN", "GRU", "LSTM"} & set(summary["onnx_operators"])
+    assert native and "Loop" not in summary["onnx_operators"] and summary["opset"] == 18
+    assert not [p for p in (tmp_path / "export").rglob("*") if "staging" in p.name]
+    result = parity(run_dir, tmp_path / "export", list(texts) + adversarial_texts(summary["max_len"]))
+    for pair in ("savedmodel_vs_keras", "onnx_vs_keras", "onnx_vs_savedmodel"):
+        assert result[pair]["mismatched"] == 0, (pair, result[pair])
+        assert result[pair]["max_abs_diff"] <= 1e-5, (pair, result[pair])
+
+
+def test_cli_export_versions_and_predict_jsonl(runs, tmp_path):
+    run_dir, _ = runs["crf"]
+    out = tmp_path / "export"
+    first = _cli("export", str(run_dir), "--out", str(out), "--name", "ner", "--no-verify")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert json.loads(first.stdout)["savedmodel"].endswith("ner/1")
+    second = _cli("export", str(run_dir), "--out", str(out), "--name", "ner", "--no-verify")
+    assert second.returncode == 0 and json.loads(second.stdout)["savedmodel"].endswith("ner/2")
+    again = _cli("export", str(run_dir), "--out", str(out), "--name", "ner", "--version", "1", "--no-verify")
+    assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr
+    lines = [json.dumps("EU rejects German call to boycott British lamb ."), json.dumps(""), "42", "{not json",
+             json.dumps("line\nbreak \u202eRTL \U0001F600 \ud800")]
+    data = ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass") + b"\xff\xfe invalid bytes\n"
+    (tmp_path / "in.jsonl").write_bytes(data)
+    answers = {}
+    for runtime in ("savedmodel", "onnx"):
+        result = _cli("predict", str(out), "--runtime", runtime, "--input", str(tmp_path / "in.jsonl"))
+        assert result.returncode == 0, result.stderr[-3000:]
+        answers[runtime] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert answers["savedmodel"] == answers["onnx"]
+    got = answers["onnx"]
+    assert len(got) == 6
+    assert got[0]["tokens"][:2] == ["EU", "rejects"] and len(got[0]["tags"]) == len(got[0]["tokens"])
+    assert got[1] == {"tokens": [], "tags": []}
+    assert "expected a JSON string" in got[2]["error"] and "not valid JSON" in got[3]["error"]
+    assert "\ufffd" in got[4]["tokens"][-1] and "not valid UTF-8" in got[5]["error"]
+
+
+def test_lm_export_generates_the_same_text_in_both_runtimes(runs, tmp_path):
+    run_dir, _ = runs["lm"]
+    export_run(run_dir, tmp_path / "export", generate_length=15, log=lambda m: None)
+    outputs = {}
+    for runtime in ("savedmodel", "onnx"):
+        result = _cli("predict", str(tmp_path / "export"), "--runtime", runtime, "--generate", "ROMEO:", "")
+        assert result.returncode == 0, result.stderr[-3000:]
+        outputs[runtime] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert outputs["savedmodel"] == outputs["onnx"]
+    assert len(outputs["onnx"][0]["continuation"]) == 15 and outputs["onnx"][1] == {"continuation": ""}
+
+
+def test_export_refuses_bad_runs(tmp_path):
+    result = _cli("export", str(tmp_path / "missing"), "--out", str(tmp_path / "e"))
+    assert result.returncode == 2 and "no run directory" in result.stderr
+    np.testing.assert_equal(list((tmp_path).iterdir()), [])
