@@ -20,6 +20,7 @@ import numpy as np
 
 TOLERANCE = 1e-5
 FRESH_CHECK = Path(__file__).with_name("fresh_check.py")
+CAPI_CHECK = Path(__file__).with_name("capi_check.py")
 
 
 class VerificationError(RuntimeError):
@@ -87,6 +88,15 @@ def verify_savedmodel(directory: str | Path, texts: list, reference: dict, timeo
         report["max_abs_diff"] = max(report["max_abs_diff"], _saved_model_cli(directory, texts, reference, tmp,
                                                                                timeout))
         report["checked"].append("saved_model_cli show/run")
+        signature = tmp / "signature.json"
+        signature.write_text(json.dumps(summary["signatures"]["serving_default"]), encoding="utf-8")
+        _run([sys.executable, str(CAPI_CHECK), str(directory), str(signature), str(inputs), str(tmp / "capi.npz")],
+             "loading through the TensorFlow C API", timeout)
+        capi = dict(np.load(tmp / "capi.npz", allow_pickle=True))
+        for key, want in reference["serving_default"].items():
+            diff = compare(capi[key], want, f"C API/serving_default/{key}")
+            report["max_abs_diff"] = max(report["max_abs_diff"], diff)
+        report["checked"].append("TF C API (TF_LoadSessionFromSavedModel)")
     return report
 
 

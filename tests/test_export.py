@@ -78,6 +78,7 @@ def test_export_verifies_and_all_runtimes_agree(runs, tmp_path, task):
     report = summary["verification"]
     assert report["checked"][:2] == ["tf.saved_model.load", "TF1 session loader"]
     assert report["warmup_requests"] >= 4 and "saved_model_cli show/run" in report["checked"]
+    assert "TF C API (TF_LoadSessionFromSavedModel)" in report["checked"]
     assert report["max_abs_diff"] <= 1e-5 and report["onnx"]["max_abs_diff"] <= 1e-5
     native = {"RNN", "GRU", "LSTM"} & set(summary["onnx_operators"])
     assert native and "Loop" not in summary["onnx_operators"] and summary["opset"] == 18
