@@ -90,6 +90,21 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from serving.server import serve
+
+    serve(args.export_dir, port=args.port, host=args.host, name=args.name, max_texts=args.max_texts)
+    return 0
+
+
+def _cmd_kit(args: argparse.Namespace) -> int:
+    from serving.tfserving_kit import write_kit
+
+    written = write_kit(args.export_dirs, args.out, storage_uri=args.storage_uri, versions=args.versions)
+    print("\n".join(str(p) for p in written))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from export.demo import run_full_demo
 
@@ -122,6 +137,22 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--input", default=None, help="a JSON Lines file: one JSON string per line")
     predict.add_argument("--generate", action="store_true", help="lm: greedy continuations instead of scores")
     predict.set_defaults(func=_cmd_predict)
+
+    serve = sub.add_parser("serve", help="a model server (KServe, TF Serving's REST protocol) on the ONNX export")
+    serve.add_argument("export_dir")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default loopback)")
+    serve.add_argument("--name", default=None, help="model name in the URL (default: the export's name)")
+    serve.add_argument("--max-texts", type=int, default=256, help="most texts per request")
+    serve.set_defaults(func=_cmd_serve)
+
+    kit = sub.add_parser("kit", help="TF Serving / KServe deployment files for one or more exports")
+    kit.add_argument("export_dirs", nargs="+")
+    kit.add_argument("--out", required=True, help="folder for models.config, docker-compose.yml, ...")
+    kit.add_argument("--storage-uri", default=None, help="KServe storageUri of the savedmodel/NAME folder")
+    kit.add_argument("--versions", default="latest:1",
+                     help="version policy: latest:N | all | specific:1,2 (default latest:1)")
+    kit.set_defaults(func=_cmd_kit)
     return parser
 
 

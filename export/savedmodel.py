@@ -9,7 +9,8 @@ TF ops only, vocabularies as SavedModel assets.
 Signatures (inputs -> outputs; every output has the batch as first axis, as
 TF Serving's row format needs):
 
-* classify: ``serving_default`` text -> probabilities, label, label_id;
+* classify: ``serving_default`` text -> probabilities, label, label_id,
+  label_names (the class names, repeated per row);
   ``predict_ids`` ids, lengths -> the same without the text step.
 * tag: ``serving_default`` text -> tokens, tags, tag_ids, scores, lengths
   (tokens/tags right-padded with ""); ``predict_ids`` ids, lengths (+ chars).
@@ -90,8 +91,11 @@ class ServingFunctions:
         ids = tf.where(_valid(ids, lengths), ids, tf.zeros_like(ids))
         probabilities = self.model(tf.cast(ids, tf.int32), training=False)
         label_id = tf.argmax(probabilities, axis=-1)
+        # label_names repeats the class names per row: TF Serving's row format needs
+        # every output to be batched, and REST answers then stand on their own.
+        names = tf.tile(self.label_names[None, :], tf.stack([tf.shape(label_id)[0], 1]))
         return {"probabilities": probabilities, "label": tf.gather(self.label_names, label_id),
-                "label_id": label_id}
+                "label_id": label_id, "label_names": names}
 
     def classify_text(self, text):
         return self.classify_ids(*self._encode(text))

@@ -92,3 +92,35 @@ def greedy_tokens(first_logits: np.ndarray, step: Callable, states: list, length
 def join_tokens(token_ids: np.ndarray, vocab: list[str], level: str) -> str:
     words = [vocab[int(i)] if int(i) > 1 else "" for i in token_ids]
     return ("" if level == "char" else " ").join(words)
+
+
+def _text(value) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def from_signature_outputs(task: str, row: dict, signature: str = "serving_default") -> dict:
+    """One row of the SavedModel's outputs (as TF Serving returns them over REST
+    or gRPC, or as the local server sends them) -> the task's answer."""
+    if signature == "generate":
+        return {"continuation": _text(row["continuation"])}
+    if task == "classify":
+        names = [_text(n) for n in row["label_names"]]
+        return classify_answer(np.asarray(row["probabilities"], np.float32), names)
+    if task == "tag":
+        n = int(row["lengths"])
+        tokens = [_text(t) for t in list(row["tokens"])[:n]]
+        return {"tokens": tokens, "tags": [_text(t) for t in list(row["tags"])[:n]]}
+    return lm_answer(float(row["loss"]), int(row["tokens_scored"]))
+
+
+def to_signature_outputs(task: str, answer: dict, labels: list[str] | None = None) -> dict:
+    """The inverse, for the local server: an answer as the SavedModel's output row."""
+    if "continuation" in answer:
+        return {"continuation": answer["continuation"]}
+    if task == "classify":
+        probabilities = [answer["probabilities"].get(name, 0.0) for name in labels]
+        return {"probabilities": probabilities, "label": answer["label"], "label_id": labels.index(answer["label"]),
+                "label_names": labels}
+    if task == "tag":
+        return {"tokens": answer["tokens"], "tags": answer["tags"], "lengths": len(answer["tokens"])}
+    return {"loss": answer["loss"], "perplexity": answer["perplexity"], "tokens_scored": answer["tokens_scored"]}

@@ -1,0 +1,138 @@
+"""`keras-seq serve EXPORT_DIR`: a KServe model server around `OnnxPredictor`.
+
+KServe's Python model server (FastAPI + uvicorn) supplies the protocol: V1 --
+TF Serving's REST form, ``POST /v1/models/NAME:predict`` with ``instances`` (or
+``inputs``) -- and V2 (``/v2/models/NAME/infer``), health and readiness
+(``/v1/models/NAME``, ``/v2/health/ready``) and Prometheus ``/metrics``. This
+module adds only the model: request validation and the mapping between texts
+and answers. V1 replies carry the SavedModel's output names (``predictions``
+rows such as ``{"probabilities", "label", "label_id", "label_names"}``), so the
+same `serving.client.RestClient` talks to this server and to TF Serving.
+
+Needs onnxruntime, numpy and kserve -- not TensorFlow.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import uuid
+from pathlib import Path
+
+import kserve
+from kserve.errors import InvalidInput
+
+from serving.answers import to_signature_outputs
+from serving.predictor import OnnxPredictor
+
+MAX_TEXTS = 256  # per request
+
+
+def _text(item, where: str):
+    if isinstance(item, str):
+        return item
+    if isinstance(item, dict) and set(item) == {"b64"} and isinstance(item["b64"], str):
+        try:
+            return base64.b64decode(item["b64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput(f"{where}: 'b64' is not valid base64") from None
+    if isinstance(item, dict) and set(item) == {"text"}:
+        return _text(item["text"], where + ".text")
+    raise InvalidInput(f"{where}: expected a string, {{\"b64\": ...}} or {{\"text\": ...}}; "
+                       f"got {type(item).__name__}")
+
+
+def texts_from_v1(payload, max_texts: int = MAX_TEXTS) -> tuple[list, str, str]:
+    """(texts, signature name, form) from a V1 / TF Serving REST request body."""
+    if isinstance(payload, (bytes, str)):  # sent without a JSON content type
+        try:
+            payload = json.loads(payload)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise InvalidInput(f"the request body is not valid JSON ({error})") from None
+    if not isinstance(payload, dict):
+        raise InvalidInput("the request body must be a JSON object")
+    signature = payload.get("signature_name", "serving_default")
+    if "instances" in payload:
+        items, form = payload["instances"], "instances"
+    elif "inputs" in payload:
+        items, form = payload["inputs"], "inputs"
+        if isinstance(items, dict):
+            if set(items) != {"text"}:
+                raise InvalidInput(f"'inputs' must name the one input 'text'; got {sorted(items)}")
+            items = items["text"]
+    else:
+        raise InvalidInput("the request needs 'instances' (or 'inputs'): a list of texts")
+    if not isinstance(items, list):
+        raise InvalidInput(f"'{form}' must be a list of texts; got {type(items).__name__}")
+    if not items:
+        raise InvalidInput(f"'{form}' is empty")
+    if len(items) > max_texts:
+        raise InvalidInput(f"'{form}' holds {len(items)} texts; the limit is {max_texts} per request")
+    return [_text(item, f"{form}[{i}]") for i, item in enumerate(items)], signature, form
+
+
+class TextModel(kserve.Model):
+    """One exported model (its ONNX artifact), answering raw texts."""
+
+    def __init__(self, export_dir: str | Path, name: str | None = None, max_texts: int = MAX_TEXTS) -> None:
+        export_dir = Path(export_dir)
+        info = json.loads((export_dir / "export.json").read_text(encoding="utf-8"))
+        super().__init__(name or info["name"])
+        self.export_dir, self.info, self.max_texts = export_dir, info, max_texts
+        self.predictor: OnnxPredictor | None = None
+
+    def load(self) -> bool:
+        self.predictor = OnnxPredictor(self.export_dir)
+        self.ready = True
+        return self.ready
+
+    def _answer(self, texts: list, signature: str) -> list[dict]:
+        if signature == "generate":
+            if self.predictor.task != "lm":
+                raise InvalidInput("signature 'generate' exists for language models only")
+            return self.predictor.generate(texts)
+        if signature != "serving_default":
+            raise InvalidInput(f"unknown signature_name {signature!r}")
+        return self.predictor.predict(texts)
+
+    async def predict(self, payload, headers=None, response_headers=None):
+        if isinstance(payload, kserve.InferRequest):  # V2: one BYTES input of texts
+            if len(payload.inputs) != 1:
+                raise InvalidInput("send one input: the texts (BYTES)")
+            texts = [t.decode("utf-8", "surrogateescape") if isinstance(t, bytes) else t
+                     for t in payload.inputs[0].data]
+            answers = await asyncio.get_running_loop().run_in_executor(None, self._answer, texts, "serving_default")
+            output = kserve.InferOutput(name="answer", shape=[len(answers)], datatype="BYTES",
+                                        data=[json.dumps(a) for a in answers])
+            return kserve.InferResponse(model_name=self.name, infer_outputs=[output], response_id=payload.id or str(uuid.uuid4()))
+        texts, signature, form = texts_from_v1(payload, self.max_texts)
+        answers = await asyncio.get_running_loop().run_in_executor(None, self._answer, texts, signature)
+        labels = self.predictor.labels
+        rows = [to_signature_outputs(self.predictor.task, a, labels) for a in answers]
+        if form == "inputs":  # columnar, as TF Serving answers the "inputs" form
+            return {"outputs": {key: [row[key] for row in rows] for key in rows[0]}}
+        return {"predictions": rows}
+
+
+def _bind_to(host: str) -> None:
+    """KServe hard-codes uvicorn's host as 0.0.0.0; bind where we are told (loopback by default)."""
+    import types
+
+    import uvicorn
+    from kserve.protocol.rest import server as rest
+
+    config = uvicorn.Config
+
+    def bound_config(app, **kwargs):
+        return config(app, **{**kwargs, "host": host})
+
+    rest.uvicorn = types.SimpleNamespace(**{**vars(uvicorn), "Config": bound_config})
+
+
+def serve(export_dir: str | Path, port: int = 8080, host: str = "127.0.0.1", name: str | None = None,
+          max_texts: int = MAX_TEXTS) -> None:
+    model = TextModel(export_dir, name, max_texts)
+    model.load()
+    _bind_to(host)
+    kserve.ModelServer(http_port=port, enable_grpc=False, workers=1).start([model])
