@@ -25,8 +25,9 @@ from pipelines.readers import open_corpus  # noqa: E402
 def real_texts(source: str, task: str, n: int) -> list[str]:
     if task == "lm":
         text = Path(source).read_text(encoding="utf-8")
-        held_out = text[int(len(text) * 0.9):]
-        return [held_out[i * 300 : (i + 1) * 300] for i in range(min(n, len(held_out) // 300))]
+        held_out = text[int(len(text) * 0.9):]  # the validation part
+        width = min(300, len(held_out) // n)
+        return [held_out[i * width : (i + 1) * width] for i in range(n)]
     corpus = open_corpus(source, task)
     examples = list(corpus.examples("test"))
     step = max(1, len(examples) // n)

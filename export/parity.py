@@ -55,14 +55,17 @@ def keras_answers(run_dir: str | Path, tokenizer_dir: str | Path, texts: list, b
     return out
 
 
-def savedmodel_answers(savedmodel_dir: str | Path, texts: list, labels: list[str] | None, task: str) -> list[dict]:
+def savedmodel_answers(savedmodel_dir: str | Path, texts: list, labels: list[str] | None, task: str,
+                       signature: str = "serving_default") -> list[dict]:
     """Answers of the SavedModel loaded by `tf.saved_model.load` in a fresh process."""
     with tempfile.TemporaryDirectory(prefix="keras-seq-parity-") as tmp:
         tmp = Path(tmp)
         subprocess.run([sys.executable, str(FRESH_CHECK), str(savedmodel_dir), str(texts_file(texts, tmp / "t.json")),
                         str(tmp / "a.npz")], check=True, capture_output=True, timeout=3600, env=_quiet_env())
         raw = {k.split("/", 2)[2]: v for k, v in np.load(tmp / "a.npz", allow_pickle=True).items()
-               if k.startswith("tf2/serving_default/")}
+               if k.startswith(f"tf2/{signature}/")}
+    if signature == "generate":
+        return [{"continuation": c.decode("utf-8")} for c in raw["continuation"]]
     if task == "classify":
         return [A.classify_answer(p, labels) for p in raw["probabilities"]]
     if task == "tag":
@@ -91,13 +94,19 @@ def compare_answers(reference: list[dict], other: list[dict]) -> dict:
             "max_abs_diff": max(diffs, default=0.0)}
 
 
-def parity(run_dir: str | Path, export_dir: str | Path, texts: list) -> dict:
+def parity(run_dir: str | Path, export_dir: str | Path, texts: list, generate_prompts: int = 200) -> dict:
     export_dir = Path(export_dir)
     info = json.loads((export_dir / "export.json").read_text(encoding="utf-8"))
     keras_side = keras_answers(run_dir, export_dir / "onnx", texts)
     saved = savedmodel_answers(export_dir / info["savedmodel"], texts, info["labels"], info["task"])
-    onnx = OnnxPredictor(export_dir).predict(texts)
-    return {"task": info["task"], "kind": info["kind"], "texts": len(texts),
-            "savedmodel_vs_keras": compare_answers(keras_side, saved),
-            "onnx_vs_keras": compare_answers(keras_side, onnx),
-            "onnx_vs_savedmodel": compare_answers(saved, onnx)}
+    predictor = OnnxPredictor(export_dir)
+    onnx = predictor.predict(texts)
+    result = {"task": info["task"], "kind": info["kind"], "texts": len(texts),
+              "savedmodel_vs_keras": compare_answers(keras_side, saved),
+              "onnx_vs_keras": compare_answers(keras_side, onnx),
+              "onnx_vs_savedmodel": compare_answers(saved, onnx)}
+    if info["task"] == "lm":  # greedy continuations: the SavedModel's loop vs the predictor's
+        prompts = texts[:generate_prompts]
+        generated = savedmodel_answers(export_dir / info["savedmodel"], prompts, None, "lm", "generate")
+        result["generate_onnx_vs_savedmodel"] = compare_answers(generated, predictor.generate(prompts))
+    return result

@@ -225,3 +225,23 @@ def test_onnx_serving_path_needs_no_tensorflow(exported, expected):
     result = subprocess.run([sys.executable, "-c", code, str(exported)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     _close(json.loads(result.stdout.strip().splitlines()[-1]), expected)
+
+
+def test_onnx_predictor_is_thread_safe(exported):
+    from serving.predictor import OnnxPredictor
+
+    predictor = OnnxPredictor(exported)
+    texts = [f"{s} {i}" for i in range(8) for s in DEMO_SENTENCES]
+    serial = predictor.predict(texts)
+    results: dict = {}
+
+    def work(i):
+        results[i] = predictor.predict(texts[i:] + texts[:i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, answers in results.items():
+        assert answers == serial[i:] + serial[:i]
