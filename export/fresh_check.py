@@ -36,14 +36,23 @@ def _texts(path):
                     dtype=object)
 
 
-def main(directory, texts_path, out_path):
+def main(directory, texts_path, out_path, chunk=None):
     texts = _texts(texts_path)
     answers, summary = {}, {"signatures": {}}
     loaded = tf.saved_model.load(directory)
     for name, fn in loaded.signatures.items():
         if set(fn.structured_input_signature[1]) == {"text"}:
+            if chunk:  # many texts: answer them `chunk` at a time, outputs keyed by chunk (key#i)
+                size = int(chunk)
+                for i in range(0, len(texts), size):
+                    for key, value in fn(text=tf.constant(texts[i : i + size])).items():
+                        answers[f"tf2/{name}/{key}#{i // size}"] = value.numpy()
+                continue
             for key, value in fn(text=tf.constant(texts)).items():
                 answers[f"tf2/{name}/{key}"] = value.numpy()
+    if chunk:
+        np.savez(out_path, **answers)
+        return
     with tf.Graph().as_default(), tf.compat.v1.Session() as session:
         meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], directory)
         for name, sig in meta.signature_def.items():
@@ -81,4 +90,4 @@ def _replay_warmup(session, meta, directory):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])

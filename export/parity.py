@@ -23,7 +23,7 @@ from serving import answers as A
 from serving.predictor import OnnxPredictor
 
 
-def keras_answers(run_dir: str | Path, tokenizer_dir: str | Path, texts: list, batch: int = 64) -> list[dict]:
+def keras_answers(run_dir: str | Path, tokenizer_dir: str | Path, texts: list, batch: int = 32) -> list[dict]:
     run = load_trained_run(run_dir)
     encoder = TextEncoder(tokenizer_dir)  # the export's tokenizer files (serving max_len)
     predict = tf.function(lambda x: run.model(x, training=False), reduce_retracing=True)
@@ -56,22 +56,29 @@ def keras_answers(run_dir: str | Path, tokenizer_dir: str | Path, texts: list, b
 
 
 def savedmodel_answers(savedmodel_dir: str | Path, texts: list, labels: list[str] | None, task: str,
-                       signature: str = "serving_default") -> list[dict]:
-    """Answers of the SavedModel loaded by `tf.saved_model.load` in a fresh process."""
+                       signature: str = "serving_default", chunk: int = 32) -> list[dict]:
+    """Answers of the SavedModel loaded by `tf.saved_model.load` in a fresh process
+    (`chunk` texts per call: one long text pads its whole batch)."""
     with tempfile.TemporaryDirectory(prefix="keras-seq-parity-") as tmp:
         tmp = Path(tmp)
         subprocess.run([sys.executable, str(FRESH_CHECK), str(savedmodel_dir), str(texts_file(texts, tmp / "t.json")),
-                        str(tmp / "a.npz")], check=True, capture_output=True, timeout=3600, env=_quiet_env())
-        raw = {k.split("/", 2)[2]: v for k, v in np.load(tmp / "a.npz", allow_pickle=True).items()
-               if k.startswith(f"tf2/{signature}/")}
-    if signature == "generate":
-        return [{"continuation": c.decode("utf-8")} for c in raw["continuation"]]
-    if task == "classify":
-        return [A.classify_answer(p, labels) for p in raw["probabilities"]]
-    if task == "tag":
-        return [A.tag_answer([t.decode("utf-8") for t in tokens[: int(n)]], tag_ids, labels)
-                for tokens, tag_ids, n in zip(raw["tokens"], raw["tag_ids"], raw["lengths"])]
-    return [A.lm_answer(loss, n) for loss, n in zip(raw["loss"], raw["tokens_scored"])]
+                        str(tmp / "a.npz"), str(chunk)], check=True, capture_output=True, timeout=3600,
+                       env=_quiet_env())
+        stored = dict(np.load(tmp / "a.npz", allow_pickle=True))
+    answers: list[dict] = []
+    for i in range((len(texts) + chunk - 1) // chunk):
+        raw = {k.split("/", 2)[2].rsplit("#", 1)[0]: v for k, v in stored.items()
+               if k.startswith(f"tf2/{signature}/") and k.endswith(f"#{i}")}
+        if signature == "generate":
+            answers += [{"continuation": c.decode("utf-8")} for c in raw["continuation"]]
+        elif task == "classify":
+            answers += [A.classify_answer(p, labels) for p in raw["probabilities"]]
+        elif task == "tag":
+            answers += [A.tag_answer([t.decode("utf-8") for t in tokens[: int(n)]], tag_ids, labels)
+                        for tokens, tag_ids, n in zip(raw["tokens"], raw["tag_ids"], raw["lengths"])]
+        else:
+            answers += [A.lm_answer(loss, n) for loss, n in zip(raw["loss"], raw["tokens_scored"])]
+    return answers
 
 
 def _numbers(answer: dict) -> np.ndarray:

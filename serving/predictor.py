@@ -18,7 +18,7 @@ import numpy as np
 from serving import answers as A
 from serving.text import TextTokenizer
 
-MAX_BATCH = 64  # SavedModelPredictor's batch
+MAX_BATCH = 64  # prompts per generation batch
 CHUNK = 16  # texts of similar length run together: less padding through the RNN kernels
 
 
@@ -37,6 +37,19 @@ def _onnx_dir(export_dir: str | Path) -> Path:
     if (path / "model.onnx").exists():
         return path
     raise FileNotFoundError(f"no ONNX export at {path} (expected {path / 'onnx' / 'model.onnx'})")
+
+
+def in_length_chunks(texts: list, answer, size: int = CHUNK) -> list[dict]:
+    """`answer(batch) -> answers` over chunks of texts of similar length, results
+    in the input order (answers do not depend on how texts are batched; one
+    long text would otherwise pad its whole batch)."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out: list[dict] = [{}] * len(texts)
+    for start in range(0, len(texts), size):
+        chunk = order[start : start + size]
+        for i, result in zip(chunk, answer([texts[i] for i in chunk])):
+            out[i] = result
+    return out
 
 
 def check_texts(texts: Sequence) -> list:
@@ -82,14 +95,7 @@ class OnnxPredictor:
     # -- public API --------------------------------------------------------------
     def predict(self, texts: Iterable[str | bytes]) -> list[dict]:
         """One answer per text, in order (see `serving.answers` for the shapes)."""
-        texts = check_texts(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # answers do not depend on batching
-        out: list[dict] = [{}] * len(texts)
-        for start in range(0, len(texts), CHUNK):
-            chunk = order[start : start + CHUNK]
-            for i, answer in zip(chunk, self._predict_batch([texts[i] for i in chunk])):
-                out[i] = answer
-        return out
+        return in_length_chunks(check_texts(texts), self._predict_batch)
 
     def generate(self, texts: Iterable[str | bytes], length: int | None = None) -> list[dict]:
         """Greedy continuation of each prompt (language models)."""

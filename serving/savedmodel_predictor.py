@@ -9,7 +9,7 @@ from typing import Iterable
 import numpy as np
 
 from serving import answers as A
-from serving.predictor import MAX_BATCH, check_texts
+from serving.predictor import check_texts, in_length_chunks
 
 
 def _encode(text: str | bytes) -> bytes:
@@ -41,28 +41,20 @@ class SavedModelPredictor:
         result = fn(text=self.tf.constant([_encode(t) for t in texts], self.tf.string))
         return {k: v.numpy() for k, v in result.items()}
 
+    def _answers(self, batch: list) -> list[dict]:
+        result = self._call("serving_default", batch)
+        if self.task == "classify":
+            return [A.classify_answer(p, self.labels) for p in result["probabilities"]]
+        if self.task == "tag":
+            return [A.tag_answer([t.decode("utf-8") for t in tokens[: int(n)]], np.asarray(tag_ids), self.labels)
+                    for tokens, tag_ids, n in zip(result["tokens"], result["tag_ids"], result["lengths"])]
+        return [A.lm_answer(loss, count) for loss, count in zip(result["loss"], result["tokens_scored"])]
+
     def predict(self, texts: Iterable[str | bytes]) -> list[dict]:
-        texts = check_texts(texts)
-        out: list[dict] = []
-        for start in range(0, len(texts), MAX_BATCH):
-            batch = texts[start : start + MAX_BATCH]
-            result = self._call("serving_default", batch)
-            if self.task == "classify":
-                out += [A.classify_answer(p, self.labels) for p in result["probabilities"]]
-            elif self.task == "tag":
-                for tokens, tag_ids, n in zip(result["tokens"], result["tag_ids"], result["lengths"]):
-                    words = [t.decode("utf-8") for t in tokens[: int(n)]]
-                    out.append(A.tag_answer(words, np.asarray(tag_ids), self.labels))
-            else:
-                out += [A.lm_answer(loss, count) for loss, count in zip(result["loss"], result["tokens_scored"])]
-        return out
+        return in_length_chunks(check_texts(texts), self._answers)
 
     def generate(self, texts: Iterable[str | bytes]) -> list[dict]:
         if self.task != "lm":
             raise ValueError(f"generate needs a language model; this export is a {self.task} model")
-        texts = check_texts(texts)
-        out: list[dict] = []
-        for start in range(0, len(texts), MAX_BATCH):
-            result = self._call("generate", texts[start : start + MAX_BATCH])
-            out += [{"continuation": c.decode("utf-8")} for c in result["continuation"]]
-        return out
+        return in_length_chunks(check_texts(texts), lambda batch: [
+            {"continuation": c.decode("utf-8")} for c in self._call("generate", batch)["continuation"]])
