@@ -23,7 +23,9 @@ from serving import answers as A
 from serving.predictor import OnnxPredictor
 
 
-def keras_answers(run_dir: str | Path, tokenizer_dir: str | Path, texts: list, batch: int = 32) -> list[dict]:
+def keras_answers(run_dir: str | Path, tokenizer_dir: str | Path, texts: list, batch: int = 32,
+                  raw_scores: list | None = None) -> list[dict]:
+    """The Keras model's answers; taggers' per-token scores are appended to `raw_scores` if given."""
     run = load_trained_run(run_dir)
     encoder = TextEncoder(tokenizer_dir)  # the export's tokenizer files (serving max_len)
     predict = tf.function(lambda x: run.model(x, training=False), reduce_retracing=True)
@@ -46,6 +48,8 @@ def keras_answers(run_dir: str | Path, tokenizer_dir: str | Path, texts: list, b
                                        [0, tf.maximum(0, 1 - tf.shape(chars)[2])]])
                 inputs = [inputs, tf.cast(chars, tf.int32)]
             scores = predict(inputs)
+            if raw_scores is not None:
+                raw_scores += [row[:n] for row, n in zip(scores.numpy(), lengths)]
             mask = tf.sequence_mask(lengths, tf.shape(dense)[1])
             tag_ids = run.crf.decode(scores, mask)[0].numpy() if run.crf is not None else scores.numpy().argmax(-1)
             for row_tokens, row_tags in zip(tokens.to_list(), tag_ids):
@@ -74,14 +78,18 @@ def savedmodel_answers(savedmodel_dir: str | Path, texts: list, labels: list[str
         elif task == "classify":
             answers += [A.classify_answer(p, labels) for p in raw["probabilities"]]
         elif task == "tag":
-            answers += [A.tag_answer([t.decode("utf-8") for t in tokens[: int(n)]], tag_ids, labels)
-                        for tokens, tag_ids, n in zip(raw["tokens"], raw["tag_ids"], raw["lengths"])]
+            answers += [{**A.tag_answer([t.decode("utf-8") for t in tokens[: int(n)]], tag_ids, labels),
+                         "_scores": scores[: int(n)]}
+                        for tokens, tag_ids, n, scores in zip(raw["tokens"], raw["tag_ids"], raw["lengths"],
+                                                              raw["scores"])]
         else:
             answers += [A.lm_answer(loss, n) for loss, n in zip(raw["loss"], raw["tokens_scored"])]
     return answers
 
 
 def _numbers(answer: dict) -> np.ndarray:
+    if "_scores" in answer:  # taggers: per-token probabilities or CRF emissions
+        return np.asarray(answer["_scores"], np.float64).ravel()
     if "probabilities" in answer:
         return np.array(list(answer["probabilities"].values()), np.float64)
     if "loss" in answer:
@@ -90,7 +98,7 @@ def _numbers(answer: dict) -> np.ndarray:
 
 
 def _symbols(answer: dict):
-    return {k: v for k, v in answer.items() if k not in ("probabilities", "loss", "perplexity")}
+    return {k: v for k, v in answer.items() if k not in ("probabilities", "loss", "perplexity", "_scores")}
 
 
 def compare_answers(reference: list[dict], other: list[dict]) -> dict:
@@ -104,10 +112,14 @@ def compare_answers(reference: list[dict], other: list[dict]) -> dict:
 def parity(run_dir: str | Path, export_dir: str | Path, texts: list, generate_prompts: int = 200) -> dict:
     export_dir = Path(export_dir)
     info = json.loads((export_dir / "export.json").read_text(encoding="utf-8"))
-    keras_side = keras_answers(run_dir, export_dir / "onnx", texts)
+    scores: list = []
+    keras_side = keras_answers(run_dir, export_dir / "onnx", texts, raw_scores=scores)
     saved = savedmodel_answers(export_dir / info["savedmodel"], texts, info["labels"], info["task"])
     predictor = OnnxPredictor(export_dir)
     onnx = predictor.predict(texts)
+    if info["task"] == "tag":  # compare the per-token scores too, not only the tags
+        keras_side = [{**a, "_scores": s} for a, s in zip(keras_side, scores)]
+        onnx = [{**a, "_scores": s} for a, s in zip(onnx, predictor.tag_scores(texts))]
     result = {"task": info["task"], "kind": info["kind"], "texts": len(texts),
               "savedmodel_vs_keras": compare_answers(keras_side, saved),
               "onnx_vs_keras": compare_answers(keras_side, onnx),

@@ -120,7 +120,14 @@ class OnnxPredictor:
         logits = self.session.run(["logits"], {"ids": ids, **self._zero_states(len(texts))})[0]
         return A.lm_scores(logits, ids, lengths)
 
-    def _tag(self, texts: list) -> list[dict]:
+    def tag_scores(self, texts: Iterable[str | bytes]) -> list[np.ndarray]:
+        """Taggers: each text's per-token scores (tokens, tags) -- tag probabilities,
+        or for CRF taggers the emissions that Viterbi decodes."""
+        if self.task != "tag":
+            raise ValueError(f"tag_scores needs a tagger; this export is a {self.task} model")
+        return in_length_chunks(check_texts(texts), lambda batch: self._tag(batch, raw=True))
+
+    def _tag(self, texts: list, raw: bool = False) -> list:
         tokens = [self.tokenizer.tokens(t) for t in texts]
         feeds = {"ids": _pad([self.tokenizer.lookup(row) for row in tokens])}
         if self.tokenizer.char_vocab is not None:
@@ -132,6 +139,8 @@ class OnnxPredictor:
                     chars[i, j, : len(word)] = word
             feeds["chars"] = chars
         scores = self.session.run([self.info["output"]], feeds)[0]
+        if raw:
+            return [row[: len(row_tokens)] for row_tokens, row in zip(tokens, scores)]
         answers = []
         for row_tokens, row_scores in zip(tokens, scores):
             n = len(row_tokens)
