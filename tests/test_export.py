@@ -84,9 +84,12 @@ def test_export_verifies_and_all_runtimes_agree(runs, tmp_path, task):
     assert native and "Loop" not in summary["onnx_operators"] and summary["opset"] == 18
     assert not [p for p in (tmp_path / "export").rglob("*") if "staging" in p.name]
     result = parity(run_dir, tmp_path / "export", list(texts) + adversarial_texts(summary["max_len"]))
+    # probabilities within 1e-5; CRF emissions are unnormalised scores (|x| up to ~20), so float32
+    # rounding alone reaches ~1e-5 there -- the decoded tags must still be identical.
+    tolerance = 1e-4 if task == "crf" else 1e-5
     for pair in ("savedmodel_vs_keras", "onnx_vs_keras", "onnx_vs_savedmodel"):
         assert result[pair]["mismatched"] == 0, (pair, result[pair])
-        assert result[pair]["max_abs_diff"] <= 1e-5, (pair, result[pair])
+        assert result[pair]["max_abs_diff"] <= tolerance, (pair, result[pair])
 
 
 def test_cli_export_versions_and_predict_jsonl(runs, tmp_path):
