@@ -5,7 +5,7 @@ real inputs from ../shared/data plus the adversarial set.
 
 SOURCE: the data the texts come from (an aclImdb folder / .tar.gz, a CoNLL
 file folder, or tinyshakespeare's input.txt). Prints one JSON object and
-writes it to benchmarks/results/parity-<run name>.json.
+writes it to benchmarks/results/parity-<export name>.json.
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def main() -> None:
     result["seconds"] = round(time.perf_counter() - start, 1)
     result["real_texts"] = len(texts) - len(adversarial_texts(info["max_len"]))
     print(json.dumps(result, indent=2))
-    out = Path(__file__).parent / "results" / f"parity-{Path(args.run_dir).name}.json"
+    out = Path(__file__).parent / "results" / f"parity-{info['name']}.json"
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
