@@ -58,6 +58,7 @@ DEFAULTS: dict[str, Any] = {
         "lm_batch": 32,  # lm: parallel tracks
         "lm_window": 100,  # lm: truncated-BPTT window
         "word_dropout": 0.0,  # classify / tag: replace training word ids by <UNK> with this probability
+        "unk_singletons": 0.0,  # ... and words seen once in training with this one (Lample et al. 2016: 0.5)
         "max_minutes": None,  # stop after this many minutes of training
     },
 }

@@ -158,15 +158,21 @@ def split_lengths(dataset: tf.data.Dataset) -> np.ndarray:
     return np.fromiter((int(_first(e).shape[0]) for e in dataset), dtype=np.int64)
 
 
-def word_dropout(dataset: tf.data.Dataset, rate: float, seed: int) -> tf.data.Dataset:
+def word_dropout(dataset: tf.data.Dataset, rate: float, seed: int, singletons_from: int | None = None,
+                 singleton_rate: float = 0.0) -> tf.data.Dataset:
     """Training only: replaces each word id by <UNK> with probability `rate`, so
-    the model learns to tag words it has never seen from their context."""
-    if not rate:
+    the model learns to tag words it has never seen from their context. Ids from
+    `singletons_from` on (words seen once in training: the vocabulary's tail) are
+    replaced with probability `singleton_rate` instead (Lample et al., 2016: 0.5)."""
+    if not rate and not (singleton_rate and singletons_from is not None):
         return dataset
 
     def drop(inputs, targets):
         ids = inputs[0] if isinstance(inputs, tuple) else inputs
-        hit = (tf.random.uniform(tf.shape(ids), seed=seed) < rate) & (ids > UNK_ID)
+        threshold = tf.fill(tf.shape(ids), tf.constant(rate, tf.float32))
+        if singletons_from is not None and singleton_rate:
+            threshold = tf.where(ids >= singletons_from, max(rate, singleton_rate), threshold)
+        hit = (tf.random.uniform(tf.shape(ids), seed=seed) < threshold) & (ids > UNK_ID)
         ids = tf.where(hit, tf.constant(UNK_ID, ids.dtype), ids)
         return ((ids, *inputs[1:]) if isinstance(inputs, tuple) else ids), targets
 

@@ -57,6 +57,18 @@ class _StatefulValidation(keras.callbacks.Callback):
         self._reset()
 
 
+def _singletons(corpus, encoder, rate: float) -> tuple[int | None, float]:
+    """(first id of the words seen once in training, rate): the vocabulary is
+    ordered by count, so those words are its tail."""
+    if not rate:
+        return None, 0.0
+    from pipelines.datasets import count_split_tokens
+
+    counts = count_split_tokens(corpus, "train", encoder.spec)
+    ids = [encoder.vocab.index[t] for t, c in counts.items() if c == 1 and t in encoder.vocab.index]
+    return (min(ids), rate) if ids else (None, 0.0)
+
+
 def _optimizer(train: dict) -> keras.optimizers.Optimizer:
     classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW, "sgd": keras.optimizers.SGD,
                "rmsprop": keras.optimizers.RMSprop}
@@ -120,7 +132,7 @@ def train_run(config: dict, run_dir: str | Path, verbose: int = 1) -> dict:
         batching = dict(tokens_per_batch=train["tokens_per_batch"], max_batch=train["max_batch"],
                         buckets=train["buckets"], cache=False)
         train_ds = word_dropout(batched(train_raw, lengths, seed=train["seed"], **batching), train["word_dropout"],
-                                train["seed"])
+                                train["seed"], *_singletons(corpus, encoder, train.get("unk_singletons", 0.0)))
         fit_validation = batched(val_raw, val_lengths, shuffle=False, **batching)
         loss = None
 

@@ -130,3 +130,17 @@ def test_char_lm_stream_encodes_whole_text(tmp_path, data_dir):
     assert ids.size == 111540
     assert len(encoder.vocab) == 65 + 2  # tiny-shakespeare has 65 distinct characters
     assert tf.reduce_min(ids) >= 1
+
+
+def test_word_dropout_replaces_singletons_more_often():
+    import tensorflow as tf
+
+    from pipelines.datasets import word_dropout
+
+    ids = tf.constant([[2, 3, 50, 60, 0]] * 4000, tf.int64)
+    dataset = tf.data.Dataset.from_tensors((ids, ids))
+    out = next(iter(word_dropout(dataset, 0.1, 0, singletons_from=50, singleton_rate=0.5)))[0].numpy()
+    unk = (out == 1).mean(axis=0)
+    assert abs(unk[0] - 0.1) < 0.03 and abs(unk[2] - 0.5) < 0.05 and unk[4] == 0.0  # padding stays padding
+    same = next(iter(word_dropout(dataset, 0.0, 0)))[0].numpy()
+    assert (same == ids.numpy()).all()
