@@ -77,6 +77,8 @@ class TextModel(kserve.Model):
 
     def __init__(self, export_dir: str | Path, name: str | None = None, max_texts: int = MAX_TEXTS) -> None:
         export_dir = Path(export_dir)
+        if not (export_dir / "export.json").exists():
+            raise FileNotFoundError(f"no export at {export_dir} (expected export.json from `keras-seq export`)")
         info = json.loads((export_dir / "export.json").read_text(encoding="utf-8"))
         super().__init__(name or info["name"])
         self.export_dir, self.info, self.max_texts = export_dir, info, max_texts
