@@ -77,13 +77,12 @@ def export_run(run_dir: str | Path, out: str | Path, *, name: str | None = None,
         raise FileExistsError(f"{target} already exists (pass --overwrite to replace it, or another --version)")
     model_dir.mkdir(parents=True, exist_ok=True)
 
-    staged_onnx = _staging(out / "onnx")
-    spec = stage_tokenizer(run, staged_onnx, max_len)
     from pipelines.vocab import TextEncoder
 
-    functions = ServingFunctions(run, TextEncoder(staged_onnx), generate_length)
-    staged = _staging(target)
+    staged_onnx, staged = _staging(out / "onnx"), _staging(target)
     try:
+        spec = stage_tokenizer(run, staged_onnx, max_len)
+        functions = ServingFunctions(run, TextEncoder(staged_onnx), generate_length)
         log(f"writing the SavedModel ({run.task}) ...")
         write_savedmodel(functions, staged)
         warmup = warmup_texts or DEFAULT_WARMUP
@@ -93,7 +92,7 @@ def export_run(run_dir: str | Path, out: str | Path, *, name: str | None = None,
         reference = reference_answers(functions, texts)
         report = None
         if verify:
-            log("verifying it in a fresh process (tf.saved_model.load, TF1 loader, warmup, saved_model_cli) ...")
+            log("verifying it in a fresh process (tf.saved_model.load, TF1 loader, warmup, saved_model_cli, C API) ...")
             report = verify_savedmodel(staged, texts, reference)
         log("writing the ONNX model ...")
         onnx_info = write_onnx_dir(run, staged_onnx, generate_length)
