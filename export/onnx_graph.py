@@ -74,4 +74,4 @@ class GraphBuilder:
         return self.node("Shape", [x], "shape", start=start, end=end)
 
 
-FLOAT, INT64, INT32 = TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT32
+FLOAT, INT64 = TensorProto.FLOAT, TensorProto.INT64
