@@ -59,8 +59,8 @@ def keras_answers(run_dir: str | Path, tokenizer_dir: str | Path, texts: list, b
     return out
 
 
-def savedmodel_answers(savedmodel_dir: str | Path, texts: list, labels: list[str] | None, task: str,
-                       signature: str = "serving_default", chunk: int = 32) -> list[dict]:
+def savedmodel_answers(savedmodel_dir: str | Path, texts: list, task: str, signature: str = "serving_default",
+                       chunk: int = 32) -> list[dict]:
     """Answers of the SavedModel loaded by `tf.saved_model.load` in a fresh process
     (`chunk` texts per call: one long text pads its whole batch)."""
     with tempfile.TemporaryDirectory(prefix="keras-seq-parity-") as tmp:
@@ -73,17 +73,11 @@ def savedmodel_answers(savedmodel_dir: str | Path, texts: list, labels: list[str
     for i in range((len(texts) + chunk - 1) // chunk):
         raw = {k.split("/", 2)[2].rsplit("#", 1)[0]: v for k, v in stored.items()
                if k.startswith(f"tf2/{signature}/") and k.endswith(f"#{i}")}
-        if signature == "generate":
-            answers += [{"continuation": c.decode("utf-8")} for c in raw["continuation"]]
-        elif task == "classify":
-            answers += [A.classify_answer(p, labels) for p in raw["probabilities"]]
-        elif task == "tag":
-            answers += [{**A.tag_answer([t.decode("utf-8") for t in tokens[: int(n)]], tag_ids, labels),
-                         "_scores": scores[: int(n)]}
-                        for tokens, tag_ids, n, scores in zip(raw["tokens"], raw["tag_ids"], raw["lengths"],
-                                                              raw["scores"])]
-        else:
-            answers += [A.lm_answer(loss, n) for loss, n in zip(raw["loss"], raw["tokens_scored"])]
+        for row in A.rows_of(raw):
+            answer = A.from_signature_outputs(task, row, signature)
+            if task == "tag" and signature == "serving_default":
+                answer["_scores"] = row["scores"][: int(row["lengths"])]
+            answers.append(answer)
     return answers
 
 
@@ -114,7 +108,7 @@ def parity(run_dir: str | Path, export_dir: str | Path, texts: list, generate_pr
     info = json.loads((export_dir / "export.json").read_text(encoding="utf-8"))
     scores: list = []
     keras_side = keras_answers(run_dir, export_dir / "onnx", texts, raw_scores=scores)
-    saved = savedmodel_answers(export_dir / info["savedmodel"], texts, info["labels"], info["task"])
+    saved = savedmodel_answers(export_dir / info["savedmodel"], texts, info["task"])
     predictor = OnnxPredictor(export_dir)
     onnx = predictor.predict(texts)
     if info["task"] == "tag":  # compare the per-token scores too, not only the tags
@@ -126,6 +120,6 @@ def parity(run_dir: str | Path, export_dir: str | Path, texts: list, generate_pr
               "onnx_vs_savedmodel": compare_answers(saved, onnx)}
     if info["task"] == "lm":  # greedy continuations: the SavedModel's loop vs the predictor's
         prompts = texts[:generate_prompts]
-        generated = savedmodel_answers(export_dir / info["savedmodel"], prompts, None, "lm", "generate")
+        generated = savedmodel_answers(export_dir / info["savedmodel"], prompts, "lm", "generate")
         result["generate_onnx_vs_savedmodel"] = compare_answers(generated, predictor.generate(prompts))
     return result

@@ -113,6 +113,11 @@ def from_signature_outputs(task: str, row: dict, signature: str = "serving_defau
     return lm_answer(float(row["loss"]), int(row["tokens_scored"]))
 
 
+def rows_of(columns: dict) -> list[dict]:
+    """Batched signature outputs {name: (B, ...)} -> one {name: value} per row."""
+    return [dict(zip(columns, values)) for values in zip(*columns.values())]
+
+
 def to_signature_outputs(task: str, answer: dict, labels: list[str] | None = None) -> dict:
     """The inverse, for the local server: an answer as the SavedModel's output row."""
     if "continuation" in answer:

@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from serving.answers import from_signature_outputs
+from serving.answers import from_signature_outputs, rows_of
 
 
 class ServingError(RuntimeError):
@@ -112,8 +112,7 @@ class RestClient:
             rows = reply["predictions"]
         elif "outputs" in reply:
             outputs = reply["outputs"]
-            rows = ([dict(zip(outputs, values)) for values in zip(*outputs.values())]
-                    if isinstance(outputs, dict) else outputs)
+            rows = rows_of(outputs) if isinstance(outputs, dict) else outputs
         else:
             raise ServingError(f"{self.base}: the reply has neither 'predictions' nor 'outputs': {str(reply)[:200]}")
         if signature == "generate":
@@ -168,8 +167,7 @@ class GrpcClient:
 
     @staticmethod
     def parse_response(response, signature: str = "serving_default") -> list[dict]:
-        columns = {key: _tensor_to_numpy(value) for key, value in response.outputs.items()}
-        rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
+        rows = rows_of({key: _tensor_to_numpy(value) for key, value in response.outputs.items()})
         return [from_signature_outputs(_task_of(r), r, signature) for r in rows]
 
     def predict(self, texts: Sequence[str | bytes], signature: str = "serving_default") -> list[dict]:

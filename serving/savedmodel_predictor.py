@@ -6,8 +6,6 @@ import json
 from pathlib import Path
 from typing import Iterable
 
-import numpy as np
-
 from serving import answers as A
 from serving.predictor import check_texts, in_length_chunks
 
@@ -34,27 +32,20 @@ class SavedModelPredictor:
         self.task = self.info["task"]
         self.tf = tf
         self.model = tf.saved_model.load(str(latest_version(export_dir)))
-        self.labels = self.info.get("labels")
 
     def _call(self, signature: str, texts: list) -> dict:
         fn = self.model.signatures[signature]
         result = fn(text=self.tf.constant([_encode(t) for t in texts], self.tf.string))
         return {k: v.numpy() for k, v in result.items()}
 
-    def _answers(self, batch: list) -> list[dict]:
-        result = self._call("serving_default", batch)
-        if self.task == "classify":
-            return [A.classify_answer(p, self.labels) for p in result["probabilities"]]
-        if self.task == "tag":
-            return [A.tag_answer([t.decode("utf-8") for t in tokens[: int(n)]], np.asarray(tag_ids), self.labels)
-                    for tokens, tag_ids, n in zip(result["tokens"], result["tag_ids"], result["lengths"])]
-        return [A.lm_answer(loss, count) for loss, count in zip(result["loss"], result["tokens_scored"])]
+    def _answers(self, batch: list, signature: str) -> list[dict]:
+        rows = A.rows_of(self._call(signature, batch))
+        return [A.from_signature_outputs(self.task, row, signature) for row in rows]
 
     def predict(self, texts: Iterable[str | bytes]) -> list[dict]:
-        return in_length_chunks(check_texts(texts), self._answers)
+        return in_length_chunks(check_texts(texts), lambda batch: self._answers(batch, "serving_default"))
 
     def generate(self, texts: Iterable[str | bytes]) -> list[dict]:
         if self.task != "lm":
             raise ValueError(f"generate needs a language model; this export is a {self.task} model")
-        return in_length_chunks(check_texts(texts), lambda batch: [
-            {"continuation": c.decode("utf-8")} for c in self._call("generate", batch)["continuation"]])
+        return in_length_chunks(check_texts(texts), lambda batch: self._answers(batch, "generate"))
