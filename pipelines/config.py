@@ -28,6 +28,8 @@ DEFAULTS: dict[str, Any] = {
         "holdout_every": 10,  # no validation split: every 10th training example validates
         "char_features": False,  # tag: also feed each word's characters (character-level encoder)
         "max_word_len": 20,
+        "lower_words": False,  # word level: look words up lower-cased (characters keep the case)
+        "zero_digits": False,  # word level: look words up with every digit as 0
         "limit": None,  # use only the first N examples of each split (quick runs, CI)
     },
     "model": {
@@ -49,7 +51,10 @@ DEFAULTS: dict[str, Any] = {
         "optimizer": "adam",  # adam | sgd | rmsprop | adamw
         "learning_rate": 1e-3,
         "clipnorm": 1.0,
-        "patience": 3,  # early stopping on validation loss
+        "patience": 3,  # early stopping: epochs without a better `monitor`
+        "monitor": "val_loss",  # what picks the kept epoch: val_loss | val_accuracy | val_f1 (tag: token accuracy / entity F1)
+        "lr_decay": None,  # multiply the learning rate by this after `lr_patience` epochs without a better `monitor`
+        "lr_patience": 1,
         "tokens_per_batch": 4096,
         "max_batch": 64,
         "buckets": 12,
@@ -62,6 +67,11 @@ DEFAULTS: dict[str, Any] = {
         "max_minutes": None,  # stop after this many minutes of training
     },
 }
+
+
+# Validation quantities a run can be selected on, per task.
+MONITORS = {"classify": ("val_loss", "val_accuracy"), "tag": ("val_loss", "val_accuracy", "val_f1"),
+            "lm": ("val_loss",)}
 
 
 def _merge(base: dict, override: dict, where: str = "") -> dict:
@@ -111,6 +121,13 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         config = _merge(config, nested)
     if config["task"] not in ("classify", "tag", "lm"):
         raise ValueError(f"config 'task' must be classify, tag or lm; received {config['task']!r}")
+    monitors = MONITORS[config["task"]]
+    if config["train"]["monitor"] not in monitors:
+        raise ValueError(f"train.monitor must be one of {monitors} for a {config['task']} run; "
+                         f"received {config['train']['monitor']!r}")
+    decay = config["train"]["lr_decay"]
+    if decay is not None and not (isinstance(decay, (int, float)) and 0 < decay < 1):
+        raise ValueError(f"train.lr_decay must be a number between 0 and 1 (exclusive); received {decay!r}")
     return config
 
 

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from pipelines.batching import AUTOTUNE, bucket_batch_sizes, bucket_by_length, fixed_length_batches, length_boundaries
 from pipelines.readers import Corpus
-from pipelines.tokenize import UNK_ID, TokenizerSpec, normalize_tokens, tokenize, truncate
+from pipelines.tokenize import UNK_ID, TokenizerSpec, normalize_tokens, tokenize, truncate, word_keys
 from pipelines.vocab import TextEncoder, Vocabulary
 
 _ENCODE_BATCH = 512
@@ -44,10 +44,23 @@ def _token_batches(corpus: Corpus, split: str, spec: TokenizerSpec):
 
 
 def count_split_tokens(corpus: Corpus, split: str, spec: TokenizerSpec) -> collections.Counter:
+    """Counts of the split's tokens, as written (before rule 7's keys)."""
     counts: collections.Counter = collections.Counter()
     for batch in _token_batches(corpus, split, spec):
         counts.update(t.decode("utf-8") for t in batch.flat_values.numpy())
     return counts
+
+
+def key_counts(counts: collections.Counter, spec: TokenizerSpec) -> collections.Counter:
+    """Token counts -> vocabulary-key counts (rule 7; the same counts when keys are the tokens)."""
+    if spec.level != "word" or not (spec.lower_words or spec.zero_digits):
+        return counts
+    tokens = list(counts)
+    keys = word_keys(tf.constant(tokens, tf.string), spec).numpy() if tokens else []
+    out: collections.Counter = collections.Counter()
+    for token, key in zip(tokens, keys):
+        out[key.decode("utf-8")] += counts[token]
+    return out
 
 
 def prepare_text_dir(corpus: Corpus, directory: str | Path, spec: TokenizerSpec,
@@ -59,7 +72,7 @@ def prepare_text_dir(corpus: Corpus, directory: str | Path, spec: TokenizerSpec,
     counts = count_split_tokens(corpus, "train", spec)
     if not counts:
         raise ValueError(f"{corpus.source}: the training split holds no tokens")
-    vocab = Vocabulary.build(counts, max_size=vocab_size, min_count=min_count, level=spec.level)
+    vocab = Vocabulary.build(key_counts(counts, spec), max_size=vocab_size, min_count=min_count, level=spec.level)
     vocab.save(directory / spec.vocab_file)
     if spec.char_vocab_file:  # characters of the training words (rule 6), all of them
         char_counts: collections.Counter = collections.Counter()

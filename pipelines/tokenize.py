@@ -21,6 +21,11 @@ The rules (``RULES_VERSION`` names them; change both twins together):
    ``max_len`` tokens, ``truncate="head"`` keeps the last ``max_len``.
 6. Characters of words (taggers with ``char_vocab_file``): each word token's
    first ``max_word_len`` code points, after rules 1-2.
+7. Word keys (word level): the vocabulary is looked up with a key made from
+   the token: ``lower_words=True`` lower-cases its ASCII letters,
+   ``zero_digits=True`` turns every ASCII digit into ``0``. Tokens and their
+   characters (rule 6) keep the original, so a tagger can share one embedding
+   for "The" / "the" / "THE" and still see the case through the characters.
 """
 from __future__ import annotations
 
@@ -50,6 +55,8 @@ class TokenizerSpec:
     vocab_file: str = "vocab.txt"
     char_vocab_file: str | None = None  # set: words also give character ids (rule 6)
     max_word_len: int = 20
+    lower_words: bool = False  # rule 7
+    zero_digits: bool = False  # rule 7
     pad_id: int = PAD_ID
     unk_id: int = UNK_ID
     rules_version: int = RULES_VERSION
@@ -134,6 +141,22 @@ def truncate(tokens: tf.RaggedTensor, spec: TokenizerSpec) -> tf.RaggedTensor:
 def normalize_tokens(tokens: tf.RaggedTensor, spec: TokenizerSpec) -> tf.RaggedTensor:
     """Pre-split tokens (tagging corpora): rules 1-2 and 5 only."""
     return truncate(tf.ragged.map_flat_values(clean_text, tokens, spec.lower), spec)
+
+
+def word_keys(tokens: tf.Tensor | tf.RaggedTensor, spec: TokenizerSpec):
+    """Rule 7: word tokens (any shape, ragged or not) -> vocabulary keys."""
+    def key(flat):
+        if spec.lower_words:
+            flat = tf.strings.lower(flat)  # ASCII letters only, as rule 2
+        if spec.zero_digits:
+            flat = tf.strings.regex_replace(flat, "[0-9]", "0")
+        return flat
+
+    if spec.level != "word" or not (spec.lower_words or spec.zero_digits):
+        return tokens
+    if isinstance(tokens, tf.RaggedTensor):
+        return tf.ragged.map_flat_values(key, tokens)
+    return key(tokens)
 
 
 def word_chars(tokens: tf.RaggedTensor, spec: TokenizerSpec) -> tf.RaggedTensor:

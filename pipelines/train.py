@@ -1,6 +1,6 @@
 """`keras-seq train`: config -> data -> model -> fit -> RUN_DIR.
 
-RUN_DIR holds ``model.keras`` (the best epoch by validation loss),
+RUN_DIR holds ``model.keras`` (the best epoch by ``train.monitor``),
 ``tokenizer.json`` + ``vocab.txt``, ``labels.txt`` (classify) or ``tags.txt``
 (tag), ``config.toml`` (resolved), ``metrics.json``, ``history.csv``,
 ``curves.png``, ``logs/`` (TensorBoard) and, while a run is unfinished,
@@ -57,14 +57,37 @@ class _StatefulValidation(keras.callbacks.Callback):
         self._reset()
 
 
+class _TaggingValidation(keras.callbacks.Callback):
+    """Tagging: token accuracy (and entity F1 for BIO tags) on the validation
+    batches at each epoch end, logged as val_accuracy / val_f1 so checkpoints,
+    early stopping and learning-rate decay can select on what is reported
+    (validation loss keeps rising on over-confident tokens while accuracy still
+    improves)."""
+
+    def __init__(self, validation, tags) -> None:
+        super().__init__()
+        self.validation, self.tags = validation, tags
+        self.predict = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        from pipelines.evaluate import _compiled, _evaluate_tagger
+
+        if self.predict is None:
+            self.predict = _compiled(self.model)
+        result = _evaluate_tagger(self.model, self.predict, self.validation, self.tags)
+        logs["val_accuracy"] = result["token_accuracy"]
+        if "entity_f1" in result:
+            logs["val_f1"] = result["entity_f1"]
+
+
 def _singletons(corpus, encoder, rate: float) -> tuple[int | None, float]:
     """(first id of the words seen once in training, rate): the vocabulary is
     ordered by count, so those words are its tail."""
     if not rate:
         return None, 0.0
-    from pipelines.datasets import count_split_tokens
+    from pipelines.datasets import count_split_tokens, key_counts
 
-    counts = count_split_tokens(corpus, "train", encoder.spec)
+    counts = key_counts(count_split_tokens(corpus, "train", encoder.spec), encoder.spec)
     ids = [encoder.vocab.index[t] for t, c in counts.items() if c == 1 and t in encoder.vocab.index]
     return (min(ids), rate) if ids else (None, 0.0)
 
@@ -110,7 +133,8 @@ def train_run(config: dict, run_dir: str | Path, verbose: int = 1) -> dict:
     corpus = corpus_from_config(config)
     chars = task == "tag" and data["char_features"]
     spec = TokenizerSpec(level=data["level"], lower=data["lower"], max_len=data["max_len"], truncate=data["truncate"],
-                         char_vocab_file="chars.txt" if chars else None, max_word_len=data["max_word_len"])
+                         char_vocab_file="chars.txt" if chars else None, max_word_len=data["max_word_len"],
+                         lower_words=data["lower_words"], zero_digits=data["zero_digits"])
     encoder = prepare_text_dir(corpus, run_dir, spec, vocab_size=data["vocab_size"], min_count=data["min_count"])
     vocab_size = len(encoder.vocab)
 
@@ -135,6 +159,11 @@ def train_run(config: dict, run_dir: str | Path, verbose: int = 1) -> dict:
                                 train["seed"], *_singletons(corpus, encoder, train.get("unk_singletons", 0.0)))
         fit_validation = batched(val_raw, val_lengths, shuffle=False, **batching)
         loss = None
+        if task == "tag" and train["monitor"] != "val_loss":
+            if train["monitor"] == "val_f1" and not any(t.startswith(("B-", "I-")) for t in label_vocab.tokens):
+                raise ValueError("train.monitor = 'val_f1' needs BIO tags (B-X / I-X); this corpus's tags are "
+                                 f"{label_vocab.tokens[2:8]}...; use 'val_accuracy'")
+            callbacks.append(_TaggingValidation(fit_validation, label_vocab))
 
     model = _build_model(config, vocab_size, num_labels, run_dir, encoder.vocab,
                          len(encoder.char_vocab) if encoder.char_vocab else None)
@@ -143,15 +172,20 @@ def train_run(config: dict, run_dir: str | Path, verbose: int = 1) -> dict:
     model.compile(optimizer=_optimizer(train), loss=loss, jit_compile=train["jit_compile"],
                   metrics=["accuracy"] if task == "classify" else None)
     best_path = run_dir / "best.weights.h5"
+    monitor = train["monitor"]
+    mode = "min" if monitor == "val_loss" else "max"
     callbacks += [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_loss", save_best_only=True,
+        keras.callbacks.ModelCheckpoint(str(best_path), monitor=monitor, mode=mode, save_best_only=True,
                                         save_weights_only=True),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=train["patience"]),
+        keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=train["patience"]),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
         _TimeLimit(train["max_minutes"]),
     ]
+    if train["lr_decay"]:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=train["lr_decay"],
+                                                           patience=train["lr_patience"], min_delta=0.0, verbose=1))
     start = time.perf_counter()
     history = model.fit(train_ds, validation_data=fit_validation, epochs=train["epochs"], callbacks=callbacks,
                         verbose=verbose)
@@ -168,7 +202,9 @@ def train_run(config: dict, run_dir: str | Path, verbose: int = 1) -> dict:
 
     metrics = {"task": task, "train_seconds": round(train_seconds, 1), "epochs_run": len(history.epoch),
                "parameters": int(model.count_params()),
-               "best_val_loss": float(min(history.history.get("val_loss", [math.nan])))}
+               "best_val_loss": float(min(history.history.get("val_loss", [math.nan]))), "monitor": monitor}
+    if monitor != "val_loss":
+        metrics[f"best_{monitor}"] = float(max(history.history.get(monitor, [math.nan])))
     evaluation = evaluate_run(run_dir, None, split="test" if task != "lm" else "validation",
                               corpus=corpus, model=model, limit=data["limit"])
     metrics["validation" if task == "lm" else "test"] = evaluation
@@ -186,15 +222,17 @@ def _plot_curves(history: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for key in sorted(history):
-        if "loss" in key:
+    scores = sorted(k for k in history if k.endswith(("accuracy", "_f1")))
+    fig, axes = plt.subplots(1, 2 if scores else 1, figsize=(11 if scores else 6, 4), squeeze=False)
+    for ax, keys, label in ((axes[0, 0], sorted(k for k in history if "loss" in k), "loss"),
+                            *(((axes[0, 1], scores, "accuracy / F1"),) if scores else ())):
+        for key in keys:
             ax.plot(np.arange(1, len(history[key]) + 1), history[key], marker="o", label=key)
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.legend()
-    ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.legend()
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -18,7 +18,8 @@ from typing import Iterable
 import numpy as np
 import tensorflow as tf
 
-from pipelines.tokenize import PAD, PAD_ID, UNK, UNK_ID, TokenizerSpec, normalize_tokens, tokenize, word_chars
+from pipelines.tokenize import (PAD, PAD_ID, UNK, UNK_ID, TokenizerSpec, normalize_tokens, tokenize, word_chars,
+                                word_keys)
 
 _CHAR_RESERVED_KEYS = {PAD: -1, UNK: -2}
 
@@ -161,8 +162,8 @@ class TextEncoder(tf.Module):
         return tf.ragged.map_flat_values(lambda i: tf.where(i == PAD_ID, tf.constant(UNK_ID, tf.int64), i), ids)
 
     def lookup(self, tokens: tf.RaggedTensor) -> tf.RaggedTensor:
-        """Already tokenized (and normalised) tokens -> ids."""
-        return self._ids(self.table, tokens, self.spec.level == "char")
+        """Already tokenized (and normalised) tokens -> ids (rule 7 keys at word level)."""
+        return self._ids(self.table, word_keys(tokens, self.spec), self.spec.level == "char")
 
     def tokens(self, texts) -> tf.RaggedTensor:
         return tokenize(texts, self.spec)

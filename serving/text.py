@@ -19,6 +19,7 @@ _BR = re.compile(r"<[bB][rR][ \t\n\v\f\r]*/?>")
 _PUNCT = re.compile(r"([!-/:-@\[-`{-~])")
 _SPACE = re.compile(r"[ \t\n\v\f\r]+")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_ZERO_DIGITS = str.maketrans("123456789", "000000000")
 
 
 def _as_text(text: str | bytes) -> str:
@@ -48,6 +49,8 @@ class TextTokenizer:
         self.truncate_side: str = spec["truncate"]
         self.vocab = self._read_vocab(directory / spec["vocab_file"], self.level)
         self.max_word_len: int = spec.get("max_word_len", 20)
+        self.lower_words: bool = self.level == "word" and spec.get("lower_words", False)
+        self.zero_digits: bool = self.level == "word" and spec.get("zero_digits", False)
         self.char_vocab = (self._read_vocab(directory / spec["char_vocab_file"], "char")
                            if spec.get("char_vocab_file") else None)
 
@@ -83,8 +86,16 @@ class TextTokenizer:
         if self.level == "char":
             ids = [get(ord(t), UNK_ID) for t in tokens]
         else:
-            ids = [get(t, UNK_ID) for t in tokens]
+            ids = [get(self.word_key(t), UNK_ID) for t in tokens]
         return [UNK_ID if i == PAD_ID else i for i in ids]
+
+    def word_key(self, token: str) -> str:
+        """Rule 7: the vocabulary key of a word token."""
+        if self.lower_words:
+            token = token.translate(_ASCII_LOWER)
+        if self.zero_digits:
+            token = token.translate(_ZERO_DIGITS)
+        return token
 
     def word_chars(self, tokens: Iterable[str]) -> list[list[int]]:
         """Character ids of each (already tokenized) word, rule 6."""

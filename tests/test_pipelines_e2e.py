@@ -72,6 +72,12 @@ def test_ner_pipeline_reports_entity_f1(tmp_path, data_dir, crf):
     test = metrics["test"]
     assert test["sentences"] == 80 and 0.0 <= test["entity_f1"] <= 1.0
     assert 0.0 <= test["token_accuracy"] <= 1.0
+    # The shipped config keeps the epoch with the best validation entity F1.
+    assert metrics["monitor"] == "val_f1"
+    header, *rows = (tmp_path / "run" / "history.csv").read_text().splitlines()
+    column = header.split(",").index("val_f1")
+    assert metrics["best_val_f1"] == pytest.approx(max(float(r.split(",")[column]) for r in rows))
+    assert metrics["validation"]["entity_f1"] == pytest.approx(metrics["best_val_f1"], abs=0.01)
 
 
 @pytest.mark.parametrize("chars", [False, True])
@@ -89,6 +95,11 @@ def test_pos_pipeline_on_conllu_slice(tmp_path, data_dir, chars):
     assert metrics["test"]["token_accuracy"] > 0.3  # well above chance (17 tags) after 4 small epochs
     assert "entity_f1" not in metrics["test"]
     assert (tmp_path / "run" / "chars.txt").exists() == chars
+    assert metrics["monitor"] == "val_accuracy" and 0.0 < metrics["best_val_accuracy"] <= 1.0
+    # UPOS tags are not BIO: selecting on entity F1 is refused with the reason.
+    with pytest.raises(ValueError, match="needs BIO tags"):
+        train_run(load_config("pipelines/configs/ewt_upos.toml", [f'data.source="{tmp_path}"', *SMALL,
+                                                                   "train.monitor=val_f1"]), tmp_path / "bad", verbose=0)
 
 
 def test_char_lm_pipeline_and_generate(tmp_path, data_dir):
@@ -126,6 +137,10 @@ def test_train_cli_rejects_bad_configs(tmp_path):
     assert result.returncode == 2 and "unknown config key 'model.colour'" in result.stderr
     result = _cli("train", "no_such_config", "--out", str(tmp_path / "r"))
     assert result.returncode == 2 and "no config" in result.stderr
+    result = _cli("train", "imdb_sentiment", "--set", "train.monitor=val_f1", "--out", str(tmp_path / "r"))
+    assert result.returncode == 2 and "train.monitor must be one of" in result.stderr
+    result = _cli("train", "imdb_sentiment", "--set", "train.lr_decay=2", "--out", str(tmp_path / "r"))
+    assert result.returncode == 2 and "train.lr_decay must be a number between 0 and 1" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from pipelines.datasets import key_counts
 from pipelines.readers import open_corpus
 from pipelines.tokenize import TokenizerSpec, tokenize
 from pipelines.vocab import TextEncoder, Vocabulary
@@ -108,11 +109,13 @@ def test_encode_batch_pads_right_with_min_length(tmp_path):
     assert ids.shape == (2, 1) and np.all(ids == 0)
 
 
-def test_twin_word_characters_on_ewt_test(tmp_path, data_dir):
+@pytest.mark.parametrize("keys", [False, True], ids=["exact-keys", "lower-zero-keys"])
+def test_twin_word_characters_on_ewt_test(tmp_path, data_dir, keys):
     sentences = [" ".join(words) for words, _ in open_corpus(data_dir / "ud_english_ewt", "tag").examples("test")]
     counts = collections.Counter(itertools.chain.from_iterable(s.split() for s in sentences[:500]))
-    spec = TokenizerSpec(level="word", lower=False, char_vocab_file="chars.txt", max_word_len=6)
-    Vocabulary.build(counts).save(tmp_path / "vocab.txt")
+    spec = TokenizerSpec(level="word", lower=False, char_vocab_file="chars.txt", max_word_len=6,
+                         lower_words=keys, zero_digits=keys)
+    Vocabulary.build(key_counts(counts, spec)).save(tmp_path / "vocab.txt")
     char_counts = collections.Counter(itertools.chain.from_iterable(sentences[:500]))
     char_counts.pop(" ", None)
     Vocabulary.build(char_counts, level="char").save(tmp_path / "chars.txt")
@@ -121,5 +124,22 @@ def test_twin_word_characters_on_ewt_test(tmp_path, data_dir):
     for start in range(0, len(sentences), 500):
         chunk = sentences[start:start + 500]
         chars = encoder.encode_chars(encoder.tokens(tf.constant(chunk))).to_list()
-        for text, row in zip(chunk, chars):
+        ids = encoder.encode(tf.constant(chunk)).to_list()
+        for text, row, id_row in zip(chunk, chars, ids):
             assert twin.word_chars(twin.tokens(text)) == row
+            assert twin.encode(text) == id_row
+
+
+def test_word_keys_share_ids_and_keep_characters(tmp_path):
+    spec = TokenizerSpec(level="word", lower=False, char_vocab_file="chars.txt", lower_words=True, zero_digits=True)
+    counts = key_counts(collections.Counter({"The": 3, "the": 2, "THE": 1, "1999": 2, "2024": 1, "Ünï": 1}), spec)
+    assert counts == {"the": 6, "0000": 3, "Ünï": 1}  # non-ASCII letters keep their case (rule 2)
+    Vocabulary.build(counts).save(tmp_path / "vocab.txt")
+    Vocabulary.build(collections.Counter("Theh1"), level="char").save(tmp_path / "chars.txt")
+    spec.save(tmp_path)
+    encoder, twin = TextEncoder(tmp_path), TextTokenizer(tmp_path)
+    text = "The THE the 1999 1066 ünï"
+    ids = encoder.encode(tf.constant([text])).to_list()[0]
+    assert ids == [2, 2, 2, 3, 3, 1] == twin.encode(text)
+    chars = encoder.encode_chars(encoder.tokens(tf.constant([text]))).to_list()[0]
+    assert chars[0] != chars[1] and chars == twin.word_chars(twin.tokens(text))
