@@ -52,7 +52,8 @@ DEFAULTS: dict[str, Any] = {
         "learning_rate": 1e-3,
         "clipnorm": 1.0,
         "patience": 3,  # early stopping: epochs without a better `monitor`
-        "monitor": "val_loss",  # what picks the kept epoch: val_loss | val_accuracy | val_f1 (tag: token accuracy / entity F1)
+        # What picks the kept epoch: val_loss | val_accuracy | val_f1 (tag: token accuracy / entity F1).
+        "monitor": "val_loss",
         "lr_decay": None,  # multiply the learning rate by this after `lr_patience` epochs without a better `monitor`
         "lr_patience": 1,
         "tokens_per_batch": 4096,

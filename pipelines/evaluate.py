@@ -72,7 +72,7 @@ def evaluate_run(run_dir: str | Path, source: str | None = None, split: str = "t
     if lengths.size == 0:
         raise ValueError(f"{corpus.source}: the {split} split holds no examples")
     batches = batched(dataset, lengths, shuffle=False, cache=False, max_batch=64, tokens_per_batch=8192)
-    predict = _compiled(model)
+    predict = compiled_predict(model)
     if task == "classify":
         correct = total = 0
         for ids, labels in batches:
@@ -83,15 +83,16 @@ def evaluate_run(run_dir: str | Path, source: str | None = None, split: str = "t
             correct += int((predicted == labels).sum())
             total += len(labels)
         return {"accuracy": correct / total, "examples": total}
-    return _evaluate_tagger(model, predict, batches, vocab)
+    return tagging_metrics(model, predict, batches, vocab)
 
 
-def _compiled(model: keras.Model):
+def compiled_predict(model: keras.Model):
     """The model as one traced function: eager calls would run the time loop op by op."""
     return tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
 
 
-def _evaluate_tagger(model: keras.Model, predict, batches, vocab: Vocabulary) -> dict:
+def tagging_metrics(model: keras.Model, predict, batches, vocab: Vocabulary) -> dict:
+    """Masked token accuracy (+ seqeval entity P/R/F1 for BIO tags) of `predict` over (inputs, tags) batches."""
     crf = [layer for layer in model.layers if isinstance(layer, keras_seq.CRF)]
     correct = total = sentences = 0
     gold_seqs, pred_seqs = [], []
@@ -133,7 +134,7 @@ def _evaluate_lm(config: dict, model: keras.Model, ids: np.ndarray) -> dict:
     stateful.set_weights(model.get_weights())
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
     total, count = 0.0, 0
-    predict = _compiled(stateful)
+    predict = compiled_predict(stateful)
     for x, y in lm_windows(ids, batch, min(window, max(1, (len(ids) - 1) // batch))):
         total += float(loss_fn(y, predict(x)))
         count += int(np.prod(y.shape))

@@ -20,7 +20,8 @@ import keras_seq
 from pipelines.config import dump_toml
 from pipelines.datasets import (LabelLookup, batched, build_label_vocab, encoded_dataset, prepare_text_dir, split_lengths,
                                 word_dropout)
-from pipelines.evaluate import LABEL_FILES, corpus_from_config, evaluate_run, lm_stream, lm_windows
+from pipelines.evaluate import (LABEL_FILES, compiled_predict, corpus_from_config, evaluate_run, lm_stream, lm_windows,
+                                 tagging_metrics)
 from pipelines.tokenize import TokenizerSpec
 from pipelines.vocab import load_word_vectors
 
@@ -70,11 +71,9 @@ class _TaggingValidation(keras.callbacks.Callback):
         self.predict = None
 
     def on_epoch_end(self, epoch, logs=None):
-        from pipelines.evaluate import _compiled, _evaluate_tagger
-
         if self.predict is None:
-            self.predict = _compiled(self.model)
-        result = _evaluate_tagger(self.model, self.predict, self.validation, self.tags)
+            self.predict = compiled_predict(self.model)
+        result = tagging_metrics(self.model, self.predict, self.validation, self.tags)
         logs["val_accuracy"] = result["token_accuracy"]
         if "entity_f1" in result:
             logs["val_f1"] = result["entity_f1"]
