@@ -53,7 +53,7 @@ def count_split_tokens(corpus: Corpus, split: str, spec: TokenizerSpec) -> colle
 
 def key_counts(counts: collections.Counter, spec: TokenizerSpec) -> collections.Counter:
     """Token counts -> vocabulary-key counts (rule 7; the same counts when keys are the tokens)."""
-    if spec.level != "word" or not (spec.lower_words or spec.zero_digits):
+    if not spec.has_word_keys:
         return counts
     tokens = list(counts)
     keys = word_keys(tf.constant(tokens, tf.string), spec).numpy() if tokens else []

@@ -46,7 +46,8 @@ def lm_windows(ids: np.ndarray, batch: int, window: int) -> tf.data.Dataset:
     return lm_tracks(ids, batch, window).prefetch(tf.data.AUTOTUNE)
 
 
-def _is_bio(tags: list[str]) -> bool:
+def is_bio(tags: list[str]) -> bool:
+    """Whether a tag set is BIO-encoded (entity spans can be scored)."""
     return any(t.startswith(("B-", "I-")) for t in tags)
 
 
@@ -112,7 +113,7 @@ def tagging_metrics(model: keras.Model, predict, batches, vocab: Vocabulary) -> 
             gold_seqs.append([vocab.tokens[i] for i in row_gold[row_mask]])
             pred_seqs.append([vocab.tokens[i] for i in row_pred[row_mask]])
     result = {"token_accuracy": correct / max(total, 1), "tokens": total, "sentences": sentences}
-    if _is_bio(vocab.tokens):
+    if is_bio(vocab.tokens):
         from seqeval.metrics import f1_score, precision_score, recall_score
 
         # Reserved/unknown predictions are "O" for the span scorer.

@@ -77,6 +77,11 @@ class TokenizerSpec:
                 f"(rules version {RULES_VERSION})."
             )
 
+    @property
+    def has_word_keys(self) -> bool:
+        """Whether rule 7 makes vocabulary keys differ from the tokens."""
+        return self.level == "word" and (self.lower_words or self.zero_digits)
+
     def save(self, directory: str | Path) -> Path:
         path = Path(directory) / "tokenizer.json"
         path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -152,7 +157,7 @@ def word_keys(tokens: tf.Tensor | tf.RaggedTensor, spec: TokenizerSpec):
             flat = tf.strings.regex_replace(flat, "[0-9]", "0")
         return flat
 
-    if spec.level != "word" or not (spec.lower_words or spec.zero_digits):
+    if not spec.has_word_keys:
         return tokens
     if isinstance(tokens, tf.RaggedTensor):
         return tf.ragged.map_flat_values(key, tokens)

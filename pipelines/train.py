@@ -20,8 +20,8 @@ import keras_seq
 from pipelines.config import dump_toml
 from pipelines.datasets import (LabelLookup, batched, build_label_vocab, encoded_dataset, prepare_text_dir, split_lengths,
                                 word_dropout)
-from pipelines.evaluate import (LABEL_FILES, compiled_predict, corpus_from_config, evaluate_run, lm_stream, lm_windows,
-                                 tagging_metrics)
+from pipelines.evaluate import (LABEL_FILES, compiled_predict, corpus_from_config, evaluate_run, is_bio, lm_stream,
+                                 lm_windows, tagging_metrics)
 from pipelines.tokenize import TokenizerSpec
 from pipelines.vocab import load_word_vectors
 
@@ -159,7 +159,7 @@ def train_run(config: dict, run_dir: str | Path, verbose: int = 1) -> dict:
         fit_validation = batched(val_raw, val_lengths, shuffle=False, **batching)
         loss = None
         if task == "tag" and train["monitor"] != "val_loss":
-            if train["monitor"] == "val_f1" and not any(t.startswith(("B-", "I-")) for t in label_vocab.tokens):
+            if train["monitor"] == "val_f1" and not is_bio(label_vocab.tokens):
                 raise ValueError("train.monitor = 'val_f1' needs BIO tags (B-X / I-X); this corpus's tags are "
                                  f"{label_vocab.tokens[2:8]}...; use 'val_accuracy'")
             callbacks.append(_TaggingValidation(fit_validation, label_vocab))
