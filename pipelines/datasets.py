@@ -64,12 +64,14 @@ def key_counts(counts: collections.Counter, spec: TokenizerSpec) -> collections.
 
 
 def prepare_text_dir(corpus: Corpus, directory: str | Path, spec: TokenizerSpec,
-                     vocab_size: int | None = 20000, min_count: int = 1) -> TextEncoder:
+                     vocab_size: int | None = 20000, min_count: int = 1,
+                     counts: collections.Counter | None = None) -> TextEncoder:
     """Builds the vocabulary from the training split only and writes the
-    tokenizer contract into `directory`. Returns the encoder reading it."""
+    tokenizer contract into `directory`. Returns the encoder reading it.
+    `counts`: the training split's `count_split_tokens`, when the caller has them."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    counts = count_split_tokens(corpus, "train", spec)
+    counts = count_split_tokens(corpus, "train", spec) if counts is None else counts
     if not counts:
         raise ValueError(f"{corpus.source}: the training split holds no tokens")
     vocab = Vocabulary.build(key_counts(counts, spec), max_size=vocab_size, min_count=min_count, level=spec.level)

@@ -18,8 +18,8 @@ import numpy as np
 
 import keras_seq
 from pipelines.config import dump_toml
-from pipelines.datasets import (LabelLookup, batched, build_label_vocab, encoded_dataset, prepare_text_dir, split_lengths,
-                                word_dropout)
+from pipelines.datasets import (LabelLookup, batched, build_label_vocab, count_split_tokens, encoded_dataset,
+                                key_counts, prepare_text_dir, split_lengths, word_dropout)
 from pipelines.evaluate import (LABEL_FILES, compiled_predict, corpus_from_config, evaluate_run, is_bio, lm_stream,
                                  lm_windows, tagging_metrics)
 from pipelines.tokenize import TokenizerSpec
@@ -79,15 +79,13 @@ class _TaggingValidation(keras.callbacks.Callback):
             logs["val_f1"] = result["entity_f1"]
 
 
-def _singletons(corpus, encoder, rate: float) -> tuple[int | None, float]:
+def _singletons(counts: dict, encoder, rate: float) -> tuple[int | None, float]:
     """(first id of the words seen once in training, rate): the vocabulary is
-    ordered by count, so those words are its tail."""
+    ordered by count, so those words are its tail. `counts`: training token counts."""
     if not rate:
         return None, 0.0
-    from pipelines.datasets import count_split_tokens, key_counts
-
-    counts = key_counts(count_split_tokens(corpus, "train", encoder.spec), encoder.spec)
-    ids = [encoder.vocab.index[t] for t, c in counts.items() if c == 1 and t in encoder.vocab.index]
+    keys = key_counts(counts, encoder.spec)
+    ids = [encoder.vocab.index[t] for t, c in keys.items() if c == 1 and t in encoder.vocab.index]
     return (min(ids), rate) if ids else (None, 0.0)
 
 
@@ -134,7 +132,9 @@ def train_run(config: dict, run_dir: str | Path, verbose: int = 1) -> dict:
     spec = TokenizerSpec(level=data["level"], lower=data["lower"], max_len=data["max_len"], truncate=data["truncate"],
                          char_vocab_file="chars.txt" if chars else None, max_word_len=data["max_word_len"],
                          lower_words=data["lower_words"], zero_digits=data["zero_digits"])
-    encoder = prepare_text_dir(corpus, run_dir, spec, vocab_size=data["vocab_size"], min_count=data["min_count"])
+    counts = count_split_tokens(corpus, "train", spec)  # once: the vocabulary and the singletons
+    encoder = prepare_text_dir(corpus, run_dir, spec, vocab_size=data["vocab_size"], min_count=data["min_count"],
+                               counts=counts)
     vocab_size = len(encoder.vocab)
 
     callbacks: list[keras.callbacks.Callback] = []
@@ -155,7 +155,7 @@ def train_run(config: dict, run_dir: str | Path, verbose: int = 1) -> dict:
         batching = dict(tokens_per_batch=train["tokens_per_batch"], max_batch=train["max_batch"],
                         buckets=train["buckets"], cache=False)
         train_ds = word_dropout(batched(train_raw, lengths, seed=train["seed"], **batching), train["word_dropout"],
-                                train["seed"], *_singletons(corpus, encoder, train.get("unk_singletons", 0.0)))
+                                train["seed"], *_singletons(counts, encoder, train.get("unk_singletons", 0.0)))
         fit_validation = batched(val_raw, val_lengths, shuffle=False, **batching)
         loss = None
         if task == "tag" and train["monitor"] != "val_loss":
