@@ -50,10 +50,10 @@ def main() -> None:
     import tensorflow as tf
 
     import keras_seq  # noqa: F401 - registers the layers
-    from pipelines.readers import open_corpus
-    from serving.predictor import OnnxPredictor
-    from serving.savedmodel_predictor import SavedModelPredictor, latest_version
-    from serving.text import TextTokenizer
+    from keras_seq.pipelines.readers import open_corpus
+    from keras_seq.serving.predictor import OnnxPredictor
+    from keras_seq.serving.savedmodel_predictor import SavedModelPredictor, latest_version
+    from keras_seq.serving.text import TextTokenizer
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     reviews = [text for text, _ in list(open_corpus(args.reviews, "classify").examples("test"))[::97]]

@@ -31,9 +31,9 @@ def main(argv=None) -> None:
     import keras
 
     import keras_seq
-    from pipelines.datasets import LabelLookup, batched, build_label_vocab, encoded_dataset, prepare_text_dir, split_lengths
-    from pipelines.readers import open_corpus
-    from pipelines.tokenize import TokenizerSpec
+    from keras_seq.pipelines.datasets import LabelLookup, batched, build_label_vocab, encoded_dataset, prepare_text_dir, split_lengths
+    from keras_seq.pipelines.readers import open_corpus
+    from keras_seq.pipelines.tokenize import TokenizerSpec
 
     corpus = open_corpus(Path(args.data) / "imdb" / "aclImdb_v1.tar.gz", "classify")
     with tempfile.TemporaryDirectory() as tmp:

@@ -30,8 +30,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1, help="reviews per request")
     args = parser.parse_args()
 
-    from pipelines.readers import open_corpus
-    from serving.client import RestClient, ServingError
+    from keras_seq.pipelines.readers import open_corpus
+    from keras_seq.serving.client import RestClient, ServingError
 
     reviews = [text for text, _ in list(open_corpus(args.reviews, "classify").examples("test"))[::50]]
     name = json.loads((Path(args.export_dir) / "export.json").read_text(encoding="utf-8"))["name"]

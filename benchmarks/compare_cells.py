@@ -25,9 +25,9 @@ def main(argv=None) -> None:
     p.add_argument("--cells", default="elman,gru,lstm")
     args = p.parse_args(argv)
 
-    from pipelines.cli import _resolve_config
-    from pipelines.config import load_config
-    from pipelines.train import train_run
+    from keras_seq.pipelines.cli import _resolve_config
+    from keras_seq.pipelines.config import load_config
+    from keras_seq.pipelines.train import train_run
 
     path = _resolve_config(args.config)
     rows = {}

@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from export.parity import parity  # noqa: E402
-from export.probes import adversarial_texts  # noqa: E402
-from pipelines.readers import open_corpus  # noqa: E402
+from keras_seq.export.parity import parity  # noqa: E402
+from keras_seq.export.probes import adversarial_texts  # noqa: E402
+from keras_seq.pipelines.readers import open_corpus  # noqa: E402
 
 
 def real_texts(source: str, task: str, n: int) -> list[str]:

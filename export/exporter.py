@@ -16,19 +16,22 @@ polling ``savedmodel/NAME`` never sees a half-written or unverified version.
 """
 from __future__ import annotations
 
-import json
+import logging
 import os
 import re
 import shutil
 from pathlib import Path
 
-from export.probes import adversarial_texts
-from export.runs import LABEL_FILES, TrainedRun, check_padding_invariance, load_trained_run, stage_tokenizer
-from export.savedmodel import (ServingFunctions, install_atomically, reference_answers, write_savedmodel,
+from keras_seq.contracts.export_dir import ONNX_MODEL_FILE, ExportDirectory, write_export_info
+
+from keras_seq.export.probes import adversarial_texts
+from keras_seq.export.runs import TrainedRun, check_padding_invariance, load_trained_run, stage_tokenizer
+from keras_seq.export.savedmodel import (ServingFunctions, install_atomically, reference_answers, write_savedmodel,
                                write_warmup)
-from export.verify import verify_onnx, verify_savedmodel
+from keras_seq.export.verify import verify_onnx, verify_savedmodel
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+logger = logging.getLogger(__name__)
 DEFAULT_WARMUP = ["", "A short example.", "This one is a little longer, with punctuation: (yes) - and numbers 42!"]
 
 
@@ -58,17 +61,18 @@ def _staging(target: Path) -> Path:
 
 def export_run(run_dir: str | Path, out: str | Path, *, name: str | None = None, version: int | None = None,
                overwrite: bool = False, max_len: int | None = None, generate_length: int = 200,
-               warmup_texts: list[str] | None = None, verify: bool = True, log=print) -> dict:
+               warmup_texts: list[str] | None = None, verify: bool = True) -> dict:
     """Exports a trained run; returns the export summary (also in export.json)."""
-    from export.onnx_export import write_onnx_dir
+    from keras_seq.export.onnx_export import write_onnx_dir
 
     run = load_trained_run(run_dir)
     check_padding_invariance(run)
     out = Path(out)
+    layout = ExportDirectory(out)
     name = name or Path(run_dir).resolve().name
     if not _NAME.match(name):
         raise ValueError(f"model name {name!r} must be letters, digits, '_', '.', '-' (it becomes a URL path)")
-    model_dir = out / "savedmodel" / name
+    model_dir = layout.model_dir(name)
     version = version if version is not None else next_version(model_dir)
     if not isinstance(version, int) or version < 1:
         raise ValueError(f"version must be a positive integer; received {version!r}")
@@ -77,45 +81,47 @@ def export_run(run_dir: str | Path, out: str | Path, *, name: str | None = None,
         raise FileExistsError(f"{target} already exists (pass --overwrite to replace it, or another --version)")
     model_dir.mkdir(parents=True, exist_ok=True)
 
-    from pipelines.vocab import TextEncoder
+    from keras_seq.pipelines.vocab import TextEncoder
 
-    staged_onnx, staged = _staging(out / "onnx"), _staging(target)
+    staged_onnx, staged = _staging(layout.onnx_dir), _staging(target)
     try:
         spec = stage_tokenizer(run, staged_onnx, max_len)
         functions = ServingFunctions(run, TextEncoder(staged_onnx), generate_length)
-        log(f"writing the SavedModel ({run.task}) ...")
+        logger.info("writing the SavedModel (%s) ...", run.task.name)
         write_savedmodel(functions, staged)
         warmup = warmup_texts or DEFAULT_WARMUP
-        requests = {"serving_default": warmup, **({"generate": warmup} if run.task == "lm" else {})}
+        requests = {signature: warmup for signature in run.task.text_signatures}
         write_warmup(staged, name, requests)
         texts = list(warmup) + adversarial_texts(spec.max_len)
         reference = reference_answers(functions, texts)
         report = None
         if verify:
-            log("verifying it in a fresh process (tf.saved_model.load, TF1 loader, warmup, saved_model_cli, C API) ...")
+            logger.info("verifying it in a fresh process (tf.saved_model.load, TF1 loader, warmup, saved_model_cli, "
+                        "C API) ...")
             report = verify_savedmodel(staged, texts, reference)
-        log("writing the ONNX model ...")
+        logger.info("writing the ONNX model ...")
         onnx_info = write_onnx_dir(run, staged_onnx, generate_length)
         if verify:
-            log("checking ONNX Runtime against the SavedModel's answers ...")
-            report["onnx"] = verify_onnx(staged_onnx, texts, reference, run.task)
+            logger.info("checking ONNX Runtime against the SavedModel's answers ...")
+            report["onnx"] = verify_onnx(staged_onnx, texts, reference)
         install_atomically(staged, target, overwrite)
-        install_atomically(staged_onnx, out / "onnx", overwrite=True)
+        install_atomically(staged_onnx, layout.onnx_dir, overwrite=True)
     finally:
         for leftover in (staged, staged_onnx):
             if leftover.exists():
                 shutil.rmtree(leftover)
     summary = {
-        "task": run.task, "kind": run.kind, "name": name, "version": version,
-        "savedmodel": str(target.relative_to(out)), "onnx": "onnx/model.onnx",
-        "labels": run.labels, "labels_file": LABEL_FILES.get(run.task),
+        "task": run.task.name, "kind": run.kind, "name": name, "version": version,
+        "savedmodel": str(target.relative_to(out)), "onnx": str((layout.onnx_dir / ONNX_MODEL_FILE).relative_to(out)),
+        "labels": run.labels, "labels_file": run.task.label_file,
         "signatures": {k: [s.name for s in v[1]] for k, v in functions.signatures().items()},
-        "max_len": spec.max_len, "generate_length": generate_length if run.task == "lm" else None,
+        "max_len": spec.max_len,
+        "generate_length": generate_length if "generate" in run.task.text_signatures else None,
         "opset": onnx_info["opset"], "onnx_operators": onnx_info["operators"],
         "run": str(Path(run_dir).resolve()), "tools": _tool_versions(),
         "verification": report,
     }
-    (out / "export.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_export_info(out, summary)
     return summary
 
 

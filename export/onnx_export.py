@@ -2,28 +2,41 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import onnx
 
-from export.onnx_graph import OPSET
-from export.onnx_model import OUTPUT_NAMES, model_to_onnx
-from export.runs import LABEL_FILES, TrainedRun
+from keras_seq.contracts import TokenizerSpec
+from keras_seq.contracts.export_dir import ONNX_MODEL_FILE, write_onnx_info
+from keras_seq.export.onnx_graph import OPSET
+from keras_seq.export.onnx_model import model_to_onnx
+from keras_seq.export.runs import TrainedRun
+from keras_seq.tasks import Task, get_task
+
+
+def task_model_to_onnx(model, task: str | Task, metadata: dict[str, str] | None = None) -> onnx.ModelProto:
+    """The ONNX graph of a task model: the output named and shaped as the task says
+    (language models also take and return their recurrent states)."""
+    task = get_task(task) if isinstance(task, str) else task
+    return model_to_onnx(model, task.onnx_output(task.kind(model)), task.onnx_output_axes(), metadata or {},
+                         stateful_inputs="generate" in task.text_signatures, doc=f"keras-seq {task.name} model")
 
 
 def write_onnx_dir(run: TrainedRun, directory: Path, generate_length: int) -> dict:
     """`directory` already holds the tokenizer files (`export.runs.stage_tokenizer`)."""
-    tokenizer = json.loads((directory / "tokenizer.json").read_text(encoding="utf-8"))
-    metadata = {"keras_seq.task": run.task, "keras_seq.kind": run.kind,
-                "keras_seq.tokenizer": json.dumps(tokenizer, sort_keys=True)}
+    tokenizer = TokenizerSpec.load(directory)
+    metadata = {"keras_seq.task": run.task.name, "keras_seq.kind": run.kind,
+                "keras_seq.tokenizer": json.dumps(asdict(tokenizer), sort_keys=True)}
     if run.labels is not None:
         metadata["keras_seq.labels"] = json.dumps(run.labels)
-    proto = model_to_onnx(run.model, run.task, run.crf is not None, metadata)
-    onnx.save(proto, str(directory / "model.onnx"))
+    output = run.task.onnx_output(run.kind)
+    proto = task_model_to_onnx(run.model, run.task, metadata)
+    onnx.save(proto, str(directory / ONNX_MODEL_FILE))
     info = {
-        "task": run.task, "kind": run.kind, "opset": OPSET, "output": OUTPUT_NAMES[run.kind],
+        "task": run.task.name, "kind": run.kind, "opset": OPSET, "output": output,
         "inputs": [i.name for i in proto.graph.input], "outputs": [o.name for o in proto.graph.output],
-        "labels_file": LABEL_FILES.get(run.task), "generate_length": generate_length,
+        "labels_file": run.task.label_file, "generate_length": generate_length,
         "operators": sorted({n.op_type for n in proto.graph.node}),
     }
     if run.crf is not None:
@@ -31,5 +44,5 @@ def write_onnx_dir(run: TrainedRun, directory: Path, generate_length: int) -> di
         # float32 -> Python float -> JSON round-trips exactly.
         info["crf"] = {"transitions": run.crf.transitions.numpy().tolist(),
                        "start": run.crf.start_scores.numpy().tolist(), "end": run.crf.end_scores.numpy().tolist()}
-    (directory / "model.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    write_onnx_info(directory, info)
     return info

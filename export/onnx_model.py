@@ -18,21 +18,21 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from export.onnx_graph import FLOAT, INT64, GraphBuilder
-from export.onnx_rnn import add_recurrent
+from keras_seq._keras_compat import functional_nodes
+from keras_seq.export.onnx_graph import FLOAT, INT64, GraphBuilder
+from keras_seq.export.onnx_rnn import add_recurrent
 
 _DENSE_ACTIVATIONS = {"softmax": "Softmax", "relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid"}
-OUTPUT_NAMES = {"classify": "probabilities", "tag": "probabilities", "crf": "emissions", "lm": "logits"}
 
 
 class _Converter:
-    def __init__(self, model, task: str, crf: bool) -> None:
+    def __init__(self, model, output: str, output_axes: list[str], stateful_inputs: bool) -> None:
         import keras_seq
 
         self.keras_seq = keras_seq
         self.model = model
-        self.task = task
-        self.crf = crf
+        self.output, self.output_axes = output, output_axes
+        self.stateful_inputs = stateful_inputs  # recurrent states as graph inputs and outputs (stepping)
         self.g = GraphBuilder(model.name)
         self.state_inputs: list[str] = []
         self.state_outputs: list[tuple[str, str]] = []  # (graph name, source)
@@ -79,7 +79,7 @@ class _Converter:
                 raise ValueError(f"layer {layer.name!r}: only merge_mode='concat' is supported by the ONNX export")
             directions, sequences = [layer.forward_layer, layer.backward_layer], layer.forward_layer.return_sequences
         initial = None
-        if self.task == "lm":
+        if self.stateful_inputs:
             initial = self._state_inputs(directions[0])
         y, states = add_recurrent(g, g.transpose(x, [1, 0, 2]), lengths, directions, layer.name, initial)
         if initial is not None:
@@ -153,54 +153,50 @@ class _Converter:
         names[id(model_inputs[0])] = ids
         if len(model_inputs) == 2:
             names[id(model_inputs[1])] = g.add_input("chars", INT64, ["batch", "time", "chars"])
-        output = OUTPUT_NAMES["crf" if self.crf else self.task]
+        output = self.output
         g._used.add(output)  # graph output names stay free for `add_output`
         lengths = self.lengths_of(ids)
-        for depth in sorted(self.model._nodes_by_depth, reverse=True):
-            for node in self.model._nodes_by_depth[depth]:
-                layer = node.operation
-                if not layer or node.is_input:
-                    continue
-                args = [names.get(id(t)) for t in node.input_tensors]
-                if not isinstance(layer, keras.layers.Layer):
-                    # Keras ops between layers compute masks (ids != 0, ...); masks travel as
-                    # `lengths`. A layer that needs such an op's value as data fails below.
-                    out = None
-                elif args[0] is None:
-                    raise ValueError(f"layer {layer.name!r} reads a value computed by a raw Keras op; "
-                                     "the ONNX export supports layers only")
-                elif isinstance(layer, keras.layers.Embedding):
-                    out = self.embedding(layer, args[0])
-                elif isinstance(layer, (keras.layers.Dropout, ks.CRF)):
-                    out = args[0]
-                elif isinstance(layer, ks.CharacterWordEncoder):
-                    out = self.char_words(layer, args[0])
-                elif isinstance(layer, keras.layers.Concatenate):
-                    out = g.node("Concat", args, layer.name, axis=layer.axis)
-                elif isinstance(layer, (ks.Recurrent, keras.layers.Bidirectional)):
-                    out = self.recurrent(layer, args[0], lengths)
-                elif isinstance(layer, ks.SequencePooling):
-                    out = self.pooling(layer, args[0], lengths)
-                elif isinstance(layer, keras.layers.Dense):
-                    out = self.dense(layer, args[0])
-                else:
-                    raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}) is not supported by the "
-                                     "ONNX export")
-                for tensor in node.outputs:
-                    names[id(tensor)] = out
+        for node in functional_nodes(self.model):
+            layer = node.operation
+            args = [names.get(id(t)) for t in node.input_tensors]
+            if not isinstance(layer, keras.layers.Layer):
+                # Keras ops between layers compute masks (ids != 0, ...); masks travel as
+                # `lengths`. A layer that needs such an op's value as data fails below.
+                out = None
+            elif args[0] is None:
+                raise ValueError(f"layer {layer.name!r} reads a value computed by a raw Keras op; "
+                                 "the ONNX export supports layers only")
+            elif isinstance(layer, keras.layers.Embedding):
+                out = self.embedding(layer, args[0])
+            elif isinstance(layer, (keras.layers.Dropout, ks.CRF)):
+                out = args[0]
+            elif isinstance(layer, ks.CharacterWordEncoder):
+                out = self.char_words(layer, args[0])
+            elif isinstance(layer, keras.layers.Concatenate):
+                out = g.node("Concat", args, layer.name, axis=layer.axis)
+            elif isinstance(layer, (ks.Recurrent, keras.layers.Bidirectional)):
+                out = self.recurrent(layer, args[0], lengths)
+            elif isinstance(layer, ks.SequencePooling):
+                out = self.pooling(layer, args[0], lengths)
+            elif isinstance(layer, keras.layers.Dense):
+                out = self.dense(layer, args[0])
+            else:
+                raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}) is not supported by the "
+                                 "ONNX export")
+            for tensor in node.outputs:
+                names[id(tensor)] = out
         g._used.discard(output)
-        rank = {"classify": ["batch", "classes"]}.get(self.task, ["batch", "time", "classes"])
-        g.add_output(names[id(self.model.outputs[0])], output, FLOAT, rank)
+        g.add_output(names[id(self.model.outputs[0])], output, FLOAT, self.output_axes)
         for name, state in self.state_outputs:
             squeezed = g.node("Squeeze", [state, g.const("axis0", [0], np.int64)])
             g.add_output(squeezed, name, FLOAT, ["batch", "units"])
         return g
 
 
-def model_to_onnx(model, task: str, crf: bool, metadata: dict[str, str]) -> onnx.ModelProto:
-    """The ONNX model of a keras_seq task model; `onnx.checker` passes on it."""
-    converter = _Converter(model, task, crf)
-    graph = converter.convert()
-    onnx_model = graph.model(metadata, doc=f"keras-seq {task} model")
+def model_to_onnx(model, output: str, output_axes: list[str], metadata: dict[str, str], *,
+                  stateful_inputs: bool = False, doc: str = "keras-seq model") -> onnx.ModelProto:
+    """The ONNX model of a keras_seq model; `onnx.checker` passes on it."""
+    graph = _Converter(model, output, output_axes, stateful_inputs).convert()
+    onnx_model = graph.model(metadata, doc=doc)
     onnx.checker.check_model(onnx_model, full_check=True)
     return onnx_model

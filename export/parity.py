@@ -7,7 +7,6 @@ own `TextEncoder` and model, with `CRF.decode` for CRF taggers.
 """
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tempfile
@@ -16,11 +15,14 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from export.runs import load_trained_run
-from export.verify import FRESH_CHECK, _quiet_env, texts_file
-from pipelines.vocab import TextEncoder
-from serving import answers as A
-from serving.predictor import OnnxPredictor
+from keras_seq.contracts.answers import NUMBER_FIELDS
+from keras_seq.contracts.export_dir import ExportDirectory
+from keras_seq.export.runs import load_trained_run
+from keras_seq.export.verify import FRESH_CHECK, _quiet_env, texts_file
+from keras_seq.pipelines.vocab import TextEncoder
+from keras_seq.serving import answers as A
+from keras_seq.serving.predictor import OnnxPredictor
+from keras_seq.tasks import get_task
 
 
 def keras_answers(run_dir: str | Path, tokenizer_dir: str | Path, texts: list, batch: int = 32,
@@ -37,25 +39,7 @@ def keras_answers(run_dir: str | Path, tokenizer_dir: str | Path, texts: list, b
         ids = encoder.lookup(tokens)
         dense = ids.to_tensor(0)
         dense = tf.pad(dense, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(dense)[1])]])
-        lengths = ids.row_lengths().numpy()
-        if run.task == "classify":
-            out += [A.classify_answer(p, run.labels) for p in predict(tf.cast(dense, tf.int32)).numpy()]
-        elif run.task == "tag":
-            inputs = tf.cast(dense, tf.int32)
-            if run.char_features:
-                chars = encoder.encode_chars(tokens).to_tensor(0)
-                chars = tf.pad(chars, [[0, 0], [0, tf.shape(dense)[1] - tf.shape(chars)[1]],
-                                       [0, tf.maximum(0, 1 - tf.shape(chars)[2])]])
-                inputs = [inputs, tf.cast(chars, tf.int32)]
-            scores = predict(inputs)
-            if raw_scores is not None:
-                raw_scores += [row[:n] for row, n in zip(scores.numpy(), lengths)]
-            mask = tf.sequence_mask(lengths, tf.shape(dense)[1])
-            tag_ids = run.crf.decode(scores, mask)[0].numpy() if run.crf is not None else scores.numpy().argmax(-1)
-            for row_tokens, row_tags in zip(tokens.to_list(), tag_ids):
-                out.append(A.tag_answer([t.decode("utf-8") for t in row_tokens], row_tags, run.labels))
-        else:
-            out += A.lm_scores(predict(tf.cast(dense, tf.int32)).numpy(), dense.numpy(), lengths)
+        out += run.task.keras_answers(run, encoder, tokens, dense, ids.row_lengths().numpy(), predict, raw_scores)
     return out
 
 
@@ -75,7 +59,7 @@ def savedmodel_answers(savedmodel_dir: str | Path, texts: list, task: str, signa
                if k.startswith(f"tf2/{signature}/") and k.endswith(f"#{i}")}
         for row in A.rows_of(raw):
             answer = A.from_signature_outputs(task, row, signature)
-            if task == "tag" and signature == "serving_default":
+            if "scores" in row and "lengths" in row:  # taggers: per-token scores, compared too
                 answer["_scores"] = row["scores"][: int(row["lengths"])]
             answers.append(answer)
     return answers
@@ -92,7 +76,7 @@ def _numbers(answer: dict) -> np.ndarray:
 
 
 def _symbols(answer: dict):
-    return {k: v for k, v in answer.items() if k not in ("probabilities", "loss", "perplexity", "_scores")}
+    return {k: v for k, v in answer.items() if k not in NUMBER_FIELDS}
 
 
 def compare_answers(reference: list[dict], other: list[dict]) -> dict:
@@ -104,22 +88,23 @@ def compare_answers(reference: list[dict], other: list[dict]) -> dict:
 
 
 def parity(run_dir: str | Path, export_dir: str | Path, texts: list, generate_prompts: int = 200) -> dict:
-    export_dir = Path(export_dir)
-    info = json.loads((export_dir / "export.json").read_text(encoding="utf-8"))
+    layout = ExportDirectory(export_dir)
+    info = layout.info()
+    task = get_task(info["task"])
     scores: list = []
-    keras_side = keras_answers(run_dir, export_dir / "onnx", texts, raw_scores=scores)
-    saved = savedmodel_answers(export_dir / info["savedmodel"], texts, info["task"])
-    predictor = OnnxPredictor(export_dir)
+    keras_side = keras_answers(run_dir, layout.onnx_dir, texts, raw_scores=scores)
+    saved = savedmodel_answers(layout.savedmodel(info), texts, info["task"])
+    predictor = OnnxPredictor(layout.path)
     onnx = predictor.predict(texts)
-    if info["task"] == "tag":  # compare the per-token scores too, not only the tags
+    if scores:  # taggers: compare the per-token scores too, not only the tags
         keras_side = [{**a, "_scores": s} for a, s in zip(keras_side, scores)]
         onnx = [{**a, "_scores": s} for a, s in zip(onnx, predictor.tag_scores(texts))]
     result = {"task": info["task"], "kind": info["kind"], "texts": len(texts),
               "savedmodel_vs_keras": compare_answers(keras_side, saved),
               "onnx_vs_keras": compare_answers(keras_side, onnx),
               "onnx_vs_savedmodel": compare_answers(saved, onnx)}
-    if info["task"] == "lm":  # greedy continuations: the SavedModel's loop vs the predictor's
+    if "generate" in task.text_signatures:  # greedy continuations: the SavedModel's loop vs the predictor's
         prompts = texts[:generate_prompts]
-        generated = savedmodel_answers(export_dir / info["savedmodel"], prompts, "lm", "generate")
+        generated = savedmodel_answers(layout.savedmodel(info), prompts, info["task"], "generate")
         result["generate_onnx_vs_savedmodel"] = compare_answers(generated, predictor.generate(prompts))
     return result

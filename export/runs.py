@@ -9,9 +9,10 @@ from pathlib import Path
 import keras
 
 import keras_seq
-from pipelines.evaluate import LABEL_FILES, load_run_config
-from pipelines.tokenize import TokenizerSpec
-from pipelines.vocab import Vocabulary
+from keras_seq.contracts import RunDirectory, TokenizerSpec, read_labels
+from keras_seq.pipelines.evaluate import load_model
+from keras_seq.tasks import Task, get_task
+from keras_seq.tasks.tag import crf_layer
 
 # Serving needs a bound on the work one request can cause; runs trained
 # without `max_len` are exported with this many tokens (override: --max-len).
@@ -22,7 +23,7 @@ DEFAULT_SERVING_MAX_LEN = 1024
 class TrainedRun:
     directory: Path
     config: dict
-    task: str  # classify | tag | lm
+    task: Task
     model: keras.Model
     labels: list[str] | None  # class / tag names by id (None for lm)
     crf: keras_seq.CRF | None
@@ -35,24 +36,17 @@ class TrainedRun:
     @property
     def kind(self) -> str:
         """classify | tag | crf | lm: what the graph's output means."""
-        return "crf" if self.crf is not None else self.task
+        return self.task.kind(self.model)
 
 
 def load_trained_run(run_dir: str | Path) -> TrainedRun:
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"no run directory at {run_dir}")
-    config = load_run_config(run_dir)
-    if not (run_dir / "model.keras").exists():
-        raise FileNotFoundError(f"{run_dir} holds no model.keras (is the run finished?)")
-    task = config["task"]
-    model = keras.saving.load_model(run_dir / "model.keras", compile=False)
-    labels = None
-    if task in LABEL_FILES:
-        labels = Vocabulary.load(run_dir / LABEL_FILES[task], level="label").tokens
-    crfs = [layer for layer in model.layers if isinstance(layer, keras_seq.CRF)]
-    return TrainedRun(run_dir, config, task, model, labels, crfs[0] if crfs else None,
-                      TokenizerSpec.load(run_dir / "tokenizer.json"))
+    run = RunDirectory(run_dir).check()
+    config = run.config()
+    task = get_task(config["task"])
+    spec = run.tokenizer()
+    labels = read_labels(run.file(task.label_file)) if task.label_file else None
+    model = load_model(run.model)
+    return TrainedRun(run.path, config, task, model, labels, crf_layer(model), spec)
 
 
 def stage_tokenizer(run: TrainedRun, directory: Path, max_len: int | None = None) -> TokenizerSpec:
@@ -65,7 +59,7 @@ def stage_tokenizer(run: TrainedRun, directory: Path, max_len: int | None = None
                          f"(drop --max-len, or retrain)")
     limit = spec.max_len or max_len or DEFAULT_SERVING_MAX_LEN
     spec = replace(spec, max_len=limit)
-    for name in (spec.vocab_file, spec.char_vocab_file, LABEL_FILES.get(run.task)):
+    for name in (spec.vocab_file, spec.char_vocab_file, run.task.label_file):
         if name:
             shutil.copyfile(run.directory / name, directory / name)
     spec.save(directory)
@@ -77,8 +71,6 @@ def check_padding_invariance(run: TrainedRun, tolerance: float = 1e-4) -> None:
     masks by `sequence_lens` and would then disagree with Keras. (Character
     taggers saved before the CharacterWordEncoder mask fix carry that bug in
     their saved graph; retrain them.)"""
-    if run.task == "lm":
-        return  # causal: padding after a token cannot change it
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -94,8 +86,10 @@ def check_padding_invariance(run: TrainedRun, tolerance: float = 1e-4) -> None:
     padded = [np.pad(x, [[0, 0], [0, 4]] + [[0, 0]] * (x.ndim - 2)) for x in inputs]
     plain = np.asarray(run.model(inputs if len(inputs) > 1 else inputs[0], training=False))
     more = np.asarray(run.model(padded if len(padded) > 1 else padded[0], training=False))
-    if run.task == "tag":
-        plain, more = plain[ids != 0], more[:, :5][ids != 0]
+    probe = run.task.padding_probe(plain, more, ids)
+    if probe is None:
+        return  # the task's model cannot depend on padding after a token (causal)
+    plain, more = probe
     if float(np.max(np.abs(plain - more))) > tolerance:
         raise ValueError(f"{run.directory}: the model's answers change with batch padding, so no runtime "
                          "could reproduce them; it was likely trained before keras-seq fixed the character "

@@ -32,10 +32,10 @@ import numpy as np
 import tensorflow as tf
 
 import keras_seq
-from export.runs import TrainedRun
-from pipelines.vocab import TextEncoder
+from keras_seq.contracts.export_dir import WARMUP_FILE
+from keras_seq.export.runs import TrainedRun
+from keras_seq.pipelines.vocab import TextEncoder
 
-WARMUP_FILE = "tf_serving_warmup_requests"
 TEXT = tf.TensorSpec([None], tf.string, name="text")
 IDS = tf.TensorSpec([None, None], tf.int64, name="ids")
 LENGTHS = tf.TensorSpec([None], tf.int64, name="lengths")
@@ -57,28 +57,22 @@ class ServingFunctions:
 
     def __init__(self, run: TrainedRun, encoder: TextEncoder, generate_length: int = 200) -> None:
         self.run, self.encoder, self.model = run, encoder, run.model
+        self.char_features = run.char_features
         self.generate_length = int(generate_length)
+        self.stepper = None
         if run.labels is not None:
             self.label_names = tf.constant(run.labels)
-        if run.task == "lm":
+        if "generate" in run.task.text_signatures:
             self.stepper = keras_seq.LanguageModelStepper(run.model, masked=True)
             tokens = [t if i > 1 else "" for i, t in enumerate(encoder.vocab.tokens)]  # <PAD>, <UNK> print as ""
             self.token_strings = tf.constant(tokens)
 
     def signatures(self) -> dict:
-        """name -> (function, input signature); the first is `serving_default`."""
-        task = self.run.task
-        if task == "classify":
-            return {"serving_default": (self.classify_text, [TEXT]),
-                    "predict_ids": (self.classify_ids, [IDS, LENGTHS])}
-        if task == "tag":
-            ids_inputs = [IDS, LENGTHS, CHARS] if self.run.char_features else [IDS, LENGTHS]
-            return {"serving_default": (self.tag_text, [TEXT]), "predict_ids": (self.tag_ids, ids_inputs)}
-        return {"serving_default": (self.score_text, [TEXT]), "generate": (self.generate_text, [TEXT]),
-                "score_ids": (self.score_ids, [IDS, LENGTHS])}
+        """name -> (function, input signature); the first is `serving_default` (the task chooses)."""
+        return self.run.task.serving_signatures(self)
 
     def resources(self) -> list:
-        extra = [self.stepper.model] if self.run.task == "lm" else []
+        extra = [self.stepper.model] if self.stepper is not None else []
         return [self.model, self.encoder, *extra]
 
     # -- text -> padded ids ------------------------------------------------------

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_seq.contracts.answers import NUMBER_FIELDS
+
 TOLERANCE = 1e-5
 FRESH_CHECK = Path(__file__).with_name("fresh_check.py")
 CAPI_CHECK = Path(__file__).with_name("capi_check.py")
@@ -117,31 +119,28 @@ def _saved_model_cli(directory: Path, texts: list, reference: dict, tmp: Path, t
     return worst
 
 
-def verify_onnx(onnx_dir: str | Path, texts: list, reference: dict, task: str) -> dict:
-    """ONNX Runtime (through `serving.predictor.OnnxPredictor`) against the SavedModel's answers."""
-    from serving.predictor import OnnxPredictor
+def compare_answer(got: dict, want: dict, numbers: list, want_numbers: list, where: str) -> float:
+    """Answers agree: every non-numeric field exactly, the numbers within TOLERANCE."""
+    symbols = {k: v for k, v in got.items() if k not in NUMBER_FIELDS}
+    expected = {k: v for k, v in want.items() if k not in NUMBER_FIELDS}
+    if symbols != expected:
+        raise VerificationError(f"{where}: {symbols!r} != expected {expected!r}")
+    return compare(np.asarray(numbers, np.float32), np.asarray(want_numbers, np.float32), where)
+
+
+def verify_onnx(onnx_dir: str | Path, texts: list, reference: dict) -> dict:
+    """ONNX Runtime (through `keras_seq.serving.OnnxPredictor`) against the SavedModel's answers."""
+    from keras_seq.serving.answers import rows_of
+    from keras_seq.serving.predictor import OnnxPredictor
 
     predictor = OnnxPredictor(onnx_dir)
-    answers = predictor.predict(texts)
-    want = reference["serving_default"]
+    task = predictor.task
+    expected = [task.answer_from_outputs(row, predictor.labels) for row in rows_of(reference["serving_default"])]
     worst = 0.0
-    for i, answer in enumerate(answers):
-        where = f"onnx answer {i}"
-        if task == "classify":
-            probabilities = np.array(list(answer["probabilities"].values()), np.float32)
-            expected = np.asarray(want["probabilities"][i])[-len(probabilities):]
-            worst = max(worst, compare(probabilities, expected, where + " probabilities"))
-            compare(np.array(answer["label"]), np.array(want["label"][i].decode()), where + " label")
-        elif task == "tag":
-            n = int(want["lengths"][i])
-            compare(np.array(answer["tokens"], dtype=object), np.array([t.decode() for t in want["tokens"][i][:n]],
-                                                                       dtype=object), where + " tokens")
-            compare(np.array(answer["tags"], dtype=object), np.array([t.decode() for t in want["tags"][i][:n]],
-                                                                     dtype=object), where + " tags")
-        else:
-            worst = max(worst, compare(np.float32(answer["loss"]), np.float32(want["loss"][i]), where + " loss"))
-            compare(np.int64(answer["tokens_scored"]), np.int64(want["tokens_scored"][i]), where + " tokens_scored")
-    if task == "lm":
+    for i, (answer, want) in enumerate(zip(predictor.predict(texts), expected)):
+        worst = max(worst, compare_answer(answer, want, task.answer_numbers(answer), task.answer_numbers(want),
+                                          f"onnx answer {i}"))
+    if "generate" in task.text_signatures:
         for i, answer in enumerate(predictor.generate(texts)):
             compare(np.array(answer["continuation"]), np.array(reference["generate"]["continuation"][i].decode()),
                     f"onnx continuation {i}")

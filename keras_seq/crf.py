@@ -19,7 +19,7 @@ from typing import Any
 
 import keras
 from keras import ops
-from keras.src import backend as keras_backend
+from keras_seq import _keras_compat as keras_backend
 
 __all__ = ["CRF"]
 

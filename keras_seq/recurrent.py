@@ -5,7 +5,7 @@
 
 1. the input projection ``x @ kernel + b`` of *all* steps is one matmul,
    outside the loop (only ``h @ recurrent_kernel`` stays inside);
-2. the loop is Keras' own backend loop (``keras.src.backend.rnn``: a
+2. the loop is Keras' own backend loop (`keras_seq._keras_compat.rnn`: a
    ``tf.while_loop`` with TensorArrays and ``maximum_iterations`` on the TF
    backend). ``keras.ops.scan`` was measured slower and its TF version cannot
    be XLA-compiled (no ``maximum_iterations``), so it is not used;
@@ -22,7 +22,7 @@ from typing import Any
 
 import keras
 from keras import ops
-from keras.src import backend as keras_backend
+from keras_seq import _keras_compat as keras_backend
 
 from keras_seq.cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell, _rate
 

@@ -35,6 +35,14 @@ def bucket_batch_sizes(boundaries: Sequence[int], tokens_per_batch: int, max_bat
     return [int(max(1, min(max_batch, tokens_per_batch // max(1, u)))) for u in uppers]
 
 
+def bucketed_batch_count(lengths: Sequence[int], boundaries: Sequence[int], batch_sizes: Sequence[int]) -> int:
+    """Batches per epoch of `bucket_by_length`: each bucket flushes its remainder
+    at the end, so the count does not depend on the shuffled order."""
+    buckets = np.searchsorted(np.asarray(boundaries), np.asarray(lengths), side="right")  # boundaries[i-1] <= n < boundaries[i]
+    counts = np.bincount(buckets, minlength=len(batch_sizes))
+    return int(sum(-(-int(c) // int(size)) for c, size in zip(counts, batch_sizes)))
+
+
 def _length(inputs, *targets) -> tf.Tensor:
     ids = inputs[0] if isinstance(inputs, tuple) else inputs  # (ids, chars) for char-aware taggers
     return tf.shape(ids)[0]

@@ -11,8 +11,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from keras_seq.tasks import get_task
+
 DEFAULTS: dict[str, Any] = {
-    "task": "classify",  # classify | tag | lm
+    "task": "classify",  # a task of keras_seq.tasks: classify | tag | lm
     "data": {
         "source": "",
         "level": "word",  # word | char
@@ -70,11 +72,6 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-# Validation quantities a run can be selected on, per task.
-MONITORS = {"classify": ("val_loss", "val_accuracy"), "tag": ("val_loss", "val_accuracy", "val_f1"),
-            "lm": ("val_loss",)}
-
-
 def _merge(base: dict, override: dict, where: str = "") -> dict:
     out = copy.deepcopy(base)
     for key, value in override.items():
@@ -120,9 +117,7 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
             cursor = cursor.setdefault(part, {})
         cursor[parts[-1]] = _parse_value(text.strip())
         config = _merge(config, nested)
-    if config["task"] not in ("classify", "tag", "lm"):
-        raise ValueError(f"config 'task' must be classify, tag or lm; received {config['task']!r}")
-    monitors = MONITORS[config["task"]]
+    monitors = get_task(config["task"]).monitors
     if config["train"]["monitor"] not in monitors:
         raise ValueError(f"train.monitor must be one of {monitors} for a {config['task']} run; "
                          f"received {config['train']['monitor']!r}")

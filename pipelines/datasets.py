@@ -14,39 +14,25 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from pipelines.batching import AUTOTUNE, bucket_batch_sizes, bucket_by_length, fixed_length_batches, length_boundaries
-from pipelines.readers import Corpus
-from pipelines.tokenize import UNK_ID, TokenizerSpec, normalize_tokens, tokenize, truncate, word_keys
-from pipelines.vocab import TextEncoder, Vocabulary
+from keras_seq.pipelines.batching import (AUTOTUNE, bucket_batch_sizes, bucket_by_length, bucketed_batch_count,
+                                          fixed_length_batches, length_boundaries)
+from keras_seq.pipelines.readers import Corpus
+from keras_seq.pipelines.tokenize import UNK_ID, TokenizerSpec, word_keys
+from keras_seq.pipelines.vocab import TextEncoder, Vocabulary
 
-_ENCODE_BATCH = 512
+ENCODE_BATCH = 512  # examples tokenized together (vectorised)
 
 
-def _raw_dataset(corpus: Corpus, split: str) -> tf.data.Dataset:
+def raw_dataset(corpus: Corpus, split: str) -> tf.data.Dataset:
     """The split's examples as a tf.data stream of strings (labels as strings)."""
-    if corpus.task == "classify":
-        signature = (tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.string))
-    elif corpus.task == "tag":
-        signature = (tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.string))
-    else:
-        signature = tf.TensorSpec([], tf.string)
-    return tf.data.Dataset.from_generator(lambda: corpus.examples(split), output_signature=signature)
-
-
-def _token_batches(corpus: Corpus, split: str, spec: TokenizerSpec):
-    """Ragged token batches of the split, through the TF tokenizer."""
-    raw = _raw_dataset(corpus, split)
-    if corpus.task == "tag":
-        return raw.map(lambda w, t: w).ragged_batch(_ENCODE_BATCH).map(lambda w: normalize_tokens(w, spec))
-    if corpus.task == "classify":
-        raw = raw.map(lambda text, label: text)
-    return raw.batch(_ENCODE_BATCH).map(lambda t: tokenize(t, spec))
+    return tf.data.Dataset.from_generator(lambda: corpus.examples(split),
+                                          output_signature=corpus.kind.example_signature())
 
 
 def count_split_tokens(corpus: Corpus, split: str, spec: TokenizerSpec) -> collections.Counter:
     """Counts of the split's tokens, as written (before rule 7's keys)."""
     counts: collections.Counter = collections.Counter()
-    for batch in _token_batches(corpus, split, spec):
+    for batch in corpus.kind.token_batches(raw_dataset(corpus, split), spec):
         counts.update(t.decode("utf-8") for t in batch.flat_values.numpy())
     return counts
 
@@ -86,16 +72,13 @@ def prepare_text_dir(corpus: Corpus, directory: str | Path, spec: TokenizerSpec,
     return TextEncoder(directory)
 
 
-def build_label_vocab(corpus: Corpus, directory: str | Path, file_name: str = "labels.txt") -> Vocabulary:
-    """Classification labels (sorted, no reserved ids) or tags (ids 0/1 reserved)."""
+def build_label_vocab(corpus: Corpus, directory: str | Path, file_name: str | None = None) -> Vocabulary:
+    """The task's label vocabulary from the training split, written to its label file."""
     counts: collections.Counter = collections.Counter()
     for example in corpus.examples("train"):
-        counts.update(example[1] if corpus.task == "tag" else [example[1]])
-    if corpus.task == "tag":
-        vocab = Vocabulary.build(counts, level="label")
-    else:
-        vocab = Vocabulary(sorted(counts), level="label")
-    vocab.save(Path(directory) / file_name)
+        counts.update(corpus.kind.label_items(example))
+    vocab = corpus.kind.label_vocabulary(counts)
+    vocab.save(Path(directory) / (file_name or corpus.kind.label_file))
     return vocab
 
 
@@ -115,7 +98,7 @@ class LabelLookup:
         return self.table.lookup(labels)
 
 
-def _unbatch_ragged(dataset: tf.data.Dataset) -> tf.data.Dataset:
+def unbatch_ragged(dataset: tf.data.Dataset) -> tf.data.Dataset:
     """Batches of ragged rows -> one dense 1-D tensor per row (padded_batch and
     bucketing need plain tensors, which unbatching a RaggedTensor does not give)."""
     spec = dataset.element_spec
@@ -141,27 +124,11 @@ def _unbatch_ragged(dataset: tf.data.Dataset) -> tf.data.Dataset:
 def encoded_dataset(corpus: Corpus, split: str, encoder: TextEncoder,
                     labels: LabelLookup | None = None) -> tf.data.Dataset:
     """Unbatched elements: classify -> (ids [T], label id); tag -> (ids [T], tag ids [T]),
-    or ((ids [T], char ids [T, C]), tag ids [T]) when the tokenizer has characters."""
-    raw = _raw_dataset(corpus, split)
-    spec = encoder.spec
-    if corpus.task == "classify":
-        ds = raw.batch(_ENCODE_BATCH).map(lambda t, l: (encoder.encode(t), labels(l)), num_parallel_calls=AUTOTUNE)
-        return _unbatch_ragged(ds)
-    if corpus.task == "tag":
-        with_chars = encoder.char_table is not None
-
-        def encode(words, tags):
-            words = normalize_tokens(words, spec)
-            tag_ids = truncate(tf.ragged.map_flat_values(labels, tags), spec)
-            ids = encoder.lookup(words)
-            return (ids, encoder.encode_chars(words), tag_ids) if with_chars else (ids, tag_ids)
-
-        ds = _unbatch_ragged(raw.ragged_batch(_ENCODE_BATCH).map(encode, num_parallel_calls=AUTOTUNE))
-        return ds.map(lambda ids, chars, tags: ((ids, chars), tags)) if with_chars else ds
-    return _unbatch_ragged(raw.batch(1).map(lambda t: encoder.encode(t)))
+    or ((ids [T], char ids [T, C]), tag ids [T]) when the tokenizer has characters; lm -> ids [T]."""
+    return corpus.kind.encode(raw_dataset(corpus, split), encoder, labels)
 
 
-def _first(element):
+def first_ids(element):
     """The token ids of an element: ids, (ids, target) or ((ids, chars), target)."""
     while isinstance(element, tuple):
         element = element[0]
@@ -170,7 +137,7 @@ def _first(element):
 
 def split_lengths(dataset: tf.data.Dataset) -> np.ndarray:
     """Sequence length of every element."""
-    return np.fromiter((int(_first(e).shape[0]) for e in dataset), dtype=np.int64)
+    return np.fromiter((int(first_ids(e).shape[0]) for e in dataset), dtype=np.int64)
 
 
 def word_dropout(dataset: tf.data.Dataset, rate: float, seed: int, singletons_from: int | None = None,
@@ -206,6 +173,10 @@ def batched(dataset: tf.data.Dataset, lengths: np.ndarray, *, tokens_per_batch: 
         boundaries = length_boundaries(lengths, buckets)
         sizes = bucket_batch_sizes(boundaries, tokens_per_batch, max_batch, int(lengths.max()))
         dataset = bucket_by_length(dataset, boundaries, sizes)
+        count = bucketed_batch_count(lengths, boundaries, sizes)
     else:
         dataset = fixed_length_batches(dataset, max_batch, fixed_length or int(lengths.max()))
-    return dataset.prefetch(AUTOTUNE)
+        count = -(-len(lengths) // max_batch)
+    # Known batches per epoch: Keras shows real progress from the first epoch and never
+    # guesses the epoch's length from a previous one.
+    return dataset.apply(tf.data.experimental.assert_cardinality(count)).prefetch(AUTOTUNE)

@@ -1,42 +1,45 @@
-"""`keras-seq demo`: the main job on built-in data, end to end, in about a minute."""
+"""The demo's training half: generate the review corpus, train on it, compare with bag-of-words.
+
+`train_demo` is what ``keras-seq demo`` runs first (`keras_seq.cli.demo` then
+exports and answers from both runtimes); it logs progress and returns results.
+"""
 from __future__ import annotations
 
-import time
+import logging
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from pipelines.config import load_config
-from pipelines.synthetic import DEMO_SENTENCES, write_corpus
-from pipelines.train import train_run
+from keras_seq.contracts import RunDirectory, read_labels
+from keras_seq.pipelines.config import load_config
+from keras_seq.pipelines.synthetic import DEMO_SENTENCES, write_corpus
+from keras_seq.pipelines.train import train_run
 
 DEMO_CONFIG = Path(__file__).resolve().parent / "configs" / "demo.toml"
+logger = logging.getLogger(__name__)
 
 
-def run_demo(out: str | Path) -> dict:
-    import keras
-
-    from pipelines.vocab import TextEncoder, Vocabulary
+def train_demo(out: str | Path, verbose: int = 2) -> dict:
+    """Trains the demo classifier into OUT/run; returns its metrics, the bag-of-words
+    baseline's accuracy and the model's answers to `DEMO_SENTENCES`."""
+    from keras_seq.pipelines.evaluate import load_model
+    from keras_seq.pipelines.vocab import TextEncoder
 
     out = Path(out)
-    start = time.perf_counter()
     data = write_corpus(out / "data")
-    print(f"generated the review corpus in {data} (word order decides the label)")
+    logger.info("generated the review corpus in %s (word order decides the label)", data)
     config = load_config(DEMO_CONFIG, [f'data.source="{data}"'])
-    metrics = train_run(config, out / "run", verbose=2)
-    run = out / "run"
-    model = keras.saving.load_model(run / "model.keras", compile=False)
-    encoder = TextEncoder(run)
-    labels = Vocabulary.load(run / "labels.txt", level="label").tokens
+    metrics = train_run(config, out / "run", verbose=verbose)
+    run = RunDirectory(out / "run")
+    model = load_model(run.model)
+    encoder = TextEncoder(run.path)
+    labels = read_labels(run.file("labels.txt"))
     ids = encoder.encode(tf.constant(DEMO_SENTENCES)).to_tensor().numpy()
-    probs = np.asarray(model(ids, training=False))
-    baseline = bag_of_words_accuracy(data, encoder, labels)
-    print(f"\ntest accuracy {metrics['test']['accuracy']:.3f} on {metrics['test']['examples']} generated reviews; "
-          f"a bag-of-words model on the same data: {baseline:.3f} ({time.perf_counter() - start:.0f} s in all)")
-    for sentence, p in zip(DEMO_SENTENCES, probs):
-        print(f"  {labels[int(p.argmax())]} {p.max():.2f}  {sentence}")
-    metrics["bag_of_words_accuracy"] = baseline
+    probabilities = np.asarray(model(ids, training=False))
+    metrics["bag_of_words_accuracy"] = bag_of_words_accuracy(data, encoder, labels)
+    metrics["samples"] = [{"text": t, "label": labels[int(p.argmax())], "probability": float(p.max())}
+                          for t, p in zip(DEMO_SENTENCES, probabilities)]
     return metrics
 
 

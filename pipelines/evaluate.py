@@ -7,7 +7,7 @@ perplexity and bits per token (= per character at char level).
 from __future__ import annotations
 
 import math
-import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -15,25 +15,20 @@ import numpy as np
 import tensorflow as tf
 
 import keras_seq
-from pipelines.datasets import LabelLookup, batched, encoded_dataset, split_lengths
-from pipelines.readers import open_corpus
-from pipelines.vocab import TextEncoder, Vocabulary
+from keras_seq.contracts import RunDirectory, Vocabulary
+from keras_seq.pipelines.datasets import LabelLookup, batched, encoded_dataset, split_lengths
+from keras_seq.pipelines.readers import Corpus, open_corpus
+from keras_seq.pipelines.vocab import TextEncoder
+from keras_seq.tasks import get_task
+from keras_seq.tasks.tag import crf_layer
 
-LABEL_FILES = {"classify": "labels.txt", "tag": "tags.txt"}
-
-
-def load_run_config(run_dir: str | Path) -> dict:
-    path = Path(run_dir) / "config.toml"
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{run_dir} is not a run directory (no config.toml)") from None
+_CORPUS_OPTIONS = ("text_column", "label_column", "tag_column", "train_fraction", "holdout_every")
 
 
-def corpus_from_config(config: dict, source: str | None = None):
+def corpus_from_config(config: dict, source: str | None = None) -> Corpus:
     data = config["data"]
-    keys = ("text_column", "label_column", "tag_column", "train_fraction", "holdout_every")
-    return open_corpus(source or data["source"], config["task"], **{k: data[k] for k in keys if k in data})
+    return open_corpus(source or data["source"], config["task"],
+                       **{k: data[k] for k in _CORPUS_OPTIONS if k in data})
 
 
 def lm_stream(corpus, split: str, encoder: TextEncoder) -> np.ndarray:
@@ -41,7 +36,7 @@ def lm_stream(corpus, split: str, encoder: TextEncoder) -> np.ndarray:
 
 
 def lm_windows(ids: np.ndarray, batch: int, window: int) -> tf.data.Dataset:
-    from pipelines.batching import lm_tracks
+    from keras_seq.pipelines.batching import lm_tracks
 
     return lm_tracks(ids, batch, window).prefetch(tf.data.AUTOTUNE)
 
@@ -51,40 +46,62 @@ def is_bio(tags: list[str]) -> bool:
     return any(t.startswith(("B-", "I-")) for t in tags)
 
 
+@dataclass
+class EvaluationContext:
+    """What a task's `evaluate` reads: the run, the split and the model."""
+
+    config: dict
+    corpus: Corpus
+    split: str
+    model: keras.Model
+    encoder: TextEncoder
+    labels: Vocabulary | None
+    limit: int | None = None
+    _predict: object = field(default=None, repr=False)
+
+    @property
+    def predict(self):
+        if self._predict is None:
+            self._predict = compiled_predict(self.model)
+        return self._predict
+
+    def batches(self) -> tf.data.Dataset:
+        """The split's labelled examples, length-bucketed, in order."""
+        dataset = encoded_dataset(self.corpus, self.split, self.encoder, LabelLookup(self.labels))
+        if self.limit is not None:
+            dataset = dataset.take(self.limit)
+        dataset = dataset.cache()
+        lengths = split_lengths(dataset)
+        if lengths.size == 0:
+            raise ValueError(f"{self.corpus.source}: the {self.split} split holds no examples")
+        return batched(dataset, lengths, shuffle=False, cache=False, max_batch=64, tokens_per_batch=8192)
+
+
 def evaluate_run(run_dir: str | Path, source: str | None = None, split: str = "test", *, corpus=None,
                  model: keras.Model | None = None, limit: int | None = None) -> dict:
-    run_dir = Path(run_dir)
-    config = load_run_config(run_dir)
-    task = config["task"]
+    """The run's metrics on `split` of `source` (default: the run's own source)."""
+    run = RunDirectory(run_dir)
+    config = run.config()
+    task = get_task(config["task"])
     corpus = corpus or corpus_from_config(config, source)
-    if corpus.task != task:
-        raise ValueError(f"the run is a {task} model; the source was opened for {corpus.task}")
+    if corpus.task != task.name:
+        raise ValueError(f"the run is a {task.name} model; the source was opened for {corpus.task}")
     if model is None:
-        model = keras.saving.load_model(run_dir / "model.keras", compile=False)
-    encoder = TextEncoder(run_dir)
-    if task == "lm":
-        return _evaluate_lm(config, model, lm_stream(corpus, split, encoder))
-    vocab = Vocabulary.load(run_dir / LABEL_FILES[task], level="label")
-    dataset = encoded_dataset(corpus, split, encoder, LabelLookup(vocab))
-    if limit is not None:
-        dataset = dataset.take(limit)
-    dataset = dataset.cache()
-    lengths = split_lengths(dataset)
-    if lengths.size == 0:
-        raise ValueError(f"{corpus.source}: the {split} split holds no examples")
-    batches = batched(dataset, lengths, shuffle=False, cache=False, max_batch=64, tokens_per_batch=8192)
-    predict = compiled_predict(model)
-    if task == "classify":
-        correct = total = 0
-        for ids, labels in batches:
-            predicted = np.asarray(predict(ids)).argmax(-1)
-            labels = labels.numpy()
-            if np.any(labels < 0):
-                raise ValueError(f"{corpus.source}: a label is not among the run's labels {vocab.tokens}")
-            correct += int((predicted == labels).sum())
-            total += len(labels)
-        return {"accuracy": correct / total, "examples": total}
-    return tagging_metrics(model, predict, batches, vocab)
+        model = load_model(run.check().model)
+    labels = Vocabulary.load(run.file(task.label_file), level="label") if task.label_file else None
+    context = EvaluationContext(config, corpus, split, model, TextEncoder(run.path), labels, limit)
+    return task.evaluate(context)
+
+
+def load_model(path: Path) -> keras.Model:
+    """A saved model, or one line naming the file when it cannot be read."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: missing (the run's model)")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:  # zip, HDF5 and config errors from deep inside keras
+        raise ValueError(f"{path}: not a readable Keras model ({type(error).__name__}: "
+                         f"{str(error).strip().splitlines()[0][:200] if str(error).strip() else 'no detail'})") from None
 
 
 def compiled_predict(model: keras.Model):
@@ -94,7 +111,7 @@ def compiled_predict(model: keras.Model):
 
 def tagging_metrics(model: keras.Model, predict, batches, vocab: Vocabulary) -> dict:
     """Masked token accuracy (+ seqeval entity P/R/F1 for BIO tags) of `predict` over (inputs, tags) batches."""
-    crf = [layer for layer in model.layers if isinstance(layer, keras_seq.CRF)]
+    crf = crf_layer(model)
     correct = total = sentences = 0
     gold_seqs, pred_seqs = [], []
     for inputs, tags in batches:
@@ -102,8 +119,8 @@ def tagging_metrics(model: keras.Model, predict, batches, vocab: Vocabulary) -> 
         tags = tags.numpy()
         out = predict(inputs)
         mask = ids != 0
-        if crf:
-            predicted = np.asarray(crf[0].decode(out, mask)[0])
+        if crf is not None:
+            predicted = np.asarray(crf.decode(out, mask)[0])
         else:
             predicted = np.asarray(out).argmax(-1)
         correct += int(((predicted == tags) & mask).sum())
@@ -123,7 +140,10 @@ def tagging_metrics(model: keras.Model, predict, batches, vocab: Vocabulary) -> 
     return result
 
 
-def _evaluate_lm(config: dict, model: keras.Model, ids: np.ndarray) -> dict:
+def evaluate_stream(context: EvaluationContext) -> dict:
+    """Language models: loss over the split's token stream, tracks carried window to window."""
+    config, model = context.config, context.model
+    ids = lm_stream(context.corpus, context.split, context.encoder)
     train, m = config["train"], config["model"]
     batch = train.get("lm_batch", 32)
     window = train.get("lm_window", 100)

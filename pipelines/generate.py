@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import keras_seq
 from keras_seq import decoding
-from pipelines.vocab import TextEncoder
+from keras_seq.pipelines.vocab import TextEncoder
 
 
 def generate_text(run_dir: str | Path, prompt: str, length: int = 200, temperature: float | None = None,

@@ -5,10 +5,11 @@ import tempfile
 
 import numpy as np
 
-from pipelines.batching import bucket_batch_sizes, length_boundaries, padded_share
-from pipelines.datasets import LabelLookup, batched, build_label_vocab, encoded_dataset, prepare_text_dir, split_lengths
-from pipelines.readers import open_corpus
-from pipelines.tokenize import TokenizerSpec
+from keras_seq.pipelines.batching import bucket_batch_sizes, length_boundaries, padded_share
+from keras_seq.pipelines.datasets import (LabelLookup, batched, build_label_vocab, encoded_dataset, first_ids,
+                                          prepare_text_dir, split_lengths)
+from keras_seq.pipelines.readers import open_corpus
+from keras_seq.pipelines.tokenize import TokenizerSpec
 
 
 def corpus_stats(source: str, task: str, level: str = "word", max_len: int | None = None,
@@ -25,17 +26,17 @@ def corpus_stats(source: str, task: str, level: str = "word", max_len: int | Non
     spec = TokenizerSpec(level=level, lower=lower, max_len=max_len)
     with tempfile.TemporaryDirectory() as tmp:
         encoder = prepare_text_dir(corpus, tmp, spec, vocab_size=vocab_size, min_count=min_count)
-        labels = LabelLookup(build_label_vocab(corpus, tmp)) if task != "lm" else None
+        labels = LabelLookup(build_label_vocab(corpus, tmp)) if corpus.kind.label_file else None
         # Read and tokenize the training split once; every later pass replays the cache.
         train = encoded_dataset(corpus, "train", encoder, labels).cache()
         lengths = split_lengths(train)
-        held_out = "test" if task == "classify" else "validation"
+        held_out = "validation"
         try:
-            unk_ids = np.concatenate([np.asarray(e[0] if task != "lm" else e)
-                                      for e in encoded_dataset(corpus, held_out, encoder, labels)])
+            unk_ids = np.concatenate([np.asarray(first_ids(e)) for e in encoded_dataset(corpus, held_out, encoder,
+                                                                                        labels)])
         except FileNotFoundError:
             held_out = "train"
-            unk_ids = np.concatenate([np.asarray(e[0] if task != "lm" else e) for e in train])
+            unk_ids = np.concatenate([np.asarray(first_ids(e)) for e in train])
         result = {
             "source": source,
             "task": task,
@@ -48,7 +49,7 @@ def corpus_stats(source: str, task: str, level: str = "word", max_len: int | Non
             "unk_share": float(np.mean(unk_ids == 1)) if unk_ids.size else 0.0,
             "unk_share_split": held_out,
         }
-        if task == "lm":
+        if corpus.kind.stream:
             result.update(padded_share_fixed=0.0, padded_share_bucketed=0.0,
                           note="language modelling uses contiguous windows: nothing is padded")
             return result

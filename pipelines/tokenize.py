@@ -2,8 +2,9 @@
 
 No tensorflow-text and no ``py_function``: the same function runs inside a
 SavedModel that TF Serving, the C API or the TF1 loader can load with no extra
-op library. ``serving/text.py`` is its pure-Python twin (no TensorFlow), and a
-test compares the two byte for byte on real corpora.
+op library. `keras_seq.serving.text` is its pure-Python twin (no TensorFlow),
+and a test compares the two byte for byte on real corpora; both read the spec
+(``tokenizer.json``) and the patterns from `keras_seq.contracts.tokenizer`.
 
 The rules (``RULES_VERSION`` names them; change both twins together):
 
@@ -29,80 +30,13 @@ The rules (``RULES_VERSION`` names them; change both twins together):
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-
 import tensorflow as tf
 
-RULES_VERSION = 1
-PAD, UNK = "<PAD>", "<UNK>"
-PAD_ID, UNK_ID = 0, 1
-# Shared with serving/text.py (the twin); spelled here once for TF.
-BR_PATTERN = r"<[bB][rR][ \t\n\v\f\r]*/?>"
-PUNCT_PATTERN = r"([!-/:-@\[-`{-~])"
-SPACE_PATTERN = r"[ \t\n\v\f\r]+"
+from keras_seq.contracts.tokenizer import (BR_PATTERN, PAD, PAD_ID, PUNCT_PATTERN, RULES_VERSION, SPACE_PATTERN, UNK,
+                                           UNK_ID, TokenizerSpec)
 
-
-@dataclass
-class TokenizerSpec:
-    """What `tokenizer.json` holds: everything needed to reproduce the ids."""
-
-    level: str = "word"  # "word" | "char"
-    lower: bool = True
-    max_len: int | None = None
-    truncate: str = "tail"  # "tail" | "head"
-    vocab_file: str = "vocab.txt"
-    char_vocab_file: str | None = None  # set: words also give character ids (rule 6)
-    max_word_len: int = 20
-    lower_words: bool = False  # rule 7
-    zero_digits: bool = False  # rule 7
-    pad_id: int = PAD_ID
-    unk_id: int = UNK_ID
-    rules_version: int = RULES_VERSION
-    extra: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.level not in ("word", "char"):
-            raise ValueError(f"tokenizer `level` must be 'word' or 'char'; received {self.level!r}.")
-        if self.truncate not in ("tail", "head"):
-            raise ValueError(f"tokenizer `truncate` must be 'tail' or 'head'; received {self.truncate!r}.")
-        if self.max_len is not None and (not isinstance(self.max_len, int) or self.max_len <= 0):
-            raise ValueError(f"tokenizer `max_len` must be a positive integer or None; received {self.max_len!r}.")
-        if not isinstance(self.max_word_len, int) or self.max_word_len <= 0:
-            raise ValueError(f"tokenizer `max_word_len` must be a positive integer; received {self.max_word_len!r}.")
-        if self.rules_version != RULES_VERSION:
-            raise ValueError(
-                f"tokenizer rules version {self.rules_version} is not supported by this version "
-                f"(rules version {RULES_VERSION})."
-            )
-
-    @property
-    def has_word_keys(self) -> bool:
-        """Whether rule 7 makes vocabulary keys differ from the tokens."""
-        return self.level == "word" and (self.lower_words or self.zero_digits)
-
-    def save(self, directory: str | Path) -> Path:
-        path = Path(directory) / "tokenizer.json"
-        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> "TokenizerSpec":
-        path = Path(path)
-        if path.is_dir():
-            path = path / "tokenizer.json"
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"no tokenizer spec at {path}") from None
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: not valid JSON ({error})") from None
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"{path}: unknown tokenizer setting(s) {sorted(unknown)}")
-        return cls(**data)
+__all__ = ["TokenizerSpec", "RULES_VERSION", "PAD", "UNK", "PAD_ID", "UNK_ID", "clean_text", "split_words",
+           "tokenize", "truncate", "normalize_tokens", "word_keys", "word_chars"]
 
 
 def clean_text(texts: tf.Tensor, lower: bool = True) -> tf.Tensor:

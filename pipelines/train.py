@@ -9,21 +9,28 @@ RUN_DIR holds ``model.keras`` (the best epoch by ``train.monitor``),
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 
-import keras_seq
-from pipelines.config import dump_toml
-from pipelines.datasets import (LabelLookup, batched, build_label_vocab, count_split_tokens, encoded_dataset,
-                                key_counts, prepare_text_dir, split_lengths, word_dropout)
-from pipelines.evaluate import (LABEL_FILES, compiled_predict, corpus_from_config, evaluate_run, is_bio, lm_stream,
-                                 lm_windows, tagging_metrics)
-from pipelines.tokenize import TokenizerSpec
-from pipelines.vocab import load_word_vectors
+from keras_seq.contracts import RunDirectory
+from keras_seq.pipelines.config import dump_toml
+from keras_seq.pipelines.datasets import (LabelLookup, batched, build_label_vocab, count_split_tokens, encoded_dataset,
+                                          key_counts, prepare_text_dir, split_lengths, word_dropout)
+from keras_seq.pipelines.evaluate import (compiled_predict, corpus_from_config, evaluate_run, lm_stream, lm_windows,
+                                          tagging_metrics)
+from keras_seq.pipelines.readers import Corpus
+from keras_seq.pipelines.tokenize import TokenizerSpec
+from keras_seq.pipelines.vocab import TextEncoder, load_word_vectors
+from keras_seq.tasks import get_task
+
+logger = logging.getLogger(__name__)
+
 
 class _TimeLimit(keras.callbacks.Callback):
     def __init__(self, minutes: float | None) -> None:
@@ -32,7 +39,7 @@ class _TimeLimit(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.deadline is not None and time.monotonic() > self.deadline:
-            print(f"time limit reached after epoch {epoch + 1}; stopping")
+            logger.info("time limit reached after epoch %d; stopping", epoch + 1)
             self.model.stop_training = True
 
 
@@ -58,7 +65,7 @@ class _StatefulValidation(keras.callbacks.Callback):
         self._reset()
 
 
-class _TaggingValidation(keras.callbacks.Callback):
+class TaggingValidation(keras.callbacks.Callback):
     """Tagging: token accuracy (and entity F1 for BIO tags) on the validation
     batches at each epoch end, logged as val_accuracy / val_f1 so checkpoints,
     early stopping and learning-rate decay can select on what is reported
@@ -101,117 +108,108 @@ def _limited(dataset, limit):
     return dataset if limit is None else dataset.take(limit)
 
 
-def _build_model(config: dict, vocab_size: int, num_labels: int, run_dir: Path, vocab,
-                 char_vocab_size: int | None = None) -> keras.Model:
-    task, m, train = config["task"], config["model"], config["train"]
-    matrix = None
-    if m["vectors"]:
-        matrix, coverage = load_word_vectors(m["vectors"], vocab, m["embed_dim"], seed=train["seed"])
-        print(f"pretrained vectors cover {coverage:.1%} of the vocabulary")
-    common = dict(cell=m["cell"], embed_dim=m["embed_dim"], units=m["units"], depth=m["depth"],
-                  dropout=m["dropout"], recurrent_dropout=m["recurrent_dropout"])
-    if task == "classify":
-        return keras_seq.build_classifier(vocab_size, num_labels, bidirectional=m["bidirectional"],
-                                          pooling=m["pooling"], embedding_matrix=matrix, **common)
-    if task == "tag":
-        return keras_seq.build_tagger(vocab_size, num_labels, crf=m["crf"], embedding_matrix=matrix,
-                                      char_vocab_size=char_vocab_size, char_embed_dim=m["char_embed_dim"],
-                                      char_units=m["char_units"], **common)
-    return keras_seq.build_language_model(vocab_size, batch_size=train["lm_batch"], stateful=True, **common)
+@dataclass
+class TrainingSetup:
+    """What a task's `fit_data` reads: the config, the run directory, the corpus and its encoder."""
+
+    config: dict
+    run: RunDirectory
+    corpus: Corpus
+    encoder: TextEncoder
+    counts: dict  # training token counts (before rule 7's keys)
+
+
+def labeled_fit_data(task, setup: TrainingSetup) -> tuple:
+    """Examples with labels (classify, tag): bucketed, shuffled batches with word dropout."""
+    data, train = setup.config["data"], setup.config["train"]
+    label_vocab = build_label_vocab(setup.corpus, setup.run.path, task.label_file)
+    labels = LabelLookup(label_vocab)
+    train_raw = _limited(encoded_dataset(setup.corpus, "train", setup.encoder, labels), data["limit"]).cache()
+    val_raw = _limited(encoded_dataset(setup.corpus, "validation", setup.encoder, labels), data["limit"]).cache()
+    lengths, val_lengths = split_lengths(train_raw), split_lengths(val_raw)
+    batching = dict(tokens_per_batch=train["tokens_per_batch"], max_batch=train["max_batch"],
+                    buckets=train["buckets"], cache=False)
+    singletons = _singletons(setup.counts, setup.encoder, train.get("unk_singletons", 0.0))
+    train_ds = word_dropout(batched(train_raw, lengths, seed=train["seed"], **batching), train["word_dropout"],
+                            train["seed"], *singletons)
+    validation = batched(val_raw, val_lengths, shuffle=False, **batching)
+    callbacks = task.validation_callbacks(validation, label_vocab, train["monitor"])
+    return train_ds, validation, callbacks, label_vocab
+
+
+def stream_fit_data(setup: TrainingSetup) -> tuple:
+    """One token stream (language models): B parallel tracks in windows; validation by a callback."""
+    train = setup.config["train"]
+    train_ids = lm_stream(setup.corpus, "train", setup.encoder)
+    val_ids = lm_stream(setup.corpus, "validation", setup.encoder)
+    train_ds = lm_windows(train_ids, train["lm_batch"], train["lm_window"])
+    val_ds = lm_windows(val_ids, train["lm_batch"], train["lm_window"])
+    return train_ds, None, [_StatefulValidation(val_ds)], None
 
 
 def train_run(config: dict, run_dir: str | Path, verbose: int = 1) -> dict:
     """Trains as configured; returns the metrics also written to metrics.json."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    task, data, train = config["task"], config["data"], config["train"]
+    run = RunDirectory(run_dir)
+    run.path.mkdir(parents=True, exist_ok=True)
+    task = get_task(config["task"])
+    data, train, m = config["data"], config["train"], config["model"]
     keras.utils.set_random_seed(train["seed"])
-    (run_dir / "config.toml").write_text(dump_toml(config), encoding="utf-8")
+    run.config_file.write_text(dump_toml(config), encoding="utf-8")
     corpus = corpus_from_config(config)
-    chars = task == "tag" and data["char_features"]
+    chars = bool(data["char_features"]) and task.character_features
     spec = TokenizerSpec(level=data["level"], lower=data["lower"], max_len=data["max_len"], truncate=data["truncate"],
                          char_vocab_file="chars.txt" if chars else None, max_word_len=data["max_word_len"],
                          lower_words=data["lower_words"], zero_digits=data["zero_digits"])
     counts = count_split_tokens(corpus, "train", spec)  # once: the vocabulary and the singletons
-    encoder = prepare_text_dir(corpus, run_dir, spec, vocab_size=data["vocab_size"], min_count=data["min_count"],
+    encoder = prepare_text_dir(corpus, run.path, spec, vocab_size=data["vocab_size"], min_count=data["min_count"],
                                counts=counts)
-    vocab_size = len(encoder.vocab)
-
-    callbacks: list[keras.callbacks.Callback] = []
-    if task == "lm":
-        train_ids, val_ids = lm_stream(corpus, "train", encoder), lm_stream(corpus, "validation", encoder)
-        train_ds = lm_windows(train_ids, train["lm_batch"], train["lm_window"])
-        val_ds = lm_windows(val_ids, train["lm_batch"], train["lm_window"])
-        callbacks.append(_StatefulValidation(val_ds))
-        fit_validation, num_labels = None, 0
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    else:
-        label_vocab = build_label_vocab(corpus, run_dir, LABEL_FILES[task])
-        labels = LabelLookup(label_vocab)
-        num_labels = len(label_vocab)
-        train_raw = _limited(encoded_dataset(corpus, "train", encoder, labels), data["limit"]).cache()
-        val_raw = _limited(encoded_dataset(corpus, "validation", encoder, labels), data["limit"]).cache()
-        lengths, val_lengths = split_lengths(train_raw), split_lengths(val_raw)
-        batching = dict(tokens_per_batch=train["tokens_per_batch"], max_batch=train["max_batch"],
-                        buckets=train["buckets"], cache=False)
-        train_ds = word_dropout(batched(train_raw, lengths, seed=train["seed"], **batching), train["word_dropout"],
-                                train["seed"], *_singletons(counts, encoder, train.get("unk_singletons", 0.0)))
-        fit_validation = batched(val_raw, val_lengths, shuffle=False, **batching)
-        loss = None
-        if task == "tag" and train["monitor"] != "val_loss":
-            if train["monitor"] == "val_f1" and not is_bio(label_vocab.tokens):
-                raise ValueError("train.monitor = 'val_f1' needs BIO tags (B-X / I-X); this corpus's tags are "
-                                 f"{label_vocab.tokens[2:8]}...; use 'val_accuracy'")
-            callbacks.append(_TaggingValidation(fit_validation, label_vocab))
-
-    model = _build_model(config, vocab_size, num_labels, run_dir, encoder.vocab,
-                         len(encoder.char_vocab) if encoder.char_vocab else None)
-    if loss is None:
-        loss = keras_seq.tagger_loss(model) if task == "tag" else "sparse_categorical_crossentropy"
-    model.compile(optimizer=_optimizer(train), loss=loss, jit_compile=train["jit_compile"],
-                  metrics=["accuracy"] if task == "classify" else None)
-    best_path = run_dir / "best.weights.h5"
+    train_ds, fit_validation, callbacks, label_vocab = task.fit_data(TrainingSetup(config, run, corpus, encoder,
+                                                                                   counts))
+    matrix = None
+    if m["vectors"]:
+        matrix, coverage = load_word_vectors(m["vectors"], encoder.vocab, m["embed_dim"], seed=train["seed"])
+        logger.info("pretrained vectors cover %.1f%% of the vocabulary", 100 * coverage)
+    model = task.build_model(config, len(encoder.vocab), len(label_vocab) if label_vocab else 0, matrix,
+                             len(encoder.char_vocab) if encoder.char_vocab else None)
+    model.compile(optimizer=_optimizer(train), loss=task.loss(model), jit_compile=train["jit_compile"],
+                  metrics=task.metrics())
     monitor = train["monitor"]
     mode = "min" if monitor == "val_loss" else "max"
     callbacks += [
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        keras.callbacks.ModelCheckpoint(str(best_path), monitor=monitor, mode=mode, save_best_only=True,
+        keras.callbacks.BackupAndRestore(str(run.backup)),
+        keras.callbacks.ModelCheckpoint(str(run.best_weights), monitor=monitor, mode=mode, save_best_only=True,
                                         save_weights_only=True),
         keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=train["patience"]),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
+        keras.callbacks.CSVLogger(str(run.history), append=True),
+        keras.callbacks.TensorBoard(str(run.logs), write_graph=False),
         _TimeLimit(train["max_minutes"]),
     ]
     if train["lr_decay"]:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=train["lr_decay"],
-                                                           patience=train["lr_patience"], min_delta=0.0, verbose=1))
+                                                           patience=train["lr_patience"], min_delta=0.0,
+                                                           verbose=int(verbose > 0)))
     start = time.perf_counter()
     history = model.fit(train_ds, validation_data=fit_validation, epochs=train["epochs"], callbacks=callbacks,
                         verbose=verbose)
     train_seconds = time.perf_counter() - start
-    if best_path.exists():
-        model.load_weights(str(best_path))
-        best_path.unlink()
-    if task == "lm":  # deploy / generate with a stateless twin of the same weights
-        stateless = keras_seq.build_language_model(
-            vocab_size, **{k: config["model"][k] for k in ("cell", "embed_dim", "units", "depth")})
-        stateless.set_weights(model.get_weights())
-        model = stateless
-    model.save(run_dir / "model.keras")
+    if run.best_weights.exists():
+        model.load_weights(str(run.best_weights))
+        run.best_weights.unlink()
+    model = task.deployable(model, config)
+    model.save(run.model)
 
-    metrics = {"task": task, "train_seconds": round(train_seconds, 1), "epochs_run": len(history.epoch),
+    metrics = {"task": task.name, "train_seconds": round(train_seconds, 1), "epochs_run": len(history.epoch),
                "parameters": int(model.count_params()),
                "best_val_loss": float(min(history.history.get("val_loss", [math.nan]))), "monitor": monitor}
     if monitor != "val_loss":
         metrics[f"best_{monitor}"] = float(max(history.history.get(monitor, [math.nan])))
-    evaluation = evaluate_run(run_dir, None, split="test" if task != "lm" else "validation",
-                              corpus=corpus, model=model, limit=data["limit"])
-    metrics["validation" if task == "lm" else "test"] = evaluation
-    if task != "lm":
-        metrics["validation"] = evaluate_run(run_dir, None, split="validation", corpus=corpus, model=model,
+    metrics[task.report_split] = evaluate_run(run.path, None, split=task.report_split, corpus=corpus, model=model,
+                                              limit=data["limit"])
+    if task.report_split != "validation":
+        metrics["validation"] = evaluate_run(run.path, None, split="validation", corpus=corpus, model=model,
                                              limit=data["limit"])
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    _plot_curves(history.history, run_dir / "curves.png")
+    run.metrics_file.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    _plot_curves(history.history, run.curves)
     return metrics
 
 

@@ -1,37 +1,28 @@
-"""The answer contract (one JSON shape per task, whatever the runtime) and the
-NumPy pieces that run beside the ONNX graph: CRF Viterbi decoding, language
-model scoring and greedy generation. No TensorFlow here.
-
-Answers, one dict per input text:
-
-* classify -- ``{"label": str, "probabilities": {label: float, ...}}``
-* tag -- ``{"tokens": [str, ...], "tags": [str, ...]}``
-* lm -- ``{"tokens_scored": int, "loss": float, "perplexity": float}``
-  (loss in nats per predicted token; a text of fewer than two tokens predicts
-  nothing: loss 0, perplexity 1); generation -- ``{"continuation": str}``
+"""The NumPy pieces that run beside the ONNX graph: CRF Viterbi decoding,
+language-model scoring and greedy generation, and the mapping between the
+answer contract (`keras_seq.contracts.answers`) and the SavedModel's
+signature outputs. No TensorFlow here.
 """
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np
 
-RESERVED = ("<PAD>", "<UNK>")
+from keras_seq.contracts.answers import classify_answer, generate_answer, lm_answer, tag_answer, text_of
+from keras_seq.tasks import get_task
+
+__all__ = ["classify_answer", "tag_answer", "lm_answer", "generate_answer", "viterbi", "log_softmax", "lm_scores", "greedy_tokens",
+           "join_tokens", "pad_rows", "rows_of", "from_signature_outputs", "to_signature_outputs"]
 
 
-def classify_answer(probabilities: np.ndarray, labels: list[str]) -> dict:
-    probabilities = np.asarray(probabilities, np.float32)
-    return {"label": labels[int(np.argmax(probabilities))],
-            "probabilities": {name: float(p) for name, p in zip(labels, probabilities) if name not in RESERVED}}
-
-
-def tag_answer(tokens: list[str], tag_ids: np.ndarray, labels: list[str]) -> dict:
-    return {"tokens": list(tokens), "tags": [labels[int(i)] for i in tag_ids[: len(tokens)]]}
-
-
-def lm_answer(loss: float, count: int) -> dict:
-    return {"tokens_scored": int(count), "loss": float(loss), "perplexity": float(math.exp(loss))}
+def pad_rows(rows: list[list[int]], width: int | None = None) -> np.ndarray:
+    """Right-padded (len(rows), max(1, width, longest)) int64 ids."""
+    width = max([1, width or 0, *(len(r) for r in rows)])
+    out = np.zeros((len(rows), width), np.int64)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
 
 
 def viterbi(emissions: np.ndarray, length: int, transitions: np.ndarray, start: np.ndarray,
@@ -94,23 +85,12 @@ def join_tokens(token_ids: np.ndarray, vocab: list[str], level: str) -> str:
     return ("" if level == "char" else " ").join(words)
 
 
-def _text(value) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
 def from_signature_outputs(task: str, row: dict, signature: str = "serving_default") -> dict:
     """One row of the SavedModel's outputs (as TF Serving returns them over REST
     or gRPC, or as the local server sends them) -> the task's answer."""
     if signature == "generate":
-        return {"continuation": _text(row["continuation"])}
-    if task == "classify":
-        names = [_text(n) for n in row["label_names"]]
-        return classify_answer(np.asarray(row["probabilities"], np.float32), names)
-    if task == "tag":
-        n = int(row["lengths"])
-        tokens = [_text(t) for t in list(row["tokens"])[:n]]
-        return {"tokens": tokens, "tags": [_text(t) for t in list(row["tags"])[:n]]}
-    return lm_answer(float(row["loss"]), int(row["tokens_scored"]))
+        return generate_answer(text_of(row["continuation"]))
+    return get_task(task).answer_from_outputs(row, None)
 
 
 def rows_of(columns: dict) -> list[dict]:
@@ -122,10 +102,4 @@ def to_signature_outputs(task: str, answer: dict, labels: list[str] | None = Non
     """The inverse, for the local server: an answer as the SavedModel's output row."""
     if "continuation" in answer:
         return {"continuation": answer["continuation"]}
-    if task == "classify":
-        probabilities = [answer["probabilities"].get(name, 0.0) for name in labels]
-        return {"probabilities": probabilities, "label": answer["label"], "label_id": labels.index(answer["label"]),
-                "label_names": labels}
-    if task == "tag":
-        return {"tokens": answer["tokens"], "tags": answer["tags"], "lengths": len(answer["tokens"])}
-    return {"loss": answer["loss"], "perplexity": answer["perplexity"], "tokens_scored": answer["tokens_scored"]}
+    return get_task(task).outputs_from_answer(answer, labels)

@@ -23,7 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
-from serving.answers import from_signature_outputs, rows_of
+from keras_seq.serving.answers import from_signature_outputs, rows_of
+from keras_seq.tasks import task_for_outputs
 
 
 class ServingError(RuntimeError):
@@ -32,14 +33,6 @@ class ServingError(RuntimeError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
-
-
-def _task_of(row: dict) -> str:
-    if "label_names" in row:
-        return "classify"
-    if "tags" in row:
-        return "tag"
-    return "lm"
 
 
 def _retrying(call, retries: int, backoff: float, describe: str, transient: tuple):
@@ -117,7 +110,7 @@ class RestClient:
             raise ServingError(f"{self.base}: the reply has neither 'predictions' nor 'outputs': {str(reply)[:200]}")
         if signature == "generate":
             rows = [r if isinstance(r, dict) else {"continuation": r} for r in rows]
-        return [from_signature_outputs(_task_of(r), r, signature) for r in rows]
+        return [from_signature_outputs(task_for_outputs(r).name, r, signature) for r in rows]
 
 
 # -- gRPC ------------------------------------------------------------------------
@@ -168,7 +161,7 @@ class GrpcClient:
     @staticmethod
     def parse_response(response, signature: str = "serving_default") -> list[dict]:
         rows = rows_of({key: _tensor_to_numpy(value) for key, value in response.outputs.items()})
-        return [from_signature_outputs(_task_of(r), r, signature) for r in rows]
+        return [from_signature_outputs(task_for_outputs(r).name, r, signature) for r in rows]
 
     def predict(self, texts: Sequence[str | bytes], signature: str = "serving_default") -> list[dict]:
         import grpc

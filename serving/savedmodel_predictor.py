@@ -2,12 +2,13 @@
 the same shapes as `OnnxPredictor` (TensorFlow is imported only here)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterable
 
-from serving import answers as A
-from serving.predictor import check_texts, in_length_chunks
+from keras_seq.contracts.export_dir import ExportDirectory
+from keras_seq.serving import answers as A
+from keras_seq.serving.predictor import check_texts, in_length_chunks
+from keras_seq.tasks import get_task
 
 
 def _encode(text: str | bytes) -> bytes:
@@ -17,21 +18,19 @@ def _encode(text: str | bytes) -> bytes:
 
 
 def latest_version(export_dir: Path) -> Path:
-    info = json.loads((export_dir / "export.json").read_text(encoding="utf-8"))
-    return export_dir / info["savedmodel"]
+    """The SavedModel version folder that ``export.json`` names."""
+    return ExportDirectory(export_dir).savedmodel()
 
 
 class SavedModelPredictor:
     def __init__(self, export_dir: str | Path) -> None:
         import tensorflow as tf
 
-        export_dir = Path(export_dir)
-        if not (export_dir / "export.json").exists():
-            raise FileNotFoundError(f"no export at {export_dir} (expected export.json from `keras-seq export`)")
-        self.info = json.loads((export_dir / "export.json").read_text(encoding="utf-8"))
+        layout = ExportDirectory(export_dir)
+        self.info = layout.info()
         self.task = self.info["task"]
         self.tf = tf
-        self.model = tf.saved_model.load(str(latest_version(export_dir)))
+        self.model = tf.saved_model.load(str(layout.savedmodel(self.info)))
 
     def _call(self, signature: str, texts: list) -> dict:
         fn = self.model.signatures[signature]
@@ -46,6 +45,6 @@ class SavedModelPredictor:
         return in_length_chunks(check_texts(texts), lambda batch: self._answers(batch, "serving_default"))
 
     def generate(self, texts: Iterable[str | bytes]) -> list[dict]:
-        if self.task != "lm":
+        if "generate" not in get_task(self.task).text_signatures:
             raise ValueError(f"generate needs a language model; this export is a {self.task} model")
         return in_length_chunks(check_texts(texts), lambda batch: self._answers(batch, "generate"))

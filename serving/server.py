@@ -23,8 +23,9 @@ from pathlib import Path
 import kserve
 from kserve.errors import InvalidInput
 
-from serving.answers import to_signature_outputs
-from serving.predictor import OnnxPredictor
+from keras_seq.contracts.export_dir import ExportDirectory
+from keras_seq.serving.answers import to_signature_outputs
+from keras_seq.serving.predictor import OnnxPredictor
 
 MAX_TEXTS = 256  # per request
 
@@ -77,9 +78,7 @@ class TextModel(kserve.Model):
 
     def __init__(self, export_dir: str | Path, name: str | None = None, max_texts: int = MAX_TEXTS) -> None:
         export_dir = Path(export_dir)
-        if not (export_dir / "export.json").exists():
-            raise FileNotFoundError(f"no export at {export_dir} (expected export.json from `keras-seq export`)")
-        info = json.loads((export_dir / "export.json").read_text(encoding="utf-8"))
+        info = ExportDirectory(export_dir).info()
         super().__init__(name or info["name"])
         self.export_dir, self.info, self.max_texts = export_dir, info, max_texts
         self.predictor: OnnxPredictor | None = None
@@ -91,7 +90,7 @@ class TextModel(kserve.Model):
 
     def _answer(self, texts: list, signature: str) -> list[dict]:
         if signature == "generate":
-            if self.predictor.task != "lm":
+            if "generate" not in self.predictor.task.text_signatures:
                 raise InvalidInput("signature 'generate' exists for language models only")
             return self.predictor.generate(texts)
         if signature != "serving_default":
@@ -111,7 +110,7 @@ class TextModel(kserve.Model):
         texts, signature, form = texts_from_v1(payload, self.max_texts)
         answers = await asyncio.get_running_loop().run_in_executor(None, self._answer, texts, signature)
         labels = self.predictor.labels
-        rows = [to_signature_outputs(self.predictor.task, a, labels) for a in answers]
+        rows = [to_signature_outputs(self.predictor.task.name, a, labels) for a in answers]
         if form == "inputs":  # columnar, as TF Serving answers the "inputs" form
             return {"outputs": {key: [row[key] for row in rows] for key in rows[0]}}
         return {"predictions": rows}

@@ -1,23 +1,25 @@
-"""Pure-Python / NumPy twin of ``pipelines/tokenize.py`` (no TensorFlow).
+"""Pure-Python / NumPy twin of `keras_seq.pipelines.tokenize` (no TensorFlow).
 
-It reads the same ``tokenizer.json`` and vocabulary file and gives the same
-token ids byte for byte; ``tests/test_tokenizer_twin.py`` checks that on real
-corpora. The rules are documented in ``pipelines/tokenize.py``.
+It reads the same ``tokenizer.json`` and vocabulary files, through the same
+contract (`keras_seq.contracts.tokenizer` / `vocab`: one validating reader
+for both twins), and gives the same token ids byte for byte;
+``tests/test_tokenizer_twin.py`` checks that on real corpora. The rules are
+documented in `keras_seq.pipelines.tokenize`.
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
-RULES_VERSION = 1
-PAD_ID, UNK_ID = 0, 1
-_BR = re.compile(r"<[bB][rR][ \t\n\v\f\r]*/?>")
-_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")
-_SPACE = re.compile(r"[ \t\n\v\f\r]+")
+from keras_seq.contracts.tokenizer import BR_PATTERN, PAD_ID, PUNCT_PATTERN, SPACE_PATTERN, UNK_ID, TokenizerSpec
+from keras_seq.contracts.vocab import Vocabulary
+
+_BR = re.compile(BR_PATTERN)
+_PUNCT = re.compile(PUNCT_PATTERN)
+_SPACE = re.compile(SPACE_PATTERN)
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _ZERO_DIGITS = str.maketrans("123456789", "000000000")
 
@@ -37,31 +39,18 @@ class TextTokenizer:
 
     def __init__(self, directory: str | Path) -> None:
         directory = Path(directory)
-        spec = json.loads((directory / "tokenizer.json").read_text(encoding="utf-8"))
-        if spec.get("rules_version") != RULES_VERSION:
-            raise ValueError(
-                f"{directory / 'tokenizer.json'}: rules version {spec.get('rules_version')} is not "
-                f"supported (this twin implements {RULES_VERSION})"
-            )
-        self.level: str = spec["level"]
-        self.lower: bool = spec["lower"]
-        self.max_len: int | None = spec["max_len"]
-        self.truncate_side: str = spec["truncate"]
-        self.vocab = self._read_vocab(directory / spec["vocab_file"], self.level)
-        self.max_word_len: int = spec.get("max_word_len", 20)
-        self.lower_words: bool = self.level == "word" and spec.get("lower_words", False)
-        self.zero_digits: bool = self.level == "word" and spec.get("zero_digits", False)
-        self.char_vocab = (self._read_vocab(directory / spec["char_vocab_file"], "char")
-                           if spec.get("char_vocab_file") else None)
-
-    @staticmethod
-    def _read_vocab(path: Path, level: str) -> dict:
-        lines = path.read_text(encoding="utf-8").split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        if level == "char":
-            return {int(line.split("\t", 1)[0]): i for i, line in enumerate(lines)}
-        return {line: i for i, line in enumerate(lines)}
+        spec = self.spec = TokenizerSpec.load(directory)
+        self.level: str = spec.level
+        self.lower: bool = spec.lower
+        self.max_len: int | None = spec.max_len
+        self.truncate_side: str = spec.truncate
+        self.max_word_len: int = spec.max_word_len
+        self.lower_words: bool = spec.level == "word" and spec.lower_words
+        self.zero_digits: bool = spec.level == "word" and spec.zero_digits
+        self.vocabulary = Vocabulary.load(directory / spec.vocab_file, spec.level)
+        self.vocab = self.vocabulary.index
+        self.char_vocab = (Vocabulary.load(directory / spec.char_vocab_file, "char").index
+                           if spec.char_vocab_file else None)
 
     def clean(self, text: str | bytes) -> str:
         text = _as_text(text)
@@ -84,7 +73,7 @@ class TextTokenizer:
     def lookup(self, tokens: Iterable[str]) -> list[int]:
         get = self.vocab.get
         if self.level == "char":
-            ids = [get(ord(t), UNK_ID) for t in tokens]
+            ids = [get(t, UNK_ID) for t in tokens]
         else:
             ids = [get(self.word_key(t), UNK_ID) for t in tokens]
         return [UNK_ID if i == PAD_ID else i for i in ids]
@@ -104,7 +93,7 @@ class TextTokenizer:
         get = self.char_vocab.get
         rows = []
         for token in tokens:
-            ids = [get(ord(c), UNK_ID) for c in token[: self.max_word_len]]
+            ids = [get(c, UNK_ID) for c in token[: self.max_word_len]]
             rows.append([UNK_ID if i == PAD_ID else i for i in ids])
         return rows
 

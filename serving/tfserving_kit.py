@@ -14,9 +14,10 @@ YAML parser.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
+
+from keras_seq.contracts.export_dir import ExportDirectory
 
 TF_SERVING_IMAGE = "tensorflow/serving:2.21.0"  # the TensorFlow version the SavedModels are written with
 
@@ -36,12 +37,9 @@ def version_policy(spec: str) -> str:
 def _models(export_dirs: list) -> list[dict]:
     models = []
     for directory in export_dirs:
-        directory = Path(directory)
-        try:
-            info = json.loads((directory / "export.json").read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{directory} is not an export (no export.json)") from None
-        folder = (directory / info["savedmodel"]).parent
+        layout = ExportDirectory(directory)
+        info = layout.info()
+        folder = layout.savedmodel(info).parent
         models.append({"name": info["name"], "folder": folder.resolve(), "task": info["task"]})
     names = [m["name"] for m in models]
     if len(set(names)) != len(names):

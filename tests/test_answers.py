@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import keras_seq
-from export.cli import answer_all, read_jsonl_texts
-from serving import answers as A
-from serving.predictor import check_texts
+from keras_seq.serving.commands import answer_all, read_jsonl_texts
+from keras_seq.serving import answers as A
+from keras_seq.serving.predictor import check_texts
 
 
 def test_numpy_viterbi_equals_crf_decode():

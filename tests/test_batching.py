@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipelines.batching import bucket_batch_sizes, length_boundaries, lm_tracks, padded_share
-from pipelines.datasets import LabelLookup, batched, build_label_vocab, encoded_dataset, prepare_text_dir, split_lengths
-from pipelines.readers import open_corpus
-from pipelines.tokenize import TokenizerSpec
-from pipelines.vocab import Vocabulary, load_word_vectors
+from keras_seq.pipelines.batching import bucket_batch_sizes, length_boundaries, lm_tracks, padded_share
+from keras_seq.pipelines.datasets import LabelLookup, batched, build_label_vocab, encoded_dataset, prepare_text_dir, split_lengths
+from keras_seq.pipelines.readers import open_corpus
+from keras_seq.pipelines.tokenize import TokenizerSpec
+from keras_seq.pipelines.vocab import Vocabulary, load_word_vectors
 
 
 def test_vocabulary_top_v_min_count_and_ties(tmp_path):
@@ -101,7 +101,7 @@ def test_lm_tracks_continue_across_windows():
 def test_data_stats_cli_json(tmp_path, data_dir):
     _small_ewt(tmp_path, data_dir, n=300)
     result = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "data", "stats", str(tmp_path), "--task", "tag", "--json",
+        [sys.executable, "-m", "keras_seq.cli", "data", "stats", str(tmp_path), "--task", "tag", "--json",
          "--max-len", "30"],
         capture_output=True, text=True, timeout=300,
     )
@@ -116,7 +116,7 @@ def test_data_stats_cli_json(tmp_path, data_dir):
 
 def test_data_stats_cli_bad_source_is_a_clear_error(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "data", "stats", str(tmp_path / "missing"), "--task", "lm"],
+        [sys.executable, "-m", "keras_seq.cli", "data", "stats", str(tmp_path / "missing"), "--task", "lm"],
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 2
@@ -135,7 +135,7 @@ def test_char_lm_stream_encodes_whole_text(tmp_path, data_dir):
 def test_word_dropout_replaces_singletons_more_often():
     import tensorflow as tf
 
-    from pipelines.datasets import word_dropout
+    from keras_seq.pipelines.datasets import word_dropout
 
     ids = tf.constant([[2, 3, 50, 60, 0]] * 4000, tf.int64)
     dataset = tf.data.Dataset.from_tensors((ids, ids))

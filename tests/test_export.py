@@ -13,20 +13,20 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("tensorflow_serving")
 
-from export.exporter import export_run  # noqa: E402
-from export.parity import parity  # noqa: E402
-from export.probes import adversarial_texts  # noqa: E402
-from pipelines.config import load_config  # noqa: E402
-from pipelines.readers import open_corpus  # noqa: E402
-from pipelines.synthetic import DEMO_SENTENCES, write_corpus  # noqa: E402
-from pipelines.train import train_run  # noqa: E402
+from keras_seq.export.exporter import export_run  # noqa: E402
+from keras_seq.export.parity import parity  # noqa: E402
+from keras_seq.export.probes import adversarial_texts  # noqa: E402
+from keras_seq.pipelines.config import load_config  # noqa: E402
+from keras_seq.pipelines.readers import open_corpus  # noqa: E402
+from keras_seq.pipelines.synthetic import DEMO_SENTENCES, write_corpus  # noqa: E402
+from keras_seq.pipelines.train import train_run  # noqa: E402
 
 pytestmark = pytest.mark.slow
 SMALL = ["model.units=16", "model.embed_dim=16", "model.depth=1", "train.epochs=1", "train.max_minutes=5"]
 
 
 def _cli(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "export.cli", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "keras_seq.cli", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def _conll_slice(folder, data_dir, n=300):
@@ -70,7 +70,7 @@ def runs(tmp_path_factory, data_dir):
 @pytest.mark.parametrize("task", ["classify", "crf", "tag", "lm"])
 def test_export_verifies_and_all_runtimes_agree(runs, tmp_path, task):
     run_dir, texts = runs[task]
-    summary = export_run(run_dir, tmp_path / "export", name="m", generate_length=20, log=lambda m: None,
+    summary = export_run(run_dir, tmp_path / "export", name="m", generate_length=20,
                          max_len=120 if task == "lm" else None)
     version = tmp_path / "export" / "savedmodel" / "m" / "1"
     assert (version / "saved_model.pb").exists() and (version / "assets" / "vocab.txt").exists()
@@ -122,7 +122,7 @@ def test_cli_export_versions_and_predict_jsonl(runs, tmp_path):
 
 def test_lm_export_generates_the_same_text_in_both_runtimes(runs, tmp_path):
     run_dir, _ = runs["lm"]
-    export_run(run_dir, tmp_path / "export", generate_length=15, log=lambda m: None)
+    export_run(run_dir, tmp_path / "export", generate_length=15)
     outputs = {}
     for runtime in ("savedmodel", "onnx"):
         result = _cli("predict", str(tmp_path / "export"), "--runtime", runtime, "--generate", "ROMEO:", "")

@@ -8,7 +8,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 import keras_seq  # noqa: E402
-from export.onnx_model import model_to_onnx  # noqa: E402
+from keras_seq.export.onnx_export import task_model_to_onnx  # noqa: E402
 
 RNG = np.random.default_rng(0)
 
@@ -43,7 +43,7 @@ LENGTHS = [7, 1, 0, 4, 7]
 def test_classifier_matches_keras(cell, pooling):
     model = _randomize(keras_seq.build_classifier(50, 3, cell=cell, embed_dim=8, units=6, depth=2,
                                                   pooling=pooling, dropout=0.2))
-    proto = model_to_onnx(model, "classify", False, {})
+    proto = task_model_to_onnx(model, "classify")
     expected_op = {"elman": "RNN", "gru": "GRU", "lstm": "LSTM"}[cell]
     assert expected_op in _op_types(proto) and "Loop" not in _op_types(proto)
     ids = _ids(LENGTHS, 50)
@@ -58,7 +58,7 @@ def test_unidirectional_and_reset_before_gru():
     assert layer.cell.reset_after
     ids = _ids(LENGTHS, 40)
     model = _randomize(model)
-    got = _session(model_to_onnx(model, "classify", False, {})).run(None, {"ids": ids})[0]
+    got = _session(task_model_to_onnx(model, "classify")).run(None, {"ids": ids})[0]
     np.testing.assert_allclose(got, np.asarray(model(ids.astype("int32"))), atol=1e-5)
     # reset_after=False: ONNX linear_before_reset=0
     import keras
@@ -68,7 +68,7 @@ def test_unidirectional_and_reset_before_gru():
     x = keras_seq.GRU(5, reset_after=False, return_sequences=True)(x)
     x = keras_seq.SequencePooling("mean")(x)
     before = _randomize(keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x)))
-    got = _session(model_to_onnx(before, "classify", False, {})).run(None, {"ids": ids})[0]
+    got = _session(task_model_to_onnx(before, "classify")).run(None, {"ids": ids})[0]
     np.testing.assert_allclose(got, np.asarray(before(ids.astype("int32"))), atol=1e-5)
 
 
@@ -78,7 +78,7 @@ def test_tagger_matches_keras(crf, chars):
     model = _randomize(keras_seq.build_tagger(60, 5, cell="lstm", embed_dim=8, units=6, depth=2, crf=crf,
                                               char_vocab_size=20 if chars else None, char_embed_dim=4,
                                               char_units=3))
-    proto = model_to_onnx(model, "tag", crf, {})
+    proto = task_model_to_onnx(model, "tag")
     ids = _ids(LENGTHS, 60)
     feeds = {"ids": ids}
     inputs = ids.astype("int32")
@@ -99,7 +99,7 @@ def test_tagger_matches_keras(crf, chars):
 @pytest.mark.parametrize("cell", ["elman", "gru", "lstm"])
 def test_language_model_graph_carries_states(cell):
     model = _randomize(keras_seq.build_language_model(30, cell=cell, embed_dim=8, units=6, depth=2))
-    proto = model_to_onnx(model, "lm", False, {})
+    proto = task_model_to_onnx(model, "lm")
     session = _session(proto)
     names = [i.name for i in session.get_inputs()]
     assert names[0] == "ids" and all(n.startswith("state_") for n in names[1:])

@@ -8,16 +8,16 @@ import sys
 
 import pytest
 
-from pipelines.config import load_config
-from pipelines.readers import open_corpus
-from pipelines.train import train_run
+from keras_seq.pipelines.config import load_config
+from keras_seq.pipelines.readers import open_corpus
+from keras_seq.pipelines.train import train_run
 
 pytestmark = pytest.mark.slow
 SMALL = ["model.units=16", "model.embed_dim=16", "model.depth=1", "train.epochs=2", "train.max_minutes=5"]
 
 
 def _cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "keras_seq.cli", *args], capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -150,10 +150,10 @@ def test_killed_run_resumes_where_it_stopped(tmp_path, imdb_slice):
     import time
 
     out = tmp_path / "run"
-    args = ["train", "imdb_sentiment", "--out", str(out), "--verbose", "0", "--set", f'data.source="{imdb_slice}"',
+    args = ["train", "imdb_sentiment", "--out", str(out), "--keras-verbose", "0", "--set", f'data.source="{imdb_slice}"',
             "--set", "train.epochs=4", "--set", "train.patience=10", "--set", "data.max_len=200"]
     args += [item for s in SMALL if not s.startswith("train.epochs") for item in ("--set", s)]
-    first = subprocess.Popen([sys.executable, "-m", "pipelines.cli", *args], stdout=subprocess.DEVNULL,
+    first = subprocess.Popen([sys.executable, "-m", "keras_seq.cli", *args], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     history = out / "history.csv"
     deadline = time.monotonic() + 300

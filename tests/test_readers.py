@@ -5,7 +5,7 @@ import tarfile
 
 import pytest
 
-from pipelines.readers import ReaderError, open_corpus
+from keras_seq.pipelines.readers import ReaderError, open_corpus
 
 
 def test_ewt_train_counts(data_dir):

@@ -18,13 +18,13 @@ import pytest
 pytest.importorskip("kserve")
 pytest.importorskip("tensorflow_serving")
 
-from export.exporter import export_run  # noqa: E402
-from pipelines.config import load_config  # noqa: E402
-from pipelines.synthetic import DEMO_SENTENCES, write_corpus  # noqa: E402
-from pipelines.train import train_run  # noqa: E402
-from serving.client import GrpcClient, RestClient, ServingError  # noqa: E402
-from serving.savedmodel_predictor import SavedModelPredictor, latest_version  # noqa: E402
-from serving.tfserving_kit import version_policy, write_kit  # noqa: E402
+from keras_seq.export.exporter import export_run  # noqa: E402
+from keras_seq.pipelines.config import load_config  # noqa: E402
+from keras_seq.pipelines.synthetic import DEMO_SENTENCES, write_corpus  # noqa: E402
+from keras_seq.pipelines.train import train_run  # noqa: E402
+from keras_seq.serving.client import GrpcClient, RestClient, ServingError  # noqa: E402
+from keras_seq.serving.savedmodel_predictor import SavedModelPredictor, latest_version  # noqa: E402
+from keras_seq.serving.tfserving_kit import version_policy, write_kit  # noqa: E402
 
 pytestmark = pytest.mark.slow
 TEXTS = [*DEMO_SENTENCES, "", "good \U0001F600 , not bad"]
@@ -36,7 +36,7 @@ def exported(tmp_path_factory):
     corpus = write_corpus(root / "data", {"train": 600, "dev": 100, "test": 100})
     train_run(load_config("pipelines/configs/demo.toml", [f'data.source="{corpus}"', "train.epochs=1"]), root / "run",
               verbose=0)
-    export_run(root / "run", root / "export", name="reviews", verify=False, log=lambda m: None)
+    export_run(root / "run", root / "export", name="reviews", verify=False)
     return root / "export"
 
 
@@ -54,7 +54,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(exported):
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "export.cli", "serve", str(exported), "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "keras_seq.cli", "serve", str(exported), "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     client = RestClient(f"http://127.0.0.1:{port}", "reviews", retries=0, timeout=5)
     for _ in range(120):
@@ -220,7 +220,7 @@ def test_onnx_serving_path_needs_no_tensorflow(exported, expected):
     # TensorFlow (and keras) made unimportable: the predictor and the server module still work.
     code = ("import sys, json\n"
             "for m in ('tensorflow', 'keras', 'tf_keras'): sys.modules[m] = None\n"
-            "from serving.predictor import OnnxPredictor\nimport serving.server\n"
+            "from keras_seq.serving.predictor import OnnxPredictor\nimport keras_seq.serving.server\n"
             f"print(json.dumps(OnnxPredictor(sys.argv[1]).predict({TEXTS!r})))\n")
     result = subprocess.run([sys.executable, "-c", code, str(exported)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -228,7 +228,7 @@ def test_onnx_serving_path_needs_no_tensorflow(exported, expected):
 
 
 def test_onnx_predictor_is_thread_safe(exported):
-    from serving.predictor import OnnxPredictor
+    from keras_seq.serving.predictor import OnnxPredictor
 
     predictor = OnnxPredictor(exported)
     texts = [f"{s} {i}" for i in range(8) for s in DEMO_SENTENCES]

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipelines.datasets import key_counts
-from pipelines.readers import open_corpus
-from pipelines.tokenize import TokenizerSpec, tokenize
-from pipelines.vocab import TextEncoder, Vocabulary
-from serving.text import TextTokenizer
+from keras_seq.pipelines.datasets import key_counts
+from keras_seq.pipelines.readers import open_corpus
+from keras_seq.pipelines.tokenize import TokenizerSpec, tokenize
+from keras_seq.pipelines.vocab import TextEncoder, Vocabulary
+from keras_seq.serving.text import TextTokenizer
 
 ADVERSARIAL = [
     "",

@@ -6,7 +6,7 @@ import tarfile
 from pathlib import Path
 from typing import Iterator
 
-from pipelines.readers.errors import ReaderError, decode_utf8
+from keras_seq.pipelines.readers.errors import ReaderError, decode_utf8
 
 # aclImdb has an unlabelled `unsup` folder and stray files; only these count.
 DEFAULT_LABELS = ("neg", "pos")

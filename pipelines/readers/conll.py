@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from pipelines.readers.errors import ReaderError, read_utf8
+from keras_seq.pipelines.readers.errors import ReaderError, read_utf8
 
 _CONLLU_COLUMNS = {"upos": 3, "xpos": 4}
 

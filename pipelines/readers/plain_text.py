@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.readers.errors import read_utf8
+from keras_seq.pipelines.readers.errors import read_utf8
 
 
 def read_text(path: str | Path) -> str:

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from pipelines.readers import class_folders, conll, plain_text, tabular, tfds_source
+from keras_seq.pipelines.readers import tfds_source
+from keras_seq.tasks import Task, get_task
 
-TASKS = ("classify", "tag", "lm")
 _SPLIT_FILES = {"train": "train", "validation": "dev", "test": "test"}
+_TABLE_SUFFIXES = (".csv", ".tsv", ".tab", ".jsonl", ".json", ".ndjson")
 
 
 @dataclass
@@ -23,18 +24,16 @@ class Corpus:
     options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"`task` must be one of {TASKS}; received {self.task!r}")
+        self.kind: Task = get_task(self.task)  # what each split's examples are (the task decides the reader)
         if self.source.startswith("tfds:"):
             tfds_source.prepare(self.source[5:], self.options.get("data_dir"))
         elif not Path(self.source).exists():
             raise FileNotFoundError(f"no such data source: {self.source}")
 
-    # -- per task -------------------------------------------------------
     def has_validation_split(self) -> bool:
         """Whether the source has its own validation data (a dev file, or the
         LM's 90/10 split); if not, validation is held out of train."""
-        if self.task == "lm":
+        if self.kind.own_validation:
             return True
         if self.source.startswith("tfds:"):
             return False
@@ -60,34 +59,11 @@ class Corpus:
             name = self.source[5:]
             if tfds_source.tfds_task(name) != self.task:
                 raise ValueError(f"{self.source} is a {tfds_source.tfds_task(name)} data set, not {self.task}")
-            items = tfds_source.iter_tfds(name, split, self.options.get("data_dir"))
-            if self.task == "lm":
-                yield "".join(items)
-                return
-            yield from items
+            yield from self.kind.from_tfds(tfds_source.iter_tfds(name, split, self.options.get("data_dir")))
             return
-        path = Path(self.source)
-        if self.task == "lm":
-            text = plain_text.read_text(self._split_file(path, split))
-            if path.is_file():
-                text = plain_text.split_text(text, self.options.get("train_fraction", 0.9))[
-                    "train" if split == "train" else "validation"]
-            yield text
-        elif self.task == "classify":
-            if class_folders.is_archive(path) or (path.is_dir() and not _has_tables(path)):
-                yield from class_folders.iter_class_folder(path, split,
-                                                           tuple(self.options.get("labels", class_folders.DEFAULT_LABELS)))
-            else:
-                yield from tabular.iter_table(self._split_file(path, split), self.options.get("text_column", "text"),
-                                              self.options.get("label_column", "label"))
-        else:
-            file = self._split_file(path, split)
-            if file.suffix == ".conllu":
-                yield from conll.iter_conllu(file, self.options.get("tag_column", "upos"))
-            else:
-                yield from conll.iter_conll_columns(file)
+        yield from self.kind.read_file(self, Path(self.source), split)
 
-    def _split_file(self, path: Path, split: str) -> Path:
+    def split_file(self, path: Path, split: str) -> Path:
         """A folder of split files (``*train*``, ``*dev*``, ``*test*``) or one file."""
         if path.is_file():
             return path
@@ -98,13 +74,10 @@ class Corpus:
             raise FileNotFoundError(f"no '{key}' file in {path}")
         return matches[0]
 
-
-_TABLE_SUFFIXES = (".csv", ".tsv", ".tab", ".jsonl", ".json", ".ndjson")
-
-
-def _has_tables(folder: Path) -> bool:
-    """A folder of split tables (train.csv, dev.jsonl, ...) rather than class folders."""
-    return any(p.is_file() and p.suffix in _TABLE_SUFFIXES for p in folder.iterdir())
+    @staticmethod
+    def has_tables(folder: Path) -> bool:
+        """A folder of split tables (train.csv, dev.jsonl, ...) rather than class folders."""
+        return any(p.is_file() and p.suffix in _TABLE_SUFFIXES for p in folder.iterdir())
 
 
 def open_corpus(source: str | Path, task: str, **options) -> Corpus:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Iterator
 
-from pipelines.readers.errors import ReaderError, read_utf8
+from keras_seq.pipelines.readers.errors import ReaderError, read_utf8
 
 
 def iter_table(path: str | Path, text_column: str = "text", label_column: str = "label",

@@ -1,33 +1,16 @@
-"""The full `keras-seq` command line: the pipelines' commands plus `export`
-and `predict`, and the demo grown to export and answer from both runtimes.
+"""The serving room's subcommands: ``predict``, ``serve``, ``kit``.
 
-(The pipelines' parser is extended here, so dependencies keep flowing one way:
-pipelines never imports export.)
+`predict` answers from an export in either runtime (`OnnxPredictor`: no
+TensorFlow; `SavedModelPredictor`); `serve` runs `keras_seq.serving.server.serve`;
+`kit` runs `keras_seq.serving.tfserving_kit.write_kit`.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from pipelines import cli as pipelines_cli
-
-
-def _cmd_export(args: argparse.Namespace) -> int:
-    from export.exporter import export_run
-
-    summary = export_run(args.run_dir, args.out, name=args.name, version=args.version, overwrite=args.overwrite,
-                         max_len=args.max_len, generate_length=args.generate_length, verify=not args.no_verify,
-                         log=lambda m: print(m, file=sys.stderr))
-    report = summary["verification"] or {}
-    print(json.dumps({"savedmodel": str(Path(args.out) / summary["savedmodel"]),
-                      "onnx": str(Path(args.out) / summary["onnx"]), "task": summary["task"],
-                      "opset": summary["opset"], "onnx_operators": summary["onnx_operators"],
-                      "verified": report.get("checked", "skipped (--no-verify)"),
-                      "max_abs_diff": {"savedmodel": report.get("max_abs_diff"),
-                                       "onnx": (report.get("onnx") or {}).get("max_abs_diff")}}, indent=2))
-    return 0
+from keras_seq.contracts.answers import error_answer
 
 
 def read_jsonl_texts(path: str) -> list:
@@ -57,7 +40,7 @@ def answer_all(predict, items: list) -> list[dict]:
     """Answers the texts among `items` together; error items pass through, and a
     text the model cannot take gets an error without failing the others."""
     texts = [(i, t) for i, t in enumerate(items) if isinstance(t, str)]
-    out: list[dict] = [{"error": item[0]} if isinstance(item, tuple) else {} for item in items]
+    out: list[dict] = [error_answer(item[0]) if isinstance(item, tuple) else {} for item in items]
     try:
         answers = predict([t for _, t in texts])
     except Exception:  # isolate the text at fault
@@ -66,7 +49,7 @@ def answer_all(predict, items: list) -> list[dict]:
             try:
                 answers.append(predict([text])[0])
             except Exception as error:  # noqa: BLE001 - reported per line
-                answers.append({"error": f"{type(error).__name__}: {error}"})
+                answers.append(error_answer(f"{type(error).__name__}: {error}"))
     for (i, _), answer in zip(texts, answers):
         out[i] = answer
     return out
@@ -77,11 +60,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise ValueError("give the texts as arguments or --input FILE (JSON Lines), not both / neither")
     items = read_jsonl_texts(args.input) if args.input else list(args.texts)
     if args.runtime == "onnx":
-        from serving.predictor import OnnxPredictor
+        from keras_seq.serving.predictor import OnnxPredictor
 
         predictor = OnnxPredictor(args.export_dir)
     else:
-        from serving.savedmodel_predictor import SavedModelPredictor
+        from keras_seq.serving.savedmodel_predictor import SavedModelPredictor
 
         predictor = SavedModelPredictor(args.export_dir)
     predict = predictor.generate if args.generate else predictor.predict
@@ -91,52 +74,30 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from serving.server import serve
+    from keras_seq.serving.server import serve
 
+    print(f"serving {args.export_dir} on http://{args.host}:{args.port}", file=sys.stderr)
     serve(args.export_dir, port=args.port, host=args.host, name=args.name, max_texts=args.max_texts)
     return 0
 
 
 def _cmd_kit(args: argparse.Namespace) -> int:
-    from serving.tfserving_kit import write_kit
+    from keras_seq.serving.tfserving_kit import write_kit
 
     written = write_kit(args.export_dirs, args.out, storage_uri=args.storage_uri, versions=args.versions)
     print("\n".join(str(p) for p in written))
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from export.demo import run_full_demo
-
-    run_full_demo(args.out)
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = pipelines_cli.build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    sub.choices["demo"].set_defaults(func=_cmd_demo)
-    sub.choices["demo"].description = "train on a generated corpus, export both artifacts, answer from both"
-
-    export = sub.add_parser("export", help="a trained run -> TF Serving SavedModel + ONNX model, verified")
-    export.add_argument("run_dir")
-    export.add_argument("--out", required=True, help="the export directory")
-    export.add_argument("--name", default=None, help="model name in savedmodel/NAME/ (default: the run's folder name)")
-    export.add_argument("--version", type=int, default=None, help="version number (default: the next free one)")
-    export.add_argument("--overwrite", action="store_true", help="replace an existing version")
-    export.add_argument("--max-len", type=int, default=None,
-                        help="serving truncation for runs trained without max_len (default 1024 tokens)")
-    export.add_argument("--generate-length", type=int, default=200, help="lm: tokens the generate signature adds")
-    export.add_argument("--no-verify", action="store_true", help="skip the fresh-process verification")
-    export.set_defaults(func=_cmd_export)
-
+def add_commands(sub) -> None:
+    """Adds ``predict``, ``serve`` and ``kit`` to the CLI's subparsers."""
     predict = sub.add_parser("predict", help="answers from an exported model (SavedModel or ONNX Runtime)")
     predict.add_argument("export_dir")
     predict.add_argument("texts", nargs="*", help="texts to answer")
     predict.add_argument("--runtime", choices=["savedmodel", "onnx"], default="onnx")
     predict.add_argument("--input", default=None, help="a JSON Lines file: one JSON string per line")
     predict.add_argument("--generate", action="store_true", help="lm: greedy continuations instead of scores")
-    predict.set_defaults(func=_cmd_predict)
+    predict.set_defaults(func=_cmd_predict, trailing_texts=True)
 
     serve = sub.add_parser("serve", help="a model server (KServe, TF Serving's REST protocol) on the ONNX export")
     serve.add_argument("export_dir")
@@ -153,24 +114,3 @@ def build_parser() -> argparse.ArgumentParser:
     kit.add_argument("--versions", default="latest:1",
                      help="version policy: latest:N | all | specific:1,2 (default latest:1)")
     kit.set_defaults(func=_cmd_kit)
-    return parser
-
-
-def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    """`predict DIR --runtime onnx "text" ...`: texts may follow the options
-    (argparse alone would stop collecting positionals at the first option)."""
-    parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra:
-        if getattr(args, "command", None) != "predict" or any(e.startswith("--") for e in extra):
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        args.texts = [*args.texts, *extra]
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    return pipelines_cli.main(argv, parse)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,36 @@
+"""The exporters' subcommand: ``export`` (calls `keras_seq.export.export_run`)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from keras_seq.export.exporter import export_run
+
+    summary = export_run(args.run_dir, args.out, name=args.name, version=args.version, overwrite=args.overwrite,
+                         max_len=args.max_len, generate_length=args.generate_length, verify=not args.no_verify)
+    report = summary["verification"] or {}
+    print(json.dumps({"savedmodel": str(Path(args.out) / summary["savedmodel"]),
+                      "onnx": str(Path(args.out) / summary["onnx"]), "task": summary["task"],
+                      "opset": summary["opset"], "onnx_operators": summary["onnx_operators"],
+                      "verified": report.get("checked", "skipped (--no-verify)"),
+                      "max_abs_diff": {"savedmodel": report.get("max_abs_diff"),
+                                       "onnx": (report.get("onnx") or {}).get("max_abs_diff")}}, indent=2))
+    return 0
+
+
+def add_commands(sub) -> None:
+    """Adds ``export`` to the CLI's subparsers."""
+    export = sub.add_parser("export", help="a trained run -> TF Serving SavedModel + ONNX model, verified")
+    export.add_argument("run_dir")
+    export.add_argument("--out", required=True, help="the export directory")
+    export.add_argument("--name", default=None, help="model name in savedmodel/NAME/ (default: the run's folder name)")
+    export.add_argument("--version", type=int, default=None, help="version number (default: the next free one)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    export.add_argument("--max-len", type=int, default=None,
+                        help="serving truncation for runs trained without max_len (default 1024 tokens)")
+    export.add_argument("--generate-length", type=int, default=200, help="lm: tokens the generate signature adds")
+    export.add_argument("--no-verify", action="store_true", help="skip the fresh-process verification")
+    export.set_defaults(func=_cmd_export)

@@ -1,0 +1,72 @@
+"""Quiet start for the ``keras-seq`` command: TensorFlow's C++ side prints
+absl/CUDA-stub/oneDNN lines while it is imported, some before its own log
+level (``TF_CPP_MIN_LOG_LEVEL``) is read. The command line silences them;
+``keras-seq -v`` or ``KERAS_SEQ_DEBUG=1`` keep them. Library users are never
+silenced: this acts only when the process was started as the command.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import warnings
+
+QUIET_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "GRPC_VERBOSITY": "ERROR",
+    "ABSL_MIN_LOG_LEVEL": "3",
+}
+# Python-side warnings that are not the user's business (each seen in `make demo`).
+QUIET_WARNINGS = (
+    r".*`shuffle=True` was passed, but will be ignored.*",  # keras: a tf.data input shuffles itself
+    r".*Your input ran out of data.*",
+)
+
+
+def invoked_as_cli() -> bool:
+    """Whether this process is ``keras-seq ...`` or ``python -m keras_seq.cli ...``."""
+    if os.path.basename(sys.argv[0]) == "keras-seq" if sys.argv else False:
+        return True
+    original = list(getattr(sys, "orig_argv", []))
+    return "-m" in original and "keras_seq.cli" in original
+
+
+def wanted() -> bool:
+    """Quiet unless asked for detail (-v / --verbose / KERAS_SEQ_DEBUG)."""
+    if os.environ.get("KERAS_SEQ_DEBUG"):
+        return False
+    return not any(a in ("-v", "-vv", "--verbose") for a in sys.argv[1:])
+
+
+def apply() -> None:
+    """Environment defaults and warning filters (before TensorFlow is imported)."""
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    for pattern in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+
+
+@contextlib.contextmanager
+def importing_backend():
+    """Around the first import of keras (and so of TensorFlow): when the command
+    runs quietly, file descriptor 2 goes to a temporary file, replayed only if
+    the import fails."""
+    if not (invoked_as_cli() and wanted()):
+        yield
+        return
+    apply()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)

@@ -1,0 +1,101 @@
+"""The ``keras-seq`` command line: the top room, over every other.
+
+Each room contributes its subcommands through a plain function
+(`keras_seq.pipelines.commands.add_commands`, `keras_seq.export.commands`,
+`keras_seq.serving.commands`); every subcommand calls one public function a
+user can call from Python too. Results go to stdout, progress and logs to
+stderr. TensorFlow's C++ logging is silenced before TensorFlow is imported;
+``-v`` or ``KERAS_SEQ_DEBUG=1`` bring it (and tracebacks) back.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from keras_seq.contracts import ContractError
+
+def _version() -> str:
+    from keras_seq._version import __version__
+
+    return __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from keras_seq.cli.demo import add_demo
+    from keras_seq.export.commands import add_commands as add_export_commands
+    from keras_seq.pipelines.commands import add_commands as add_pipeline_commands
+    from keras_seq.serving.commands import add_commands as add_serving_commands
+
+    parser = argparse.ArgumentParser(prog="keras-seq", description="Recurrent sequence models for Keras 3: train, "
+                                     "evaluate, export and serve.")
+    parser.add_argument("--version", action="version", version=f"keras-seq {_version()}")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more logging: -v adds TensorFlow's own messages, -vv debug logs")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_demo(sub)
+    add_pipeline_commands(sub)
+    add_export_commands(sub)
+    add_serving_commands(sub)
+    return parser
+
+
+def quiet(verbosity: int = 0) -> None:
+    """Silences what is not the user's business; call before TensorFlow is imported."""
+    from keras_seq import _quiet
+
+    if verbosity > 0 or os.environ.get("KERAS_SEQ_DEBUG"):
+        return
+    _quiet.apply()
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def _configure_logging(verbosity: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("keras_seq")
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
+    root.propagate = False
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """`predict DIR --runtime onnx "text" ...`: texts may follow the options
+    (argparse alone would stop collecting positionals at the first option)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not getattr(args, "trailing_texts", False) or any(e.startswith("--") for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.texts = [*args.texts, *extra]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs one command; returns the exit status (2: the user's input was wrong)."""
+    args = parse(argv)
+    quiet(args.verbose)
+    _configure_logging(args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, FileExistsError, TypeError, ContractError) as error:
+        if os.environ.get("KERAS_SEQ_DEBUG"):
+            raise
+        print(f"keras-seq {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # anything else: one clear line, the traceback on request
+        if os.environ.get("KERAS_SEQ_DEBUG"):
+            raise
+        first_line = (str(error).strip().splitlines() or [""])[0][:500]
+        print(f"keras-seq {args.command}: error ({type(error).__name__}): {first_line}\n"
+              "(set KERAS_SEQ_DEBUG=1 to see the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""`ContractError` and the JSON reader every contract uses."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+class ContractError(ValueError):
+    """A contract file is malformed; the message names the file and the problem."""
+
+
+def read_json_object(path: Path, what: str) -> dict:
+    """A JSON object from `path`, or one clear line: missing, unreadable, not JSON, not an object."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: missing ({what})") from None
+    except UnicodeDecodeError as error:
+        raise ContractError(f"{path}: not UTF-8 text (byte {error.start}; {what})") from None
+    except OSError as error:
+        raise ContractError(f"{path}: cannot be read ({error.strerror}; {what})") from None
+    if not text.strip():
+        raise ContractError(f"{path}: the file is empty ({what})")
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError, ValueError) as error:
+        detail = error.msg if isinstance(error, json.JSONDecodeError) else type(error).__name__
+        raise ContractError(f"{path}: not valid JSON ({detail}; {what})") from None
+    if not isinstance(data, dict):
+        raise ContractError(f"{path}: expected a JSON object, found {type(data).__name__} ({what})")
+    return data
+
+
+def write_json(path: Path, data: dict, indent: int = 2) -> Path:
+    path.write_text(json.dumps(data, indent=indent, sort_keys=False) + "\n", encoding="utf-8")
+    return path
+
+
+def check_type(path: Path, key: str, value, types: tuple, what: str) -> None:
+    """One line naming the file and the field whose value has the wrong type."""
+    # bool is an int subclass; a field that wants a number must not take true/false.
+    if isinstance(value, bool) and bool not in types:
+        ok = False
+    else:
+        ok = isinstance(value, types)
+    if not ok:
+        names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+        raise ContractError(f"{path}: field '{key}' must be {names}; found {value!r} ({what})")

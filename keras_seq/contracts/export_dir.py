@@ -1,0 +1,115 @@
+"""The export directory that ``keras-seq export`` (`keras_seq.export.export`) writes.
+
+EXPORT_DIR/
+  export.json                 task, name, version, labels, signatures, opset, tool versions, verification
+  savedmodel/NAME/VERSION/    TF Serving layout (vocabularies in assets/, warmup in assets.extra/)
+  onnx/model.onnx             native RNN / GRU / LSTM nodes
+  onnx/model.json             what the ONNX-side predictor needs beside the graph (`ONNX_INFO_FILE`)
+  onnx/tokenizer.json         the tokenizer contract, with the vocabulary and label files it names
+
+``export.json`` and ``model.json`` carry ``format_version``; files written
+before it existed read as version 1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from keras_seq.contracts.errors import ContractError, check_type, read_json_object, write_json
+from keras_seq.contracts.tokenizer import TokenizerSpec
+
+EXPORT_FILE = "export.json"
+SAVEDMODEL_DIR = "savedmodel"
+ONNX_DIR = "onnx"
+ONNX_MODEL_FILE = "model.onnx"
+ONNX_INFO_FILE = "model.json"
+FORMAT_VERSION = 1
+WARMUP_FILE = "tf_serving_warmup_requests"  # in SAVEDMODEL/VERSION/assets.extra/, as TF Serving reads it
+
+_EXPORT_FIELDS = {"task": (str,), "kind": (str,), "name": (str,), "version": (int,), "savedmodel": (str,),
+                  "onnx": (str,), "labels": (list, type(None)), "labels_file": (str, type(None)),
+                  "signatures": (dict,), "max_len": (int, type(None))}
+_ONNX_FIELDS = {"task": (str,), "kind": (str,), "output": (str,), "inputs": (list,), "outputs": (list,),
+                "labels_file": (str, type(None))}
+
+
+def _checked(path: Path, data: dict, spec: dict, what: str) -> dict:
+    version = data.get("format_version", 1)
+    if version != FORMAT_VERSION:
+        raise ContractError(f"{path}: format_version {version!r} is not supported (this keras-seq reads "
+                            f"{FORMAT_VERSION})")
+    missing = [k for k in spec if k not in data]
+    if missing:
+        raise ContractError(f"{path}: missing field(s) {missing} ({what})")
+    for key, types in spec.items():
+        check_type(path, key, data[key], types, what)
+    return data
+
+
+@dataclass(frozen=True)
+class ExportDirectory:
+    """The paths of one export directory, and its validating readers."""
+
+    path: Path
+
+    def __init__(self, path: str | Path) -> None:
+        object.__setattr__(self, "path", Path(path))
+
+    @property
+    def info_file(self) -> Path:
+        return self.path / EXPORT_FILE
+
+    @property
+    def onnx_dir(self) -> Path:
+        return self.path / ONNX_DIR
+
+    def model_dir(self, name: str) -> Path:
+        """``savedmodel/NAME``: the folder TF Serving polls for numbered versions."""
+        return self.path / SAVEDMODEL_DIR / name
+
+    def info(self) -> dict:
+        """``export.json``, checked."""
+        if not self.info_file.exists() and not self.path.is_dir():
+            raise FileNotFoundError(f"{self.path}: no export there")
+        if not self.info_file.exists():
+            raise FileNotFoundError(f"{self.path}: not an export ({EXPORT_FILE} is missing; "
+                                    "write one with `keras-seq export`)")
+        data = _checked(self.info_file, read_json_object(self.info_file, "the export summary"), _EXPORT_FIELDS,
+                        "the export summary")
+        if data["labels"] is not None and not all(isinstance(x, str) for x in data["labels"]):
+            raise ContractError(f"{self.info_file}: field 'labels' must be a list of strings")
+        return data
+
+    def savedmodel(self, info: dict | None = None) -> Path:
+        """The exported SavedModel version folder."""
+        info = info or self.info()
+        path = self.path / info["savedmodel"]
+        if not path.is_dir():
+            raise FileNotFoundError(f"{self.info_file}: names {info['savedmodel']}, which is missing")
+        return path
+
+
+def write_export_info(directory: Path, summary: dict) -> Path:
+    return write_json(Path(directory) / EXPORT_FILE, {"format_version": FORMAT_VERSION, **summary})
+
+
+def find_onnx_dir(path: str | Path) -> Path:
+    """An export directory or its ``onnx/`` folder -> the folder holding ``model.onnx``."""
+    path = Path(path)
+    for candidate in (path / ONNX_DIR, path):
+        if (candidate / ONNX_MODEL_FILE).exists():
+            return candidate
+    raise FileNotFoundError(f"{path}: no ONNX export there (expected {path / ONNX_DIR / ONNX_MODEL_FILE})")
+
+
+def read_onnx_info(onnx_dir: Path) -> dict:
+    """``onnx/model.json``, checked, with the tokenizer contract beside it validated too."""
+    path = Path(onnx_dir) / ONNX_INFO_FILE
+    data = _checked(path, read_json_object(path, "the ONNX model's description"), _ONNX_FIELDS,
+                    "the ONNX model's description")
+    TokenizerSpec.load(onnx_dir)
+    return data
+
+
+def write_onnx_info(onnx_dir: Path, info: dict) -> Path:
+    return write_json(Path(onnx_dir) / ONNX_INFO_FILE, {"format_version": FORMAT_VERSION, **info}, indent=1)

@@ -1,0 +1,144 @@
+"""The pipelines' subcommands: ``train``, ``evaluate``, ``generate``, ``data stats``, ``memory``.
+
+Each calls one public function (`train_run`, `evaluate_run`, `generate_text`,
+`corpus_stats`, `run_memory_experiment`); nothing heavy is imported until a
+command runs.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def shipped_configs() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
+
+
+def resolve_config(name: str) -> Path:
+    """A path, or the name of a config shipped in keras_seq/pipelines/configs/."""
+    path = Path(name)
+    if path.exists():
+        return path
+    shipped = CONFIG_DIR / (name if name.endswith(".toml") else f"{name}.toml")
+    if shipped.exists():
+        return shipped
+    raise FileNotFoundError(f"no config {name!r} (neither a file nor one of {shipped_configs()})")
+
+
+def _cmd_memory(args: argparse.Namespace) -> int:
+    from keras_seq.pipelines.memory import format_table, run_memory_experiment
+
+    cells = tuple(c.strip() for c in args.cells.split(",") if c.strip())
+    with contextlib.redirect_stdout(sys.stderr):
+        results = run_memory_experiment(cells=cells, steps=args.steps, units=args.units, epochs=args.epochs,
+                                        seed=args.seed, verbose=args.keras_verbose)
+    print(format_table(results, args.steps))
+    return 0
+
+
+def _cmd_data_stats(args: argparse.Namespace) -> int:
+    from keras_seq.pipelines.stats import corpus_stats, format_stats
+    from keras_seq.tasks import get_task
+
+    options = {}
+    if args.text_column:
+        options["text_column"] = args.text_column
+    if args.label_column:
+        options["label_column"] = args.label_column
+    level = args.level or get_task(args.task).level
+    lower = level == "word" if args.lower is None else args.lower
+    stats = corpus_stats(args.source, args.task, level=level, max_len=args.max_len, vocab_size=args.vocab_size,
+                         min_count=args.min_count, batch_size=args.batch_size, buckets=args.buckets, lower=lower,
+                         **options)
+    print(json.dumps(stats) if args.json else format_stats(stats))
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from keras_seq.pipelines.config import load_config
+    from keras_seq.pipelines.train import train_run
+
+    config = load_config(resolve_config(args.config), args.set or [])
+    if not config["data"]["source"]:
+        raise ValueError("the config names no data.source (use --set data.source=PATH)")
+    with contextlib.redirect_stdout(sys.stderr):  # Keras' progress: stderr; the metrics: stdout
+        metrics = train_run(config, args.out, verbose=args.keras_verbose)
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from keras_seq.pipelines.evaluate import evaluate_run
+
+    result = evaluate_run(args.run_dir, args.source, split=args.split)
+    print(json.dumps(result) if args.json else "\n".join(f"{k:>18}: {v}" for k, v in result.items()))
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from keras_seq.pipelines.generate import generate_text
+
+    print(generate_text(args.run_dir, args.prompt, length=args.length, temperature=args.temperature,
+                        beam=args.beam, seed=args.seed))
+    return 0
+
+
+def add_commands(sub) -> None:
+    """Adds the pipelines' subcommands to the CLI's subparsers."""
+    from keras_seq.tasks import task_names
+
+    memory = sub.add_parser("memory", help="the adding-problem memory experiment (Elman vs GRU vs LSTM)")
+    memory.add_argument("--cells", default="elman,gru,lstm", help="comma-separated cells (default: all three)")
+    memory.add_argument("--steps", type=int, default=50, help="sequence length T (default 50)")
+    memory.add_argument("--units", type=int, default=32)
+    memory.add_argument("--epochs", type=int, default=4, help="passes over 20,000 generated sequences")
+    memory.add_argument("--seed", type=int, default=0)
+    memory.add_argument("--keras-verbose", type=int, default=0, choices=[0, 1, 2], help="Keras' progress output")
+    memory.set_defaults(func=_cmd_memory)
+
+    train = sub.add_parser("train", help="train a model from a config")
+    train.add_argument("config", help=f"a TOML config file, or a shipped one: {', '.join(shipped_configs())}")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
+    train.add_argument("--out", required=True, help="the run directory")
+    train.add_argument("--keras-verbose", type=int, default=1, choices=[0, 1, 2],
+                       help="Keras' progress output: 0 none, 1 a bar, 2 a line per epoch (default 1)")
+    train.set_defaults(func=_cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="metrics of a trained run on a data source")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("source", nargs="?", default=None, help="default: the run's own source")
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(func=_cmd_evaluate)
+
+    generate = sub.add_parser("generate", help="continue a prompt with a trained language model")
+    generate.add_argument("run_dir")
+    generate.add_argument("--prompt", required=True)
+    generate.add_argument("--length", type=int, default=200)
+    how = generate.add_mutually_exclusive_group()
+    how.add_argument("--temperature", type=float, default=None, help="sample at this temperature")
+    how.add_argument("--beam", type=int, default=None, help="beam search with this width")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.set_defaults(func=_cmd_generate)
+
+    data = sub.add_parser("data", help="data tools").add_subparsers(dest="data_command", required=True)
+    stats = data.add_parser("stats", help="corpus statistics: sizes, lengths, <UNK> share, padding")
+    stats.add_argument("source", help="a path (file, folder, .tar.gz) or tfds:NAME")
+    stats.add_argument("--task", required=True, choices=task_names())
+    stats.add_argument("--level", default=None, choices=["word", "char"], help="default: the task's (lm: char)")
+    stats.add_argument("--max-len", type=int, default=None, help="truncate examples to this many tokens")
+    stats.add_argument("--lower", action=argparse.BooleanOptionalAction, default=None,
+                       help="ASCII lower-casing (default: on for word level, off for char level)")
+    stats.add_argument("--vocab-size", type=int, default=20000)
+    stats.add_argument("--min-count", type=int, default=1)
+    stats.add_argument("--batch-size", type=int, default=64)
+    stats.add_argument("--buckets", type=int, default=12)
+    stats.add_argument("--text-column", default=None, help="CSV/TSV/JSONL text column (default 'text')")
+    stats.add_argument("--label-column", default=None, help="CSV/TSV/JSONL label column (default 'label')")
+    stats.add_argument("--json", action="store_true", help="print one JSON object")
+    stats.set_defaults(func=_cmd_data_stats)
