@@ -20,6 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from keras_seq.contracts import ExportDirectory  # noqa: E402
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -34,11 +36,11 @@ def main() -> None:
     from keras_seq.serving.client import RestClient, ServingError
 
     reviews = [text for text, _ in list(open_corpus(args.reviews, "classify").examples("test"))[::50]]
-    name = json.loads((Path(args.export_dir) / "export.json").read_text(encoding="utf-8"))["name"]
+    name = ExportDirectory(args.export_dir).info()["name"]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "export.cli", "serve", args.export_dir, "--port", str(port)],
+    server = subprocess.Popen([sys.executable, "-m", "keras_seq.cli", "serve", args.export_dir, "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -25,7 +25,7 @@ def main(argv=None) -> None:
     p.add_argument("--cells", default="elman,gru,lstm")
     args = p.parse_args(argv)
 
-    from keras_seq.pipelines.cli import _resolve_config
+    from keras_seq.pipelines.commands import resolve_config as _resolve_config
     from keras_seq.pipelines.config import load_config
     from keras_seq.pipelines.train import train_run
 

@@ -19,22 +19,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from keras_seq.export.parity import parity  # noqa: E402
 from keras_seq.export.probes import adversarial_texts  # noqa: E402
+from keras_seq.contracts import ExportDirectory  # noqa: E402
 from keras_seq.pipelines.readers import open_corpus  # noqa: E402
+from keras_seq.tasks import get_task  # noqa: E402
 
 
 def real_texts(source: str, task: str, n: int) -> list[str]:
-    if task == "lm":
-        text = Path(source).read_text(encoding="utf-8")
-        held_out = text[int(len(text) * 0.9):]  # the validation part
-        width = min(300, len(held_out) // n)
-        return [held_out[i * width : (i + 1) * width] for i in range(n)]
-    corpus = open_corpus(source, task)
-    examples = list(corpus.examples("test"))
-    step = max(1, len(examples) // n)
-    picked = examples[::step][:n]
-    if task == "classify":
-        return [text for text, _ in picked]
-    return [" ".join(tokens) for tokens, _ in picked]
+    """About `n` held-out texts of the source, as the task reads them."""
+    return get_task(task).sample_texts(open_corpus(source, task), n)
 
 
 def main() -> None:
@@ -44,7 +36,7 @@ def main() -> None:
     parser.add_argument("source")
     parser.add_argument("--n", type=int, default=1000)
     args = parser.parse_args()
-    info = json.loads((Path(args.export_dir) / "export.json").read_text(encoding="utf-8"))
+    info = ExportDirectory(args.export_dir).info()
     texts = real_texts(args.source, info["task"], args.n) + adversarial_texts(info["max_len"])
     start = time.perf_counter()
     result = parity(args.run_dir, args.export_dir, texts)

@@ -20,7 +20,7 @@ def task_model_to_onnx(model, task: str | Task, metadata: dict[str, str] | None 
     (language models also take and return their recurrent states)."""
     task = get_task(task) if isinstance(task, str) else task
     return model_to_onnx(model, task.onnx_output(task.kind(model)), task.onnx_output_axes(), metadata or {},
-                         stateful_inputs="generate" in task.text_signatures, doc=f"keras-seq {task.name} model")
+                         stateful_inputs=task.generates, doc=f"keras-seq {task.name} model")
 
 
 def write_onnx_dir(run: TrainedRun, directory: Path, generate_length: int) -> dict:

@@ -103,7 +103,7 @@ def parity(run_dir: str | Path, export_dir: str | Path, texts: list, generate_pr
               "savedmodel_vs_keras": compare_answers(keras_side, saved),
               "onnx_vs_keras": compare_answers(keras_side, onnx),
               "onnx_vs_savedmodel": compare_answers(saved, onnx)}
-    if "generate" in task.text_signatures:  # greedy continuations: the SavedModel's loop vs the predictor's
+    if task.generates:  # greedy continuations: the SavedModel's loop vs the predictor's
         prompts = texts[:generate_prompts]
         generated = savedmodel_answers(layout.savedmodel(info), prompts, info["task"], "generate")
         result["generate_onnx_vs_savedmodel"] = compare_answers(generated, predictor.generate(prompts))

@@ -62,7 +62,7 @@ class ServingFunctions:
         self.stepper = None
         if run.labels is not None:
             self.label_names = tf.constant(run.labels)
-        if "generate" in run.task.text_signatures:
+        if run.task.generates:
             self.stepper = keras_seq.LanguageModelStepper(run.model, masked=True)
             tokens = [t if i > 1 else "" for i, t in enumerate(encoder.vocab.tokens)]  # <PAD>, <UNK> print as ""
             self.token_strings = tf.constant(tokens)

@@ -140,7 +140,7 @@ def verify_onnx(onnx_dir: str | Path, texts: list, reference: dict) -> dict:
     for i, (answer, want) in enumerate(zip(predictor.predict(texts), expected)):
         worst = max(worst, compare_answer(answer, want, task.answer_numbers(answer), task.answer_numbers(want),
                                           f"onnx answer {i}"))
-    if "generate" in task.text_signatures:
+    if task.generates:
         for i, answer in enumerate(predictor.generate(texts)):
             compare(np.array(answer["continuation"]), np.array(reference["generate"]["continuation"][i].decode()),
                     f"onnx continuation {i}")

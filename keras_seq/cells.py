@@ -62,6 +62,15 @@ class RecurrentCell(keras.layers.Layer):
 
     Subclasses set ``gate_count`` (G) and implement ``recurrent_step``; they
     may override ``bias_shape`` / ``bias_initial`` / ``input_bias``.
+
+    Shapes: B = batch size, D = input features, H = units (``state_size``).
+
+    Example (a custom cell plugs into the one time loop)::
+
+        >>> import numpy as np, keras_seq
+        >>> layer = keras_seq.Recurrent(keras_seq.ElmanCell(4), return_sequences=True)
+        >>> tuple(layer(np.ones((2, 3, 5), "float32")).shape)
+        (2, 3, 4)
     """
 
     gate_count = 1
@@ -222,6 +231,14 @@ class ElmanCell(RecurrentCell):
         bias: :math:`b`, shape (units,).
 
     Weight layout equals ``keras.layers.SimpleRNNCell``.
+
+    Example::
+
+        >>> import numpy as np, keras_seq
+        >>> cell = keras_seq.ElmanCell(4)
+        >>> h, (state,) = cell(np.ones((2, 3), "float32"), [np.zeros((2, 4), "float32")])
+        >>> tuple(h.shape), tuple(state.shape)
+        ((2, 4), (2, 4))
     """
 
     gate_count = 1
@@ -283,6 +300,14 @@ class GRUCell(GatedCell):
             bias row, then recurrent bias row -- when ``reset_after=True``.
 
     Weight layout equals ``keras.layers.GRUCell``.
+
+    Example::
+
+        >>> import numpy as np, keras_seq
+        >>> cell = keras_seq.GRUCell(4, reset_after=True)
+        >>> h, (state,) = cell(np.ones((2, 3), "float32"), [np.zeros((2, 4), "float32")])
+        >>> tuple(h.shape), [tuple(w.shape) for w in cell.get_weights()]
+        ((2, 4), [(3, 12), (4, 12), (2, 12)])
     """
 
     gate_count = 3
@@ -359,6 +384,15 @@ class LSTMCell(GatedCell):
         bias: (4*units,).
 
     Weight layout equals ``keras.layers.LSTMCell``.
+
+    Example::
+
+        >>> import numpy as np, keras_seq
+        >>> cell = keras_seq.LSTMCell(4)
+        >>> zeros = np.zeros((2, 4), "float32")
+        >>> h, (h_state, c_state) = cell(np.ones((2, 3), "float32"), [zeros, zeros])
+        >>> tuple(h.shape), tuple(c_state.shape)
+        ((2, 4), (2, 4))
     """
 
     gate_count = 4

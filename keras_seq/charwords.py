@@ -18,7 +18,17 @@ _CELLS = {"elman": Elman, "gru": GRU, "lstm": LSTM}
 class CharacterWordEncoder(keras.layers.Layer):
     """(B, T, C) character ids of each word (0 = padding) -> (B, T, 2 * units):
     the final states of a bidirectional recurrent layer over each word's
-    characters. A padding word (no characters) encodes to zeros."""
+    characters. A padding word (no characters) encodes to zeros.
+
+    Shapes: B = batch size, T = words, C = characters per word.
+
+    Example::
+
+        >>> import numpy as np, keras_seq
+        >>> chars = np.array([[[3, 4, 0], [5, 0, 0], [0, 0, 0]]])
+        >>> tuple(keras_seq.CharacterWordEncoder(20, embed_dim=8, units=6)(chars).shape)
+        (1, 3, 12)
+    """
 
     def __init__(self, vocab_size: int, embed_dim: int = 32, units: int = 32, cell: str = "lstm",
                  **kwargs: Any) -> None:

@@ -35,6 +35,19 @@ class CRF(keras.layers.Layer):
     Attributes:
         transitions: (K, K), ``transitions[i, j]`` scores tag i followed by j.
         start_scores, end_scores: (K,).
+
+    Shapes: B = batch size, T = sequence length, K = ``num_tags``.
+    Input: emissions (B, T, K) (the layer passes them through); ``loss``
+    takes gold tags (B, T) (0 = padding); ``decode`` returns tags (B, T).
+
+    Example::
+
+        >>> import numpy as np, keras_seq
+        >>> crf = keras_seq.CRF(4)
+        >>> emissions = crf(np.random.default_rng(0).normal(size=(2, 3, 4)).astype("float32"))
+        >>> tags, score = crf.decode(emissions, np.array([[1, 1, 1], [1, 1, 0]], bool))
+        >>> tuple(tags.shape), tuple(score.shape)
+        ((2, 3), (2,))
     """
 
     def __init__(self, num_tags: int, **kwargs: Any) -> None:

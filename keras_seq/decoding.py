@@ -26,7 +26,15 @@ def _check_length(length: int) -> None:
 
 
 def greedy(step: StepFn, log_probs: np.ndarray, states: list, length: int) -> np.ndarray:
-    """The most likely next token, `length` times: (B, length) ids."""
+    """The most likely next token, `length` times: (B, length) ids.
+
+    Example, with a toy step that always prefers token 2::
+
+        >>> import numpy as np
+        >>> step = lambda tokens, states: (np.log(np.tile([0.1, 0.2, 0.7], (len(tokens), 1))), states)
+        >>> greedy(step, np.log(np.array([[0.5, 0.3, 0.2]])), [], 3).tolist()
+        [[0, 2, 2]]
+    """
     _check_length(length)
     out = []
     for i in range(length):
@@ -39,7 +47,16 @@ def greedy(step: StepFn, log_probs: np.ndarray, states: list, length: int) -> np
 
 def sample(step: StepFn, log_probs: np.ndarray, states: list, length: int, temperature: float = 1.0,
            seed: int | None = None) -> np.ndarray:
-    """Samples from softmax(log_probs / temperature); seeded, so reproducible."""
+    """Samples from softmax(log_probs / temperature); seeded, so reproducible.
+
+    Example::
+
+        >>> import numpy as np
+        >>> step = lambda tokens, states: (np.log(np.tile([0.1, 0.2, 0.7], (len(tokens), 1))), states)
+        >>> first = sample(step, np.log(np.array([[0.5, 0.3, 0.2]])), [], 5, temperature=0.8, seed=1)
+        >>> bool((first == sample(step, np.log(np.array([[0.5, 0.3, 0.2]])), [], 5, temperature=0.8, seed=1)).all())
+        True
+    """
     _check_length(length)
     if not temperature > 0:
         raise ValueError(f"`temperature` must be > 0; received {temperature!r}")
@@ -77,6 +94,14 @@ def beam_search(step: StepFn, log_probs: np.ndarray, states: list, length: int, 
     A hypothesis ends at `eos_id` (included in its tokens) or after `length`
     tokens. Finished hypotheses are ranked by ``log p / len**alpha``; the
     search stops when no open beam can still enter the top `beam_width`.
+
+    Example::
+
+        >>> import numpy as np
+        >>> step = lambda tokens, states: (np.log(np.tile([0.1, 0.2, 0.7], (len(tokens), 1))), states)
+        >>> best = beam_search(step, np.log(np.array([[0.5, 0.3, 0.2]])), [], 2, beam_width=2)[0]
+        >>> list(best.tokens)
+        [0, 2]
     """
     _check_length(length)
     if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:

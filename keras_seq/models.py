@@ -62,6 +62,13 @@ def build_classifier(vocab_size: int, num_classes: int, *, cell: str = "lstm", e
     ``pooling``: ``last`` / ``mean`` / ``max`` over the valid steps of the top
     layer's outputs, or ``final``: the top layer's final state (both
     directions' final states, concatenated, when bidirectional).
+
+    Example::
+
+        >>> import numpy as np, keras_seq
+        >>> model = keras_seq.build_classifier(100, 3, cell="gru", units=8, embed_dim=8)
+        >>> tuple(model.predict(np.array([[5, 6, 7, 0]]), verbose=0).shape)
+        (1, 3)
     """
     if pooling not in POOLINGS:
         raise ValueError(f"`pooling` must be one of {POOLINGS}; received pooling={pooling!r}.")
@@ -87,7 +94,18 @@ def build_tagger(vocab_size: int, num_tags: int, *, cell: str = "lstm", embed_di
 
     With ``char_vocab_size`` the model takes ``(ids, chars)``, chars (B, T, C)
     the character ids of each word, and concatenates a character-level
-    encoding of every word to its embedding."""
+    encoding of every word to its embedding.
+
+    Example::
+
+        >>> import numpy as np, keras_seq
+        >>> tagger = keras_seq.build_tagger(100, 6, crf=True, units=8, embed_dim=8)
+        >>> tagger.compile("adam", loss=keras_seq.tagger_loss(tagger))
+        >>> ids = np.array([[5, 6, 7, 0]])
+        >>> tags, _ = tagger.get_layer("crf").decode(tagger.predict(ids, verbose=0), ids != 0)
+        >>> tuple(tags.shape)
+        (1, 4)
+    """
     inputs = keras.Input((None,), dtype="int32", name="ids")
     x = _embedding(vocab_size, embed_dim, True, embedding_matrix, trainable_embeddings)(inputs)
     if char_vocab_size:
@@ -108,7 +126,11 @@ def build_tagger(vocab_size: int, num_tags: int, *, cell: str = "lstm", embed_di
 
 
 def tagger_loss(model: keras.Model):
-    """The CRF's NLL for a CRF tagger, masked cross-entropy otherwise."""
+    """The CRF's NLL for a CRF tagger, masked cross-entropy otherwise.
+
+    Example: ``tagger.compile("adam", loss=keras_seq.tagger_loss(tagger))``
+    (see `build_tagger`).
+    """
     crfs = [layer for layer in model.layers if isinstance(layer, CRF)]
     return crfs[0].loss if crfs else keras.losses.SparseCategoricalCrossentropy()
 
@@ -121,6 +143,13 @@ def build_language_model(vocab_size: int, *, cell: str = "lstm", embed_dim: int 
 
     ``stateful=True`` (with a fixed ``batch_size``) carries the states from
     one window to the next: truncated BPTT over `pipelines.batching.lm_tracks`.
+
+    Example::
+
+        >>> import numpy as np, keras_seq
+        >>> lm = keras_seq.build_language_model(50, units=16, embed_dim=8)
+        >>> tuple(lm.predict(np.array([[3, 4, 5]]), verbose=0).shape)
+        (1, 3, 50)
     """
     if stateful and batch_size is None:
         raise ValueError("`stateful=True` needs a fixed `batch_size`.")
@@ -149,6 +178,14 @@ class LanguageModelStepper:
     no dropout) and given the trained weights; embedding and head are shared.
     ``masked=True`` treats id 0 as right padding (rows of a batch may differ
     in length: the states returned are those after each row's last token).
+
+    Example (greedy continuation; see `keras_seq.decoding`)::
+
+        >>> import numpy as np, keras_seq
+        >>> stepper = keras_seq.LanguageModelStepper(keras_seq.build_language_model(50, units=16, embed_dim=8))
+        >>> log_probs, states = stepper.run(np.array([[3, 4, 5]]), stepper.initial_states(1))
+        >>> keras_seq.decoding.greedy(stepper.step, log_probs, states, 4).shape
+        (1, 4)
     """
 
     def __init__(self, model: keras.Model, masked: bool = False) -> None:

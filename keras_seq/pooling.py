@@ -21,6 +21,15 @@ class SequencePooling(keras.layers.Layer):
         over valid steps. A sequence with no valid step pools to zeros.
 
     Without a mask every step is valid. The layer consumes the mask.
+
+    Shapes: B = batch size, T = sequence length, D = features.
+
+    Example (padded steps do not count)::
+
+        >>> import numpy as np, keras_seq
+        >>> x = np.arange(6, dtype="float32").reshape(1, 3, 2)
+        >>> keras_seq.SequencePooling("mean")(x, mask=np.array([[True, True, False]])).numpy().tolist()
+        [[1.0, 2.0]]
     """
 
     def __init__(self, mode: str = "last", **kwargs: Any) -> None:

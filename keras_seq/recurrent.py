@@ -65,6 +65,18 @@ class Recurrent(keras.layers.Layer):
 
     Call arguments: ``sequences`` (B, T, D); optional ``initial_state`` (list
     of (B, size) tensors); ``mask`` (B, T) booleans; ``training``.
+
+    Shapes: B = batch size, T = sequence length, D = input features,
+    H = units. Input (B, T, D) -> output (B, T, H) with ``return_sequences``,
+    else (B, H); with ``return_state`` also the final states, each (B, H).
+
+    Example (the mask from ``Embedding(mask_zero=True)`` keeps padded steps out)::
+
+        >>> import numpy as np, keras, keras_seq
+        >>> ids = np.array([[3, 4, 0, 0], [5, 6, 7, 2]])
+        >>> x = keras.layers.Embedding(10, 6, mask_zero=True)(ids)
+        >>> tuple(keras_seq.Recurrent(keras_seq.GRUCell(5))(x).shape)
+        (2, 5)
     """
 
     def __init__(
@@ -297,6 +309,12 @@ class Elman(_CellLayer):
 
     See :class:`keras_seq.cells.ElmanCell` for the equation and
     :class:`Recurrent` for the loop arguments.
+
+    Example::
+
+        >>> import numpy as np, keras_seq
+        >>> tuple(keras_seq.Elman(8, return_sequences=True)(np.ones((2, 5, 3), "float32")).shape)
+        (2, 5, 8)
     """
 
     cell_class = ElmanCell
@@ -309,6 +327,16 @@ class GRU(_CellLayer):
 
     See :class:`keras_seq.cells.GRUCell` for the equations and
     :class:`Recurrent` for the loop arguments.
+
+    Example (the same weights as the built-in give the same outputs)::
+
+        >>> import numpy as np, keras, keras_seq
+        >>> x = np.random.default_rng(0).normal(size=(2, 5, 3)).astype("float32")
+        >>> ours, theirs = keras_seq.GRU(4), keras.layers.GRU(4)
+        >>> _ = ours(x), theirs(x)
+        >>> ours.set_weights(theirs.get_weights())
+        >>> bool(np.allclose(ours(x), theirs(x), atol=1e-5))
+        True
     """
 
     cell_class = GRUCell
@@ -320,6 +348,13 @@ class LSTM(_CellLayer):
 
     See :class:`keras_seq.cells.LSTMCell` for the equations and
     :class:`Recurrent` for the loop arguments.
+
+    Example::
+
+        >>> import numpy as np, keras_seq
+        >>> out, h, c = keras_seq.LSTM(8, return_state=True)(np.ones((2, 5, 3), "float32"))
+        >>> tuple(out.shape), tuple(c.shape)
+        ((2, 8), (2, 8))
     """
 
     cell_class = LSTMCell

@@ -189,8 +189,9 @@ def train_run(config: dict, run_dir: str | Path, verbose: int = 1) -> dict:
                                                            patience=train["lr_patience"], min_delta=0.0,
                                                            verbose=int(verbose > 0)))
     start = time.perf_counter()
+    # shuffle=False: the datasets shuffle themselves (seeded); Keras would only warn that it cannot.
     history = model.fit(train_ds, validation_data=fit_validation, epochs=train["epochs"], callbacks=callbacks,
-                        verbose=verbose)
+                        verbose=verbose, shuffle=False)
     train_seconds = time.perf_counter() - start
     if run.best_weights.exists():
         model.load_weights(str(run.best_weights))

@@ -81,7 +81,7 @@ class OnnxPredictor:
 
     def generate(self, texts: Iterable[str | bytes], length: int | None = None) -> list[dict]:
         """Greedy continuation of each prompt (language models)."""
-        if "generate" not in self.task.text_signatures:
+        if not self.task.generates:
             raise ValueError(f"generate needs a language model; this export is a {self.task.name} model")
         texts = check_texts(texts)
         length = int(length or self.info["generate_length"])

@@ -45,6 +45,6 @@ class SavedModelPredictor:
         return in_length_chunks(check_texts(texts), lambda batch: self._answers(batch, "serving_default"))
 
     def generate(self, texts: Iterable[str | bytes]) -> list[dict]:
-        if "generate" not in get_task(self.task).text_signatures:
+        if not get_task(self.task).generates:
             raise ValueError(f"generate needs a language model; this export is a {self.task} model")
         return in_length_chunks(check_texts(texts), lambda batch: self._answers(batch, "generate"))

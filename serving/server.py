@@ -90,7 +90,7 @@ class TextModel(kserve.Model):
 
     def _answer(self, texts: list, signature: str) -> list[dict]:
         if signature == "generate":
-            if "generate" not in self.predictor.task.text_signatures:
+            if not self.predictor.task.generates:
                 raise InvalidInput("signature 'generate' exists for language models only")
             return self.predictor.generate(texts)
         if signature != "serving_default":

@@ -9,10 +9,10 @@ class ContractError(ValueError):
     """A contract file is malformed; the message names the file and the problem."""
 
 
-def read_json_object(path: Path, what: str) -> dict:
-    """A JSON object from `path`, or one clear line: missing, unreadable, not JSON, not an object."""
+def read_text_file(path: Path, what: str) -> str:
+    """The UTF-8 text of `path`, or one clear line: missing, unreadable, not UTF-8, empty."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: missing ({what})") from None
     except UnicodeDecodeError as error:
@@ -21,6 +21,12 @@ def read_json_object(path: Path, what: str) -> dict:
         raise ContractError(f"{path}: cannot be read ({error.strerror}; {what})") from None
     if not text.strip():
         raise ContractError(f"{path}: the file is empty ({what})")
+    return text
+
+
+def read_json_object(path: Path, what: str) -> dict:
+    """A JSON object from `path`, or one clear line: missing, unreadable, not JSON, not an object."""
+    text = read_text_file(path, what)
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, RecursionError, ValueError) as error:

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
-from keras_seq.contracts.errors import ContractError
+from keras_seq.contracts.errors import ContractError, read_text_file
 from keras_seq.contracts.tokenizer import PAD, PAD_ID, UNK, UNK_ID
 
 LEVELS = ("word", "char", "label")
@@ -89,17 +89,9 @@ class Vocabulary:
     def load(cls, path: str | Path, level: str = "word") -> "Vocabulary":
         """Reads and checks a vocabulary or label file (one clear line on any fault)."""
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{path}: missing (a {level} vocabulary file)") from None
-        except UnicodeDecodeError as error:
-            raise ContractError(f"{path}: not UTF-8 text (byte {error.start})") from None
-        lines = text.split("\n")
+        lines = read_text_file(path, f"a {level} vocabulary file").split("\n")
         if lines and lines[-1] == "":
             lines.pop()
-        if not lines:
-            raise ContractError(f"{path}: the file is empty (a {level} vocabulary file)")
         if level == "char":
             reverse = {v: k for k, v in CHAR_RESERVED_KEYS.items()}
             tokens = []

@@ -40,6 +40,11 @@ class Task:
     #: Trained on contiguous windows of one token stream (nothing is padded), not on examples.
     stream: bool = False
 
+    @property
+    def generates(self) -> bool:
+        """Whether deployed models also continue texts (a ``generate`` signature)."""
+        return "generate" in self.text_signatures
+
     # -- reading -------------------------------------------------------------------
     def read_file(self, corpus, path, split: str) -> Iterator[Example]:
         """Examples of `split` from a local source (file or folder)."""
@@ -52,6 +57,16 @@ class Task:
     def label_items(self, example: Example) -> list[str]:
         """The label strings of one example (for the label vocabulary)."""
         return []
+
+    def sample_texts(self, corpus, n: int) -> list[str]:
+        """About `n` raw texts of held-out data, spread over the split (parity checks, benchmarks)."""
+        examples = list(corpus.examples("test"))
+        picked = examples[:: max(1, len(examples) // n)][:n]
+        return [self.text_of(example) for example in picked]
+
+    def text_of(self, example: Example) -> str:
+        """An example's input as the raw text a deployed model receives."""
+        return example[0]
 
     # -- tf.data --------------------------------------------------------------------
     def example_signature(self):

@@ -27,6 +27,11 @@ class LanguageModelTask(Task):
     def from_tfds(self, items):
         return iter(["".join(items)])
 
+    def sample_texts(self, corpus, n):
+        held_out = "".join(corpus.examples("validation"))
+        width = min(300, max(1, len(held_out) // n))
+        return [held_out[i * width : (i + 1) * width] for i in range(n) if held_out[i * width : (i + 1) * width]]
+
     def example_signature(self):
         import tensorflow as tf
 

@@ -24,6 +24,9 @@ class TagTask(Task):
     def label_items(self, example):
         return list(example[1])
 
+    def text_of(self, example):
+        return " ".join(example[0])
+
     def example_signature(self):
         import tensorflow as tf
 
