@@ -33,4 +33,4 @@ def add_commands(sub) -> None:
                         help="serving truncation for runs trained without max_len (default 1024 tokens)")
     export.add_argument("--generate-length", type=int, default=200, help="lm: tokens the generate signature adds")
     export.add_argument("--no-verify", action="store_true", help="skip the fresh-process verification")
-    export.set_defaults(func=_cmd_export)
+    export.set_defaults(func=_cmd_export, needs="keras")

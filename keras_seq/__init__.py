@@ -42,29 +42,54 @@ def _keras_with_backend() -> str | None:
 _LAYERS = ("RecurrentCell", "ElmanCell", "GRUCell", "LSTMCell", "Recurrent", "Elman", "GRU", "LSTM",
            "SequencePooling", "CRF", "CharacterWordEncoder", "build_classifier", "build_tagger",
            "build_language_model", "tagger_loss", "LanguageModelStepper", "decoding")
-
-_MISSING = _keras_with_backend()
-if _MISSING is None:
-    from keras_seq import decoding
-    from keras_seq.cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell
-    from keras_seq.charwords import CharacterWordEncoder
-    from keras_seq.crf import CRF
-    from keras_seq.models import (
-        LanguageModelStepper,
-        build_classifier,
-        build_language_model,
-        build_tagger,
-        tagger_loss,
-    )
-    from keras_seq.pooling import SequencePooling
-    from keras_seq.recurrent import GRU, LSTM, Elman, Recurrent
-else:  # the serving-only install: contracts, tasks and keras_seq.serving still work
-
-    def __getattr__(name: str):
-        if name in _LAYERS:
-            raise ImportError(f"keras_seq.{name} needs keras and a backend, and {_MISSING} is missing: "
-                              "pip install keras-seq[tf] (or keras-seq plus jax or torch, with KERAS_BACKEND set)")
-        raise AttributeError(f"module 'keras_seq' has no attribute {name!r}")
+_MISSING: str | None = ""  # "" = not checked yet; None = the layers are loaded
 
 
-__all__ = ["__version__", *_LAYERS]
+def register_layers() -> None:
+    """Imports the layers (registering them for ``.keras`` loading) if not done yet.
+
+    ``import keras_seq`` does this itself; only the ``keras-seq`` command defers it
+    until a command needs keras, so ``keras-seq --help`` or an ONNX-only
+    ``predict`` never start TensorFlow. Raises ImportError naming what is missing.
+    """
+    global _MISSING
+    if _MISSING == "":
+        _MISSING = _keras_with_backend()
+        if _MISSING is None:
+            from importlib import import_module
+
+            for name in ("cells", "charwords", "crf", "models", "pooling", "recurrent"):
+                module = import_module(f"keras_seq.{name}")
+                globals().update({key: getattr(module, key) for key in module.__all__})
+            globals()["decoding"] = import_module("keras_seq.decoding")
+    if _MISSING is not None:
+        raise ImportError(f"keras_seq's layers need keras and a backend, and {_MISSING} is missing: "
+                          "pip install keras-seq[tf] (or keras-seq plus jax or torch, with KERAS_BACKEND set)")
+
+
+def __getattr__(name: str):
+    if name in _LAYERS:
+        try:
+            register_layers()
+        except ImportError as error:
+            raise ImportError(f"keras_seq.{name}: {error}") from None
+        if name in globals():
+            return globals()[name]
+    raise AttributeError(f"module 'keras_seq' has no attribute {name!r}")
+
+
+def _load_at_import() -> None:
+    from keras_seq import _quiet
+
+    if _quiet.invoked_as_cli():
+        return  # the command loads the layers when one of its commands needs them
+    try:
+        register_layers()
+    except ImportError:
+        if _MISSING is None:
+            raise  # keras is fine: one of our own modules failed to import
+        # a serving-only install: contracts, tasks and keras_seq.serving still work
+
+
+_load_at_import()
+__all__ = ["__version__", "register_layers", *_LAYERS]

@@ -33,10 +33,15 @@ def invoked_as_cli() -> bool:
 
 
 def wanted() -> bool:
-    """Quiet unless asked for detail (-v / --verbose / KERAS_SEQ_DEBUG)."""
+    """Quiet unless asked for detail (``keras-seq -v COMMAND ...`` or KERAS_SEQ_DEBUG)."""
     if os.environ.get("KERAS_SEQ_DEBUG"):
         return False
-    return not any(a in ("-v", "-vv", "--verbose") for a in sys.argv[1:])
+    for arg in sys.argv[1:]:
+        if not arg.startswith("-"):
+            return True  # the command: options after it are its own
+        if arg.startswith("-v") and set(arg[1:]) == {"v"}:
+            return False
+    return True
 
 
 def apply() -> None:
@@ -49,9 +54,9 @@ def apply() -> None:
 
 @contextlib.contextmanager
 def importing_backend():
-    """Around the first import of keras (and so of TensorFlow): when the command
-    runs quietly, file descriptor 2 goes to a temporary file, replayed only if
-    the import fails."""
+    """Around the first import of keras or TensorFlow: when the command runs
+    quietly, file descriptor 2 goes to a temporary file, replayed only if the
+    import fails."""
     if not (invoked_as_cli() and wanted()):
         yield
         return

@@ -11,6 +11,8 @@ from keras import ops
 
 from keras_seq.recurrent import GRU, LSTM, Elman
 
+__all__ = ["CharacterWordEncoder"]
+
 _CELLS = {"elman": Elman, "gru": GRU, "lstm": LSTM}
 
 

@@ -98,23 +98,24 @@ def add_commands(sub) -> None:
     memory.add_argument("--units", type=int, default=32)
     memory.add_argument("--epochs", type=int, default=4, help="passes over 20,000 generated sequences")
     memory.add_argument("--seed", type=int, default=0)
-    memory.add_argument("--keras-verbose", type=int, default=0, choices=[0, 1, 2], help="Keras' progress output")
-    memory.set_defaults(func=_cmd_memory)
+    memory.add_argument("--keras-verbose", "--verbose", dest="keras_verbose", type=int, default=0, choices=[0, 1, 2],
+                        help="Keras' progress output (on stderr)")
+    memory.set_defaults(func=_cmd_memory, needs="keras")
 
     train = sub.add_parser("train", help="train a model from a config")
     train.add_argument("config", help=f"a TOML config file, or a shipped one: {', '.join(shipped_configs())}")
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
     train.add_argument("--out", required=True, help="the run directory")
-    train.add_argument("--keras-verbose", type=int, default=1, choices=[0, 1, 2],
-                       help="Keras' progress output: 0 none, 1 a bar, 2 a line per epoch (default 1)")
-    train.set_defaults(func=_cmd_train)
+    train.add_argument("--keras-verbose", "--verbose", dest="keras_verbose", type=int, default=1, choices=[0, 1, 2],
+                       help="Keras' progress output on stderr: 0 none, 1 a bar, 2 a line per epoch (default 1)")
+    train.set_defaults(func=_cmd_train, needs="keras")
 
     evaluate = sub.add_parser("evaluate", help="metrics of a trained run on a data source")
     evaluate.add_argument("run_dir")
     evaluate.add_argument("source", nargs="?", default=None, help="default: the run's own source")
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--json", action="store_true")
-    evaluate.set_defaults(func=_cmd_evaluate)
+    evaluate.set_defaults(func=_cmd_evaluate, needs="keras")
 
     generate = sub.add_parser("generate", help="continue a prompt with a trained language model")
     generate.add_argument("run_dir")
@@ -124,7 +125,7 @@ def add_commands(sub) -> None:
     how.add_argument("--temperature", type=float, default=None, help="sample at this temperature")
     how.add_argument("--beam", type=int, default=None, help="beam search with this width")
     generate.add_argument("--seed", type=int, default=0)
-    generate.set_defaults(func=_cmd_generate)
+    generate.set_defaults(func=_cmd_generate, needs="keras")
 
     data = sub.add_parser("data", help="data tools").add_subparsers(dest="data_command", required=True)
     stats = data.add_parser("stats", help="corpus statistics: sizes, lengths, <UNK> share, padding")
@@ -141,4 +142,4 @@ def add_commands(sub) -> None:
     stats.add_argument("--text-column", default=None, help="CSV/TSV/JSONL text column (default 'text')")
     stats.add_argument("--label-column", default=None, help="CSV/TSV/JSONL label column (default 'label')")
     stats.add_argument("--json", action="store_true", help="print one JSON object")
-    stats.set_defaults(func=_cmd_data_stats)
+    stats.set_defaults(func=_cmd_data_stats, needs="keras")

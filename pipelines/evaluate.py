@@ -95,6 +95,7 @@ def evaluate_run(run_dir: str | Path, source: str | None = None, split: str = "t
 
 def load_model(path: Path) -> keras.Model:
     """A saved model, or one line naming the file when it cannot be read."""
+    keras_seq.register_layers()  # our layers must be registered before keras reads the file
     if not Path(path).exists():
         raise FileNotFoundError(f"{path}: missing (the run's model)")
     try:

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 import keras_seq
 from keras_seq import decoding
+from keras_seq.contracts import RunDirectory
+from keras_seq.pipelines.evaluate import load_model
 from keras_seq.pipelines.vocab import TextEncoder
 
 
@@ -17,7 +18,7 @@ def generate_text(run_dir: str | Path, prompt: str, length: int = 200, temperatu
     """Greedy by default; temperature sampling (seeded) or beam search on request."""
     run_dir = Path(run_dir)
     encoder = TextEncoder(run_dir)
-    model = keras.saving.load_model(run_dir / "model.keras", compile=False)
+    model = load_model(RunDirectory(run_dir).check().model)
     stepper = keras_seq.LanguageModelStepper(model)
     ids = encoder.encode(tf.constant([prompt])).to_list()[0]
     if not ids:

@@ -97,7 +97,8 @@ def add_commands(sub) -> None:
     predict.add_argument("--runtime", choices=["savedmodel", "onnx"], default="onnx")
     predict.add_argument("--input", default=None, help="a JSON Lines file: one JSON string per line")
     predict.add_argument("--generate", action="store_true", help="lm: greedy continuations instead of scores")
-    predict.set_defaults(func=_cmd_predict, trailing_texts=True)
+    predict.set_defaults(func=_cmd_predict, trailing_texts=True,
+                         needs=lambda args: "tensorflow" if args.runtime == "savedmodel" else None)
 
     serve = sub.add_parser("serve", help="a model server (KServe, TF Serving's REST protocol) on the ONNX export")
     serve.add_argument("export_dir")

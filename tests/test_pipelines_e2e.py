@@ -150,7 +150,7 @@ def test_killed_run_resumes_where_it_stopped(tmp_path, imdb_slice):
     import time
 
     out = tmp_path / "run"
-    args = ["train", "imdb_sentiment", "--out", str(out), "--keras-verbose", "0", "--set", f'data.source="{imdb_slice}"',
+    args = ["train", "imdb_sentiment", "--out", str(out), "--verbose", "0", "--set", f'data.source="{imdb_slice}"',
             "--set", "train.epochs=4", "--set", "train.patience=10", "--set", "data.max_len=200"]
     args += [item for s in SMALL if not s.startswith("train.epochs") for item in ("--set", s)]
     first = subprocess.Popen([sys.executable, "-m", "keras_seq.cli", *args], stdout=subprocess.DEVNULL,

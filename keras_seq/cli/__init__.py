@@ -31,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="keras-seq", description="Recurrent sequence models for Keras 3: train, "
                                      "evaluate, export and serve.")
     parser.add_argument("--version", action="version", version=f"keras-seq {_version()}")
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="more logging: -v adds TensorFlow's own messages, -vv debug logs")
+    parser.add_argument("-v", dest="verbose", action="count", default=0,
+                        help="more logging (before the command): -v adds TensorFlow's own messages, -vv debug logs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_demo(sub)
     add_pipeline_commands(sub)
@@ -50,6 +50,22 @@ def quiet(verbosity: int = 0) -> None:
     _quiet.apply()
     logging.getLogger("absl").setLevel(logging.ERROR)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def _import_framework(args: argparse.Namespace) -> None:
+    """Imports what the command runs on (keras, or TensorFlow alone) up front, so that
+    a quiet start covers it; commands that need neither (an ONNX `predict`, `serve`,
+    `kit`) never start TensorFlow."""
+    from keras_seq import _quiet
+
+    needs = args.needs(args) if callable(getattr(args, "needs", None)) else getattr(args, "needs", None)
+    if needs == "keras":
+        import keras_seq
+
+        keras_seq.register_layers()
+    elif needs:
+        with _quiet.importing_backend():
+            __import__(needs)
 
 
 def _configure_logging(verbosity: int) -> None:
@@ -79,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet(args.verbose)
     _configure_logging(args.verbose)
     try:
+        _import_framework(args)
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError, TypeError, ContractError) as error:
         if os.environ.get("KERAS_SEQ_DEBUG"):

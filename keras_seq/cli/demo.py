@@ -63,4 +63,4 @@ def add_demo(sub) -> None:
     demo = sub.add_parser("demo", help="train on a generated corpus (no download), export both artifacts, "
                           "answer from both runtimes")
     demo.add_argument("--out", default="demo-out", help="folder for the data, the run and the export (default demo-out)")
-    demo.set_defaults(func=_cmd_demo)
+    demo.set_defaults(func=_cmd_demo, needs="keras")
