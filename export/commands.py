@@ -7,6 +7,11 @@ from pathlib import Path
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    import keras_seq
+    from keras_seq.contracts import RunDirectory
+
+    RunDirectory(args.run_dir).check()
+    keras_seq.register_layers()  # keras and TensorFlow, quietly for the command
     from keras_seq.export.exporter import export_run
 
     summary = export_run(args.run_dir, args.out, name=args.name, version=args.version, overwrite=args.overwrite,
@@ -33,4 +38,4 @@ def add_commands(sub) -> None:
                         help="serving truncation for runs trained without max_len (default 1024 tokens)")
     export.add_argument("--generate-length", type=int, default=200, help="lm: tokens the generate signature adds")
     export.add_argument("--no-verify", action="store_true", help="skip the fresh-process verification")
-    export.set_defaults(func=_cmd_export, needs="keras")
+    export.set_defaults(func=_cmd_export)

@@ -75,3 +75,12 @@ def importing_backend():
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def import_quietly(name: str):
+    """Imports `name` (TensorFlow, keras) under `importing_backend`: commands call it
+    after their cheap input checks, so a bad argument is refused in well under a second."""
+    import importlib
+
+    with importing_backend():
+        return importlib.import_module(name)

@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from keras_seq.contracts import RunDirectory
+
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
@@ -30,7 +32,15 @@ def resolve_config(name: str) -> Path:
     raise FileNotFoundError(f"no config {name!r} (neither a file nor one of {shipped_configs()})")
 
 
+def _framework() -> None:
+    """Keras (and its backend, quietly) plus our layers: after a command's cheap checks."""
+    import keras_seq
+
+    keras_seq.register_layers()
+
+
 def _cmd_memory(args: argparse.Namespace) -> int:
+    _framework()
     from keras_seq.pipelines.memory import format_table, run_memory_experiment
 
     cells = tuple(c.strip() for c in args.cells.split(",") if c.strip())
@@ -42,7 +52,6 @@ def _cmd_memory(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_stats(args: argparse.Namespace) -> int:
-    from keras_seq.pipelines.stats import corpus_stats, format_stats
     from keras_seq.tasks import get_task
 
     options = {}
@@ -50,6 +59,11 @@ def _cmd_data_stats(args: argparse.Namespace) -> int:
         options["text_column"] = args.text_column
     if args.label_column:
         options["label_column"] = args.label_column
+    if not args.source.startswith("tfds:") and not Path(args.source).exists():
+        raise FileNotFoundError(f"no such data source: {args.source}")
+    _framework()
+    from keras_seq.pipelines.stats import corpus_stats, format_stats
+
     level = args.level or get_task(args.task).level
     lower = level == "word" if args.lower is None else args.lower
     stats = corpus_stats(args.source, args.task, level=level, max_len=args.max_len, vocab_size=args.vocab_size,
@@ -61,11 +75,12 @@ def _cmd_data_stats(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from keras_seq.pipelines.config import load_config
-    from keras_seq.pipelines.train import train_run
 
     config = load_config(resolve_config(args.config), args.set or [])
     if not config["data"]["source"]:
         raise ValueError("the config names no data.source (use --set data.source=PATH)")
+    _framework()
+    from keras_seq.pipelines.train import train_run
     with contextlib.redirect_stdout(sys.stderr):  # Keras' progress: stderr; the metrics: stdout
         metrics = train_run(config, args.out, verbose=args.keras_verbose)
     print(json.dumps(metrics, indent=2))
@@ -73,6 +88,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    RunDirectory(args.run_dir).check()
+    _framework()
     from keras_seq.pipelines.evaluate import evaluate_run
 
     result = evaluate_run(args.run_dir, args.source, split=args.split)
@@ -81,6 +98,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
+    RunDirectory(args.run_dir).check()
+    _framework()
     from keras_seq.pipelines.generate import generate_text
 
     print(generate_text(args.run_dir, args.prompt, length=args.length, temperature=args.temperature,
@@ -100,7 +119,7 @@ def add_commands(sub) -> None:
     memory.add_argument("--seed", type=int, default=0)
     memory.add_argument("--keras-verbose", "--verbose", dest="keras_verbose", type=int, default=0, choices=[0, 1, 2],
                         help="Keras' progress output (on stderr)")
-    memory.set_defaults(func=_cmd_memory, needs="keras")
+    memory.set_defaults(func=_cmd_memory)
 
     train = sub.add_parser("train", help="train a model from a config")
     train.add_argument("config", help=f"a TOML config file, or a shipped one: {', '.join(shipped_configs())}")
@@ -108,14 +127,14 @@ def add_commands(sub) -> None:
     train.add_argument("--out", required=True, help="the run directory")
     train.add_argument("--keras-verbose", "--verbose", dest="keras_verbose", type=int, default=1, choices=[0, 1, 2],
                        help="Keras' progress output on stderr: 0 none, 1 a bar, 2 a line per epoch (default 1)")
-    train.set_defaults(func=_cmd_train, needs="keras")
+    train.set_defaults(func=_cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="metrics of a trained run on a data source")
     evaluate.add_argument("run_dir")
     evaluate.add_argument("source", nargs="?", default=None, help="default: the run's own source")
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--json", action="store_true")
-    evaluate.set_defaults(func=_cmd_evaluate, needs="keras")
+    evaluate.set_defaults(func=_cmd_evaluate)
 
     generate = sub.add_parser("generate", help="continue a prompt with a trained language model")
     generate.add_argument("run_dir")
@@ -125,7 +144,7 @@ def add_commands(sub) -> None:
     how.add_argument("--temperature", type=float, default=None, help="sample at this temperature")
     how.add_argument("--beam", type=int, default=None, help="beam search with this width")
     generate.add_argument("--seed", type=int, default=0)
-    generate.set_defaults(func=_cmd_generate, needs="keras")
+    generate.set_defaults(func=_cmd_generate)
 
     data = sub.add_parser("data", help="data tools").add_subparsers(dest="data_command", required=True)
     stats = data.add_parser("stats", help="corpus statistics: sizes, lengths, <UNK> share, padding")
@@ -142,4 +161,4 @@ def add_commands(sub) -> None:
     stats.add_argument("--text-column", default=None, help="CSV/TSV/JSONL text column (default 'text')")
     stats.add_argument("--label-column", default=None, help="CSV/TSV/JSONL label column (default 'label')")
     stats.add_argument("--json", action="store_true", help="print one JSON object")
-    stats.set_defaults(func=_cmd_data_stats, needs="keras")
+    stats.set_defaults(func=_cmd_data_stats)

@@ -64,8 +64,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
         predictor = OnnxPredictor(args.export_dir)
     else:
+        from keras_seq._quiet import import_quietly
         from keras_seq.serving.savedmodel_predictor import SavedModelPredictor
 
+        import_quietly("tensorflow")
         predictor = SavedModelPredictor(args.export_dir)
     predict = predictor.generate if args.generate else predictor.predict
     for answer in answer_all(predict, items):
@@ -97,8 +99,7 @@ def add_commands(sub) -> None:
     predict.add_argument("--runtime", choices=["savedmodel", "onnx"], default="onnx")
     predict.add_argument("--input", default=None, help="a JSON Lines file: one JSON string per line")
     predict.add_argument("--generate", action="store_true", help="lm: greedy continuations instead of scores")
-    predict.set_defaults(func=_cmd_predict, trailing_texts=True,
-                         needs=lambda args: "tensorflow" if args.runtime == "savedmodel" else None)
+    predict.set_defaults(func=_cmd_predict, trailing_texts=True)
 
     serve = sub.add_parser("serve", help="a model server (KServe, TF Serving's REST protocol) on the ONNX export")
     serve.add_argument("export_dir")

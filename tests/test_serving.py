@@ -245,3 +245,15 @@ def test_onnx_predictor_is_thread_safe(exported):
         t.join()
     for i, answers in results.items():
         assert answers == serial[i:] + serial[:i]
+
+
+def test_cli_predict_on_onnx_starts_no_tensorflow(exported, expected):
+    # As the `keras-seq` command: TensorFlow made unimportable, the ONNX answers still come.
+    code = ("import sys, runpy\n"
+            "sys.modules['tensorflow'] = None\n"
+            "sys.argv = ['keras-seq', 'predict', sys.argv[1], *sys.argv[2:]]\n"
+            "from keras_seq.cli import main\nsys.exit(main())\n")
+    result = subprocess.run([sys.executable, "-c", code, str(exported), *TEXTS], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _close([json.loads(line) for line in result.stdout.strip().splitlines()], expected)

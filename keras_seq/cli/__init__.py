@@ -52,22 +52,6 @@ def quiet(verbosity: int = 0) -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
-def _import_framework(args: argparse.Namespace) -> None:
-    """Imports what the command runs on (keras, or TensorFlow alone) up front, so that
-    a quiet start covers it; commands that need neither (an ONNX `predict`, `serve`,
-    `kit`) never start TensorFlow."""
-    from keras_seq import _quiet
-
-    needs = args.needs(args) if callable(getattr(args, "needs", None)) else getattr(args, "needs", None)
-    if needs == "keras":
-        import keras_seq
-
-        keras_seq.register_layers()
-    elif needs:
-        with _quiet.importing_backend():
-            __import__(needs)
-
-
 def _configure_logging(verbosity: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
@@ -95,7 +79,6 @@ def main(argv: list[str] | None = None) -> int:
     quiet(args.verbose)
     _configure_logging(args.verbose)
     try:
-        _import_framework(args)
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError, TypeError, ContractError) as error:
         if os.environ.get("KERAS_SEQ_DEBUG"):
