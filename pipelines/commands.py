@@ -78,7 +78,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     config = load_config(resolve_config(args.config), args.set or [])
     if not config["data"]["source"]:
-        raise ValueError("the config names no data.source (use --set data.source=PATH)")
+        hint = (" (the demo config trains on the corpus `keras-seq demo` generates: run `keras-seq demo`, or "
+                "`keras-seq train demo --set data.source=demo-out/data --out RUN` after it)"
+                if resolve_config(args.config).stem == "demo" else "")
+        raise ValueError(f"the config names no data.source: add --set data.source=PATH{hint}")
     _framework()
     from keras_seq.pipelines.train import train_run
     with contextlib.redirect_stdout(sys.stderr):  # Keras' progress: stderr; the metrics: stdout

@@ -15,9 +15,14 @@ from keras_seq.contracts.answers import error_answer
 
 def read_jsonl_texts(path: str) -> list:
     """One JSON string per line -> a list of str, or an error message (str in a
-    one-item tuple) for a line that holds something else."""
+    one-item tuple) for a line that holds something else. Every line gets its own
+    result, whatever it holds (a 5,000-digit number, nesting 3,000 deep, bad bytes)."""
     items: list = []
-    with open(path, "rb") as f:
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: missing (the --input file)") from None
+    with f:
         for number, raw in enumerate(f, 1):
             raw = raw.rstrip(b"\r\n")
             try:
@@ -29,10 +34,18 @@ def read_jsonl_texts(path: str) -> list:
             except json.JSONDecodeError as error:
                 items.append((f"line {number}: not valid JSON ({error.msg})",))
                 continue
+            except RecursionError:
+                items.append((f"line {number}: not valid JSON (nested too deeply)",))
+                continue
+            except ValueError as error:  # e.g. an integer past Python's digit limit
+                items.append((f"line {number}: not valid JSON ({str(error).split(';')[0][:120]})",))
+                continue
             if not isinstance(value, str):
                 items.append((f"line {number}: expected a JSON string, got {type(value).__name__}",))
                 continue
             items.append(value)
+    if not items:
+        raise ValueError(f"{path}: the --input file is empty (expected one JSON string per line)")
     return items
 
 
@@ -70,8 +83,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         import_quietly("tensorflow")
         predictor = SavedModelPredictor(args.export_dir)
     predict = predictor.generate if args.generate else predictor.predict
-    for answer in answer_all(predict, items):
+    failed = []
+    for number, answer in enumerate(answer_all(predict, items), 1):
         print(json.dumps(answer, ensure_ascii=False))
+        if "error" in answer:
+            failed.append(number)
+    if failed:
+        shown = ", ".join(map(str, failed[:20])) + (" ..." if len(failed) > 20 else "")
+        print(f"keras-seq predict: {len(failed)} of {len(items)} inputs got an error (line {shown}); "
+              "the others were answered", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -91,6 +112,16 @@ def _cmd_kit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"a port is 1-65535; got {port}")
+    return port
+
+
 def add_commands(sub) -> None:
     """Adds ``predict``, ``serve`` and ``kit`` to the CLI's subparsers."""
     predict = sub.add_parser("predict", help="answers from an exported model (SavedModel or ONNX Runtime)")
@@ -103,7 +134,7 @@ def add_commands(sub) -> None:
 
     serve = sub.add_parser("serve", help="a model server (KServe, TF Serving's REST protocol) on the ONNX export")
     serve.add_argument("export_dir")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--port", type=_port, default=8080)
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default loopback)")
     serve.add_argument("--name", default=None, help="model name in the URL (default: the export's name)")
     serve.add_argument("--max-texts", type=int, default=256, help="most texts per request")

@@ -58,6 +58,17 @@ def test_predict_lines_report_errors_per_line(tmp_path):
     assert "line 3: not valid JSON" in items[2][0] and "line 4: not valid UTF-8" in items[3][0]
     assert "got list" in items[5][0]
 
+
+def test_predict_lines_survive_huge_numbers_and_deep_nesting(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text('"a"\n' + "9" * 5000 + "\n" + "[" * 3000 + "]" * 3000 + '\n"b"\n')
+    items = read_jsonl_texts(str(path))
+    assert items[0] == "a" and items[3] == "b"
+    assert items[1][0].startswith("line 2: not valid JSON") and items[2][0].startswith("line 3: not valid JSON")
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(ValueError, match="the --input file is empty"):
+        read_jsonl_texts(str(tmp_path / "empty.jsonl"))
+
     def predict(texts):
         if any(t == "boom" for t in texts):
             raise ValueError("cannot take boom")

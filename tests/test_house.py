@@ -105,6 +105,10 @@ def test_cli_version_and_quiet_start():
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip().splitlines() == [f"keras-seq evaluate: error: {REPO / 'nowhere'}: no run "
                                                   "directory there"]
+    result = subprocess.run([sys.executable, "-m", "keras_seq.cli", "serve", str(REPO), "--port", "70000"],
+                            capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.returncode == 2 and "a port is 1-65535; got 70000" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 # -- the registry ------------------------------------------------------------------------------------------
