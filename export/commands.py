@@ -7,11 +7,11 @@ from pathlib import Path
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    import keras_seq
+    from keras_seq import register_layers
     from keras_seq.contracts import RunDirectory
 
     RunDirectory(args.run_dir).check()
-    keras_seq.register_layers()  # keras and TensorFlow, quietly for the command
+    register_layers()  # keras and TensorFlow, quietly for the command
     from keras_seq.export.exporter import export_run
 
     summary = export_run(args.run_dir, args.out, name=args.name, version=args.version, overwrite=args.overwrite,

@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from keras_seq import register_layers
 from keras_seq.contracts import RunDirectory
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -32,15 +33,8 @@ def resolve_config(name: str) -> Path:
     raise FileNotFoundError(f"no config {name!r} (neither a file nor one of {shipped_configs()})")
 
 
-def _framework() -> None:
-    """Keras (and its backend, quietly) plus our layers: after a command's cheap checks."""
-    import keras_seq
-
-    keras_seq.register_layers()
-
-
 def _cmd_memory(args: argparse.Namespace) -> int:
-    _framework()
+    register_layers()  # keras and its backend (quietly for the command), after the cheap checks
     from keras_seq.pipelines.memory import format_table, run_memory_experiment
 
     cells = tuple(c.strip() for c in args.cells.split(",") if c.strip())
@@ -61,7 +55,7 @@ def _cmd_data_stats(args: argparse.Namespace) -> int:
         options["label_column"] = args.label_column
     if not args.source.startswith("tfds:") and not Path(args.source).exists():
         raise FileNotFoundError(f"no such data source: {args.source}")
-    _framework()
+    register_layers()  # keras and its backend (quietly for the command), after the cheap checks
     from keras_seq.pipelines.stats import corpus_stats, format_stats
 
     level = args.level or get_task(args.task).level
@@ -76,13 +70,14 @@ def _cmd_data_stats(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from keras_seq.pipelines.config import load_config
 
-    config = load_config(resolve_config(args.config), args.set or [])
+    path = resolve_config(args.config)
+    config = load_config(path, args.set or [])
     if not config["data"]["source"]:
         hint = (" (the demo config trains on the corpus `keras-seq demo` generates: run `keras-seq demo`, or "
                 "`keras-seq train demo --set data.source=demo-out/data --out RUN` after it)"
-                if resolve_config(args.config).stem == "demo" else "")
+                if path.stem == "demo" else "")
         raise ValueError(f"the config names no data.source: add --set data.source=PATH{hint}")
-    _framework()
+    register_layers()  # keras and its backend (quietly for the command), after the cheap checks
     from keras_seq.pipelines.train import train_run
     with contextlib.redirect_stdout(sys.stderr):  # Keras' progress: stderr; the metrics: stdout
         metrics = train_run(config, args.out, verbose=args.keras_verbose)
@@ -92,7 +87,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     RunDirectory(args.run_dir).check()
-    _framework()
+    register_layers()  # keras and its backend (quietly for the command), after the cheap checks
     from keras_seq.pipelines.evaluate import evaluate_run
 
     result = evaluate_run(args.run_dir, args.source, split=args.split)
@@ -102,7 +97,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     RunDirectory(args.run_dir).check()
-    _framework()
+    register_layers()  # keras and its backend (quietly for the command), after the cheap checks
     from keras_seq.pipelines.generate import generate_text
 
     print(generate_text(args.run_dir, args.prompt, length=args.length, temperature=args.temperature,

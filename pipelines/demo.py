@@ -15,6 +15,7 @@ from keras_seq.contracts import RunDirectory, read_labels
 from keras_seq.pipelines.config import load_config
 from keras_seq.pipelines.synthetic import DEMO_SENTENCES, write_corpus
 from keras_seq.pipelines.train import train_run
+from keras_seq.tasks import get_task
 
 DEMO_CONFIG = Path(__file__).resolve().parent / "configs" / "demo.toml"
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def train_demo(out: str | Path, verbose: int = 2) -> dict:
     run = RunDirectory(out / "run")
     model = load_model(run.model)
     encoder = TextEncoder(run.path)
-    labels = read_labels(run.file("labels.txt"))
+    labels = read_labels(run.file(get_task(config["task"]).label_file))
     ids = encoder.encode(tf.constant(DEMO_SENTENCES)).to_tensor().numpy()
     probabilities = np.asarray(model(ids, training=False))
     metrics["bag_of_words_accuracy"] = bag_of_words_accuracy(data, encoder, labels)

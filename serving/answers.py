@@ -13,16 +13,7 @@ from keras_seq.contracts.answers import classify_answer, generate_answer, lm_ans
 from keras_seq.tasks import get_task
 
 __all__ = ["classify_answer", "tag_answer", "lm_answer", "generate_answer", "viterbi", "log_softmax", "lm_scores", "greedy_tokens",
-           "join_tokens", "pad_rows", "rows_of", "from_signature_outputs", "to_signature_outputs"]
-
-
-def pad_rows(rows: list[list[int]], width: int | None = None) -> np.ndarray:
-    """Right-padded (len(rows), max(1, width, longest)) int64 ids."""
-    width = max([1, width or 0, *(len(r) for r in rows)])
-    out = np.zeros((len(rows), width), np.int64)
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = row
-    return out
+           "join_tokens", "rows_of", "from_signature_outputs", "to_signature_outputs"]
 
 
 def viterbi(emissions: np.ndarray, length: int, transitions: np.ndarray, start: np.ndarray,

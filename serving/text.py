@@ -34,6 +34,14 @@ def _as_text(text: str | bytes) -> str:
     return text.encode("utf-8", errors="surrogatepass").decode("utf-8", errors="replace")
 
 
+def pad_rows(rows: list[list[int]], min_len: int = 1) -> np.ndarray:
+    """Right-padded (len(rows), max(min_len, longest)) int64 ids (0 = padding)."""
+    out = np.zeros((len(rows), max([min_len, *(len(r) for r in rows)])), np.int64)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
+
+
 class TextTokenizer:
     """Raw text -> token strings and int64 ids, as the TF tokenizer does."""
 
@@ -106,9 +114,4 @@ class TextTokenizer:
     def encode_batch(self, texts: Iterable[str | bytes], min_len: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Right-padded ids (batch, max(min_len, longest)) int64 and lengths (batch,)."""
         rows = [self.encode(t) for t in texts]
-        lengths = np.array([len(r) for r in rows], dtype=np.int64)
-        width = max([min_len, *lengths.tolist()])
-        ids = np.zeros((len(rows), width), dtype=np.int64)
-        for i, row in enumerate(rows):
-            ids[i, : len(row)] = row
-        return ids, lengths
+        return pad_rows(rows, min_len), np.array([len(r) for r in rows], dtype=np.int64)

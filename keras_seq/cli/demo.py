@@ -55,9 +55,9 @@ def run_demo(out: str | Path) -> dict:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    import keras_seq
+    from keras_seq import register_layers
 
-    keras_seq.register_layers()  # keras and TensorFlow, quietly for the command
+    register_layers()  # keras and TensorFlow, quietly for the command
     run_demo(args.out)
     return 0
 

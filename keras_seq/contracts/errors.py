@@ -52,3 +52,21 @@ def check_type(path: Path, key: str, value, types: tuple, what: str) -> None:
     if not ok:
         names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
         raise ContractError(f"{path}: field '{key}' must be {names}; found {value!r} ({what})")
+
+
+class Directory:
+    """A folder whose files a contract names; subclasses declare them with `file_in`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+
+def file_in(name: str, doc: str = "") -> property:
+    """A property: the path of `name` inside the directory."""
+    return property(lambda self: self.path / name, doc=doc or name)

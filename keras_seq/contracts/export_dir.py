@@ -12,11 +12,9 @@ before it existed read as version 1.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from keras_seq.contracts.errors import ContractError, check_type, read_json_object, write_json
-from keras_seq.contracts.tokenizer import TokenizerSpec
+from keras_seq.contracts.errors import ContractError, Directory, check_type, file_in, read_json_object, write_json
 
 EXPORT_FILE = "export.json"
 SAVEDMODEL_DIR = "savedmodel"
@@ -46,22 +44,11 @@ def _checked(path: Path, data: dict, spec: dict, what: str) -> dict:
     return data
 
 
-@dataclass(frozen=True)
-class ExportDirectory:
+class ExportDirectory(Directory):
     """The paths of one export directory, and its validating readers."""
 
-    path: Path
-
-    def __init__(self, path: str | Path) -> None:
-        object.__setattr__(self, "path", Path(path))
-
-    @property
-    def info_file(self) -> Path:
-        return self.path / EXPORT_FILE
-
-    @property
-    def onnx_dir(self) -> Path:
-        return self.path / ONNX_DIR
+    info_file = file_in(EXPORT_FILE)
+    onnx_dir = file_in(ONNX_DIR)
 
     def model_dir(self, name: str) -> Path:
         """``savedmodel/NAME``: the folder TF Serving polls for numbered versions."""
@@ -103,12 +90,10 @@ def find_onnx_dir(path: str | Path) -> Path:
 
 
 def read_onnx_info(onnx_dir: Path) -> dict:
-    """``onnx/model.json``, checked, with the tokenizer contract beside it validated too."""
+    """``onnx/model.json``, checked (the tokenizer beside it is checked by whoever reads it)."""
     path = Path(onnx_dir) / ONNX_INFO_FILE
-    data = _checked(path, read_json_object(path, "the ONNX model's description"), _ONNX_FIELDS,
+    return _checked(path, read_json_object(path, "the ONNX model's description"), _ONNX_FIELDS,
                     "the ONNX model's description")
-    TokenizerSpec.load(onnx_dir)
-    return data
 
 
 def write_onnx_info(onnx_dir: Path, info: dict) -> Path:

@@ -12,10 +12,9 @@ RUN_DIR/
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 
-from keras_seq.contracts.errors import ContractError, read_json_object
+from keras_seq.contracts.errors import ContractError, Directory, file_in
 from keras_seq.contracts.tokenizer import TOKENIZER_FILE, TokenizerSpec
 
 MODEL_FILE = "model.keras"
@@ -30,53 +29,18 @@ LABELS_FILE = "labels.txt"
 TAGS_FILE = "tags.txt"
 
 
-@dataclass(frozen=True)
-class RunDirectory:
+class RunDirectory(Directory):
     """The paths of one run directory, and its validating readers."""
 
-    path: Path
-
-    def __init__(self, path: str | Path) -> None:
-        object.__setattr__(self, "path", Path(path))
-
-    @property
-    def model(self) -> Path:
-        return self.path / MODEL_FILE
-
-    @property
-    def config_file(self) -> Path:
-        return self.path / CONFIG_FILE
-
-    @property
-    def metrics_file(self) -> Path:
-        return self.path / METRICS_FILE
-
-    @property
-    def history(self) -> Path:
-        return self.path / HISTORY_FILE
-
-    @property
-    def curves(self) -> Path:
-        return self.path / CURVES_FILE
-
-    @property
-    def logs(self) -> Path:
-        return self.path / LOGS_DIR
-
-    @property
-    def backup(self) -> Path:
-        return self.path / BACKUP_DIR
-
-    @property
-    def best_weights(self) -> Path:
-        return self.path / BEST_WEIGHTS_FILE
-
-    @property
-    def tokenizer_file(self) -> Path:
-        return self.path / TOKENIZER_FILE
-
-    def file(self, name: str) -> Path:
-        return self.path / name
+    model = file_in(MODEL_FILE)
+    config_file = file_in(CONFIG_FILE)
+    metrics_file = file_in(METRICS_FILE)
+    history = file_in(HISTORY_FILE)
+    curves = file_in(CURVES_FILE)
+    logs = file_in(LOGS_DIR)
+    backup = file_in(BACKUP_DIR)
+    best_weights = file_in(BEST_WEIGHTS_FILE)
+    tokenizer_file = file_in(TOKENIZER_FILE)
 
     def check(self) -> "RunDirectory":
         """Raises FileNotFoundError unless this is a finished run directory."""
@@ -102,6 +66,3 @@ class RunDirectory:
 
     def tokenizer(self) -> TokenizerSpec:
         return TokenizerSpec.load(self.tokenizer_file)
-
-    def metrics(self) -> dict:
-        return read_json_object(self.metrics_file, "the run's metrics")

@@ -37,7 +37,8 @@ class Task:
     own_validation: bool = False
     #: Models can also read each word's characters (`data.char_features`).
     character_features: bool = False
-    #: Trained on contiguous windows of one token stream (nothing is padded), not on examples.
+    #: Trained on contiguous windows of one token stream (nothing is padded), not on examples;
+    #: its models are causal, so padding after a token cannot change them.
     stream: bool = False
 
     @property
@@ -136,7 +137,7 @@ class Task:
         raise NotImplementedError
 
     def padding_probe(self, plain, padded, ids):
-        """The comparable parts of a model's outputs without and with extra padding (None: causal, skip)."""
+        """The comparable parts of a model's outputs without and with extra padding."""
         return plain, padded
 
     # -- answers --------------------------------------------------------------------

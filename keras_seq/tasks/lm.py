@@ -96,9 +96,6 @@ class LanguageModelTask(Task):
         return {"serving_default": (functions.score_text, [TEXT]), "generate": (functions.generate_text, [TEXT]),
                 "score_ids": (functions.score_ids, [IDS, LENGTHS])}
 
-    def padding_probe(self, plain, padded, ids):
-        return None  # causal: padding after a token cannot change it
-
     def answer_from_outputs(self, row, labels):
         return answers.lm_answer(float(row["loss"]), int(row["tokens_scored"]))
 

@@ -140,7 +140,7 @@ class TagTask(Task):
         """(tokens per text, per-token scores per text): tag probabilities, or the CRF's emissions."""
         import numpy as np
 
-        from keras_seq.serving.answers import pad_rows
+        from keras_seq.serving.text import pad_rows
 
         tokenizer = predictor.tokenizer
         tokens = [tokenizer.tokens(t) for t in texts]
