@@ -25,6 +25,7 @@ from pathlib import Path
 from keras_seq.contracts.export_dir import ONNX_MODEL_FILE, ExportDirectory, write_export_info
 
 from keras_seq.export.probes import adversarial_texts
+from keras_seq.export.processes import remove_debris
 from keras_seq.export.runs import TrainedRun, check_padding_invariance, load_trained_run, stage_tokenizer
 from keras_seq.export.savedmodel import (ServingFunctions, install_atomically, reference_answers, write_savedmodel,
                                write_warmup)
@@ -80,6 +81,7 @@ def export_run(run_dir: str | Path, out: str | Path, *, name: str | None = None,
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} already exists (pass --overwrite to replace it, or another --version)")
     model_dir.mkdir(parents=True, exist_ok=True)
+    remove_debris(model_dir, out)  # staging and scratch folders of exports killed before
 
     from keras_seq.pipelines.vocab import TextEncoder
 

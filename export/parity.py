@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import tensorflow as tf
 
 from keras_seq.contracts.answers import NUMBER_FIELDS
 from keras_seq.contracts.export_dir import ExportDirectory
+from keras_seq.export.processes import run_child, scratch_dir
 from keras_seq.export.runs import load_trained_run
 from keras_seq.export.verify import FRESH_CHECK, _quiet_env, texts_file
 from keras_seq.pipelines.vocab import TextEncoder
@@ -47,9 +47,8 @@ def savedmodel_answers(savedmodel_dir: str | Path, texts: list, task: str, signa
                        chunk: int = 32) -> list[dict]:
     """Answers of the SavedModel loaded by `tf.saved_model.load` in a fresh process
     (`chunk` texts per call: one long text pads its whole batch)."""
-    with tempfile.TemporaryDirectory(prefix="keras-seq-parity-") as tmp:
-        tmp = Path(tmp)
-        subprocess.run([sys.executable, str(FRESH_CHECK), str(savedmodel_dir), str(texts_file(texts, tmp / "t.json")),
+    with scratch_dir("keras-seq-parity") as tmp:
+        run_child([sys.executable, str(FRESH_CHECK), str(savedmodel_dir), str(texts_file(texts, tmp / "t.json")),
                         str(tmp / "a.npz"), str(chunk)], check=True, capture_output=True, timeout=3600,
                        env=_quiet_env())
         stored = dict(np.load(tmp / "a.npz", allow_pickle=True))

@@ -13,12 +13,12 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from keras_seq.contracts.answers import NUMBER_FIELDS
+from keras_seq.export.processes import run_child, scratch_dir
 
 TOLERANCE = 1e-5
 FRESH_CHECK = Path(__file__).with_name("fresh_check.py")
@@ -56,7 +56,7 @@ def compare(got: np.ndarray, want: np.ndarray, where: str) -> float:
 
 
 def _run(command: list[str], what: str, timeout: int) -> subprocess.CompletedProcess:
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=_quiet_env())
+    result = run_child(command, capture_output=True, text=True, timeout=timeout, env=_quiet_env())
     if result.returncode != 0:
         raise VerificationError(f"{what} failed (exit {result.returncode}): {result.stderr.strip()[-1500:]}")
     return result
@@ -66,8 +66,7 @@ def verify_savedmodel(directory: str | Path, texts: list, reference: dict, timeo
     """Checks the SavedModel at `directory` against `reference` ({signature: {output: array}})."""
     directory = Path(directory)
     report = {"texts": len(texts), "max_abs_diff": 0.0, "checked": []}
-    with tempfile.TemporaryDirectory(prefix="keras-seq-verify-") as tmp:
-        tmp = Path(tmp)
+    with scratch_dir("keras-seq-verify") as tmp:
         inputs = texts_file(texts, tmp / "texts.json")
         _run([sys.executable, str(FRESH_CHECK), str(directory), str(inputs), str(tmp / "answers.npz")],
              "loading in a fresh process", timeout)

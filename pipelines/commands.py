@@ -77,10 +77,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 "`keras-seq train demo --set data.source=demo-out/data --out RUN` after it)"
                 if path.stem == "demo" else "")
         raise ValueError(f"the config names no data.source: add --set data.source=PATH{hint}")
+    from keras_seq.pipelines.config import dump_toml
+
+    RunDirectory(args.out).check_can_train(dump_toml(config), args.overwrite)  # before TensorFlow: a quick answer
     register_layers()  # keras and its backend (quietly for the command), after the cheap checks
     from keras_seq.pipelines.train import train_run
     with contextlib.redirect_stdout(sys.stderr):  # Keras' progress: stderr; the metrics: stdout
-        metrics = train_run(config, args.out, verbose=args.keras_verbose)
+        metrics = train_run(config, args.out, verbose=args.keras_verbose, overwrite=args.overwrite)
     print(json.dumps(metrics, indent=2))
     return 0
 
@@ -122,7 +125,10 @@ def add_commands(sub) -> None:
     train = sub.add_parser("train", help="train a model from a config")
     train.add_argument("config", help=f"a TOML config file, or a shipped one: {', '.join(shipped_configs())}")
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
-    train.add_argument("--out", required=True, help="the run directory")
+    train.add_argument("--out", required=True, help="the run directory; rerun the same command to resume an "
+                       "unfinished run")
+    train.add_argument("--overwrite", action="store_true", help="train a finished run directory again (its own "
+                       "files are removed first)")
     train.add_argument("--keras-verbose", "--verbose", dest="keras_verbose", type=int, default=1, choices=[0, 1, 2],
                        help="Keras' progress output on stderr: 0 none, 1 a bar, 2 a line per epoch (default 1)")
     train.set_defaults(func=_cmd_train)

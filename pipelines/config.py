@@ -27,7 +27,9 @@ DEFAULTS: dict[str, Any] = {
         "label_column": "label",
         "tag_column": "upos",
         "train_fraction": 0.9,  # lm on one file: first 90% train
-        "holdout_every": 10,  # no validation split: every 10th training example validates
+        "holdout_every": 10,  # a folder without a validation split: every 10th training example validates
+        "split_fractions": [0.8, 0.1, 0.1],  # one file: train / validation / test shares (seeded hash of the text)
+        "split_seed": 0,
         "char_features": False,  # tag: also feed each word's characters (character-level encoder)
         "max_word_len": 20,
         "lower_words": False,  # word level: look words up lower-cased (characters keep the case)
@@ -117,6 +119,9 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
             cursor = cursor.setdefault(part, {})
         cursor[parts[-1]] = _parse_value(text.strip())
         config = _merge(config, nested)
+    from keras_seq.pipelines.readers.sources import check_fractions
+
+    check_fractions(config["data"]["split_fractions"])
     monitors = get_task(config["task"]).monitors
     if config["train"]["monitor"] not in monitors:
         raise ValueError(f"train.monitor must be one of {monitors} for a {config['task']} run; "

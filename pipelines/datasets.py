@@ -8,6 +8,7 @@ bucketing and prefetching.
 from __future__ import annotations
 
 import collections
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,24 +142,68 @@ def split_lengths(dataset: tf.data.Dataset) -> np.ndarray:
 
 
 def word_dropout(dataset: tf.data.Dataset, rate: float, seed: int, singletons_from: int | None = None,
-                 singleton_rate: float = 0.0) -> tf.data.Dataset:
+                 singleton_rate: float = 0.0, epoch=0) -> tf.data.Dataset:
     """Training only: replaces each word id by <UNK> with probability `rate`, so
     the model learns to tag words it has never seen from their context. Ids from
     `singletons_from` on (words seen once in training: the vocabulary's tail) are
-    replaced with probability `singleton_rate` instead (Lample et al., 2016: 0.5)."""
+    replaced with probability `singleton_rate` instead (Lample et al., 2016: 0.5).
+
+    The draws are stateless, keyed by (seed, epoch, batch index): a resumed run
+    drops the same words as an uninterrupted one."""
     if not rate and not (singleton_rate and singletons_from is not None):
         return dataset
+    epoch = tf.cast(epoch, tf.int64)
 
-    def drop(inputs, targets):
+    def drop(index, batch):
+        inputs, targets = batch
         ids = inputs[0] if isinstance(inputs, tuple) else inputs
         threshold = tf.fill(tf.shape(ids), tf.constant(rate, tf.float32))
         if singletons_from is not None and singleton_rate:
             threshold = tf.where(ids >= singletons_from, max(rate, singleton_rate), threshold)
-        hit = (tf.random.uniform(tf.shape(ids), seed=seed) < threshold) & (ids > UNK_ID)
+        key = tf.stack([tf.constant(seed, tf.int64), epoch * (1 << 32) + index])
+        hit = (tf.random.stateless_uniform(tf.shape(ids), seed=key) < threshold) & (ids > UNK_ID)
         ids = tf.where(hit, tf.constant(UNK_ID, ids.dtype), ids)
         return ((ids, *inputs[1:]) if isinstance(inputs, tuple) else ids), targets
 
-    return dataset.map(drop, num_parallel_calls=AUTOTUNE)
+    return dataset.enumerate().map(drop, num_parallel_calls=AUTOTUNE)
+
+
+def _batches(dataset: tf.data.Dataset, lengths: np.ndarray, *, tokens_per_batch: int, max_batch: int, buckets: int,
+             bucketing: bool = True, fixed_length: int | None = None) -> tuple[tf.data.Dataset, int]:
+    """(padded batches, their exact number)."""
+    if bucketing:
+        boundaries = length_boundaries(lengths, buckets)
+        sizes = bucket_batch_sizes(boundaries, tokens_per_batch, max_batch, int(lengths.max()))
+        return bucket_by_length(dataset, boundaries, sizes), bucketed_batch_count(lengths, boundaries, sizes)
+    return (fixed_length_batches(dataset, max_batch, fixed_length or int(lengths.max())),
+            -(-len(lengths) // max_batch))
+
+
+def epoch_batches(dataset: tf.data.Dataset, lengths: np.ndarray, epochs: range, *, seed: int = 0,
+                  dropout: dict | None = None, tokens_per_batch: int = 4096, max_batch: int = 64, buckets: int = 12,
+                  cache: bool = True) -> tuple[tf.data.Dataset, int]:
+    """Training batches of the epochs `epochs` as one stream, and the batches per epoch
+    (fit's ``steps_per_epoch``).
+
+    Epoch e is shuffled with a seed made of (`seed`, e) and its word dropout
+    (`dropout`: `word_dropout`'s keyword arguments) is keyed by (seed, e, batch),
+    so a run resumed at epoch k trains on exactly the batches an uninterrupted
+    run would have seen from epoch k on."""
+    if cache:
+        dataset = dataset.cache()
+    sizes = dict(tokens_per_batch=tokens_per_batch, max_batch=max_batch, buckets=buckets)
+    _, count = _batches(dataset, lengths, **sizes)
+    buffer = min(len(lengths), 20000)
+
+    def one_epoch(epoch):
+        shuffled = dataset.shuffle(buffer, seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False)
+        batches, _ = _batches(shuffled, lengths, **sizes)
+        return word_dropout(batches, seed=seed, epoch=epoch, **dropout) if dropout else batches
+
+    # One dataset per epoch, concatenated: shuffle seeds must be Python numbers once a global seed is set.
+    per_epoch = [one_epoch(e) for e in epochs] or [_batches(dataset.take(0), lengths, **sizes)[0]]
+    stream = functools.reduce(tf.data.Dataset.concatenate, per_epoch)
+    return stream.apply(tf.data.experimental.assert_cardinality(count * len(epochs))).prefetch(AUTOTUNE), count
 
 
 def batched(dataset: tf.data.Dataset, lengths: np.ndarray, *, tokens_per_batch: int = 4096, max_batch: int = 64,
@@ -169,14 +214,8 @@ def batched(dataset: tf.data.Dataset, lengths: np.ndarray, *, tokens_per_batch: 
         dataset = dataset.cache()
     if shuffle:
         dataset = dataset.shuffle(min(len(lengths), 20000), seed=seed, reshuffle_each_iteration=True)
-    if bucketing:
-        boundaries = length_boundaries(lengths, buckets)
-        sizes = bucket_batch_sizes(boundaries, tokens_per_batch, max_batch, int(lengths.max()))
-        dataset = bucket_by_length(dataset, boundaries, sizes)
-        count = bucketed_batch_count(lengths, boundaries, sizes)
-    else:
-        dataset = fixed_length_batches(dataset, max_batch, fixed_length or int(lengths.max()))
-        count = -(-len(lengths) // max_batch)
+    dataset, count = _batches(dataset, lengths, tokens_per_batch=tokens_per_batch, max_batch=max_batch,
+                              buckets=buckets, bucketing=bucketing, fixed_length=fixed_length)
     # Known batches per epoch: Keras shows real progress from the first epoch and never
     # guesses the epoch's length from a previous one.
     return dataset.apply(tf.data.experimental.assert_cardinality(count)).prefetch(AUTOTUNE)

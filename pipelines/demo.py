@@ -31,7 +31,7 @@ def train_demo(out: str | Path, verbose: int = 2) -> dict:
     data = write_corpus(out / "data")
     logger.info("generated the review corpus in %s (word order decides the label)", data)
     config = load_config(DEMO_CONFIG, [f'data.source="{data}"'])
-    metrics = train_run(config, out / "run", verbose=verbose)
+    metrics = train_run(config, out / "run", verbose=verbose, overwrite=True)
     run = RunDirectory(out / "run")
     model = load_model(run.model)
     encoder = TextEncoder(run.path)

@@ -22,7 +22,8 @@ from keras_seq.pipelines.vocab import TextEncoder
 from keras_seq.tasks import get_task
 from keras_seq.tasks.tag import crf_layer
 
-_CORPUS_OPTIONS = ("text_column", "label_column", "tag_column", "train_fraction", "holdout_every")
+_CORPUS_OPTIONS = ("text_column", "label_column", "tag_column", "train_fraction", "holdout_every",
+                   "split_fractions", "split_seed")
 
 
 def corpus_from_config(config: dict, source: str | None = None) -> Corpus:
@@ -57,6 +58,7 @@ class EvaluationContext:
     encoder: TextEncoder
     labels: Vocabulary | None
     limit: int | None = None
+    labels_file: Path | None = None  # where `labels` came from (error messages name it)
     _predict: object = field(default=None, repr=False)
 
     @property
@@ -89,7 +91,8 @@ def evaluate_run(run_dir: str | Path, source: str | None = None, split: str = "t
     if model is None:
         model = load_model(run.check().model)
     labels = Vocabulary.load(run.file(task.label_file), level="label") if task.label_file else None
-    context = EvaluationContext(config, corpus, split, model, TextEncoder(run.path), labels, limit)
+    context = EvaluationContext(config, corpus, split, model, TextEncoder(run.path), labels, limit,
+                                run.file(task.label_file) if task.label_file else None)
     return task.evaluate(context)
 
 

@@ -9,6 +9,7 @@ from keras_seq.pipelines.batching import bucket_batch_sizes, length_boundaries, 
 from keras_seq.pipelines.datasets import (LabelLookup, batched, build_label_vocab, encoded_dataset, first_ids,
                                           prepare_text_dir, split_lengths)
 from keras_seq.pipelines.readers import open_corpus
+from keras_seq.pipelines.readers.sources import SPLITS
 from keras_seq.pipelines.tokenize import TokenizerSpec
 
 
@@ -39,6 +40,8 @@ def corpus_stats(source: str, task: str, level: str = "word", max_len: int | Non
             unk_ids = np.concatenate([np.asarray(first_ids(e)) for e in train])
         result = {
             "source": source,
+            "split_rule": corpus.split_rule(),
+            "split_examples": split_counts(corpus),
             "task": task,
             "level": level,
             "max_len": max_len,
@@ -69,11 +72,28 @@ def corpus_stats(source: str, task: str, level: str = "word", max_len: int | Non
         return result
 
 
+def split_counts(corpus) -> dict[str, int]:
+    """Examples per split (a language model's text: characters); a split the source lacks is left out."""
+    counts = {}
+    for split in SPLITS:
+        try:
+            items = corpus.examples(split)
+            counts[split] = sum(len(text) for text in items) if corpus.kind.stream else sum(1 for _ in items)
+        except FileNotFoundError:
+            continue
+    return counts
+
+
 def format_stats(stats: dict) -> str:
     q = stats["length_quantiles"]
+    rule = stats["split_rule"]
+    unit = "characters" if stats["task"] == "lm" else "examples"
+    shares = "   ".join(f"{k} {v:,}" for k, v in stats["split_examples"].items())
     lines = [
         f"source   {stats['source']} ({stats['task']}, {stats['level']} level, max_len={stats['max_len']})",
-        f"examples {stats['examples']:,}   tokens {stats['tokens']:,}   vocabulary {stats['vocab_size']:,}",
+        f"splits   {shares} {unit} (all: {sum(stats['split_examples'].values()):,})",
+        "         " + rule["rule"] + "".join(f"; {k}={v}" for k, v in rule.items() if k != "rule"),
+        f"train    {stats['examples']:,} examples   tokens {stats['tokens']:,}   vocabulary {stats['vocab_size']:,}",
         "lengths  " + "  ".join(f"{k}={v:g}" for k, v in q.items()),
         f"<UNK>    {stats['unk_share']:.2%} of {stats['unk_share_split']} tokens",
         f"padding  fixed-length {stats['padded_share_fixed']:.1%}   bucketed {stats['padded_share_bucketed']:.1%}",

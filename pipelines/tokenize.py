@@ -19,7 +19,9 @@ The rules (``RULES_VERSION`` names them; change both twins together):
    control characters other than those) stays inside tokens.
 4. Character level: tokens are Unicode code points (nothing is removed).
 5. Truncation to ``max_len`` tokens: ``truncate="tail"`` keeps the first
-   ``max_len`` tokens, ``truncate="head"`` keeps the last ``max_len``.
+   ``max_len`` tokens, ``truncate="head"`` keeps the last ``max_len``. Work is
+   bounded by ``max_len``, not by the text: characters are cut before they are
+   split, words are split in a window first (`word_window`, same result).
 6. Characters of words (taggers with ``char_vocab_file``): each word token's
    first ``max_word_len`` code points, after rules 1-2.
 7. Word keys (word level): the vocabulary is looked up with a key made from
@@ -33,7 +35,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from keras_seq.contracts.tokenizer import (BR_PATTERN, PAD, PAD_ID, PUNCT_PATTERN, RULES_VERSION, SPACE_PATTERN, UNK,
-                                           UNK_ID, TokenizerSpec)
+                                           UNK_ID, WINDOW_MARGIN, TokenizerSpec, word_window)
 
 __all__ = ["TokenizerSpec", "RULES_VERSION", "PAD", "UNK", "PAD_ID", "UNK_ID", "clean_text", "split_words",
            "tokenize", "truncate", "normalize_tokens", "word_keys", "word_chars"]
@@ -63,10 +65,24 @@ def tokenize(texts: tf.Tensor, spec: TokenizerSpec) -> tf.RaggedTensor:
     texts = tf.convert_to_tensor(texts, tf.string)
     cleaned = clean_text(texts, spec.lower)
     if spec.level == "word":
+        if spec.max_len is not None:
+            window = _kept_end(cleaned, word_window(spec.max_len), spec.truncate)
+            enough = (split_words(window).row_lengths() >= spec.max_len + WINDOW_MARGIN) | tf.equal(window, cleaned)
+            cleaned = tf.where(enough, window, cleaned)  # the whole text only where the window is too short
         tokens = split_words(cleaned)
     else:
+        if spec.max_len is not None:
+            cleaned = _kept_end(cleaned, spec.max_len, spec.truncate)
         tokens = tf.strings.unicode_split(cleaned, "UTF-8", errors="replace")
     return truncate(tokens, spec)
+
+
+def _kept_end(texts: tf.Tensor, chars: int, side: str) -> tf.Tensor:
+    """The first (tail truncation) or last (head) `chars` code points of valid UTF-8 texts."""
+    if side == "tail":
+        return tf.strings.substr(texts, 0, chars, unit="UTF8_CHAR")
+    start = tf.maximum(tf.strings.length(texts, unit="UTF8_CHAR") - chars, 0)
+    return tf.strings.substr(texts, start, tf.fill(tf.shape(texts), chars), unit="UTF8_CHAR")
 
 
 def truncate(tokens: tf.RaggedTensor, spec: TokenizerSpec) -> tf.RaggedTensor:

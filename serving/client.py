@@ -23,6 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
+from keras_seq.contracts.tokenizer import valid_text
 from keras_seq.serving.answers import from_signature_outputs, rows_of
 from keras_seq.tasks import task_for_outputs
 
@@ -51,7 +52,7 @@ def _rest_text(text: str | bytes):
         return {"b64": base64.b64encode(text).decode("ascii")}
     if not isinstance(text, str):
         raise TypeError(f"expected text (str or bytes), got {type(text).__name__}")
-    return text
+    return valid_text(text)  # lone surrogates -> U+FFFD, as the tokenizer does (rule 1)
 
 
 class RestClient:

@@ -96,11 +96,24 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}")
+        return value
+    return parse
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from keras_seq.serving.server import serve
 
     print(f"serving {args.export_dir} on http://{args.host}:{args.port}", file=sys.stderr)
-    serve(args.export_dir, port=args.port, host=args.host, name=args.name, max_texts=args.max_texts)
+    serve(args.export_dir, port=args.port, host=args.host, name=args.name, max_texts=args.max_texts,
+          max_body_bytes=args.max_body_bytes, body_timeout=args.body_timeout, head_timeout=args.head_timeout)
     return 0
 
 
@@ -137,7 +150,13 @@ def add_commands(sub) -> None:
     serve.add_argument("--port", type=_port, default=8080)
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default loopback)")
     serve.add_argument("--name", default=None, help="model name in the URL (default: the export's name)")
-    serve.add_argument("--max-texts", type=int, default=256, help="most texts per request")
+    serve.add_argument("--max-texts", type=_positive(int), default=256, help="most texts per request (V1 and V2)")
+    serve.add_argument("--max-body-bytes", type=_positive(int), default=4 * 1024 * 1024,
+                       help="larger request bodies get 413 (default 4 MiB)")
+    serve.add_argument("--body-timeout", type=_positive(float), default=30.0,
+                       help="seconds for a request body to arrive (408 after)")
+    serve.add_argument("--head-timeout", type=_positive(float), default=10.0,
+                       help="seconds for a request head, from connecting or the previous answer (then closed)")
     serve.set_defaults(func=_cmd_serve)
 
     kit = sub.add_parser("kit", help="TF Serving / KServe deployment files for one or more exports")

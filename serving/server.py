@@ -25,9 +25,12 @@ from kserve.errors import InvalidInput
 
 from keras_seq.contracts.export_dir import ExportDirectory
 from keras_seq.serving.answers import to_signature_outputs
+from keras_seq.serving.guard import (BODY_TIMEOUT, HEAD_TIMEOUT, MAX_BODY_BYTES, HeadTimeoutProtocol, RequestGuard,
+                                     quiet_client_errors)
 from keras_seq.serving.predictor import OnnxPredictor
 
-MAX_TEXTS = 256  # per request
+MAX_TEXTS = 256  # per request, V1 and V2
+V2_INPUT, V2_OUTPUT = "text", "answer"
 
 
 def _text(item, where: str):
@@ -49,7 +52,7 @@ def texts_from_v1(payload, max_texts: int = MAX_TEXTS) -> tuple[list, str, str]:
     if isinstance(payload, (bytes, str)):  # sent without a JSON content type
         try:
             payload = json.loads(payload)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        except (ValueError, RecursionError) as error:  # RequestGuard parses bodies first; this is for direct calls
             raise InvalidInput(f"the request body is not valid JSON ({error})") from None
     if not isinstance(payload, dict):
         raise InvalidInput("the request body must be a JSON object")
@@ -71,6 +74,29 @@ def texts_from_v1(payload, max_texts: int = MAX_TEXTS) -> tuple[list, str, str]:
     if len(items) > max_texts:
         raise InvalidInput(f"'{form}' holds {len(items)} texts; the limit is {max_texts} per request")
     return [_text(item, f"{form}[{i}]") for i, item in enumerate(items)], signature, form
+
+
+def texts_from_v2(request: kserve.InferRequest, max_texts: int = MAX_TEXTS) -> list:
+    """The texts of a V2 request, checked against the model's metadata: one input named
+    'text', datatype BYTES, shape [n] with n = the number of strings, 1 <= n <= max_texts."""
+    if len(request.inputs) != 1:
+        raise InvalidInput(f"send one input, '{V2_INPUT}' (BYTES, shape [n]); got {len(request.inputs)}")
+    tensor = request.inputs[0]
+    if tensor.name != V2_INPUT:
+        raise InvalidInput(f"the input must be named '{V2_INPUT}'; got {str(tensor.name)[:60]!r}")
+    if tensor.datatype != "BYTES":
+        raise InvalidInput(f"input '{V2_INPUT}' must have datatype BYTES; got {str(tensor.datatype)[:20]!r}")
+    data = tensor.data
+    if not isinstance(data, list) or not all(isinstance(t, (str, bytes)) for t in data):
+        raise InvalidInput(f"input '{V2_INPUT}' must hold a flat list of strings")
+    if list(tensor.shape) != [len(data)]:
+        raise InvalidInput(f"input '{V2_INPUT}' must have shape [{len(data)}] (one string each); "
+                           f"got {list(tensor.shape)[:8]}")
+    if not data:
+        raise InvalidInput(f"input '{V2_INPUT}' is empty")
+    if len(data) > max_texts:
+        raise InvalidInput(f"input '{V2_INPUT}' holds {len(data)} texts; the limit is {max_texts} per request")
+    return [t.decode("utf-8", "replace") if isinstance(t, bytes) else t for t in data]
 
 
 class TextModel(kserve.Model):
@@ -97,14 +123,18 @@ class TextModel(kserve.Model):
             raise InvalidInput(f"unknown signature_name {signature!r}")
         return self.predictor.predict(texts)
 
+    def get_input_types(self) -> list[dict]:
+        """V2 metadata (``GET /v2/models/NAME``): what `texts_from_v2` accepts."""
+        return [{"name": V2_INPUT, "datatype": "BYTES", "shape": [-1]}]
+
+    def get_output_types(self) -> list[dict]:
+        return [{"name": V2_OUTPUT, "datatype": "BYTES", "shape": [-1]}]
+
     async def predict(self, payload, headers=None, response_headers=None):
         if isinstance(payload, kserve.InferRequest):  # V2: one BYTES input of texts
-            if len(payload.inputs) != 1:
-                raise InvalidInput("send one input: the texts (BYTES)")
-            texts = [t.decode("utf-8", "surrogateescape") if isinstance(t, bytes) else t
-                     for t in payload.inputs[0].data]
+            texts = texts_from_v2(payload, self.max_texts)
             answers = await asyncio.get_running_loop().run_in_executor(None, self._answer, texts, "serving_default")
-            output = kserve.InferOutput(name="answer", shape=[len(answers)], datatype="BYTES",
+            output = kserve.InferOutput(name=V2_OUTPUT, shape=[len(answers)], datatype="BYTES",
                                         data=[json.dumps(a) for a in answers])
             return kserve.InferResponse(model_name=self.name, infer_outputs=[output], response_id=payload.id or str(uuid.uuid4()))
         texts, signature, form = texts_from_v1(payload, self.max_texts)
@@ -116,24 +146,34 @@ class TextModel(kserve.Model):
         return {"predictions": rows}
 
 
-def _bind_to(host: str) -> None:
-    """KServe hard-codes uvicorn's host as 0.0.0.0; bind where we are told (loopback by default)."""
+def _configure_uvicorn(host: str, max_body_bytes: int, body_timeout: float, head_timeout: float) -> None:
+    """KServe builds uvicorn's Config itself, with host 0.0.0.0 hard-coded: bind where we
+    are told (loopback by default), put `RequestGuard` in front of its app and give
+    the HTTP protocol a deadline for request heads."""
     import types
 
     import uvicorn
     from kserve.protocol.rest import server as rest
 
     config = uvicorn.Config
+    protocol = type("HeadTimeout", (HeadTimeoutProtocol,), {"head_timeout": head_timeout})
 
-    def bound_config(app, **kwargs):
-        return config(app, **{**kwargs, "host": host})
+    def guarded_config(app, **kwargs):
+        if isinstance(app, str):  # "kserve.model_server:app"
+            from uvicorn.importer import import_from_string
 
-    rest.uvicorn = types.SimpleNamespace(**{**vars(uvicorn), "Config": bound_config})
+            app = import_from_string(app)
+        return config(RequestGuard(app, max_body_bytes, body_timeout), **{**kwargs, "host": host, "http": protocol})
+
+    rest.uvicorn = types.SimpleNamespace(**{**vars(uvicorn), "Config": guarded_config})
 
 
 def serve(export_dir: str | Path, port: int = 8080, host: str = "127.0.0.1", name: str | None = None,
-          max_texts: int = MAX_TEXTS) -> None:
+          max_texts: int = MAX_TEXTS, max_body_bytes: int = MAX_BODY_BYTES, body_timeout: float = BODY_TIMEOUT,
+          head_timeout: float = HEAD_TIMEOUT) -> None:
+    """Serves the export's ONNX model until interrupted (V1, V2, health, metrics)."""
     model = TextModel(export_dir, name, max_texts)
     model.load()
-    _bind_to(host)
+    _configure_uvicorn(host, max_body_bytes, body_timeout, head_timeout)
+    quiet_client_errors()
     kserve.ModelServer(http_port=port, enable_grpc=False, workers=1).start([model])

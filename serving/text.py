@@ -14,7 +14,8 @@ from typing import Iterable
 
 import numpy as np
 
-from keras_seq.contracts.tokenizer import BR_PATTERN, PAD_ID, PUNCT_PATTERN, SPACE_PATTERN, UNK_ID, TokenizerSpec
+from keras_seq.contracts.tokenizer import (BR_PATTERN, PAD_ID, PUNCT_PATTERN, SPACE_PATTERN, UNK_ID, WINDOW_MARGIN,
+                                           TokenizerSpec, valid_text, word_window)
 from keras_seq.contracts.vocab import Vocabulary
 
 _BR = re.compile(BR_PATTERN)
@@ -29,9 +30,7 @@ def _as_text(text: str | bytes) -> str:
         return text.decode("utf-8", errors="replace")
     if not isinstance(text, str):
         raise TypeError(f"expected text (str or UTF-8 bytes), got {type(text).__name__}")
-    # A str may hold lone surrogates (e.g. from JSON "\ud800"): they are not
-    # valid UTF-8, so they get the same replacement as invalid bytes.
-    return text.encode("utf-8", errors="surrogatepass").decode("utf-8", errors="replace")
+    return valid_text(text)
 
 
 def pad_rows(rows: list[list[int]], min_len: int = 1) -> np.ndarray:
@@ -66,12 +65,22 @@ class TextTokenizer:
 
     def tokens(self, text: str | bytes) -> list[str]:
         text = self.clean(text)
-        if self.level == "word":
-            text = _SPACE.sub(" ", _PUNCT.sub(r" \1 ", _BR.sub(" ", text)))
-            tokens = [t for t in text.split(" ") if t]
-        else:
-            tokens = list(text)
-        return self.truncate(tokens)
+        if self.level == "char":
+            return list(self._kept_end(text, self.max_len) if self.max_len is not None else text)
+        if self.max_len is not None:  # rule 5's window (`word_window`): the same tokens, bounded work
+            window = self._kept_end(text, word_window(self.max_len))
+            tokens = self._split(window)
+            if len(tokens) >= self.max_len + WINDOW_MARGIN or len(window) == len(text):
+                return self.truncate(tokens)
+        return self.truncate(self._split(text))
+
+    @staticmethod
+    def _split(text: str) -> list[str]:
+        text = _SPACE.sub(" ", _PUNCT.sub(r" \1 ", _BR.sub(" ", text)))
+        return [t for t in text.split(" ") if t]
+
+    def _kept_end(self, text: str, chars: int) -> str:
+        return text[:chars] if self.truncate_side == "tail" else text[-chars:]
 
     def truncate(self, tokens: list) -> list:
         if self.max_len is None:

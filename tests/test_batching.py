@@ -144,3 +144,26 @@ def test_word_dropout_replaces_singletons_more_often():
     assert abs(unk[0] - 0.1) < 0.03 and abs(unk[2] - 0.5) < 0.05 and unk[4] == 0.0  # padding stays padding
     same = next(iter(word_dropout(dataset, 0.0, 0)))[0].numpy()
     assert (same == ids.numpy()).all()
+
+
+def test_epoch_stream_resumed_at_epoch_k_sees_the_batches_of_an_uninterrupted_run():
+    """What makes a resumed run exact: epoch e's order and word dropout depend on (seed, e) only."""
+    import tensorflow as tf
+
+    from keras_seq.pipelines.datasets import epoch_batches
+
+    rng = np.random.default_rng(0)
+    rows = [rng.integers(2, 50, size=int(n)) for n in rng.integers(1, 30, size=200)]
+    dataset = tf.data.Dataset.from_generator(lambda: ((r, r) for r in rows), output_signature=(
+        tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.int64)))
+    lengths = np.array([len(r) for r in rows])
+    options = dict(seed=3, dropout=dict(rate=0.2), tokens_per_batch=200, max_batch=16, buckets=4)
+    full, steps = epoch_batches(dataset, lengths, range(0, 4), **options)
+    resumed, same_steps = epoch_batches(dataset, lengths, range(2, 4), **options)
+    full_batches = [x.numpy() for x, _ in full]
+    resumed_batches = [x.numpy() for x, _ in resumed]
+    assert steps == same_steps and len(full_batches) == 4 * steps and len(resumed_batches) == 2 * steps
+    assert all(np.array_equal(a, b) for a, b in zip(full_batches[2 * steps :], resumed_batches))
+    epoch0, epoch1 = full_batches[:steps], full_batches[steps : 2 * steps]
+    assert not all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(epoch0, epoch1))  # reshuffled
+    assert any((b == 1).any() for b in epoch0)  # word dropout happened (<UNK> = 1)

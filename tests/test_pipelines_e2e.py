@@ -142,33 +142,3 @@ def test_train_cli_rejects_bad_configs(tmp_path):
     result = _cli("train", "imdb_sentiment", "--set", "train.lr_decay=2", "--out", str(tmp_path / "r"))
     assert result.returncode == 2 and "train.lr_decay must be a number between 0 and 1" in result.stderr
     assert "Traceback" not in result.stderr
-
-
-def test_killed_run_resumes_where_it_stopped(tmp_path, imdb_slice):
-    """SIGKILL after the first epoch; the same command then resumes from the backup."""
-    import signal
-    import time
-
-    out = tmp_path / "run"
-    args = ["train", "imdb_sentiment", "--out", str(out), "--verbose", "0", "--set", f'data.source="{imdb_slice}"',
-            "--set", "train.epochs=4", "--set", "train.patience=10", "--set", "data.max_len=200"]
-    args += [item for s in SMALL if not s.startswith("train.epochs") for item in ("--set", s)]
-    first = subprocess.Popen([sys.executable, "-m", "keras_seq.cli", *args], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-    history = out / "history.csv"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and first.poll() is None:
-        if history.exists() and len(history.read_text().splitlines()) >= 2:
-            break
-        time.sleep(0.2)
-    assert first.poll() is None, "the run ended before it could be killed"
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    assert (out / "backup").exists() and not (out / "metrics.json").exists()
-    done_before = len(history.read_text().splitlines()) - 1
-    second = _cli(*args)
-    assert second.returncode == 0, second.stderr[-2000:]
-    epochs = [int(line.split(",")[0]) for line in history.read_text().splitlines()[1:]]
-    assert epochs == [0, 1, 2, 3]  # every epoch once: the second run started where the first stopped
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["epochs_run"] == 4 - done_before

@@ -50,14 +50,47 @@ def test_class_folders_from_archive_and_folder_agree(tmp_path):
     assert len(from_folder) == 6 and {label for _, label in from_folder} == {"neg", "pos"}
 
 
+def _every_example(corpus) -> list:
+    return sorted(example for split in ("train", "validation", "test") for example in corpus.examples(split))
+
+
 def test_tabular_formats(tmp_path):
     (tmp_path / "d.csv").write_text('text,label\n"hello, world",pos\nbye,neg\n', encoding="utf-8")
     (tmp_path / "d.tsv").write_text("label\ttext\npos\thello\n", encoding="utf-8")
     (tmp_path / "d.jsonl").write_text('{"review": "a\\nb", "y": 1}\n\n{"review": "c", "y": 0}\n', encoding="utf-8")
-    assert list(open_corpus(tmp_path / "d.csv", "classify").examples()) == [("hello, world", "pos"), ("bye", "neg")]
-    assert list(open_corpus(tmp_path / "d.tsv", "classify").examples()) == [("hello", "pos")]
+    assert _every_example(open_corpus(tmp_path / "d.csv", "classify")) == [("bye", "neg"), ("hello, world", "pos")]
+    assert _every_example(open_corpus(tmp_path / "d.tsv", "classify")) == [("hello", "pos")]
     jsonl = open_corpus(tmp_path / "d.jsonl", "classify", text_column="review", label_column="y")
-    assert list(jsonl.examples()) == [("a\nb", "1"), ("c", "0")]
+    assert _every_example(jsonl) == [("a\nb", "1"), ("c", "0")]
+
+
+def test_a_single_file_splits_disjointly_and_deterministically(tmp_path):
+    """Defect: one file used to be its own test split (test accuracy 0.955 on random labels)."""
+    rows = [f"review number {i} {'good' if i % 3 else 'bad'}" for i in range(2000)] + ["same text"] * 5
+    path = tmp_path / "one.csv"
+    path.write_text("text,label\n" + "".join(f"{t},{'pos' if i % 2 else 'neg'}\n" for i, t in enumerate(rows)),
+                    encoding="utf-8")
+    corpus = open_corpus(path, "classify", split_fractions=[0.7, 0.1, 0.2], split_seed=3)
+    splits = {s: [text for text, _ in corpus.examples(s)] for s in ("train", "validation", "test")}
+    assert sum(len(v) for v in splits.values()) == len(rows)
+    assert not set(splits["train"]) & set(splits["test"]) and not set(splits["train"]) & set(splits["validation"])
+    assert not set(splits["validation"]) & set(splits["test"])
+    for split, fraction in zip(splits, (0.7, 0.1, 0.2)):
+        assert abs(len(splits[split]) / len(rows) - fraction) < 0.03, (split, len(splits[split]))
+    assert any(splits[s].count("same text") == 5 for s in splits)  # duplicates never straddle splits
+    again = open_corpus(path, "classify", split_fractions=[0.7, 0.1, 0.2], split_seed=3)
+    assert [t for t, _ in again.examples("test")] == splits["test"]
+    other_seed = open_corpus(path, "classify", split_fractions=[0.7, 0.1, 0.2], split_seed=4)
+    assert [t for t, _ in other_seed.examples("test")] != splits["test"]
+    assert corpus.split_rule()["fractions"] == {"train": 0.7, "validation": 0.1, "test": 0.2}
+
+
+@pytest.mark.parametrize("fractions", [[0.8, 0.1], [0.5, 0.5, 0.5], [0.0, 0.5, 0.5], ["a", 0, 1]])
+def test_bad_split_fractions_are_refused(tmp_path, fractions):
+    from keras_seq.pipelines.config import load_config
+
+    with pytest.raises(ValueError, match="data.split_fractions"):
+        load_config(None, [f"data.split_fractions={fractions!r}".replace("'", '"')])
 
 
 @pytest.mark.parametrize(

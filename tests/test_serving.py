@@ -18,10 +18,9 @@ import pytest
 pytest.importorskip("kserve")
 pytest.importorskip("tensorflow_serving")
 
-from keras_seq.export.exporter import export_run  # noqa: E402
-from keras_seq.pipelines.config import load_config  # noqa: E402
-from keras_seq.pipelines.synthetic import DEMO_SENTENCES, write_corpus  # noqa: E402
-from keras_seq.pipelines.train import train_run  # noqa: E402
+from conftest import free_port, served, train_and_export  # noqa: E402
+
+from keras_seq.pipelines.synthetic import DEMO_SENTENCES  # noqa: E402
 from keras_seq.serving.client import GrpcClient, RestClient, ServingError  # noqa: E402
 from keras_seq.serving.savedmodel_predictor import SavedModelPredictor, latest_version  # noqa: E402
 from keras_seq.serving.tfserving_kit import version_policy, write_kit  # noqa: E402
@@ -32,12 +31,7 @@ TEXTS = [*DEMO_SENTENCES, "", "good \U0001F600 , not bad"]
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    root = tmp_path_factory.mktemp("serving")
-    corpus = write_corpus(root / "data", {"train": 600, "dev": 100, "test": 100})
-    train_run(load_config("pipelines/configs/demo.toml", [f'data.source="{corpus}"', "train.epochs=1"]), root / "run",
-              verbose=0)
-    export_run(root / "run", root / "export", name="reviews", verify=False)
-    return root / "export"
+    return train_and_export(tmp_path_factory.mktemp("serving"))
 
 
 @pytest.fixture(scope="module")
@@ -45,30 +39,11 @@ def expected(exported):
     return SavedModelPredictor(exported).predict(TEXTS)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(exported):
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "keras_seq.cli", "serve", str(exported), "--port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    client = RestClient(f"http://127.0.0.1:{port}", "reviews", retries=0, timeout=5)
-    for _ in range(120):
-        try:
-            if client.status().get("ready"):
-                break
-        except ServingError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("the server did not become ready: " + process.stdout.read().decode()[-2000:])
-    yield port
-    process.terminate()
-    assert process.wait(timeout=30) == 0  # SIGTERM: a clean shutdown
+    with served(exported) as (port, process):
+        yield port
+    assert process.returncode == 0  # SIGTERM: a clean shutdown
 
 
 def _close(a: list[dict], b: list[dict]) -> None:
@@ -103,7 +78,7 @@ def test_server_answers_bad_requests_with_4xx_and_keeps_serving(server):
 
 
 def test_rest_client_errors_name_the_problem():
-    port = _free_port()
+    port = free_port()
     with pytest.raises(ServingError, match=r"connection refused .*after 2 attempts"):
         RestClient(f"http://127.0.0.1:{port}", "m", retries=1, backoff=0.01).predict(["x"])
     silent = socket.socket()
@@ -148,7 +123,7 @@ def test_grpc_client_protos_and_a_real_prediction_service(exported, expected):
     finally:
         server.stop(0)
     with pytest.raises(ServingError, match="UNAVAILABLE.*after 2 attempts"):
-        GrpcClient(f"127.0.0.1:{_free_port()}", "reviews", retries=1, backoff=0.01, timeout=2).predict(["x"])
+        GrpcClient(f"127.0.0.1:{free_port()}", "reviews", retries=1, backoff=0.01, timeout=2).predict(["x"])
 
 
 def _text_format_schema():

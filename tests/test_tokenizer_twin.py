@@ -143,3 +143,28 @@ def test_word_keys_share_ids_and_keep_characters(tmp_path):
     assert ids == [2, 2, 2, 3, 3, 1] == twin.encode(text)
     chars = encoder.encode_chars(encoder.tokens(tf.constant([text]))).to_list()[0]
     assert chars[0] != chars[1] and chars == twin.word_chars(twin.tokens(text))
+
+
+@pytest.mark.parametrize("truncate", ["tail", "head"])
+@pytest.mark.parametrize("max_len", [1, 3])
+def test_word_window_keeps_the_tokens_of_the_whole_text(tmp_path, truncate, max_len):
+    """Rule 5's window (`word_window`) must not change a token: texts whose window edge
+    falls inside a word, a `<br />`, whitespace or punctuation, against the whole split."""
+    from keras_seq.contracts.tokenizer import word_window
+
+    encoder, twin = _write_dir(tmp_path, "word", ["br", "a", "<", "/"], max_len=max_len, truncate=truncate)
+    unbounded = TextTokenizer(tmp_path)
+    unbounded.max_len = None
+    edge = word_window(max_len)
+    pieces = ["a", "<br />", "<BR   \t/>", " " * 40, "x" * 70, "!?", "<br", "r />", "word"]
+    rng = np.random.default_rng(0)
+    texts = []
+    for offset in range(-12, 13):
+        for piece in pieces:
+            filler = " ".join(rng.choice(["a", "bb", "ccc", "!", "<br/>"], size=edge // 2))[: edge + offset]
+            texts += [filler + piece + filler, piece * (edge // len(piece) + 2), filler[: edge // 3] + piece]
+    assert _assert_same(encoder, twin, texts) == len(texts)
+    for text in texts:
+        assert twin.tokens(text) == twin.truncate(unbounded.tokens(text)), f"window changed {text[:60]!r}"
+    long_text = "many words here " * 1_000_000  # 16 MB: the window, not the whole text, is split
+    assert twin.tokens(long_text) == (["many", "words", "here"] * max_len)[:max_len] if truncate == "tail" else True

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 
 from keras_seq.contracts import ContractError
@@ -73,9 +74,18 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the command is, so its cleanup (`finally`, temporary folders) runs."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs one command; returns the exit status (2: the user's input was wrong)."""
     args = parse(argv)
+    signal.signal(signal.SIGTERM, _raise_terminated)
     quiet(args.verbose)
     _configure_logging(args.verbose)
     try:
@@ -88,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
     except Exception as error:  # anything else: one clear line, the traceback on request
         if os.environ.get("KERAS_SEQ_DEBUG"):
             raise

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 
@@ -37,9 +38,25 @@ def read_json_object(path: Path, what: str) -> dict:
     return data
 
 
-def write_json(path: Path, data: dict, indent: int = 2) -> Path:
-    path.write_text(json.dumps(data, indent=indent, sort_keys=False) + "\n", encoding="utf-8")
+def replace_atomically(path: Path, write) -> Path:
+    """Calls `write(temporary_path)`, then renames the result onto `path`: a reader (or a
+    rerun after a kill) sees the old file or the new one, never half of one. The temporary
+    name keeps `path`'s suffixes (Keras checks them)."""
+    path = Path(path)
+    temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
     return path
+
+
+def write_json(path: Path, data: dict, indent: int = 2) -> Path:
+    """Writes `data` as JSON, atomically."""
+    text = json.dumps(data, indent=indent, sort_keys=False) + "\n"
+    return replace_atomically(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def check_type(path: Path, key: str, value, types: tuple, what: str) -> None:

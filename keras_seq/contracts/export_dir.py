@@ -8,10 +8,14 @@ EXPORT_DIR/
   onnx/tokenizer.json         the tokenizer contract, with the vocabulary and label files it names
 
 ``export.json`` and ``model.json`` carry ``format_version``; files written
-before it existed read as version 1.
+before it existed read as version 1. Both also list the SHA-256 of the files
+they describe (``files``: export.json those of the SavedModel version and of
+``onnx/``; model.json those beside it), and every reader checks them when it
+loads the export: a corrupted or edited file is named, never silently used.
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from keras_seq.contracts.errors import ContractError, Directory, check_type, file_in, read_json_object, write_json
@@ -44,6 +48,41 @@ def _checked(path: Path, data: dict, spec: dict, what: str) -> dict:
     return data
 
 
+CHECKSUMS = "files"  # the field: {path relative to the describing file's folder: sha256 hex}
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_checksums(root: Path, folders: list[Path], skip: tuple[str, ...] = ()) -> dict[str, str]:
+    """SHA-256 of every file under `folders`, keyed by its path relative to `root`."""
+    root = Path(root)
+    return {p.relative_to(root).as_posix(): sha256_of(p)
+            for folder in folders for p in sorted(Path(folder).rglob("*")) if p.is_file() and p.name not in skip}
+
+
+def check_files(root: Path, data: dict, described_by: Path, under: str = "") -> None:
+    """Every file `data`'s checksums list (those under `under`, when given) against its
+    bytes; a missing or changed file is one line naming it and the file that lists it."""
+    checksums = data.get(CHECKSUMS, {})
+    if not isinstance(checksums, dict):
+        raise ContractError(f"{described_by}: field '{CHECKSUMS}' must be an object of file checksums")
+    for name, digest in checksums.items():
+        if under and not name.startswith(under.rstrip("/") + "/"):
+            continue
+        path = Path(root) / name
+        if not path.is_file():
+            raise ContractError(f"{path}: missing, but listed in {described_by}")
+        if sha256_of(path) != digest:
+            raise ContractError(f"{path}: does not match its checksum in {described_by} (corrupted or changed "
+                                "after export); export the run again")
+
+
 class ExportDirectory(Directory):
     """The paths of one export directory, and its validating readers."""
 
@@ -73,11 +112,15 @@ class ExportDirectory(Directory):
         path = self.path / info["savedmodel"]
         if not path.is_dir():
             raise FileNotFoundError(f"{self.info_file}: names {info['savedmodel']}, which is missing")
+        check_files(self.path, info, self.info_file, under=info["savedmodel"])
         return path
 
 
 def write_export_info(directory: Path, summary: dict) -> Path:
-    return write_json(Path(directory) / EXPORT_FILE, {"format_version": FORMAT_VERSION, **summary})
+    """export.json, with the checksums of the SavedModel version and of ``onnx/`` it describes."""
+    directory = Path(directory)
+    files = file_checksums(directory, [directory / summary["savedmodel"], directory / ONNX_DIR])
+    return write_json(directory / EXPORT_FILE, {"format_version": FORMAT_VERSION, **summary, CHECKSUMS: files})
 
 
 def find_onnx_dir(path: str | Path) -> Path:
@@ -92,9 +135,18 @@ def find_onnx_dir(path: str | Path) -> Path:
 def read_onnx_info(onnx_dir: Path) -> dict:
     """``onnx/model.json``, checked (the tokenizer beside it is checked by whoever reads it)."""
     path = Path(onnx_dir) / ONNX_INFO_FILE
-    return _checked(path, read_json_object(path, "the ONNX model's description"), _ONNX_FIELDS,
+    info = _checked(path, read_json_object(path, "the ONNX model's description"), _ONNX_FIELDS,
                     "the ONNX model's description")
+    check_files(onnx_dir, info, path)
+    export_info = Path(onnx_dir).parent / EXPORT_FILE
+    if export_info.is_file() and Path(onnx_dir).name == ONNX_DIR:  # inside an export: model.json is listed there
+        check_files(export_info.parent, read_json_object(export_info, "the export summary"), export_info,
+                    under=ONNX_DIR)
+    return info
 
 
 def write_onnx_info(onnx_dir: Path, info: dict) -> Path:
-    return write_json(Path(onnx_dir) / ONNX_INFO_FILE, {"format_version": FORMAT_VERSION, **info}, indent=1)
+    """model.json, last: with the checksums of the files beside it."""
+    files = file_checksums(onnx_dir, [Path(onnx_dir)], skip=(ONNX_INFO_FILE,))
+    return write_json(Path(onnx_dir) / ONNX_INFO_FILE, {"format_version": FORMAT_VERSION, **info, CHECKSUMS: files},
+                      indent=1)

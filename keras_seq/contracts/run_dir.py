@@ -7,7 +7,13 @@ RUN_DIR/
   labels.txt         class names by id (classify) -- or tags.txt (tag); the task names its file
   metrics.json       test / validation metrics, training time, parameters
   history.csv        one row per epoch; curves.png its plot; logs/ TensorBoard
-  backup/            BackupAndRestore's state while the run is unfinished
+  backup/            while the run is unfinished (kept until metrics.json is written):
+    state.json         epochs done, training seconds so far, the callbacks' best-so-far state
+    epoch-N.weights.h5 model and optimizer after epoch N (the one state.json names)
+    best-N.weights.h5  the kept epoch so far
+
+A run directory with metrics.json is finished: `train` refuses it unless told to overwrite.
+Every file is written under a temporary name and renamed, so a kill leaves the old file or the new.
 """
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ HISTORY_FILE = "history.csv"
 CURVES_FILE = "curves.png"
 LOGS_DIR = "logs"
 BACKUP_DIR = "backup"
-BEST_WEIGHTS_FILE = "best.weights.h5"
+BACKUP_STATE_FILE = "state.json"
 LABELS_FILE = "labels.txt"
 TAGS_FILE = "tags.txt"
 
@@ -39,8 +45,31 @@ class RunDirectory(Directory):
     curves = file_in(CURVES_FILE)
     logs = file_in(LOGS_DIR)
     backup = file_in(BACKUP_DIR)
-    best_weights = file_in(BEST_WEIGHTS_FILE)
     tokenizer_file = file_in(TOKENIZER_FILE)
+
+    # What `train --overwrite` removes before training again (the run's own files only).
+    RUN_FILES = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, HISTORY_FILE, CURVES_FILE, LOGS_DIR, BACKUP_DIR)
+
+    @property
+    def finished(self) -> bool:
+        return self.metrics_file.exists()
+
+    @property
+    def backup_state_file(self) -> Path:
+        return self.backup / BACKUP_STATE_FILE
+
+    def check_can_train(self, config_text: str, overwrite: bool = False) -> None:
+        """Before training into this folder: a finished run is refused unless `overwrite`;
+        an unfinished one (a backup) resumes only with the config it was started with."""
+        if overwrite:
+            return
+        if self.finished:
+            raise FileExistsError(f"{self.path} holds a finished run ({METRICS_FILE}); pass --overwrite "
+                                  "(overwrite=True) to train it again, or choose another folder")
+        if self.backup_state_file.exists() and self.config_file.exists():
+            if self.config_file.read_text(encoding="utf-8") != config_text:
+                raise ValueError(f"{self.path} holds an unfinished run with another config ({CONFIG_FILE}); rerun "
+                                 "it with that config to resume, or pass --overwrite to start again")
 
     def check(self) -> "RunDirectory":
         """Raises FileNotFoundError unless this is a finished run directory."""

@@ -22,6 +22,33 @@ BR_PATTERN = r"<[bB][rR][ \t\n\v\f\r]*/?>"
 PUNCT_PATTERN = r"([!-/:-@\[-`{-~])"
 SPACE_PATTERN = r"[ \t\n\v\f\r]+"
 
+
+def valid_text(text: str) -> str:
+    """Rule 1 for a Python str: lone surrogates (JSON may carry "\\ud800") are not
+    valid UTF-8, so each becomes U+FFFD, as invalid bytes do. Client, server and
+    CLI all send and read text through this."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", errors="surrogatepass").decode("utf-8", errors="replace")
+
+
+def word_window(max_len: int) -> int:
+    """Rule 5's bounded work at word level: both twins first split only the
+    `word_window(max_len)` code points at the kept end of the text, and use
+    that split when it holds at least ``max_len + WINDOW_MARGIN`` tokens (the
+    text is longer than the window); otherwise they split the whole text.
+    The margin covers the tokens a cut can change (a word cut in two, a
+    ``<br />`` cut into "<", "br", "/"), so the kept tokens are the same as
+    without the window -- but a 20 MB request no longer becomes millions of
+    tokens before all but `max_len` of them are dropped."""
+    return WINDOW_CHARS_PER_TOKEN * (max_len + WINDOW_MARGIN)
+
+
+WINDOW_CHARS_PER_TOKEN = 64
+WINDOW_MARGIN = 4
+
 LEVELS = ("word", "char")
 TRUNCATE_SIDES = ("tail", "head")
 _WHAT = "the tokenizer contract"

@@ -69,7 +69,7 @@ class ClassifyTask(Task):
             labels = labels.numpy()
             if np.any(labels < 0):
                 raise ValueError(f"{context.corpus.source}: a label is not among the run's labels "
-                                 f"{context.labels.tokens}")
+                                 f"{context.labels.tokens} ({context.labels_file})")
             correct += int((predicted == labels).sum())
             total += len(labels)
         return {"accuracy": correct / total, "examples": total}

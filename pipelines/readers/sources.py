@@ -1,20 +1,51 @@
 """`open_corpus(SOURCE, task)`: one entry point for every reader.
 
 SOURCE is a path (file, folder or archive) or ``tfds:NAME``. Splits are named
-train / validation / test; a source without a split of that name (a single
-file) serves every split from the same file.
+train / validation / test.
+
+- A folder (or archive, or TFDS data set) brings its own splits; without a
+  validation split, every `holdout_every`-th training example validates.
+- A single file (CSV, TSV, JSONL, CoNLL, CoNLL-U) is split by `split_fractions`
+  (train, validation, test; default 0.8 / 0.1 / 0.1): each example goes to the
+  split picked by a seeded hash of its text (`split_seed`), so the splits are
+  disjoint, the same on every run and machine, and an exact duplicate never
+  straddles two splits.
+- A language model's single text file: the first `train_fraction` of its
+  characters train, the rest validate.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from keras_seq.pipelines.readers import tfds_source
+from keras_seq.pipelines.readers import class_folders, tfds_source
 from keras_seq.tasks import Task, get_task
 
 _SPLIT_FILES = {"train": "train", "validation": "dev", "test": "test"}
 _TABLE_SUFFIXES = (".csv", ".tsv", ".tab", ".jsonl", ".json", ".ndjson")
+SPLITS = ("train", "validation", "test")
+DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
+
+
+def check_fractions(fractions) -> tuple[float, float, float]:
+    """`data.split_fractions`: three non-negative numbers (train, validation, test) summing to 1."""
+    if (not isinstance(fractions, (list, tuple)) or len(fractions) != 3
+            or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and f >= 0 for f in fractions)
+            or abs(sum(fractions) - 1.0) > 1e-6 or fractions[0] <= 0):
+        raise ValueError("data.split_fractions must be three numbers >= 0 (train > 0, validation, test) summing "
+                         f"to 1; received {fractions!r}")
+    return tuple(float(f) for f in fractions)
+
+
+def hashed_split(key: str, seed: int, fractions: tuple[float, float, float]) -> str:
+    """The split of one example: a seeded hash of its text, mapped to [0, 1) and cut by the fractions."""
+    digest = hashlib.blake2b(f"{seed}\x00{key}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    point = int.from_bytes(digest, "big") / 2.0**64
+    if point < fractions[0]:
+        return "train"
+    return "validation" if point < fractions[0] + fractions[1] else "test"
 
 
 @dataclass
@@ -30,6 +61,32 @@ class Corpus:
         elif not Path(self.source).exists():
             raise FileNotFoundError(f"no such data source: {self.source}")
 
+    @property
+    def single_file(self) -> bool:
+        """One local file of examples, split here by `split_fractions` (not an archive of
+        split folders, nor a language model's text)."""
+        if self.source.startswith("tfds:") or self.kind.stream:
+            return False
+        path = Path(self.source)
+        return path.is_file() and not class_folders.is_archive(path)
+
+    @property
+    def fractions(self) -> tuple[float, float, float]:
+        return check_fractions(self.options.get("split_fractions", DEFAULT_FRACTIONS))
+
+    def split_rule(self) -> dict:
+        """How the splits are made, as recorded in metrics.json and printed by `data stats`."""
+        if self.single_file:
+            return {"rule": "one file: each example to the split picked by a seeded hash of its text",
+                    "fractions": dict(zip(SPLITS, self.fractions)), "seed": int(self.options.get("split_seed", 0))}
+        if self.kind.stream:
+            return {"rule": "the source's own splits, or one text file: the first train_fraction trains",
+                    "train_fraction": float(self.options.get("train_fraction", 0.9))}
+        if self.has_validation_split():
+            return {"rule": "the source's own train / validation / test splits"}
+        return {"rule": "the source's own train / test splits; every holdout_every-th training example validates",
+                "holdout_every": int(self.options.get("holdout_every", 10))}
+
     def has_validation_split(self) -> bool:
         """Whether the source has its own validation data (a dev file, or the
         LM's 90/10 split); if not, validation is held out of train."""
@@ -43,9 +100,18 @@ class Corpus:
     def examples(self, split: str = "train") -> Iterator:
         """classify: (text, label); tag: (tokens, tags); lm: the split's text (one item).
 
-        Without a validation split of its own, every `holdout_every`-th
+        A single file: the examples the seeded hash sends to `split`. Otherwise,
+        without a validation split of its own, every `holdout_every`-th
         training example (default 10th) is the validation split and is left
         out of "train"."""
+        if self.single_file:
+            if split not in SPLITS:
+                raise ValueError(f"no split named {split!r}; a single file has {SPLITS}")
+            fractions, seed = self.fractions, int(self.options.get("split_seed", 0))
+            for example in self._split_examples("train"):
+                if hashed_split(self.kind.text_of(example), seed, fractions) == split:
+                    yield example
+            return
         if split in ("train", "validation") and not self.has_validation_split():
             every = int(self.options.get("holdout_every", 10))
             for i, example in enumerate(self._split_examples("train")):
