@@ -120,8 +120,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_kit(args: argparse.Namespace) -> int:
     from keras_seq.serving.tfserving_kit import write_kit
 
-    written = write_kit(args.export_dirs, args.out, storage_uri=args.storage_uri, versions=args.versions)
-    print("\n".join(str(p) for p in written))
+    kit = write_kit(args.export_dirs, args.out, storage_uri=args.storage_uri, versions=args.versions or "latest:1",
+                    max_batch_size=args.max_batch_size, batch_timeout_micros=args.batch_timeout_micros,
+                    onnx=args.onnx, wheel=args.wheel, namespace=args.namespace)
+    print("\n".join(str(p) for p in kit["files"]))
+    for target, urls in kit["urls"].items():
+        for name, url in urls.items():
+            print(f"{target}: {name} -> {url}")
     return 0
 
 
@@ -162,7 +167,18 @@ def add_commands(sub) -> None:
     kit = sub.add_parser("kit", help="TF Serving / KServe deployment files for one or more exports")
     kit.add_argument("export_dirs", nargs="+")
     kit.add_argument("--out", required=True, help="folder for models.config, docker-compose.yml, ...")
-    kit.add_argument("--storage-uri", default=None, help="KServe storageUri of the savedmodel/NAME folder")
-    kit.add_argument("--versions", default="latest:1",
-                     help="version policy: latest:N | all | specific:1,2 (default latest:1)")
+    kit.add_argument("--storage-uri", action="append", metavar="[NAME=]URI",
+                     help="KServe storageUri of a model's savedmodel/NAME folder, one per model (repeatable; "
+                     "default pvc://models/NAME)")
+    kit.add_argument("--versions", action="append", metavar="[NAME=]POLICY",
+                     help="TF Serving version policy, latest:N | all | specific:1,2; NAME=POLICY for one model, "
+                     "a bare POLICY for all (default latest:1)")
+    kit.add_argument("--max-batch-size", type=_positive(int), default=64, help="server-side batching (default 64)")
+    kit.add_argument("--batch-timeout-micros", type=_positive(int), default=2000,
+                     help="longest wait for a batch to fill (default 2000)")
+    kit.add_argument("--onnx", action="store_true", help="also a container for `keras-seq serve` (no TensorFlow) "
+                     "and its KServe InferenceService")
+    kit.add_argument("--wheel", default=None, help="the keras-seq wheel the container installs (default: built "
+                     "from this source tree)")
+    kit.add_argument("--namespace", default=None, help="Kubernetes namespace of the InferenceServices")
     kit.set_defaults(func=_cmd_kit)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_python
+from conftest import REPO, free_port, run_python, train_and_export
 from keras_seq.contracts import ContractError, ExportDirectory, RunDirectory, TokenizerSpec, Vocabulary, read_labels
 from keras_seq.contracts.export_dir import read_onnx_info
 from keras_seq.tasks import TASKS, get_task, task_for_outputs
@@ -217,7 +217,7 @@ def test_run_and_export_directories_name_what_is_wrong(tmp_path):
 @pytest.mark.slow
 def test_serving_only_venv_answers_an_export(tmp_path, wheel):
     """`pip install keras-seq[serving]` from the local wheel: no TensorFlow (nor any Keras backend), and it answers."""
-    export = _demo_export(tmp_path)
+    export = train_and_export(tmp_path)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
@@ -242,16 +242,40 @@ def test_serving_only_venv_answers_an_export(tmp_path, wheel):
                          text=True, timeout=300, cwd=tmp_path)
     assert cli.returncode == 0, cli.stderr[-3000:]
     assert "probabilities" in json.loads(cli.stdout)
+    _container_command_answers(venv, export, wheel, tmp_path)
 
 
-def _demo_export(tmp_path: Path) -> Path:
-    from keras_seq.export.exporter import export_run
-    from keras_seq.pipelines.config import load_config
-    from keras_seq.pipelines.synthetic import write_corpus
-    from keras_seq.pipelines.train import train_run
+def _container_command_answers(venv: Path, export: Path, wheel: Path, tmp_path: Path) -> None:
+    """The kit's ONNX container, short of a Docker engine: its CMD, run from the [serving]-only
+    venv on the export folder the Dockerfile copies (loopback instead of 0.0.0.0, a free port)."""
+    import time
+    import urllib.request
 
-    corpus = write_corpus(tmp_path / "data", {"train": 300, "dev": 50, "test": 50})
-    config = load_config(REPO / "pipelines" / "configs" / "demo.toml", [f'data.source="{corpus}"', "train.epochs=1"])
-    train_run(config, tmp_path / "run", verbose=0)
-    export_run(tmp_path / "run", tmp_path / "export", name="reviews", verify=False)
-    return tmp_path / "export"
+    from keras_seq.serving.kserve_kit import dockerfile_instructions
+    from keras_seq.serving.tfserving_kit import write_kit
+
+    kit = tmp_path / "kit"
+    write_kit([export], kit, onnx=True, wheel=wheel)
+    steps = dockerfile_instructions((kit / "onnx" / "reviews" / "Dockerfile").read_text())
+    command = json.loads(dict(steps)["CMD"])
+    source, target = next(a.split()[-2:] for k, a in steps if k == "COPY" and a.startswith("--chown"))
+    assert target == command[2]  # the server reads the export the image copies
+    port = free_port()
+    command = [str(venv / "bin" / command[0]), *command[1:]]
+    command[command.index(target)] = str(kit / source)
+    command[command.index("--host") + 1], command[command.index("--port") + 1] = "127.0.0.1", str(port)
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    try:
+        url = f"http://127.0.0.1:{port}/v1/models/reviews"
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(url, timeout=2)  # the HEALTHCHECK's request
+                break
+            except OSError:
+                time.sleep(0.25)
+        request = urllib.request.Request(url + ":predict", data=b'{"instances": ["good , not bad"]}')
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            assert json.loads(reply.read())["predictions"][0]["label"] in ("pos", "neg")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

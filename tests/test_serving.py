@@ -23,7 +23,8 @@ from conftest import free_port, served, train_and_export  # noqa: E402
 from keras_seq.pipelines.synthetic import DEMO_SENTENCES  # noqa: E402
 from keras_seq.serving.client import GrpcClient, RestClient, ServingError  # noqa: E402
 from keras_seq.serving.savedmodel_predictor import SavedModelPredictor, latest_version  # noqa: E402
-from keras_seq.serving.tfserving_kit import version_policy, write_kit  # noqa: E402
+from keras_seq.serving.kserve_kit import check_dns_name  # noqa: E402
+from keras_seq.serving.tfserving_kit import per_model, version_policy, write_kit  # noqa: E402
 
 pytestmark = pytest.mark.slow
 TEXTS = [*DEMO_SENTENCES, "", "good \U0001F600 , not bad"]
@@ -126,67 +127,69 @@ def test_grpc_client_protos_and_a_real_prediction_service(exported, expected):
         GrpcClient(f"127.0.0.1:{free_port()}", "reviews", retries=1, backoff=0.01, timeout=2).predict(["x"])
 
 
-def _text_format_schema():
-    """BatchingParameters and MonitoringConfig as declared in TF Serving's
-    session_bundle_config.proto / monitoring_config.proto (tensorflow-serving-api
-    does not ship them): text format needs only the names and types."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-    from google.protobuf import wrappers_pb2  # noqa: F401 - registers Int64Value
-
-    f = descriptor_pb2.FileDescriptorProto(name="kit_schema.proto", package="tensorflow.serving", syntax="proto3",
-                                           dependency=["google/protobuf/wrappers.proto"])
-    F = descriptor_pb2.FieldDescriptorProto
-    batching = f.message_type.add(name="BatchingParameters")
-    for i, name in enumerate(["max_batch_size", "batch_timeout_micros", "max_enqueued_batches",
-                              "num_batch_threads"], 1):
-        batching.field.add(name=name, number=i, type=F.TYPE_MESSAGE, type_name=".google.protobuf.Int64Value",
-                           label=F.LABEL_OPTIONAL)
-    batching.field.add(name="allowed_batch_sizes", number=6, type=F.TYPE_INT64, label=F.LABEL_REPEATED)
-    batching.field.add(name="pad_variable_length_inputs", number=7, type=F.TYPE_BOOL, label=F.LABEL_OPTIONAL)
-    prometheus = f.message_type.add(name="PrometheusConfig")
-    prometheus.field.add(name="enable", number=1, type=F.TYPE_BOOL, label=F.LABEL_OPTIONAL)
-    prometheus.field.add(name="path", number=2, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
-    monitoring = f.message_type.add(name="MonitoringConfig")
-    monitoring.field.add(name="prometheus_config", number=1, type=F.TYPE_MESSAGE,
-                         type_name=".tensorflow.serving.PrometheusConfig", label=F.LABEL_OPTIONAL)
-    pool = descriptor_pool.DescriptorPool()
-    pool.AddSerializedFile(descriptor_pb2.FileDescriptorProto(
-        name="google/protobuf/wrappers.proto", package="google.protobuf", syntax="proto3",
-        message_type=[descriptor_pb2.DescriptorProto(name="Int64Value", field=[
-            F(name="value", number=1, type=F.TYPE_INT64, label=F.LABEL_OPTIONAL)])]).SerializeToString())
-    pool.AddSerializedFile(f.SerializeToString())
-    return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"tensorflow.serving.{name}"))
-            for name in ("BatchingParameters", "MonitoringConfig")}
-
-
-def test_deployment_kit_files_parse_and_point_at_the_export(exported, tmp_path):
+def test_deployment_kit_files_come_from_the_real_schemas(exported, tmp_path):
     import yaml
     from google.protobuf import text_format
-    from tensorflow_serving.config import model_server_config_pb2
+
+    from keras_seq.serving.kserve_kit import dockerfile_instructions, onnx_service, tensorflow_service
+    from keras_seq.serving.serving_protos import serving_messages
 
     out = tmp_path / "kit"
-    written = write_kit([exported], out, versions="specific:1,2")
-    assert {p.name for p in written} == {"models.config", "batching_parameters.txt", "monitoring.config",
-                                         "docker-compose.yml", "kserve-reviews.yaml"}
-    config = text_format.Parse((out / "models.config").read_text(), model_server_config_pb2.ModelServerConfig())
+    kit = write_kit([exported], out, versions=["reviews=specific:1,2"], storage_uri="gs://bucket/reviews",
+                    max_batch_size=16, onnx=True)
+    assert {str(p.relative_to(out)) for p in kit["files"]} == {
+        "models.config", "batching_parameters.txt", "monitoring.config", "docker-compose.yml", "kserve-reviews.yaml",
+        "kserve-reviews-onnx.yaml", "onnx/reviews/Dockerfile"}
+    messages = serving_messages()
+    config = text_format.Parse((out / "models.config").read_text(), messages["ModelServerConfig"]())
     entry = config.model_config_list.config[0]
     assert entry.name == "reviews" and entry.base_path == "/models/reviews" and entry.model_platform == "tensorflow"
     assert list(entry.model_version_policy.specific.versions) == [1, 2]
-    schema = _text_format_schema()
-    batching = text_format.Parse((out / "batching_parameters.txt").read_text(), schema["BatchingParameters"]())
-    assert batching.max_batch_size.value == 64 and batching.pad_variable_length_inputs
-    monitoring = text_format.Parse((out / "monitoring.config").read_text(), schema["MonitoringConfig"]())
+    batching = text_format.Parse((out / "batching_parameters.txt").read_text(), messages["BatchingParameters"]())
+    assert batching.max_batch_size.value == 16 and batching.batch_timeout_micros.value == 2000
+    assert batching.pad_variable_length_inputs
+    monitoring = text_format.Parse((out / "monitoring.config").read_text(), messages["MonitoringConfig"]())
     assert monitoring.prometheus_config.enable
+    # the TF Serving version is the TensorFlow that wrote the export
+    written_by = json.loads((exported / "export.json").read_text())["tools"]["tensorflow"]
+    serving_version = ".".join(written_by.split(".")[:2]) + ".0"
     compose = yaml.safe_load((out / "docker-compose.yml").read_text())
     service = compose["services"]["tfserving"]
-    assert service["image"].startswith("tensorflow/serving") and "8501:8501" in service["ports"]
+    assert service["image"] == f"tensorflow/serving:{serving_version}" and "8501:8501" in service["ports"]
     source, target, _ = service["volumes"][0].split(":")
     assert target == "/models/reviews" and ((out / source) / "1" / "saved_model.pb").exists()
     assert "--model_config_file=/config/models.config" in service["command"]
+    # KServe: re-read the YAML, compare field by field with the SDK objects' serialization
     manifest = yaml.safe_load((out / "kserve-reviews.yaml").read_text())
+    assert manifest == tensorflow_service("reviews", "gs://bucket/reviews", serving_version)
+    model = manifest["spec"]["predictor"]["model"]
     assert manifest["kind"] == "InferenceService" and manifest["apiVersion"] == "serving.kserve.io/v1beta1"
-    assert manifest["spec"]["predictor"]["model"]["modelFormat"]["name"] == "tensorflow"
-    assert version_policy("latest:3") == "latest { num_versions: 3 }"
+    assert model["modelFormat"]["name"] == "tensorflow" and model["runtimeVersion"] == serving_version
+    assert model["storageUri"] == "gs://bucket/reviews" and manifest["metadata"]["name"] == "reviews"
+    onnx_manifest = yaml.safe_load((out / "kserve-reviews-onnx.yaml").read_text())
+    assert onnx_manifest == onnx_service("reviews", "keras-seq-reviews:latest")
+    container = onnx_manifest["spec"]["predictor"]["containers"][0]
+    assert container["ports"][0]["containerPort"] == 8080
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v1/models/reviews"
+    # the Dockerfile, instruction by instruction
+    steps = dockerfile_instructions((out / "onnx" / "reviews" / "Dockerfile").read_text())
+    keywords = [k for k, _ in steps]
+    assert steps[0][0] == "FROM" and steps[0][1].startswith("python:3.11-slim")
+    wheel_name = next(p.name for p in (out / "onnx" / "wheels").glob("keras_seq-*.whl"))
+    assert any(k == "RUN" and f"{wheel_name}[serving]" in a for k, a in steps)
+    assert ("USER", "serve") in steps and keywords.index("USER") < keywords.index("CMD")
+    assert [a for k, a in steps if k == "EXPOSE"] == ["8080"] and "HEALTHCHECK" in keywords
+    command = json.loads(dict(steps)["CMD"])
+    assert command[:2] == ["keras-seq", "serve"] and command[command.index("--host") + 1] == "0.0.0.0"
+    copied = out / "onnx" / "reviews" / "export"
+    assert (copied / "export.json").exists() and (copied / "onnx" / "model.onnx").exists()
+    assert kit["urls"]["KServe, TensorFlow runtime"]["reviews"].endswith("/v1/models/reviews:predict")
+    # names that KServe would rewrite are refused; a storage URI is per model
+    with pytest.raises(ValueError, match="DNS-1123"):
+        check_dns_name("my_model.v2")
+    with pytest.raises(ValueError, match="one per model"):
+        per_model("--storage-uri", ["gs://b/x"], ["a", "b"], None, shared=False)
+    assert per_model("--versions", ["all", "b=latest:2"], ["a", "b"], "latest:1") == {"a": "all", "b": "latest:2"}
     with pytest.raises(ValueError, match="version policy"):
         version_policy("newest")
 
