@@ -26,16 +26,25 @@ _DENSE_ACTIVATIONS = {"softmax": "Softmax", "relu": "Relu", "tanh": "Tanh", "sig
 
 
 class _Converter:
-    def __init__(self, model, output: str, output_axes: list[str], stateful_inputs: bool) -> None:
+    """Walks a functional Keras model; `handlers` maps each supported layer class to the
+    method that writes its ONNX nodes (looked up along the class's MRO)."""
+
+    def __init__(self, model, output_names: list[str], output_axes: list[list[str]], stateful_inputs: bool,
+                 input_names: list[str]) -> None:
+        import keras
+
         import keras_seq
 
-        self.keras_seq = keras_seq
+        self.keras, self.keras_seq = keras, keras_seq
         self.model = model
-        self.output, self.output_axes = output, output_axes
+        self.output_names, self.output_axes, self.input_names = output_names, output_axes, input_names
         self.stateful_inputs = stateful_inputs  # recurrent states as graph inputs and outputs (stepping)
         self.g = GraphBuilder(model.name)
         self.state_inputs: list[str] = []
         self.state_outputs: list[tuple[str, str]] = []  # (graph name, source)
+        self.mask_lengths: dict[str, str] = {}
+        self.first_ids: str | None = None
+        self._default_lengths: str | None = None
 
     # -- masks ---------------------------------------------------------------
     def lengths_of(self, ids: str) -> str:
@@ -64,30 +73,87 @@ class _Converter:
         attrs = {"axis": -1} if name == "softmax" else {}
         return g.node(_DENSE_ACTIVATIONS[name], [y], layer.name, **attrs)
 
-    def recurrent(self, layer, x: str, lengths: str) -> str:
-        """A Recurrent or Bidirectional layer on batch-major x."""
+    def recurrent(self, layer, x: str, lengths: str | None):
+        """A recurrent layer (ours or Keras' SimpleRNN / GRU / LSTM) or a Bidirectional of two,
+        on batch-major x -> one native node. Returns the layer's output, or its list of
+        outputs with ``return_state`` / ``merge_mode=None``."""
         g = self.g
-        if isinstance(layer, self.keras_seq.Recurrent):
-            directions, sequences = [layer], layer.return_sequences
-            if layer.go_backwards and sequences:
+        if isinstance(layer, self.keras.layers.Bidirectional):
+            directions = [layer.forward_layer, layer.backward_layer]
+            merge = layer.merge_mode
+        else:
+            directions, merge = [layer], None
+            if layer.go_backwards and layer.return_sequences:
                 raise ValueError(f"layer {layer.name!r}: go_backwards with return_sequences outside "
                                  "Bidirectional is not supported by the ONNX export")
-            if layer.return_state:
-                raise ValueError(f"layer {layer.name!r}: return_state is not supported by the ONNX export")
-        else:
-            if layer.merge_mode != "concat":
-                raise ValueError(f"layer {layer.name!r}: only merge_mode='concat' is supported by the ONNX export")
-            directions, sequences = [layer.forward_layer, layer.backward_layer], layer.forward_layer.return_sequences
-        initial = None
-        if self.stateful_inputs:
-            initial = self._state_inputs(directions[0])
+        first = directions[0]
+        if getattr(first, "stateful", False) and not self.stateful_inputs:
+            raise ValueError(f"layer {layer.name!r}: stateful layers are not supported by the ONNX export")
+        sequences, with_states = first.return_sequences, first.return_state
+        initial = self._state_inputs(first) if self.stateful_inputs else None
         y, states = add_recurrent(g, g.transpose(x, [1, 0, 2]), lengths, directions, layer.name, initial)
         if initial is not None:
             for name, state in zip(self.state_inputs[-len(states):], states):
                 self.state_outputs.append((name[: -len("_in")], state))
-        if sequences:  # (T, dirs, B, H) -> (B, T, dirs*H): forward then backward, as Bidirectional's concat
-            return g.reshape(g.transpose(y, [2, 0, 1, 3]), [0, 0, -1])
-        return g.reshape(g.transpose(states[0], [1, 0, 2]), [0, -1])
+        if sequences and len(directions) == 1:  # Y (T, 1, B, H) -> (B, T, H)
+            out = g.reshape(g.transpose(y, [2, 0, 1, 3]), [0, 0, -1])
+            if lengths is not None and not getattr(first, "zero_output_for_mask", False):
+                out = self._carry_last_output(out, lengths)
+        elif sequences:  # Y (T, 2, B, H)
+            if merge == "concat":  # -> (B, T, dirs*H): forward then backward, as Bidirectional's concat
+                out = g.reshape(g.transpose(y, [2, 0, 1, 3]), [0, 0, -1])
+            else:
+                parts = [g.transpose(part, [2, 0, 1, 3]) for part in self._split_directions(y, len(directions), 1)]
+                out = self._merge([g.reshape(p, [0, 0, -1]) for p in parts], merge, layer.name)
+        elif merge == "concat" or len(directions) == 1:  # Y_h (dirs, B, H) -> (B, dirs*H)
+            out = g.reshape(g.transpose(states[0], [1, 0, 2]), [0, -1])
+        else:
+            out = self._merge([self._squeeze0(p) for p in self._split_directions(states[0], 2, 0)], merge,
+                              layer.name)
+        if not with_states:
+            return out
+        # return_state: h (and c) of each direction, as (B, H)
+        finals = []
+        for d in range(len(directions)):
+            for state in states:
+                finals.append(self._squeeze0(self._split_directions(state, len(directions), 0)[d]))
+        return [*(out if isinstance(out, list) else [out]), *finals]
+
+    def _carry_last_output(self, y: str, lengths: str) -> str:
+        """Keras (``zero_output_for_mask=False``) repeats the last valid output at padded steps,
+        where ONNX's node outputs zeros: take y[b, min(t, length_b - 1)]."""
+        g = self.g
+        steps = g.node("Squeeze", [g.shape_of(y, 1, 2)], "steps")
+        positions = g.node("Unsqueeze", [g.node("Range", [g.const("zero_i", 0, np.int64), steps,
+                                                           g.const("one_i", 1, np.int64)]),
+                                          g.const("axis0", [0], np.int64)])
+        last = g.node("Sub", [g.node("Unsqueeze", [g.node("Cast", [lengths], to=INT64), g.const("axis1", [1], np.int64)]),
+                              g.const("one_i", 1, np.int64)])
+        index = g.node("Max", [g.node("Min", [positions, last]), g.const("zero_i", 0, np.int64)])  # (B, T)
+        index = g.node("Expand", [g.node("Unsqueeze", [index, g.const("axis2", [2], np.int64)]), g.node("Shape", [y])])
+        return g.node("GatherElements", [y, index], "carried", axis=1)
+
+    def _split_directions(self, value: str, count: int, axis: int) -> list[str]:
+        if count == 1:
+            return [value]
+        return self.g.node("Split", [value, self.g.const("halves", [1, 1], np.int64)], "directions", outputs=2,
+                           axis=axis)
+
+    def _squeeze0(self, value: str) -> str:
+        return self.g.node("Squeeze", [value, self.g.const("axis0", [0], np.int64)])
+
+    def _merge(self, parts: list[str], mode: str | None, name: str):
+        g = self.g
+        if mode is None:
+            return parts
+        if mode == "concat":
+            return g.node("Concat", parts, name, axis=-1)
+        if mode in ("sum", "ave"):
+            total = g.node("Add", parts, name if mode == "sum" else None)
+            return total if mode == "sum" else g.node("Mul", [total, g.const("half", 0.5, np.float32)], name)
+        if mode == "mul":
+            return g.node("Mul", parts, name)
+        raise ValueError(f"layer {name!r}: merge_mode {mode!r} is not supported by the ONNX export")
 
     def _state_inputs(self, layer) -> list[str]:
         """Graph inputs for one layer's initial states, as (1, B, H) for the node."""
@@ -142,61 +208,175 @@ class _Converter:
                         axis=0)
         return g.node("Reshape", [words, target], layer.name)
 
-    # -- the walk -----------------------------------------------------------------
-    def convert(self) -> onnx.ModelProto:
+    # -- layers from Keras itself ---------------------------------------------------
+    def activation(self, layer, x: str) -> str:
+        name = getattr(layer.activation, "__name__", "")
+        if name == "linear":
+            return x
+        if name not in _DENSE_ACTIVATIONS:
+            raise ValueError(f"layer {layer.name!r}: activation {name!r} is not supported by the ONNX export")
+        return self.g.node(_DENSE_ACTIVATIONS[name], [x], layer.name, **({"axis": -1} if name == "softmax" else {}))
+
+    def softmax(self, layer, x: str) -> str:
+        axis = layer.axis if isinstance(layer.axis, int) else layer.axis[-1]
+        return self.g.node("Softmax", [x], layer.name, axis=axis)
+
+    def global_pooling(self, layer, x: str, lengths: str | None) -> str:
+        """GlobalAveragePooling1D honours the mask (as Keras does); GlobalMaxPooling1D does not
+        support masking in Keras 3, so it takes every step."""
+        g = self.g
+        axis = g.const("axis1", [1], np.int64)
+        if isinstance(layer, self.keras.layers.GlobalAveragePooling1D) and lengths is not None:
+            pooled = self.pooling(_Mode("mean", layer.name), x, lengths)
+        elif isinstance(layer, self.keras.layers.GlobalAveragePooling1D):
+            pooled = g.node("ReduceMean", [x, axis], layer.name, keepdims=0)
+        else:
+            pooled = g.node("ReduceMax", [x, axis], layer.name, keepdims=0)
+        if getattr(layer, "keepdims", False):
+            pooled = g.node("Unsqueeze", [pooled, axis])
+        return pooled
+
+    def masking(self, layer, x: str) -> str:
+        """Masking: the mask (a step is kept when any feature differs from mask_value) becomes
+        lengths; the values pass through (Keras also zeroes masked steps: done here too)."""
+        g = self.g
+        keep = g.node("Not", [g.node("Equal", [x, g.const("mask_value", layer.mask_value, np.float32)])])
+        any_kept = g.node("Cast", [g.node("Cast", [g.node("ReduceMax", [g.node("Cast", [keep], to=FLOAT),
+                                                                         g.const("axis2", [2], np.int64)],
+                                                            keepdims=1)], to=onnx.TensorProto.BOOL)], to=FLOAT)
+        self.mask_lengths[layer.name] = g.node("Cast", [g.node("ReduceSum", [g.node("Squeeze", [
+            any_kept, g.const("axis2", [2], np.int64)]), g.const("axis1", [1], np.int64)], keepdims=0)],
+            f"{layer.name}_lengths", to=onnx.TensorProto.INT32)
+        return g.node("Mul", [x, any_kept], layer.name)
+
+    def time_distributed(self, layer, x: str) -> str:
+        inner = layer.layer
+        handler = self._handler(inner)
+        if handler not in (self.dense, self.activation, self.softmax, self.identity):
+            raise ValueError(f"layer {layer.name!r}: TimeDistributed({type(inner).__name__}) is not supported "
+                             "by the ONNX export (Dense, Activation, Softmax, Dropout are)")
+        return handler(inner, x)  # these act on the last axis: the same on every step
+
+    def identity(self, layer, x: str) -> str:
+        return x
+
+    # -- the walk -------------------------------------------------------------------
+    def _handler(self, layer):
+        for cls in type(layer).__mro__:
+            if cls in self.handlers:
+                return self.handlers[cls]
+        supported = sorted({c.__name__ for c in self.handlers})
+        raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}) is not supported by the ONNX export; "
+                         f"supported: {', '.join(supported)}")
+
+    def _handlers(self) -> dict:
+        keras, ks = self.keras, self.keras_seq
+        layers = keras.layers
+        return {
+            layers.Embedding: self.embedding, layers.Dense: self.dense, layers.Activation: self.activation,
+            layers.Softmax: self.softmax, layers.Dropout: self.identity, layers.SpatialDropout1D: self.identity,
+            layers.GaussianNoise: self.identity, layers.GaussianDropout: self.identity, ks.CRF: self.identity,
+            layers.Masking: self.masking, layers.TimeDistributed: self.time_distributed,
+            layers.GlobalAveragePooling1D: self.global_pooling, layers.GlobalMaxPooling1D: self.global_pooling,
+            layers.Concatenate: self.concatenate, layers.Add: self.add,
+            ks.Recurrent: self.recurrent, layers.RNN: self.recurrent, layers.Bidirectional: self.recurrent,
+            ks.SequencePooling: self.pooling, ks.CharacterWordEncoder: self.char_words,
+        }
+
+    def concatenate(self, layer, *args: str) -> str:
+        return self.g.node("Concat", list(args), layer.name, axis=layer.axis)
+
+    def add(self, layer, *args: str) -> str:
+        out = args[0]
+        for other in args[1:]:
+            out = self.g.node("Add", [out, other], layer.name)
+        return out
+
+    def convert(self) -> GraphBuilder:
         import keras
 
-        g, ks = self.g, self.keras_seq
+        g = self.g
         names: dict[int, str] = {}
-        model_inputs = self.model.inputs
-        ids = g.add_input("ids", INT64, ["batch", "time"])
-        names[id(model_inputs[0])] = ids
-        if len(model_inputs) == 2:
-            names[id(model_inputs[1])] = g.add_input("chars", INT64, ["batch", "time", "chars"])
-        output = self.output
-        g._used.add(output)  # graph output names stay free for `add_output`
-        lengths = self.lengths_of(ids)
+        lengths_of: dict[int, str | None] = {}  # tensor -> the lengths of its mask (None: unmasked)
+        self.handlers = self._handlers()
+        for i, tensor in enumerate(self.model.inputs):
+            integer = "int" in str(tensor.dtype)
+            name = self.input_names[i]
+            shape = ["batch", "time", *(["chars"] if integer and len(tensor.shape) == 3 else
+                                        [int(d) if d else f"{name}_dim{k}" for k, d in enumerate(tensor.shape[2:])])]
+            names[id(tensor)] = g.add_input(name, INT64 if integer else FLOAT, shape[: len(tensor.shape)])
+            if integer and self.first_ids is None:
+                self.first_ids = names[id(tensor)]
+        for output in self.output_names:
+            g._used.add(output)  # graph output names stay free for `add_output`
         for node in functional_nodes(self.model):
             layer = node.operation
             args = [names.get(id(t)) for t in node.input_tensors]
             if not isinstance(layer, keras.layers.Layer):
-                # Keras ops between layers compute masks (ids != 0, ...); masks travel as
-                # `lengths`. A layer that needs such an op's value as data fails below.
-                out = None
-            elif args[0] is None:
+                # Keras ops between layers compute masks (ids != 0, ...); masks travel as lengths.
+                for tensor in node.outputs:
+                    names[id(tensor)] = None
+                continue
+            if args[0] is None:
                 raise ValueError(f"layer {layer.name!r} reads a value computed by a raw Keras op; "
                                  "the ONNX export supports layers only")
-            elif isinstance(layer, keras.layers.Embedding):
-                out = self.embedding(layer, args[0])
-            elif isinstance(layer, (keras.layers.Dropout, ks.CRF)):
-                out = args[0]
-            elif isinstance(layer, ks.CharacterWordEncoder):
-                out = self.char_words(layer, args[0])
-            elif isinstance(layer, keras.layers.Concatenate):
-                out = g.node("Concat", args, layer.name, axis=layer.axis)
-            elif isinstance(layer, (ks.Recurrent, keras.layers.Bidirectional)):
-                out = self.recurrent(layer, args[0], lengths)
-            elif isinstance(layer, ks.SequencePooling):
-                out = self.pooling(layer, args[0], lengths)
-            elif isinstance(layer, keras.layers.Dense):
-                out = self.dense(layer, args[0])
+            handler = self._handler(layer)
+            lengths = lengths_of.get(id(node.input_tensors[0]))
+            if lengths is None and None in args[1:] and self.first_ids is not None:
+                lengths = self.default_lengths()  # an explicit mask from raw ops: ids != 0 (right padding)
+            data = [a for a in args if a is not None]
+            if handler in (self.recurrent, self.pooling, self.global_pooling):
+                out = handler(layer, data[0], lengths)
+            elif handler in (self.concatenate, self.add):
+                out = handler(layer, *data)
             else:
-                raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}) is not supported by the "
-                                 "ONNX export")
-            for tensor in node.outputs:
-                names[id(tensor)] = out
-        g._used.discard(output)
-        g.add_output(names[id(self.model.outputs[0])], output, FLOAT, self.output_axes)
+                out = handler(layer, data[0])
+            outs = out if isinstance(out, list) else [out]
+            mask = self._mask_after(layer, handler, node, lengths, args)
+            for tensor, value in zip(node.outputs, outs):
+                names[id(tensor)] = value
+                lengths_of[id(tensor)] = mask
+        for output in self.output_names:
+            g._used.discard(output)
+        for tensor, name, axes in zip(self.model.outputs, self.output_names, self.output_axes):
+            g.add_output(names[id(tensor)], name, FLOAT, axes)
         for name, state in self.state_outputs:
             squeezed = g.node("Squeeze", [state, g.const("axis0", [0], np.int64)])
             g.add_output(squeezed, name, FLOAT, ["batch", "units"])
         return g
 
+    def _mask_after(self, layer, handler, node, lengths: str | None, args: list) -> str | None:
+        """The mask (as lengths) of a layer's outputs, as Keras propagates it."""
+        if handler == self.embedding:
+            return self.lengths_of(args[0]) if layer.mask_zero else None
+        if handler == self.masking:
+            return self.mask_lengths[layer.name]
+        if handler in (self.pooling, self.global_pooling, self.char_words):
+            return None
+        if handler == self.recurrent:
+            sequences = getattr(layer, "return_sequences", None)
+            if sequences is None:
+                sequences = layer.forward_layer.return_sequences
+            return lengths if sequences else None
+        return lengths
+
+    def default_lengths(self) -> str:
+        if self._default_lengths is None:
+            self._default_lengths = self.lengths_of(self.first_ids)
+        return self._default_lengths
+
+
+class _Mode:
+    """A stand-in SequencePooling for GlobalAveragePooling1D's masked mean."""
+
+    def __init__(self, mode: str, name: str) -> None:
+        self.mode, self.name = mode, name
+
 
 def model_to_onnx(model, output: str, output_axes: list[str], metadata: dict[str, str], *,
                   stateful_inputs: bool = False, doc: str = "keras-seq model") -> onnx.ModelProto:
     """The ONNX model of a keras_seq model; `onnx.checker` passes on it."""
-    graph = _Converter(model, output, output_axes, stateful_inputs).convert()
+    graph = _Converter(model, [output], [output_axes], stateful_inputs, ["ids", "chars"]).convert()
     onnx_model = graph.model(metadata, doc=doc)
     onnx.checker.check_model(onnx_model, full_check=True)
     return onnx_model

@@ -55,10 +55,11 @@ def cell_arrays(layer) -> dict:
     cell = layer.cell
     kind = type(cell).__name__
     units = cell.units
+    kind = "ElmanCell" if kind == "SimpleRNNCell" else kind  # Keras' Elman cell: the same weights
     gates = {"ElmanCell": 1, "GRUCell": 3, "LSTMCell": 4}.get(kind)
     if gates is None:
-        raise ValueError(f"layer {layer.name!r}: cell {kind} has no native ONNX operator "
-                         "(ElmanCell, GRUCell and LSTMCell have)")
+        raise ValueError(f"layer {layer.name!r}: cell {type(cell).__name__} has no native ONNX operator "
+                         "(ours and Keras' Elman / SimpleRNN, GRU and LSTM cells have)")
     order = _LSTM_ORDER if kind == "LSTMCell" else None
     w = _blocks(cell.kernel.numpy(), gates, order)
     r = _blocks(cell.recurrent_kernel.numpy(), gates, order)
@@ -85,7 +86,7 @@ def cell_arrays(layer) -> dict:
     }
 
 
-def add_recurrent(g: GraphBuilder, x_time_major: str, lengths: str, directions: list, name: str,
+def add_recurrent(g: GraphBuilder, x_time_major: str, lengths: str | None, directions: list, name: str,
                   initial_states: list[str] | None = None) -> tuple[str, list[str]]:
     """Adds one native node for `directions` (one layer, or the forward and
     backward layers of a Bidirectional). Returns (Y (T, dirs, B, H), [Y_h, Y_c])."""
@@ -106,7 +107,7 @@ def add_recurrent(g: GraphBuilder, x_time_major: str, lengths: str, directions: 
     w = g.const(f"{name}_W", np.stack([a["W"] for a in arrays]))
     r = g.const(f"{name}_R", np.stack([a["R"] for a in arrays]))
     b = g.const(f"{name}_B", np.stack([a["B"] for a in arrays]))
-    inputs = [x_time_major, w, r, b, lengths]
+    inputs = [x_time_major, w, r, b, lengths or ""]  # no lengths: every step counts (no mask)
     if initial_states:
         inputs += initial_states
     outputs = g.node(first["op"], inputs, name, outputs=1 + first["states"], **attrs)
