@@ -1,0 +1,53 @@
+"""The library API (`keras_seq.pipelines.TextTokenizer` / `text_dataset`) and the README's
+"Use it from your own code" example, run as written."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from conftest import REPO, run_python
+
+
+def test_readme_example_runs_as_written(tmp_path):
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Use it from your own code"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    result = run_python(f"import os; os.chdir({str(tmp_path)!r})\n" + code, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = " ".join(result.stdout.strip().splitlines()[-2:])  # numpy prints the 2 x 2 array on two lines
+    probabilities = np.array([float(v) for v in re.findall(r"\d+\.\d*", printed)]).reshape(-1, 2)
+    assert probabilities.shape == (2, 2) and probabilities[0].argmax() == 1 and probabilities[1].argmax() == 0
+    assert (tmp_path / "tokenizer" / "tokenizer.json").exists() and (tmp_path / "model.onnx").exists()
+
+
+def test_tokenizer_fit_save_load_and_the_twin_agree(tmp_path):
+    from keras_seq.pipelines import TextTokenizer
+    from keras_seq.serving.text import TextTokenizer as Twin
+
+    texts = ["The cat sat .", "the dog sat !", "a cat , a dog"]
+    tok = TextTokenizer.fit(texts, vocab_size=6, max_len=3)
+    assert tok.vocab_size == 6 and tok.vocab.tokens[:2] == ["<PAD>", "<UNK>"]
+    tok.save(tmp_path / "t")
+    again = TextTokenizer.load(tmp_path / "t")
+    assert again(texts).tolist() == tok(texts).tolist()
+    assert Twin(tmp_path / "t").encode_batch(texts)[0].tolist() == tok(texts).tolist()
+    with pytest.raises(TypeError, match="not one string"):
+        TextTokenizer.fit("one string")
+
+
+def test_text_dataset_for_classes_and_tags():
+    from keras_seq.pipelines import TextTokenizer, text_dataset
+
+    texts = [f"word{i % 7} " * (1 + i % 9) for i in range(100)]
+    tok = TextTokenizer.fit(texts)
+    batches = list(text_dataset(texts, ["b" if i % 2 else "a" for i in range(100)], tokenizer=tok,
+                                tokens_per_batch=64, max_batch=16))
+    assert sum(len(y) for _, y in batches) == 100 and {int(v) for _, y in batches for v in y} == {0, 1}
+    assert all(x.shape[0] <= 16 for x, _ in batches)
+    tokens = [t.split() for t in texts]
+    tags = [["X" if w.endswith("3") else "O" for w in row] for row in tokens]
+    tagged = list(text_dataset(tokens, tags, tokenizer=TextTokenizer.fit(tokens), shuffle_seed=None))
+    for x, y in tagged:
+        assert x.shape == y.shape and np.array_equal(x.numpy() == 0, y.numpy() == 0)  # padding is tag 0
