@@ -60,17 +60,38 @@ def _staging(target: Path) -> Path:
     return staged
 
 
-def export_run(run_dir: str | Path, out: str | Path, *, name: str | None = None, version: int | None = None,
-               overwrite: bool = False, max_len: int | None = None, generate_length: int = 200,
-               warmup_texts: list[str] | None = None, verify: bool = True) -> dict:
-    """Exports a trained run; returns the export summary (also in export.json)."""
+def export_run(run_dir: str | Path, out: str | Path, *, name: str | None = None, **options) -> dict:
+    """Exports a trained run (``keras-seq export``); returns the export summary (also in export.json).
+    `options`: those of `export_trained`."""
+    return export_trained(load_trained_run(run_dir), out, name=name or Path(run_dir).resolve().name, **options)
+
+
+def export(model, out: str | Path, *, tokenizer, labels: list[str] | None = None, task: str = "classify",
+           name: str = "model", **options) -> dict:
+    """Exports a model trained in your own code: the same layout as ``keras-seq export``
+    (a verified SavedModel for TF Serving with raw-text signatures, the ONNX model and its
+    tokenizer files, export.json), answered by ``keras-seq predict`` / ``serve`` and
+    `OnnxPredictor`. `tokenizer`: the `keras_seq.pipelines.TextTokenizer` the model was
+    trained with (or its saved folder); `labels`: class (or tag) names by id; `task`: what
+    the model's output means (classify: probabilities (N, C); tag: (N, L, C); lm).
+    `options`: those of `export_trained` (version, overwrite, max_len, verify, ...)."""
+    import tempfile
+
+    from keras_seq.export.runs import in_memory_run
+
+    with tempfile.TemporaryDirectory(prefix="keras-seq-model-") as tmp:
+        return export_trained(in_memory_run(model, tokenizer, labels, task, Path(tmp)), out, name=name, **options)
+
+
+def export_trained(run: TrainedRun, out: str | Path, *, name: str, version: int | None = None,
+                   overwrite: bool = False, max_len: int | None = None, generate_length: int = 200,
+                   warmup_texts: list[str] | None = None, verify: bool = True) -> dict:
+    """Both artifacts of a trained model, verified, then installed atomically; returns the summary."""
     from keras_seq.export.onnx_export import write_onnx_dir
 
-    run = load_trained_run(run_dir)
     check_padding_invariance(run)
     out = Path(out)
     layout = ExportDirectory(out)
-    name = name or Path(run_dir).resolve().name
     if not _NAME.match(name):
         raise ValueError(f"model name {name!r} must be letters, digits, '_', '.', '-' (it becomes a URL path)")
     model_dir = layout.model_dir(name)
@@ -120,11 +141,11 @@ def export_run(run_dir: str | Path, out: str | Path, *, name: str | None = None,
         "max_len": spec.max_len,
         "generate_length": generate_length if run.task.generates else None,
         "opset": onnx_info["opset"], "onnx_operators": onnx_info["operators"],
-        "run": str(Path(run_dir).resolve()), "tools": _tool_versions(),
+        "run": None if run.config.get("from") else str(Path(run.directory).resolve()), "tools": _tool_versions(),
         "verification": report,
     }
     write_export_info(out, summary)
     return summary
 
 
-__all__ = ["export_run", "next_version", "TrainedRun"]
+__all__ = ["export", "export_run", "export_trained", "next_version", "TrainedRun"]

@@ -49,6 +49,32 @@ def load_trained_run(run_dir: str | Path) -> TrainedRun:
     return TrainedRun(run.path, config, task, model, labels, crf_layer(model), spec)
 
 
+def in_memory_run(model: keras.Model, tokenizer, labels: list[str] | None, task: str, directory: Path) -> TrainedRun:
+    """A model trained in your own code, with its tokenizer (a `keras_seq.pipelines.TextTokenizer`
+    or a folder holding ``tokenizer.json``) and label names, laid out in `directory` as a run's
+    tokenizer and label files are."""
+    from keras_seq.contracts.vocab import Vocabulary
+
+    task_ = get_task(task)
+    directory.mkdir(parents=True, exist_ok=True)
+    if hasattr(tokenizer, "save"):
+        tokenizer.save(directory)
+    else:
+        source = Path(tokenizer)
+        spec = TokenizerSpec.load(source)
+        for name in ("tokenizer.json", spec.vocab_file, spec.char_vocab_file):
+            if name:
+                shutil.copyfile(source / name, directory / name)
+    if task_.label_file:
+        if not labels:
+            raise ValueError(f"a {task} model needs its label names (labels=[...], by id)")
+        Vocabulary(list(labels), "label").save(directory / task_.label_file)
+    elif labels:
+        raise ValueError(f"a {task} model has no labels")
+    return TrainedRun(directory, {"task": task, "from": "a Keras model in memory"}, task_, model, list(labels) if labels else None, crf_layer(model),
+                      TokenizerSpec.load(directory))
+
+
 def stage_tokenizer(run: TrainedRun, directory: Path, max_len: int | None = None) -> TokenizerSpec:
     """Copies the vocabulary (and label) files into `directory` and writes the
     serving `tokenizer.json`: the run's, with `max_len` bounded for serving."""
@@ -76,7 +102,8 @@ def check_padding_invariance(run: TrainedRun, tolerance: float = 1e-4) -> None:
     import numpy as np
 
     rng = np.random.default_rng(0)
-    vocab = int(run.model.get_layer("embedding").input_dim)
+    embeddings = [layer for layer in run.model.layers if isinstance(layer, keras.layers.Embedding)]
+    vocab = int(embeddings[0].input_dim) if embeddings else 50
     ids = rng.integers(2, max(vocab, 3), size=(2, 5)).astype("int32")
     ids[1, 3:] = 0
     inputs = [ids]

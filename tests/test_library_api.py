@@ -51,3 +51,40 @@ def test_text_dataset_for_classes_and_tags():
     tagged = list(text_dataset(tokens, tags, tokenizer=TextTokenizer.fit(tokens), shuffle_seed=None))
     for x, y in tagged:
         assert x.shape == y.shape and np.array_equal(x.numpy() == 0, y.numpy() == 0)  # padding is tag 0
+
+
+@pytest.mark.slow
+def test_export_of_a_keras_builtins_model_answers_in_both_runtimes_and_the_cli(tmp_path):
+    """`keras_seq.export.export`: the layout `keras-seq export` writes, from a model of Keras
+    built-ins trained with `text_dataset`; ONNX, SavedModel and `keras-seq predict` agree."""
+    import json
+
+    import keras
+
+    from conftest import run_cli
+    from keras_seq.export import export
+    from keras_seq.pipelines import TextTokenizer, text_dataset
+    from keras_seq.serving.predictor import OnnxPredictor
+    from keras_seq.serving.savedmodel_predictor import SavedModelPredictor
+
+    texts = ["a good film , not bad at all", "a bad film , not good at all", "good", "not good"] * 50
+    tok = TextTokenizer.fit(texts, max_len=64)
+    ids = keras.Input((None,), dtype="int32")
+    x = keras.layers.Embedding(tok.vocab_size, 8, mask_zero=True)(ids)
+    model = keras.Model(ids, keras.layers.Dense(2, activation="softmax")(
+        keras.layers.Bidirectional(keras.layers.GRU(8))(x)))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(text_dataset(texts, ["pos", "neg", "pos", "neg"] * 50, tokenizer=tok), epochs=1, verbose=0)
+    summary = export(model, tmp_path / "export", tokenizer=tok, labels=["neg", "pos"], name="mine", verify=False)
+    assert summary["name"] == "mine" and summary["run"] is None and "GRU" in summary["onnx_operators"]
+    probe = ["a good film , not bad at all", "not good", ""]
+    onnx_answers = OnnxPredictor(tmp_path / "export").predict(probe)
+    tf_answers = SavedModelPredictor(tmp_path / "export").predict(probe)
+    for a, b in zip(onnx_answers, tf_answers):
+        assert a["label"] == b["label"]
+        assert max(abs(a["probabilities"][k] - b["probabilities"][k]) for k in a["probabilities"]) < 1e-5
+    cli = run_cli("predict", str(tmp_path / "export"), *probe)
+    assert cli.returncode == 0 and [json.loads(line)["label"] for line in cli.stdout.splitlines()] == [
+        a["label"] for a in onnx_answers]
+    with pytest.raises(ValueError, match="needs its label names"):
+        export(model, tmp_path / "other", tokenizer=tok, name="mine")
