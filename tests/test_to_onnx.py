@@ -69,3 +69,27 @@ def test_parity_failure_raises():
     dense.bias.assign(dense.bias + np.array([1.0, 0.0, 0.0], np.float32))  # the ONNX graph is now stale
     with pytest.raises(ValueError, match="ONNX parity: output .* differs from the Keras model"):
         keras_to_onnx.check_parity(model, proto)
+
+
+def test_a_model_trained_under_jax_exports_with_parity():
+    """Keras 3 users pick their backend: our layers and Keras' trained under JAX, then `to_onnx`
+    (its parity check runs the JAX model against ONNX Runtime)."""
+    from conftest import run_python
+
+    code = """
+import keras, numpy as np, keras_seq
+from keras_seq.export import to_onnx
+ids = keras.Input((None,), dtype="int32", name="ids")
+x = keras.layers.Embedding(30, 8, mask_zero=True)(ids)
+x = keras.layers.Bidirectional(keras_seq.LSTM(8, return_sequences=True))(x)
+x = keras_seq.SequencePooling("mean")(keras.layers.GRU(8, return_sequences=True)(x))
+model = keras.Model(ids, keras.layers.Dense(2, activation="softmax")(x))
+model.compile("adam", "sparse_categorical_crossentropy")
+rng = np.random.default_rng(0)
+data = rng.integers(1, 30, size=(64, 10)); data[::2, 6:] = 0
+model.fit(data, rng.integers(0, 2, 64), epochs=1, verbose=0)
+print(keras.backend.backend(), sorted({n.op_type for n in to_onnx(model).graph.node} & {"LSTM", "GRU", "Loop"}))
+"""
+    result = run_python(code, env={"KERAS_BACKEND": "jax"}, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "jax ['GRU', 'LSTM']"
