@@ -62,7 +62,9 @@ class SequencePooling(keras.layers.Layer):
             count = ops.maximum(ops.sum(valid, axis=1, keepdims=True), 1.0)
             return total / count
         if self.mode == "max":
-            lowest = ops.full_like(inputs, -3.0e38 if inputs.dtype == "float32" else -6.0e4)
+            # standardize_dtype: torch's dtype is torch.float32, which never equals the string
+            wide = keras.backend.standardize_dtype(inputs.dtype) in ("float32", "float64")
+            lowest = ops.full_like(inputs, -3.0e38 if wide else -6.0e4)
             pooled = ops.max(ops.where(ops.expand_dims(ops.cast(mask, "bool"), -1), inputs, lowest), axis=1)
             return pooled * any_valid
         # last: index of the last True in each row (works for any padding side).
