@@ -65,13 +65,16 @@ class _Converter:
         y = g.node("MatMul", [x, g.const(f"{layer.name}_kernel", layer.kernel.numpy())], f"{layer.name}_matmul")
         if layer.use_bias:
             y = g.node("Add", [y, g.const(f"{layer.name}_bias", layer.bias.numpy())], f"{layer.name}_bias_add")
+        return self.activation(layer, y)
+
+    def activation(self, layer, x: str) -> str:
+        """The layer's `activation` on x (Dense, Activation)."""
         name = getattr(layer.activation, "__name__", "")
         if name == "linear":
-            return y
+            return x
         if name not in _DENSE_ACTIVATIONS:
             raise ValueError(f"layer {layer.name!r}: activation {name!r} is not supported by the ONNX export")
-        attrs = {"axis": -1} if name == "softmax" else {}
-        return g.node(_DENSE_ACTIVATIONS[name], [y], layer.name, **attrs)
+        return self.g.node(_DENSE_ACTIVATIONS[name], [x], layer.name, **({"axis": -1} if name == "softmax" else {}))
 
     def recurrent(self, layer, x: str, lengths: str | None):
         """A recurrent layer (ours or Keras' SimpleRNN / GRU / LSTM) or a Bidirectional of two,
@@ -123,12 +126,8 @@ class _Converter:
         """Keras (``zero_output_for_mask=False``) repeats the last valid output at padded steps,
         where ONNX's node outputs zeros: take y[b, min(t, length_b - 1)]."""
         g = self.g
-        steps = g.node("Squeeze", [g.shape_of(y, 1, 2)], "steps")
-        positions = g.node("Unsqueeze", [g.node("Range", [g.const("zero_i", 0, np.int64), steps,
-                                                           g.const("one_i", 1, np.int64)]),
-                                          g.const("axis0", [0], np.int64)])
-        last = g.node("Sub", [g.node("Unsqueeze", [g.node("Cast", [lengths], to=INT64), g.const("axis1", [1], np.int64)]),
-                              g.const("one_i", 1, np.int64)])
+        positions, column = self._step_grid(y, lengths)
+        last = g.node("Sub", [column, g.const("one_i", 1, np.int64)])
         index = g.node("Max", [g.node("Min", [positions, last]), g.const("zero_i", 0, np.int64)])  # (B, T)
         index = g.node("Expand", [g.node("Unsqueeze", [index, g.const("axis2", [2], np.int64)]), g.node("Shape", [y])])
         return g.node("GatherElements", [y, index], "carried", axis=1)
@@ -166,23 +165,29 @@ class _Converter:
             self.state_inputs.append(name)
         return names
 
-    def pooling(self, layer, x: str, lengths: str) -> str:
+    def _step_grid(self, x: str, lengths: str) -> tuple[str, str]:
+        """(step positions (1, T), row lengths (B, 1)), both int64, for batch-major x."""
         g = self.g
         steps = g.node("Squeeze", [g.shape_of(x, 1, 2)], "steps")
         positions = g.node("Range", [g.const("zero_i", 0, np.int64), steps, g.const("one_i", 1, np.int64)],
                            "positions")
-        lengths64 = g.node("Cast", [lengths], to=onnx.TensorProto.INT64)
-        column = g.node("Unsqueeze", [lengths64, g.const("axis1", [1], np.int64)])
-        valid = g.node("Less", [g.node("Unsqueeze", [positions, g.const("axis0", [0], np.int64)]), column])
+        row = g.node("Unsqueeze", [positions, g.const("axis0", [0], np.int64)])
+        column = g.node("Unsqueeze", [g.node("Cast", [lengths], to=INT64), g.const("axis1", [1], np.int64)])
+        return row, column
+
+    def pooling(self, layer, x: str, lengths: str, mode: str | None = None) -> str:
+        """SequencePooling (or a masked mean: `mode`) over the valid steps of x."""
+        g = self.g
+        mode = mode or layer.mode
+        positions, column = self._step_grid(x, lengths)
         axis1 = g.const("axis1", [1], np.int64)
-        if layer.mode == "last":
+        if mode == "last":
             last = g.node("Sub", [column, g.const("one_i", 1, np.int64)])
-            pick = g.node("Cast", [g.node("Equal", [g.node("Unsqueeze", [positions, g.const("axis0", [0], np.int64)]),
-                                                     last])], to=onnx.TensorProto.FLOAT)
+            pick = g.node("Cast", [g.node("Equal", [positions, last])], to=onnx.TensorProto.FLOAT)
             picked = g.node("Mul", [x, g.node("Unsqueeze", [pick, g.const("axis2", [2], np.int64)])])
             return g.node("ReduceSum", [picked, axis1], layer.name, keepdims=0)
-        valid3 = g.node("Unsqueeze", [valid, g.const("axis2", [2], np.int64)])
-        if layer.mode == "mean":
+        valid3 = g.node("Unsqueeze", [g.node("Less", [positions, column]), g.const("axis2", [2], np.int64)])
+        if mode == "mean":
             weights = g.node("Cast", [valid3], to=onnx.TensorProto.FLOAT)
             total = g.node("ReduceSum", [g.node("Mul", [x, weights]), axis1], keepdims=0)
             count = g.node("Max", [g.node("Cast", [column], to=onnx.TensorProto.FLOAT), g.const("one_f", [1.0], np.float32)])
@@ -209,14 +214,6 @@ class _Converter:
         return g.node("Reshape", [words, target], layer.name)
 
     # -- layers from Keras itself ---------------------------------------------------
-    def activation(self, layer, x: str) -> str:
-        name = getattr(layer.activation, "__name__", "")
-        if name == "linear":
-            return x
-        if name not in _DENSE_ACTIVATIONS:
-            raise ValueError(f"layer {layer.name!r}: activation {name!r} is not supported by the ONNX export")
-        return self.g.node(_DENSE_ACTIVATIONS[name], [x], layer.name, **({"axis": -1} if name == "softmax" else {}))
-
     def softmax(self, layer, x: str) -> str:
         axis = layer.axis if isinstance(layer.axis, int) else layer.axis[-1]
         return self.g.node("Softmax", [x], layer.name, axis=axis)
@@ -227,7 +224,7 @@ class _Converter:
         g = self.g
         axis = g.const("axis1", [1], np.int64)
         if isinstance(layer, self.keras.layers.GlobalAveragePooling1D) and lengths is not None:
-            pooled = self.pooling(_Mode("mean", layer.name), x, lengths)
+            pooled = self.pooling(layer, x, lengths, mode="mean")
         elif isinstance(layer, self.keras.layers.GlobalAveragePooling1D):
             pooled = g.node("ReduceMean", [x, axis], layer.name, keepdims=0)
         else:
@@ -241,9 +238,8 @@ class _Converter:
         lengths; the values pass through (Keras also zeroes masked steps: done here too)."""
         g = self.g
         keep = g.node("Not", [g.node("Equal", [x, g.const("mask_value", layer.mask_value, np.float32)])])
-        any_kept = g.node("Cast", [g.node("Cast", [g.node("ReduceMax", [g.node("Cast", [keep], to=FLOAT),
-                                                                         g.const("axis2", [2], np.int64)],
-                                                            keepdims=1)], to=onnx.TensorProto.BOOL)], to=FLOAT)
+        any_kept = g.node("ReduceMax", [g.node("Cast", [keep], to=FLOAT), g.const("axis2", [2], np.int64)],
+                          keepdims=1)  # (B, T, 1): 1.0 where the step is kept
         self.mask_lengths[layer.name] = g.node("Cast", [g.node("ReduceSum", [g.node("Squeeze", [
             any_kept, g.const("axis2", [2], np.int64)]), g.const("axis1", [1], np.int64)], keepdims=0)],
             f"{layer.name}_lengths", to=onnx.TensorProto.INT32)
@@ -293,8 +289,6 @@ class _Converter:
         return out
 
     def convert(self) -> GraphBuilder:
-        import keras
-
         g = self.g
         names: dict[int, str] = {}
         lengths_of: dict[int, str | None] = {}  # tensor -> the lengths of its mask (None: unmasked)
@@ -312,7 +306,7 @@ class _Converter:
         for node in functional_nodes(self.model):
             layer = node.operation
             args = [names.get(id(t)) for t in node.input_tensors]
-            if not isinstance(layer, keras.layers.Layer):
+            if not isinstance(layer, self.keras.layers.Layer):
                 # Keras ops between layers compute masks (ids != 0, ...); masks travel as lengths.
                 for tensor in node.outputs:
                     names[id(tensor)] = None
@@ -332,7 +326,7 @@ class _Converter:
             else:
                 out = handler(layer, data[0])
             outs = out if isinstance(out, list) else [out]
-            mask = self._mask_after(layer, handler, node, lengths, args)
+            mask = self._mask_after(layer, handler, lengths, args)
             for tensor, value in zip(node.outputs, outs):
                 names[id(tensor)] = value
                 lengths_of[id(tensor)] = mask
@@ -345,7 +339,7 @@ class _Converter:
             g.add_output(squeezed, name, FLOAT, ["batch", "units"])
         return g
 
-    def _mask_after(self, layer, handler, node, lengths: str | None, args: list) -> str | None:
+    def _mask_after(self, layer, handler, lengths: str | None, args: list) -> str | None:
         """The mask (as lengths) of a layer's outputs, as Keras propagates it."""
         if handler == self.embedding:
             return self.lengths_of(args[0]) if layer.mask_zero else None
@@ -364,13 +358,6 @@ class _Converter:
         if self._default_lengths is None:
             self._default_lengths = self.lengths_of(self.first_ids)
         return self._default_lengths
-
-
-class _Mode:
-    """A stand-in SequencePooling for GlobalAveragePooling1D's masked mean."""
-
-    def __init__(self, mode: str, name: str) -> None:
-        self.mode, self.name = mode, name
 
 
 def model_to_onnx(model, output: str, output_axes: list[str], metadata: dict[str, str], *,

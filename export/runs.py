@@ -54,25 +54,19 @@ def in_memory_run(model: keras.Model, tokenizer, labels: list[str] | None, task:
     or a folder holding ``tokenizer.json``) and label names, laid out in `directory` as a run's
     tokenizer and label files are."""
     from keras_seq.contracts.vocab import Vocabulary
+    from keras_seq.pipelines.library import TextTokenizer
 
     task_ = get_task(task)
-    directory.mkdir(parents=True, exist_ok=True)
-    if hasattr(tokenizer, "save"):
-        tokenizer.save(directory)
-    else:
-        source = Path(tokenizer)
-        spec = TokenizerSpec.load(source)
-        for name in ("tokenizer.json", spec.vocab_file, spec.char_vocab_file):
-            if name:
-                shutil.copyfile(source / name, directory / name)
+    tokenizer = tokenizer if isinstance(tokenizer, TextTokenizer) else TextTokenizer.load(tokenizer)
+    tokenizer.save(directory)
     if task_.label_file:
         if not labels:
             raise ValueError(f"a {task} model needs its label names (labels=[...], by id)")
         Vocabulary(list(labels), "label").save(directory / task_.label_file)
     elif labels:
         raise ValueError(f"a {task} model has no labels")
-    return TrainedRun(directory, {"task": task, "from": "a Keras model in memory"}, task_, model, list(labels) if labels else None, crf_layer(model),
-                      TokenizerSpec.load(directory))
+    return TrainedRun(directory, {"task": task, "from": "a Keras model in memory"}, task_, model,
+                      list(labels) if labels else None, crf_layer(model), TokenizerSpec.load(directory))
 
 
 def stage_tokenizer(run: TrainedRun, directory: Path, max_len: int | None = None) -> TokenizerSpec:

@@ -172,11 +172,16 @@ def _batches(dataset: tf.data.Dataset, lengths: np.ndarray, *, tokens_per_batch:
              bucketing: bool = True, fixed_length: int | None = None) -> tuple[tf.data.Dataset, int]:
     """(padded batches, their exact number)."""
     if bucketing:
-        boundaries = length_boundaries(lengths, buckets)
-        sizes = bucket_batch_sizes(boundaries, tokens_per_batch, max_batch, int(lengths.max()))
+        boundaries, sizes = _bucket_plan(lengths, tokens_per_batch, max_batch, buckets)
         return bucket_by_length(dataset, boundaries, sizes), bucketed_batch_count(lengths, boundaries, sizes)
     return (fixed_length_batches(dataset, max_batch, fixed_length or int(lengths.max())),
             -(-len(lengths) // max_batch))
+
+
+def _bucket_plan(lengths: np.ndarray, tokens_per_batch: int, max_batch: int, buckets: int) -> tuple[list, list]:
+    """(bucket boundaries, batch size per bucket) for these example lengths."""
+    boundaries = length_boundaries(lengths, buckets)
+    return boundaries, bucket_batch_sizes(boundaries, tokens_per_batch, max_batch, int(lengths.max()))
 
 
 def epoch_batches(dataset: tf.data.Dataset, lengths: np.ndarray, epochs: range, *, seed: int = 0,
@@ -191,17 +196,18 @@ def epoch_batches(dataset: tf.data.Dataset, lengths: np.ndarray, epochs: range, 
     run would have seen from epoch k on."""
     if cache:
         dataset = dataset.cache()
-    sizes = dict(tokens_per_batch=tokens_per_batch, max_batch=max_batch, buckets=buckets)
-    _, count = _batches(dataset, lengths, **sizes)
+    boundaries, sizes = _bucket_plan(lengths, tokens_per_batch, max_batch, buckets)
+    count = bucketed_batch_count(lengths, boundaries, sizes)
     buffer = min(len(lengths), 20000)
 
-    def one_epoch(epoch):
+    def one_epoch(epoch: int) -> tf.data.Dataset:
         shuffled = dataset.shuffle(buffer, seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False)
-        batches, _ = _batches(shuffled, lengths, **sizes)
+        batches = bucket_by_length(shuffled, boundaries, sizes)
         return word_dropout(batches, seed=seed, epoch=epoch, **dropout) if dropout else batches
 
     # One dataset per epoch, concatenated: shuffle seeds must be Python numbers once a global seed is set.
-    per_epoch = [one_epoch(e) for e in epochs] or [_batches(dataset.take(0), lengths, **sizes)[0]]
+    # (No epochs left: an empty stream of the same structure; `fit` is not called then.)
+    per_epoch = [one_epoch(e) for e in epochs] or [bucket_by_length(dataset.take(0), boundaries, sizes)]
     stream = functools.reduce(tf.data.Dataset.concatenate, per_epoch)
     return stream.apply(tf.data.experimental.assert_cardinality(count * len(epochs))).prefetch(AUTOTUNE), count
 

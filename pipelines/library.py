@@ -21,10 +21,10 @@ from typing import Iterable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from keras_seq.contracts.tokenizer import TokenizerSpec
+from keras_seq.contracts.tokenizer import TOKENIZER_FILE, TokenizerSpec
 from keras_seq.contracts.vocab import Vocabulary
 from keras_seq.pipelines.datasets import ENCODE_BATCH, batched, key_counts, split_lengths, unbatch_ragged
-from keras_seq.pipelines.tokenize import normalize_tokens, tokenize
+from keras_seq.pipelines.tokenize import normalize_tokens, tokenize, truncate
 from keras_seq.pipelines.vocab import TextEncoder
 
 
@@ -73,10 +73,10 @@ class TextTokenizer:
         return cls(directory)
 
     def save(self, directory: str | Path) -> Path:
-        """Writes ``tokenizer.json`` and its vocabulary file into `directory`."""
+        """Writes ``tokenizer.json`` and the vocabulary files it names into `directory`."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        for name in (self.spec.vocab_file, "tokenizer.json"):
+        for name in filter(None, (TOKENIZER_FILE, self.spec.vocab_file, self.spec.char_vocab_file)):
             if (self.directory / name).resolve() != (directory / name).resolve():
                 shutil.copy2(self.directory / name, directory / name)
         return directory
@@ -132,11 +132,8 @@ def text_dataset(texts, labels: Iterable | None = None, *, tokenizer: TextTokeni
     if labels is not None:
         targets, _ = label_ids(labels, label_names)
         if isinstance(targets[0], list):
-            target_ds = unbatch_ragged(tf.data.Dataset.from_tensor_slices(
-                tf.ragged.constant(targets, dtype=tf.int64)).batch(ENCODE_BATCH))
-            if tokenizer.spec.max_len is not None:
-                target_ds = target_ds.map(lambda t: t[: tokenizer.spec.max_len] if tokenizer.spec.truncate == "tail"
-                                          else t[-tokenizer.spec.max_len:])
+            target_ds = unbatch_ragged(tf.data.Dataset.from_tensor_slices(tf.ragged.constant(targets, dtype=tf.int64))
+                                       .batch(ENCODE_BATCH).map(lambda t: truncate(t, tokenizer.spec)))
         else:
             target_ds = tf.data.Dataset.from_tensor_slices(tf.constant(targets, tf.int64))
         ids = tf.data.Dataset.zip((ids, target_ds))

@@ -120,10 +120,6 @@ class RunBackup(keras.callbacks.Callback):
         keep = {weights, best_file(best_epoch) if best_epoch else None}
         remove_stale(self.directory, keep)
 
-    def seconds(self) -> float:
-        """Training seconds over every process, up to now."""
-        return self.earlier_seconds + time.perf_counter() - self.started
-
 
 def remove_stale(directory: Path, keep: set) -> None:
     """Weight files of epochs a state no longer names (a kill may leave one behind)."""

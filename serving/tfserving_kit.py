@@ -168,6 +168,8 @@ def write_kit(export_dirs: list, out: str | Path, *, storage_uri: list[str] | st
               namespace: str | None = None) -> dict:
     """Writes the deployment files; returns {"files": [paths], "urls": {target: {model: url}}}.
     `storage_uri` / `versions`: ``NAME=VALUE`` items, or one value for every model."""
+    import yaml
+
     out = Path(out)
     models = _models(export_dirs)
     names = [m.name for m in models]
@@ -178,8 +180,6 @@ def write_kit(export_dirs: list, out: str | Path, *, storage_uri: list[str] | st
     out.mkdir(parents=True, exist_ok=True)
     files = _text_files(models, policies, max_batch_size, batch_timeout_micros)
     files["docker-compose.yml"] = _compose(models, out)
-    import yaml
-
     host = f"{{name}}.{namespace or 'default'}.example.com"  # the cluster's domain replaces example.com
     urls = {"docker compose (TF Serving)": {m.name: f"http://localhost:{REST_PORT}/v1/models/{m.name}:predict"
                                             for m in models},

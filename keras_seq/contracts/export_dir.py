@@ -137,11 +137,13 @@ def read_onnx_info(onnx_dir: Path) -> dict:
     path = Path(onnx_dir) / ONNX_INFO_FILE
     info = _checked(path, read_json_object(path, "the ONNX model's description"), _ONNX_FIELDS,
                     "the ONNX model's description")
-    check_files(onnx_dir, info, path)
     export_info = Path(onnx_dir).parent / EXPORT_FILE
-    if export_info.is_file() and Path(onnx_dir).name == ONNX_DIR:  # inside an export: model.json is listed there
+    if export_info.is_file() and Path(onnx_dir).name == ONNX_DIR:
+        # Inside an export: export.json lists every file of onnx/, model.json included (each hashed once).
         check_files(export_info.parent, read_json_object(export_info, "the export summary"), export_info,
                     under=ONNX_DIR)
+    else:  # a stand-alone onnx/ folder: model.json lists the files beside it
+        check_files(onnx_dir, info, path)
     return info
 
 
