@@ -24,21 +24,15 @@ from pathlib import Path
 
 from keras_seq.contracts.export_dir import ONNX_MODEL_FILE, ExportDirectory, write_export_info
 
+from keras_seq.export.keras_to_savedmodel import DEFAULT_WARMUP, version_target, write_version
 from keras_seq.export.probes import adversarial_texts
 from keras_seq.export.processes import remove_debris
 from keras_seq.export.runs import TrainedRun, check_padding_invariance, load_trained_run, stage_tokenizer
-from keras_seq.export.savedmodel import (ServingFunctions, install_atomically, reference_answers, write_savedmodel,
-                               write_warmup)
-from keras_seq.export.verify import verify_onnx, verify_savedmodel
+from keras_seq.export.savedmodel import ServingFunctions, install_atomically, text_requests
+from keras_seq.export.verify import text_feeds, verify_onnx
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 logger = logging.getLogger(__name__)
-DEFAULT_WARMUP = ["", "A short example.", "This one is a little longer, with punctuation: (yes) - and numbers 42!"]
-
-
-def next_version(model_dir: Path) -> int:
-    versions = [int(p.name) for p in model_dir.iterdir() if p.name.isdigit()] if model_dir.is_dir() else []
-    return max(versions, default=0) + 1
 
 
 def _tool_versions() -> dict:
@@ -95,12 +89,8 @@ def export_trained(run: TrainedRun, out: str | Path, *, name: str, version: int 
     if not _NAME.match(name):
         raise ValueError(f"model name {name!r} must be letters, digits, '_', '.', '-' (it becomes a URL path)")
     model_dir = layout.model_dir(name)
-    version = version if version is not None else next_version(model_dir)
-    if not isinstance(version, int) or version < 1:
-        raise ValueError(f"version must be a positive integer; received {version!r}")
-    target = model_dir / str(version)
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} already exists (pass --overwrite to replace it, or another --version)")
+    target = version_target(model_dir, version, overwrite)
+    version = int(target.name)
     model_dir.mkdir(parents=True, exist_ok=True)
     remove_debris(model_dir, out)  # staging and scratch folders of exports killed before
 
@@ -110,18 +100,11 @@ def export_trained(run: TrainedRun, out: str | Path, *, name: str, version: int 
     try:
         spec = stage_tokenizer(run, staged_onnx, max_len)
         functions = ServingFunctions(run, TextEncoder(staged_onnx), generate_length)
-        logger.info("writing the SavedModel (%s) ...", run.task.name)
-        write_savedmodel(functions, staged)
-        warmup = warmup_texts or DEFAULT_WARMUP
-        requests = {signature: warmup for signature in run.task.text_signatures}
-        write_warmup(staged, name, requests)
-        texts = list(warmup) + adversarial_texts(spec.max_len)
-        reference = reference_answers(functions, texts)
-        report = None
-        if verify:
-            logger.info("verifying it in a fresh process (tf.saved_model.load, TF1 loader, warmup, saved_model_cli, "
-                        "C API) ...")
-            report = verify_savedmodel(staged, texts, reference)
+        warmup = list(warmup_texts or DEFAULT_WARMUP)
+        texts = warmup + adversarial_texts(spec.max_len)
+        signatures = run.task.text_signatures
+        reference, report = write_version(functions, staged, name, text_requests(signatures, warmup),
+                                          text_feeds(texts, signatures), verify)
         logger.info("writing the ONNX model ...")
         onnx_info = write_onnx_dir(run, staged_onnx, generate_length)
         if verify:
@@ -148,4 +131,4 @@ def export_trained(run: TrainedRun, out: str | Path, *, name: str, version: int 
     return summary
 
 
-__all__ = ["export", "export_run", "export_trained", "next_version", "TrainedRun"]
+__all__ = ["export", "export_run", "export_trained", "TrainedRun"]

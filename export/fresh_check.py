@@ -1,11 +1,12 @@
 """Loads a SavedModel the way deployments do and records its answers.
 
 Run as a script in a fresh process (``python fresh_check.py SAVEDMODEL_DIR
-TEXTS.json OUT.npz``). It imports TensorFlow and NumPy only -- keras and this
+INPUTS OUT.npz``; INPUTS is TEXTS.json, fed to every text signature, or
+FEEDS.npz, keyed SIGNATURE/INPUT). It imports TensorFlow and NumPy only -- keras and this
 project's packages are made unimportable -- so it proves the export stands on
 its own:
 
-1. ``tf.saved_model.load`` and a call of every text signature;
+1. ``tf.saved_model.load`` and a call of every signature fed;
 2. the TF1 graph loader, ``tf.compat.v1.saved_model.loader.load`` in a
    session (the closest Python analogue of TF Serving's C++ loader), running
    the same signatures by their tensor names;
@@ -36,32 +37,45 @@ def _texts(path):
                     dtype=object)
 
 
-def main(directory, texts_path, out_path, chunk=None):
-    texts = _texts(texts_path)
+def _feeds(path, signature_inputs):
+    """{signature: {input: array}}: from INPUTS.npz (keys SIGNATURE/INPUT), or from
+    TEXTS.json for every signature whose only input is ``text``."""
+    if path.endswith(".npz"):
+        feeds = {}
+        for key, value in np.load(path, allow_pickle=True).items():
+            signature, name = key.split("/", 1)
+            feeds.setdefault(signature, {})[name] = value
+        return feeds
+    texts = _texts(path)
+    return {name: {"text": texts} for name, inputs in signature_inputs.items() if set(inputs) == {"text"}}
+
+
+def main(directory, inputs_path, out_path, chunk=None):
     answers, summary = {}, {"signatures": {}}
     loaded = tf.saved_model.load(directory)
-    for name, fn in loaded.signatures.items():
-        if set(fn.structured_input_signature[1]) == {"text"}:
-            if chunk:  # many texts: answer them `chunk` at a time, outputs keyed by chunk (key#i)
-                size = int(chunk)
+    if chunk:  # many texts: answer them `chunk` at a time, outputs keyed by chunk (key#i)
+        texts, size = _texts(inputs_path), int(chunk)
+        for name, fn in loaded.signatures.items():
+            if set(fn.structured_input_signature[1]) == {"text"}:
                 for i in range(0, len(texts), size):
                     for key, value in fn(text=tf.constant(texts[i : i + size])).items():
                         answers[f"tf2/{name}/{key}#{i // size}"] = value.numpy()
-                continue
-            for key, value in fn(text=tf.constant(texts)).items():
-                answers[f"tf2/{name}/{key}"] = value.numpy()
-    if chunk:
         np.savez(out_path, **answers)
         return
+    feeds = _feeds(inputs_path, {n: fn.structured_input_signature[1] for n, fn in loaded.signatures.items()})
+    for name, feed in feeds.items():
+        for key, value in loaded.signatures[name](**{k: tf.constant(v) for k, v in feed.items()}).items():
+            answers[f"tf2/{name}/{key}"] = value.numpy()
     with tf.Graph().as_default(), tf.compat.v1.Session() as session:
         meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], directory)
         for name, sig in meta.signature_def.items():
             summary["signatures"][name] = {"inputs": {k: v.name for k, v in sig.inputs.items()},
                                            "outputs": {k: v.name for k, v in sig.outputs.items()}}
-            if set(sig.inputs) != {"text"}:
+            if name not in feeds:
                 continue
             fetches = {k: v.name for k, v in sig.outputs.items()}
-            for key, value in session.run(fetches, {sig.inputs["text"].name: texts}).items():
+            feed = {sig.inputs[k].name: v for k, v in feeds[name].items()}
+            for key, value in session.run(fetches, feed).items():
                 answers[f"tf1/{name}/{key}"] = value
         summary["warmup_requests"] = _replay_warmup(session, meta, directory)
     np.savez(out_path, **answers)

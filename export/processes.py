@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterator
 
 logger = logging.getLogger(__name__)
-SCRATCH_PREFIXES = ("keras-seq-verify", "keras-seq-parity")
+SCRATCH_PREFIXES = ("keras-seq-verify", "keras-seq-parity", "keras-seq-savedmodel")
 _STAGED = re.compile(r"^\..+\.(?:staging|old)-(\d+)$")
 _SCRATCH = re.compile(r"^(?:%s)-(\d+)-" % "|".join(SCRATCH_PREFIXES))
 # Asks Linux for SIGKILL when the parent dies (prctl PR_SET_PDEATHSIG, kept across exec),

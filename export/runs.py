@@ -72,16 +72,22 @@ def in_memory_run(model: keras.Model, tokenizer, labels: list[str] | None, task:
 def stage_tokenizer(run: TrainedRun, directory: Path, max_len: int | None = None) -> TokenizerSpec:
     """Copies the vocabulary (and label) files into `directory` and writes the
     serving `tokenizer.json`: the run's, with `max_len` bounded for serving."""
+    return serving_tokenizer(run.spec, run.directory, directory, max_len, also=(run.task.label_file,))
+
+
+def serving_tokenizer(spec: TokenizerSpec, source: Path, directory: Path, max_len: int | None = None,
+                      also: tuple = ()) -> TokenizerSpec:
+    """The tokenizer in `source` (and the files named in `also`) copied to `directory`, its
+    ``max_len`` bounded for serving: a model's own, else `max_len`, else DEFAULT_SERVING_MAX_LEN."""
     directory.mkdir(parents=True, exist_ok=True)
-    spec = run.spec
     if max_len is not None and spec.max_len is not None and max_len != spec.max_len:
-        raise ValueError(f"the run was trained with max_len={spec.max_len}; serving truncates the same way "
+        raise ValueError(f"the model was trained with max_len={spec.max_len}; serving truncates the same way "
                          f"(drop --max-len, or retrain)")
     limit = spec.max_len or max_len or DEFAULT_SERVING_MAX_LEN
     spec = replace(spec, max_len=limit)
-    for name in (spec.vocab_file, spec.char_vocab_file, run.task.label_file):
+    for name in (spec.vocab_file, spec.char_vocab_file, *also):
         if name:
-            shutil.copyfile(run.directory / name, directory / name)
+            shutil.copyfile(Path(source) / name, directory / name)
     spec.save(directory)
     return spec
 

@@ -164,16 +164,6 @@ class ServingFunctions:
         return {"continuation": tf.where(lengths > 0, continuation, "")}  # nothing to continue from
 
 
-def reference_answers(functions: ServingFunctions, texts: list[str]) -> dict:
-    """The exporting process' answers from each text signature, as NumPy."""
-    out = {}
-    for name, (fn, spec) in functions.signatures().items():
-        if spec == [TEXT]:
-            result = tf.function(fn, input_signature=spec, autograph=False)(tf.constant(texts, tf.string))
-            out[name] = {k: v.numpy() for k, v in result.items()}
-    return out
-
-
 def write_savedmodel(functions: ServingFunctions, directory: Path) -> None:
     """Writes the SavedModel to `directory` (which must not exist)."""
     archive = keras.export.ExportArchive()
@@ -184,21 +174,29 @@ def write_savedmodel(functions: ServingFunctions, directory: Path) -> None:
     archive.write_out(str(directory), verbose=False)
 
 
-def write_warmup(directory: Path, model_name: str, requests: dict[str, list[str]]) -> Path:
-    """`assets.extra/tf_serving_warmup_requests`: PredictionLog records that TF
-    Serving replays at load time: per signature, each text alone, then all together."""
+def text_requests(signatures, texts: list[str]) -> dict[str, list[dict]]:
+    """Warmup feeds for text signatures: per signature, each text alone, then all together."""
+    batches = [[t] for t in texts] + [list(texts)]
+    return {name: [{"text": np.array(batch, dtype=object)} for batch in batches] for name in signatures}
+
+
+def write_warmup(directory: Path, model_name: str, requests: dict[str, list[dict]]) -> Path:
+    """`assets.extra/tf_serving_warmup_requests`: PredictionLog records that TF Serving
+    replays at load time, one per feed ({input name: array}) in `requests[signature]`."""
     from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
     path = directory / "assets.extra" / WARMUP_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:
-        for signature, texts in requests.items():
-            for batch in [[t] for t in texts] + [texts]:
+        for signature, feeds in requests.items():
+            for feed in feeds:
                 request = predict_pb2.PredictRequest()
                 request.model_spec.name = model_name
                 request.model_spec.signature_name = signature
-                proto = tf.make_tensor_proto(np.array(batch, dtype=object), dtype=tf.string)
-                request.inputs["text"].CopyFrom(proto)
+                for name, value in feed.items():
+                    value = np.asarray(value)
+                    dtype = tf.string if value.dtype == object else tf.as_dtype(value.dtype)
+                    request.inputs[name].CopyFrom(tf.make_tensor_proto(value, dtype=dtype))
                 log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
                 writer.write(log.SerializeToString())
     return path

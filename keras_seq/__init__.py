@@ -40,7 +40,7 @@ def _keras_with_backend() -> str | None:
 
 
 _LAYERS = ("RecurrentCell", "ElmanCell", "GRUCell", "LSTMCell", "Recurrent", "Elman", "GRU", "LSTM",
-           "SequencePooling", "CRF", "CharacterWordEncoder", "build_classifier", "build_tagger",
+           "SequencePooling", "CRF", "CRFLoss", "CharacterWordEncoder", "build_classifier", "build_tagger",
            "build_language_model", "tagger_loss", "LanguageModelStepper", "decoding")
 _MISSING: str | None = ""  # "" = not checked yet; None = the layers are loaded
 

@@ -21,7 +21,7 @@ import keras
 from keras import ops
 from keras_seq import _keras_compat as keras_backend
 
-__all__ = ["CRF"]
+__all__ = ["CRF", "CRFLoss"]
 
 
 @keras.saving.register_keras_serializable(package="keras_seq")
@@ -29,7 +29,8 @@ class CRF(keras.layers.Layer):
     """CRF over ``num_tags`` tags: learned transitions plus start / end scores.
 
     ``call(emissions)`` returns the emissions unchanged (so the model's output
-    is the potentials); train with ``loss=crf.loss`` and predict tags with
+    is the potentials); train with ``loss=CRFLoss(crf)`` (``crf.loss`` is the same
+    function, but a model compiled with it cannot be saved) and predict tags with
     ``crf.decode(emissions, mask)`` (Viterbi).
 
     Attributes:
@@ -100,6 +101,8 @@ class CRF(keras.layers.Layer):
             new_alpha = ops.logsumexp(scores, axis=1) + emission_t
             return new_alpha, [new_alpha]
 
+        if emissions.shape[1] is None:  # a traced train step
+            emissions, mask = _one_more_padded_step(emissions, mask)
         first = emissions[:, 0] + self.start_scores
         if emissions.shape[1] == 1:
             alpha = first
@@ -128,7 +131,7 @@ class CRF(keras.layers.Layer):
         return self.log_partition(emissions, mask) - self.sequence_score(emissions, tags, mask)
 
     def loss(self, y_true, y_pred):
-        """Keras loss: per-sequence NLL; tag id 0 marks padding."""
+        """Per-sequence NLL (B,); tag id 0 marks padding. (Compile with `CRFLoss`.)"""
         y_true = ops.cast(y_true, "int32")
         return self.negative_log_likelihood(y_pred, y_true, y_true != 0)
 
@@ -137,12 +140,8 @@ class CRF(keras.layers.Layer):
         """Viterbi: the best tag sequence (B, T) int32 (0 at padded steps) and its score (B,)."""
         emissions = ops.cast(emissions, self.compute_dtype)
         mask = self._mask(emissions, mask)
-        if emissions.shape[1] is None:
-            # Unknown length (a serving graph): one extra padded step, so the loops
-            # below run at least once even for single-token batches -- stacking
-            # zero loop outputs of unknown batch size fails in TF graphs.
-            emissions = ops.concatenate([emissions, ops.zeros_like(emissions[:, :1])], axis=1)
-            mask = ops.concatenate([mask, ops.zeros_like(mask[:, :1])], axis=1)
+        if emissions.shape[1] is None:  # a serving graph
+            emissions, mask = _one_more_padded_step(emissions, mask)
             path, score = self._viterbi(emissions, mask)
             return path[:, :-1], score
         return self._viterbi(emissions, mask)
@@ -192,3 +191,42 @@ class CRF(keras.layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "num_tags": self.num_tags}
+
+
+def _one_more_padded_step(emissions, mask):
+    """Appends one masked step. With an unknown length (a traced graph), a batch of
+    one-token sentences would run the loops over zero steps, which fails in TF (stacking
+    zero outputs of unknown batch size); a masked step changes no score and no tag."""
+    return (ops.concatenate([emissions, ops.zeros_like(emissions[:, :1])], axis=1),
+            ops.concatenate([mask, ops.zeros_like(mask[:, :1])], axis=1))
+
+
+@keras.saving.register_keras_serializable(package="keras_seq")
+class CRFLoss(keras.losses.Loss):
+    """A `CRF` layer's negative log-likelihood as a Keras loss (tag id 0 marks padding).
+
+    A ``.keras`` file stores the compiled loss by its config, which cannot hold the
+    layer: a model loaded with ``keras.saving.load_model`` predicts and decodes, and
+    its loss says to compile again (``keras_seq.tagger_loss(model)``) before training
+    or evaluating; a bound method (``crf.loss``) would make the file unloadable.
+
+    Example::
+
+        >>> import keras_seq
+        >>> tagger = keras_seq.build_tagger(50, 4, crf=True, units=4, embed_dim=4, depth=1)
+        >>> tagger.compile("adam", loss=keras_seq.CRFLoss(tagger.get_layer("crf")))
+    """
+
+    def __init__(self, crf: CRF | None = None, name: str = "crf_loss", reduction: str = "sum_over_batch_size",
+                 dtype=None) -> None:
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.crf = crf
+
+    def call(self, y_true, y_pred):
+        if self.crf is None:
+            raise ValueError("this CRF loss was read from a saved model and is not bound to its CRF layer; "
+                             "compile again: model.compile(optimizer, loss=keras_seq.tagger_loss(model))")
+        return self.crf.loss(y_true, y_pred)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "reduction": self.reduction}

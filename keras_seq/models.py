@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 from keras_seq.charwords import CharacterWordEncoder
-from keras_seq.crf import CRF
+from keras_seq.crf import CRF, CRFLoss
 from keras_seq.pooling import SequencePooling
 from keras_seq.recurrent import GRU, LSTM, Elman, Recurrent
 
@@ -132,7 +132,7 @@ def tagger_loss(model: keras.Model):
     (see `build_tagger`).
     """
     crfs = [layer for layer in model.layers if isinstance(layer, CRF)]
-    return crfs[0].loss if crfs else keras.losses.SparseCategoricalCrossentropy()
+    return CRFLoss(crfs[0]) if crfs else keras.losses.SparseCategoricalCrossentropy()
 
 
 def build_language_model(vocab_size: int, *, cell: str = "lstm", embed_dim: int = 64, units: int = 256,
@@ -222,8 +222,8 @@ class LanguageModelStepper:
         if ids.ndim != 2 or ids.shape[1] == 0:
             raise ValueError(f"`ids` must be (batch, time) with time >= 1; received shape {ids.shape}")
         outputs = self.model([ids, *[np.asarray(s, "float32") for s in states]], training=False)
-        logits = np.asarray(outputs[0])[:, -1]
-        return _log_softmax(logits.astype("float64")), [np.asarray(s) for s in outputs[1:]]
+        outputs = [keras.ops.convert_to_numpy(o) for o in outputs]  # torch tensors refuse np.asarray
+        return _log_softmax(outputs[0][:, -1].astype("float64")), outputs[1:]
 
     def step(self, ids: np.ndarray, states: list) -> tuple[np.ndarray, list]:
         """One token per row: ids (B,) -> (log_probs (B, V), new states)."""

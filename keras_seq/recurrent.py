@@ -185,7 +185,10 @@ class Recurrent(keras.layers.Layer):
     def _initial_states(self, sequences, initial_state):
         if initial_state is None:
             if self.stateful:
-                return [ops.convert_to_tensor(v.value, dtype=self.compute_dtype) for v in self._state_variables]
+                # A copy: `call` assigns the final states to these variables, in place on
+                # torch, which would corrupt the saved tensors its backward pass needs.
+                return [ops.copy(ops.convert_to_tensor(v.value, dtype=self.compute_dtype))
+                        for v in self._state_variables]
             return self.cell.get_initial_state(ops.shape(sequences)[0])
         if not isinstance(initial_state, (list, tuple)):
             initial_state = [initial_state]
@@ -293,12 +296,17 @@ class _CellLayer(Recurrent):
         return cls(**config)
 
     def __getattr__(self, name: str):
-        # Cell hyper-parameters (activation, reset_after, ...) read through,
-        # as on Keras' layers.
+        # On torch a Layer is a torch.nn.Module, which keeps sub-layers (the cell) in
+        # _modules and finds them in its own __getattr__: ask it first.
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            pass
+        # Cell hyper-parameters (activation, reset_after, ...) read through, as on Keras' layers.
         if name.startswith("_") or name == "cell":
             raise AttributeError(name)
-        cell = self.__dict__.get("cell")
-        if cell is not None and hasattr(cell, name):
+        cell = self.cell
+        if hasattr(cell, name):
             return getattr(cell, name)
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 

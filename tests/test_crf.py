@@ -57,7 +57,7 @@ def test_loss_uses_tag_zero_as_padding_and_trains():
     h = keras.layers.Bidirectional(keras_seq.LSTM(8, return_sequences=True))(h)
     layer = keras_seq.CRF(K)
     model = keras.Model(inputs, layer(keras.layers.Dense(K)(h)))
-    model.compile(optimizer=keras.optimizers.Adam(0.05), loss=layer.loss)
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss=keras_seq.CRFLoss(layer))
     x = np.random.default_rng(4).integers(1, 10, size=(32, 6)) * (np.arange(6) < 4)
     y = np.where(x > 0, (x % 2) + 1, 0)  # tag depends on the token
     history = model.fit(x, y, epochs=15, batch_size=8, verbose=0)
@@ -71,3 +71,24 @@ def test_crf_bad_arguments():
         keras_seq.CRF(1)
     with pytest.raises(ValueError, match="emissions"):
         keras_seq.CRF(4)(np.zeros((2, 3, 5), "float32"))
+
+
+def test_a_saved_crf_tagger_loads_and_trains_on_one_token_batches(tmp_path):
+    """A batch of one-token sentences of unknown length once failed in the traced train
+    step (the forward algorithm ran zero steps); a model compiled with the CRF loss
+    could not be loaded (the bound method in its compile config)."""
+    import tensorflow as tf
+
+    tagger = keras_seq.build_tagger(10, K, crf=True, units=4, embed_dim=4, depth=1)
+    tagger.compile("adam", loss=keras_seq.tagger_loss(tagger))
+    rows = [(np.array([[3], [4]]), np.array([[1], [2]])), (np.array([[3, 5, 6]]), np.array([[1, 2, 1]]))]
+    data = tf.data.Dataset.from_generator(lambda: iter(rows), output_signature=(
+        tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.int32)))
+    assert np.isfinite(tagger.fit(data, epochs=1, verbose=0).history["loss"][-1])
+    tagger.save(tmp_path / "tagger.keras")
+    loaded = keras.saving.load_model(tmp_path / "tagger.keras")
+    np.testing.assert_allclose(loaded.predict(rows[1][0], verbose=0), tagger.predict(rows[1][0], verbose=0))
+    with pytest.raises(ValueError, match="compile again"):
+        loaded.fit(data, epochs=1, verbose=0)
+    loaded.compile("adam", loss=keras_seq.tagger_loss(loaded))
+    assert np.isfinite(loaded.fit(data, epochs=1, verbose=0).history["loss"][-1])

@@ -88,3 +88,53 @@ def test_export_of_a_keras_builtins_model_answers_in_both_runtimes_and_the_cli(t
         a["label"] for a in onnx_answers]
     with pytest.raises(ValueError, match="needs its label names"):
         export(model, tmp_path / "other", tokenizer=tok, name="mine")
+
+
+@pytest.mark.slow
+def test_to_savedmodel_exports_any_models_own_outputs_verified(tmp_path):
+    """`keras_seq.export.to_savedmodel` without a task: two outputs named after their layers,
+    a raw-text serving_default and predict_ids (both replayed in a fresh process), numbered
+    versions; without a tokenizer the ids signature is serving_default."""
+    import keras
+    import tensorflow as tf
+
+    from keras_seq.export import to_savedmodel
+    from keras_seq.pipelines import TextTokenizer
+
+    texts = ["a good film", "a bad film", "good good", "bad plot and bad acting"]
+    tok = TextTokenizer.fit(texts)
+    ids = keras.Input((None,), dtype="int32", name="ids")
+    x = keras.layers.Embedding(tok.vocab_size, 8, mask_zero=True)(ids)
+    x = keras.layers.Bidirectional(keras.layers.LSTM(8, return_sequences=True))(x)
+    per_token = keras.layers.Dense(3, name="per_token")(x)
+    probs = keras.layers.Dense(2, activation="softmax", name="probs")(keras.layers.GlobalMaxPooling1D()(x))
+    model = keras.Model(ids, [per_token, probs])
+
+    summary = to_savedmodel(model, tmp_path / "models" / "mine", tokenizer=tok)
+    assert summary["version"] == 1 and summary["outputs"] == ["per_token", "probs"]
+    assert summary["signatures"] == {"serving_default": ["text"], "predict_ids": ["ids"]}
+    assert "TF C API (TF_LoadSessionFromSavedModel)" in summary["verification"]["checked"]
+    assert summary["verification"]["warmup_requests"] == 6  # 3 texts alone + together, 2 ids batches
+    loaded = tf.saved_model.load(summary["savedmodel"])
+    answer = loaded.signatures["serving_default"](text=tf.constant(texts[3:] + texts[:1]))
+    want_tokens, want_probs = model(tok(texts[3:] + texts[:1]))
+    assert answer["lengths"].numpy().tolist() == [5, 3]
+    assert np.allclose(answer["probs"].numpy(), want_probs, atol=1e-5)
+    assert np.allclose(answer["per_token"].numpy()[1, :3], want_tokens[1, :3], atol=1e-5)
+
+    plain = to_savedmodel(model, tmp_path / "models" / "mine", verify=False)
+    assert plain["version"] == 2 and plain["signatures"] == {"serving_default": ["ids"]}
+    reloaded = tf.saved_model.load(plain["savedmodel"]).signatures["serving_default"]
+    assert np.allclose(reloaded(ids=tf.constant(tok(texts[:2]), tf.int32))["probs"].numpy(),
+                       model(tok(texts[:2]))[1], atol=1e-5)
+    assert sorted(p.name for p in (tmp_path / "models" / "mine").iterdir()) == ["1", "2"]  # no staging left
+
+    with pytest.raises(ValueError, match="needs tokenizer="):
+        to_savedmodel(model, tmp_path / "x", task="classify")
+    with pytest.raises(ValueError, match="pass task= too"):
+        to_savedmodel(model, tmp_path / "x", labels=["a", "b"])
+    with pytest.raises(FileExistsError, match="already exists"):
+        to_savedmodel(model, tmp_path / "models" / "mine", version=1)
+    a, b = keras.Input((None,), name="a"), keras.Input((None,), name="b")
+    with pytest.raises(ValueError, match="feeds one \\(batch, time\\) ids input"):
+        to_savedmodel(keras.Model([a, b], keras.layers.Add()([a, b])), tmp_path / "x", tokenizer=tok)

@@ -131,5 +131,22 @@ def test_tfds_sources_offline_with_mock_data():
         assert len(reviews) == 5 and all(label in ("neg", "pos") for _, label in reviews)
         text = next(open_corpus("tfds:tiny_shakespeare", "lm").examples("train"))
         assert isinstance(text, str) and len(text) > 0
+    import tensorflow as tf
+
+    def tagged_sentences(label_key):
+        def as_dataset(builder, split, **_):  # TFDS' random mock gives tokens and tags unequal lengths
+            rows = {"train": 7, "dev": 3, "test": 2}[split]
+            return tf.data.Dataset.from_tensor_slices({
+                "tokens": tf.ragged.constant([[f"{split}{i}", "word"] for i in range(rows)]),
+                label_key: tf.ragged.constant([[1, 2]] * rows, dtype=tf.int64)})
+        return as_dataset
+
+    for name, label_key, names in [("conll2003", "ner", ["B-PER", "I-PER"]),
+                                   ("universal_dependencies/en_ewt", "upos", ["ADP", "ADV"])]:
+        with tfds.testing.mock_data(as_dataset_fn=tagged_sentences(label_key)):
+            corpus = open_corpus(f"tfds:{name}", "tag")
+            assert corpus.has_validation_split()  # the set's own dev split, not a holdout of train
+            assert [len(list(corpus.examples(s))) for s in ("train", "validation", "test")] == [7, 3, 2]
+            assert next(corpus.examples("validation")) == (["dev0", "word"], names)
     with pytest.raises(ValueError, match="not supported"):
         open_corpus("tfds:unknown_thing", "classify")

@@ -93,7 +93,7 @@ class Corpus:
         if self.kind.own_validation:
             return True
         if self.source.startswith("tfds:"):
-            return False
+            return tfds_source.has_validation_split(self.source[5:])
         path = Path(self.source)
         return path.is_dir() and any(p.is_file() and _SPLIT_FILES["validation"] in p.name for p in path.iterdir())
 

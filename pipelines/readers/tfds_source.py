@@ -1,13 +1,20 @@
-"""TFDS data sets by name (``tfds:imdb_reviews``, ``tfds:tiny_shakespeare``, ...),
-through ``tensorflow_datasets``' own loading code."""
+"""TFDS data sets by name (``tfds:imdb_reviews``, ``tfds:tiny_shakespeare``,
+``tfds:conll2003``, ``tfds:universal_dependencies/en_ewt``), through
+``tensorflow_datasets``' own loading code. Their train / validation / test splits are used
+as they are (a set without a validation split holds out of train, as a folder does)."""
 from __future__ import annotations
 
 from typing import Iterator
 
-# name -> (task, text feature, label feature)
+from keras_seq.pipelines.readers.errors import ReaderError
+
+# name -> (task, text feature (tokens for tag sets), label feature (one per token for tag
+# sets), the set's name for its validation split or None)
 KNOWN = {
-    "imdb_reviews": ("classify", "text", "label"),
-    "tiny_shakespeare": ("lm", "text", None),
+    "imdb_reviews": ("classify", "text", "label", None),
+    "tiny_shakespeare": ("lm", "text", None, "validation"),
+    "conll2003": ("tag", "tokens", "ner", "dev"),
+    "universal_dependencies/en_ewt": ("tag", "tokens", "upos", "dev"),
 }
 
 
@@ -25,22 +32,36 @@ def prepare(name: str, data_dir: str | None = None) -> None:
 
 
 def iter_tfds(name: str, split: str, data_dir: str | None = None) -> Iterator[tuple]:
-    """Classification sets yield (text, label name); LM sets yield text."""
+    """Classification sets yield (text, label name); tag sets (tokens, tags); LM sets text."""
     import tensorflow_datasets as tfds
 
     if name not in KNOWN:
         raise ValueError(f"tfds:{name} is not supported; known: {sorted(KNOWN)}")
-    task, text_key, label_key = KNOWN[name]
+    task, text_key, label_key, validation = KNOWN[name]
     builder = tfds.builder(name, data_dir=data_dir)
     builder.download_and_prepare()
-    dataset = builder.as_dataset(split=split, shuffle_files=False)
-    label_names = builder.info.features[label_key].names if label_key else None
-    for example in tfds.as_numpy(dataset):
-        text = example[text_key].decode("utf-8", errors="replace")
-        if label_key:
-            yield text, label_names[int(example[label_key])]
+    dataset = builder.as_dataset(split=validation if split == "validation" else split, shuffle_files=False)
+    feature = builder.info.features[label_key] if label_key else None
+    label_names = getattr(getattr(feature, "feature", feature), "names", None)  # Sequence(ClassLabel) for tags
+
+    def text(value) -> str:
+        return value.decode("utf-8", errors="replace")
+
+    for number, example in enumerate(tfds.as_numpy(dataset), 1):
+        if task == "tag":
+            tokens, tags = [text(t) for t in example[text_key]], [label_names[int(i)] for i in example[label_key]]
+            if len(tokens) != len(tags):
+                raise ReaderError(f"tfds:{name}/{split}", number, f"{len(tokens)} tokens but {len(tags)} "
+                                  f"'{label_key}' tags")
+            yield tokens, tags
+        elif label_key:
+            yield text(example[text_key]), label_names[int(example[label_key])]
         else:
-            yield text
+            yield text(example[text_key])
+
+
+def has_validation_split(name: str) -> bool:
+    return tfds_task(name) is not None and KNOWN[name][3] is not None
 
 
 def tfds_task(name: str) -> str:

@@ -1,0 +1,167 @@
+"""One backend's share of the backend matrix (run by tests/test_backends.py, once per
+backend, with KERAS_BACKEND set):
+
+    python backend_matrix.py OUT_DIR [OTHER_OUT_DIR ...]
+
+1. parity with Keras' built-in SimpleRNN / GRU (both reset_after) / LSTM, alone and in
+   Bidirectional, on a right-padded masked batch: the same weights, the same outputs;
+2. SequencePooling against NumPy over the valid steps;
+3. the model builders (classifier, CRF tagger, language model) trained with `model.fit`
+   on `keras_seq.pipelines.text_dataset` (tf.data), a stateful language model trained
+   on arrays (the torch trap: its state variables are assigned after the step), greedy
+   and beam decoding;
+4. every model saved as ``.keras`` in OUT_DIR with its answers to a fixed probe; each
+   OTHER_OUT_DIR's models (saved under another backend) are loaded here and must give
+   that backend's answers, CRF tags and greedy tokens.
+
+Prints one JSON object: {check: max abs difference, or a value}.
+"""
+import json
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+
+import keras_seq
+from keras_seq import decoding
+from keras_seq.pipelines import TextTokenizer, text_dataset
+
+TOLERANCE = 1e-5
+BACKEND = keras.backend.backend()
+results = {"backend": BACKEND}
+
+
+def check(name, got, want, tolerance=TOLERANCE):
+    diff = float(np.max(np.abs(np.asarray(got, "float64") - np.asarray(want, "float64"))))
+    results[name] = diff
+    if not diff <= tolerance:
+        raise SystemExit(f"{BACKEND}: {name}: max abs difference {diff:.3g} > {tolerance}")
+
+
+def parity():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 7, 6)).astype("float32")
+    mask = np.ones((3, 7), bool)
+    mask[1, 4:], mask[2, 2:] = False, False
+    pairs = {
+        "elman": (lambda: keras_seq.Elman(5, return_sequences=True),
+                  lambda: keras.layers.SimpleRNN(5, return_sequences=True)),
+        "gru": (lambda: keras_seq.GRU(5, return_sequences=True), lambda: keras.layers.GRU(5, return_sequences=True)),
+        "gru_reset_before": (lambda: keras_seq.GRU(5, reset_after=False),
+                             lambda: keras.layers.GRU(5, reset_after=False)),
+        "lstm": (lambda: keras_seq.LSTM(5, return_state=True), lambda: keras.layers.LSTM(5, return_state=True)),
+    }
+    for name, (ours_, theirs_) in pairs.items():
+        for wrap in (False, True):
+            ours, theirs = ours_(), theirs_()
+            if wrap:
+                if name == "lstm":
+                    continue  # return_state inside Bidirectional is covered by the ONNX tests
+                ours, theirs = keras.layers.Bidirectional(ours), keras.layers.Bidirectional(theirs)
+            want = theirs(x, mask=mask)
+            ours(x, mask=mask)
+            ours.set_weights(theirs.get_weights())
+            got = ours(x, mask=mask)
+            got, want = (got, want) if isinstance(got, (list, tuple)) else ([got], [want])
+            for i, (a, b) in enumerate(zip(got, want)):
+                check(f"parity/{'bidirectional_' if wrap else ''}{name}/{i}", keras.ops.convert_to_numpy(a),
+                      keras.ops.convert_to_numpy(b))
+    for mode in ("mean", "max"):
+        got = keras.ops.convert_to_numpy(keras_seq.SequencePooling(mode)(x, mask=mask))
+        want = np.stack([getattr(np, mode)(x[i][mask[i]], axis=0) for i in range(3)])
+        check(f"pooling/{mode}", got, want)
+
+
+TEXTS = ["a good film , not bad", "a bad film , not good", "good", "not good at all", "bad bad film"] * 8
+PROBE = np.array([[3, 4, 5, 6, 0, 0], [7, 8, 0, 0, 0, 0]], "int32")
+
+
+def train_models(out: Path) -> dict:
+    keras.utils.set_random_seed(0)
+    tok = TextTokenizer.fit(TEXTS)
+    labels = ["pos" if "good" in t.split()[1:3] else "neg" for t in TEXTS]
+    models = {}
+    classifier = keras_seq.build_classifier(tok.vocab_size, 2, cell="gru", units=8, embed_dim=8, pooling="mean")
+    classifier.compile("adam", "sparse_categorical_crossentropy")
+    history = classifier.fit(text_dataset(TEXTS, labels, tokenizer=tok, tokens_per_batch=64), epochs=2, verbose=0)
+    results["fit/classifier_loss"] = history.history["loss"][-1]
+    models["classifier"] = classifier
+
+    tokens = [t.split() for t in TEXTS]
+    tags = [["ADJ" if w in ("good", "bad") else "X" for w in row] for row in tokens]
+    tagger = keras_seq.build_tagger(tok.vocab_size, 3, crf=True, cell="lstm", units=8, embed_dim=8, depth=1)
+    tagger.compile("adam", loss=keras_seq.tagger_loss(tagger))
+    history = tagger.fit(text_dataset(tokens, tags, tokenizer=tok, tokens_per_batch=64), epochs=2, verbose=0)
+    results["fit/crf_tagger_loss"] = history.history["loss"][-1]
+    models["crf_tagger"] = tagger
+
+    lm = keras_seq.build_language_model(tok.vocab_size, cell="elman", units=8, embed_dim=8, depth=1)
+    lm.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    ids = tok(TEXTS)
+    lm.fit(ids[:, :-1], ids[:, 1:], batch_size=8, epochs=1, verbose=0)
+    models["language_model"] = lm
+
+    stateful = keras_seq.build_language_model(tok.vocab_size, cell="lstm", units=8, embed_dim=8, depth=1,
+                                              batch_size=2, stateful=True)
+    stateful.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = stateful.fit(ids[:8, :-1], ids[:8, 1:], batch_size=2, epochs=1, shuffle=False, verbose=0)
+    results["fit/stateful_lm_loss"] = history.history["loss"][-1]
+    whole = keras_seq.build_language_model(tok.vocab_size, cell="lstm", units=8, embed_dim=8, depth=1)
+    whole(PROBE)
+    whole.set_weights(stateful.get_weights())
+    for layer in stateful.layers:
+        if getattr(layer, "stateful", False):
+            layer.reset_state()
+    halves = [keras.ops.convert_to_numpy(stateful(PROBE[:, :3])), keras.ops.convert_to_numpy(stateful(PROBE[:, 3:]))]
+    check("stateful/carries_state", np.concatenate(halves, 1), keras.ops.convert_to_numpy(whole(PROBE)))
+
+    answers = {}
+    for name, model in models.items():
+        model.save(out / f"{name}.keras")
+        answers[name] = keras.ops.convert_to_numpy(model(PROBE))
+    answers.update(decoded(models))
+    np.savez(out / "answers.npz", **answers)
+    return answers
+
+
+def decoded(models) -> dict:
+    stepper = keras_seq.LanguageModelStepper(models["language_model"], masked=True)
+    log_probs, states = stepper.run(PROBE, stepper.initial_states(2))
+    greedy = decoding.greedy(stepper.step, log_probs, states, 5)
+    beam = decoding.beam_search(stepper.step, log_probs[:1], [s[:1] for s in states], 5, beam_width=1)
+    if list(beam[0].tokens) != greedy[0].tolist():
+        raise SystemExit(f"{BACKEND}: beam search of width 1 {beam[0].tokens} != greedy {greedy[0].tolist()}")
+    crf = models["crf_tagger"].get_layer("crf")
+    tags, _ = crf.decode(models["crf_tagger"](PROBE), PROBE != 0)
+    return {"greedy": greedy, "crf_tags": keras.ops.convert_to_numpy(tags)}
+
+
+def load_other(folder: Path) -> None:
+    want = dict(np.load(folder / "answers.npz"))
+    other = json.loads((folder / "results.json").read_text())["backend"]
+    models = {}
+    for name in ("classifier", "crf_tagger", "language_model"):
+        models[name] = keras.saving.load_model(folder / f"{name}.keras")
+        check(f"load/{other}/{name}", keras.ops.convert_to_numpy(models[name](PROBE)), want[name])
+    for key, value in decoded(models).items():
+        if not np.array_equal(value, want[key]):
+            raise SystemExit(f"{BACKEND}: {key} of the {other} models differ: {value.tolist()} != "
+                             f"{want[key].tolist()}")
+        results[f"load/{other}/{key}"] = "equal"
+
+
+def main(out, *others):
+    out = Path(out)
+    parity()
+    if not (out / "answers.npz").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        train_models(out)
+        (out / "results.json").write_text(json.dumps({"backend": BACKEND}))
+    for other in others:
+        load_other(Path(other))
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
