@@ -38,6 +38,7 @@ _LOOP_ARGS = (
     "seed",
     "unroll",
     "zero_output_for_mask",
+    "use_cudnn",
 )
 _BASE_LAYER_ARGS = ("name", "dtype", "trainable", "autocast", "input_shape", "input_dim")
 
@@ -62,6 +63,12 @@ class Recurrent(keras.layers.Layer):
         unroll: unroll the loop in the graph (needs a known number of steps).
         zero_output_for_mask: padded steps output zeros instead of the last
             valid output (``Bidirectional`` sets this when returning sequences).
+        use_cudnn: ``"auto"`` (default) runs the backend's fused kernel -- cuDNN
+            on a GPU, the one Keras' own LSTM and GRU use -- whenever the layer
+            and the batch allow it (`fused_kernel_blockers`, and at run time a
+            right-padded mask without empty rows), else the loop; ``False``
+            always the loop; ``True`` raises where the layer's configuration
+            cannot use it. Same weights, same results (within float error).
 
     Call arguments: ``sequences`` (B, T, D); optional ``initial_state`` (list
     of (B, size) tensors); ``mask`` (B, T) booleans; ``training``.
@@ -91,6 +98,7 @@ class Recurrent(keras.layers.Layer):
         seed: int | None = None,
         unroll: bool = False,
         zero_output_for_mask: bool = False,
+        use_cudnn: bool | str = "auto",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -109,6 +117,12 @@ class Recurrent(keras.layers.Layer):
         self.seed = seed
         self.unroll = bool(unroll)
         self.zero_output_for_mask = bool(zero_output_for_mask)
+        if use_cudnn not in ("auto", True, False):
+            raise ValueError(f"`use_cudnn` must be 'auto', True or False; received use_cudnn={use_cudnn!r}.")
+        self.use_cudnn = use_cudnn
+        if use_cudnn is True and self.fused_kernel_blockers():
+            raise ValueError(f"use_cudnn=True, but {type(self).__name__} cannot use the fused kernel: "
+                             f"{'; '.join(self.fused_kernel_blockers())} (use_cudnn='auto' falls back to the loop)")
         self.supports_masking = True
         self.seed_generator = keras.random.SeedGenerator(seed) if (self.dropout or self.recurrent_dropout) else None
         # State variables of a stateful layer are deliberately not tracked as
@@ -146,7 +160,40 @@ class Recurrent(keras.layers.Layer):
                     "`keras.Input(batch_shape=(B, T, ...))`; received batch size None."
                 )
             self._create_state_variables(sequences_shape[0])
+        # "auto" skips JAX's fused kernel (jax.experimental.rnn): on an H100 our loop (lax.scan under
+        # XLA) trained 1.14-1.33x faster than it (benchmarks/results/gpu_fused_check-run1.json).
+        self._fused_device = (not self.fused_kernel_blockers()
+                              and (self.use_cudnn is True or keras.backend.backend() != "jax")
+                              and keras_backend.fused_kernel_device(self.cell.activation,
+                                                                    self.cell.recurrent_activation))
+        # cuDNN's ops cannot be XLA-compiled: Keras then compiles the model without XLA (as for its layers).
+        if self._fused_device and keras.backend.backend() == "tensorflow":
+            self.supports_jit = False
         self.built = True
+
+    def fused_kernel_blockers(self) -> list[str]:
+        """Why this layer cannot run the backend's fused kernel; [] when it can (given a
+        device that has one, and a right-padded mask without empty rows at run time).
+        The conditions are Keras' own for its LSTM and GRU layers."""
+        cell, blockers = self.cell, []
+        if self.use_cudnn is False:
+            blockers.append("use_cudnn=False")
+        if type(cell) not in (LSTMCell, GRUCell):  # exactly: a subclass may change the equations
+            return blockers + [f"{type(cell).__name__} has no fused kernel (only keras_seq's LSTMCell and GRUCell)"]
+        if keras.activations.serialize(cell.activation) != "tanh":
+            blockers.append(f"activation={keras.activations.serialize(cell.activation)!r} (needs 'tanh')")
+        if keras.activations.serialize(cell.recurrent_activation) != "sigmoid":
+            blockers.append(f"recurrent_activation={keras.activations.serialize(cell.recurrent_activation)!r} "
+                            "(needs 'sigmoid')")
+        if not cell.use_bias:
+            blockers.append("use_bias=False")
+        if not getattr(cell, "reset_after", True):
+            blockers.append("reset_after=False")
+        if self.unroll:
+            blockers.append("unroll=True")
+        if self.recurrent_dropout:
+            blockers.append(f"recurrent_dropout={self.recurrent_dropout}")
+        return blockers
 
     def _create_state_variables(self, batch_size: int) -> None:
         variables = [
@@ -204,10 +251,6 @@ class Recurrent(keras.layers.Layer):
         states = self._initial_states(sequences, initial_state)
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
-        if self.go_backwards:
-            sequences = ops.flip(sequences, axis=1)
-            mask = None if mask is None else ops.flip(mask, axis=1)
-
         recurrent_mask = None
         if training and self.dropout > 0.0:
             keep = ops.ones_like(sequences[:, :1, :])
@@ -216,6 +259,26 @@ class Recurrent(keras.layers.Layer):
             keep = ops.ones_like(states[0])
             recurrent_mask = keras.random.dropout(keep, self.recurrent_dropout, seed=self.seed_generator)
 
+        result = self._fused(sequences, states, mask) if getattr(self, "_fused_device", False) else None
+        if result is None:
+            if self.use_cudnn is True:
+                raise ValueError(f"use_cudnn=True, but layer '{self.name}' finds no fused kernel on this "
+                                 f"backend ({keras.backend.backend()}) and device (use_cudnn='auto' runs the loop)")
+            result = self._loop(sequences, states, mask, recurrent_mask)
+        last_output, outputs, final_states = result
+        if self.stateful:
+            for variable, value in zip(self._state_variables, final_states):
+                variable.assign(ops.cast(value, variable.dtype))
+        output = outputs if self.return_sequences else last_output
+        if self.return_state:
+            return (output, *final_states)
+        return output
+
+    def _loop(self, sequences, states, mask, recurrent_mask):
+        """Keras' backend loop over the cell: (last output, outputs (B, T, H) or None, final states)."""
+        if self.go_backwards:
+            sequences = ops.flip(sequences, axis=1)
+            mask = None if mask is None else ops.flip(mask, axis=1)
         cell = self.cell
         steps = sequences.shape[1]
         # With a static number of steps, go time-major before projecting (the
@@ -243,17 +306,47 @@ class Recurrent(keras.layers.Layer):
             zero_output_for_mask=self.zero_output_for_mask,
             return_all_outputs=self.return_sequences,
         )
-        if self.stateful:
-            for variable, value in zip(self._state_variables, final_states):
-                variable.assign(ops.cast(value, variable.dtype))
+        if self.return_sequences and time_major:
+            outputs = ops.transpose(outputs, (1, 0, 2))
+        return last_output, (outputs if self.return_sequences else None), list(final_states)
 
-        if not self.return_sequences:
-            output = last_output
-        else:
-            output = ops.transpose(outputs, (1, 0, 2)) if time_major else outputs
-        if self.return_state:
-            return (output, *final_states)
-        return output
+    def _fused(self, sequences, states, mask):
+        """The backend's fused kernel (cuDNN), or None where it cannot run. A mask must be
+        right-padded with no empty row (cuDNN's condition): checked in the graph, with the
+        loop as the other branch. Results follow the loop's conventions exactly."""
+        cell = self.cell
+
+        def fused():
+            arguments = dict(kernel=cell.kernel, recurrent_kernel=cell.recurrent_kernel, bias=cell.bias,
+                             activation=cell.activation, recurrent_activation=cell.recurrent_activation,
+                             return_sequences=self.return_sequences, go_backwards=self.go_backwards, unroll=False)
+            if len(states) == 2:
+                last, outputs, final = keras_backend.fused_lstm(sequences, states[0], states[1], mask, **arguments)
+            else:
+                last, outputs, final = keras_backend.fused_gru(sequences, states[0], mask, reset_after=True,
+                                                               **arguments)
+            final = [ops.cast(x, sequences.dtype) for x in final]
+            if not self.return_sequences:
+                return ops.cast(last, sequences.dtype), None, final
+            outputs = ops.cast(outputs, sequences.dtype)
+            if mask is not None and not self.zero_output_for_mask and not self.go_backwards:
+                # cuDNN outputs zeros after a row's end; the loop repeats the last valid output.
+                outputs = ops.where(ops.expand_dims(mask, -1), outputs, ops.expand_dims(final[0], 1))
+            return final[0], outputs, final
+
+        try:
+            if mask is None:
+                return fused()
+            mask = ops.cast(mask, "bool")
+            lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
+            right_padded = ops.all(ops.equal(mask, ops.arange(ops.shape(mask)[1])[None, :] < lengths[:, None]))
+            usable = ops.logical_and(right_padded, ops.all(lengths > 0))
+            none_to_zeros = lambda r: (r[0], r[1] if r[1] is not None else ops.zeros_like(r[0]), r[2])  # noqa: E731
+            last, outputs, final = ops.cond(usable, lambda: none_to_zeros(fused()),
+                                            lambda: none_to_zeros(self._loop(sequences, states, mask, None)))
+            return last, (outputs if self.return_sequences else None), final
+        except NotImplementedError:  # this backend / device / configuration has no fused kernel
+            return None
 
     # -- config ---------------------------------------------------------
     def get_config(self) -> dict:

@@ -335,3 +335,114 @@ def test_graph_mode_with_unknown_dimensions_matches_eager(signature, use_mask):
         return layer(inputs, mask=m if use_mask else None)
 
     assert max_diff(run(x, mask), eager) <= 1e-6
+
+
+# -- the fused (cuDNN) path ---------------------------------------------------------------
+def _sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def _cudnn_like(cell: str):
+    """A NumPy stand-in for the backend's fused kernel with cuDNN's conventions: zeros after a
+    row's end, go_backwards runs each row's valid part reversed (outputs at the end, in
+    processing order), and garbage (NaN) for a mask cuDNN cannot take (not right-padded, or
+    an empty row) -- so a test fails unless the layer routes such masks to its loop."""
+    def kernel(x, *states_and_mask, kernel, recurrent_kernel, bias, activation, recurrent_activation,
+               return_sequences, go_backwards, unroll, reset_after=True):
+        *states, mask = states_and_mask
+        x, W, U, b = (np.asarray(v, "float64") for v in (x, kernel, recurrent_kernel, bias))
+        states = [np.asarray(s, "float64") for s in states]
+        B, T, _ = x.shape
+        mask = np.ones((B, T), bool) if mask is None else np.asarray(mask, bool)
+        lengths = mask.sum(1)
+        usable = (mask == (np.arange(T)[None] < lengths[:, None])).all() and (lengths > 0).all()
+        outputs = np.zeros((B, T, U.shape[0]))
+        for row in range(B):
+            h, c = states[0][row], states[-1][row]
+            steps = range(lengths[row] - 1, -1, -1) if go_backwards else range(lengths[row])
+            for k, t in enumerate(steps):
+                if cell == "lstm":
+                    z = x[row, t] @ W + h @ U + b
+                    i, f, g, o = np.split(z, 4)
+                    c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+                    h = _sigmoid(o) * np.tanh(c)
+                else:
+                    xz, xr, xh = np.split(x[row, t] @ W + b[0], 3)
+                    hz, hr, hh = np.split(h @ U + b[1], 3)
+                    z, r = _sigmoid(xz + hz), _sigmoid(xr + hr)
+                    h = z * h + (1 - z) * np.tanh(xh + r * hh)
+                outputs[row, T - lengths[row] + k if go_backwards else t] = h
+            states[0][row], states[-1][row] = h, c
+        if not usable:
+            outputs[:], states = np.nan, [s * np.nan for s in states]
+        final = [states[0].astype("float32")] + ([states[1].astype("float32")] if cell == "lstm" else [])
+        last = final[0]
+        out = outputs.astype("float32") if return_sequences else last[:, None]
+        return last, out, final
+    return kernel
+
+
+@pytest.fixture
+def fake_fused_kernel(monkeypatch):
+    from keras_seq import _keras_compat
+
+    calls = []
+
+    def counted(name):
+        def run(*args, **kwargs):
+            calls.append(name)
+            return _cudnn_like(name)(*args, **kwargs)
+        return run
+
+    monkeypatch.setattr(_keras_compat, "fused_lstm", counted("lstm"))
+    monkeypatch.setattr(_keras_compat, "fused_gru", counted("gru"))
+    monkeypatch.setattr(_keras_compat, "fused_kernel_device", lambda *a: True)
+    return calls
+
+
+@pytest.mark.parametrize("cls", ["LSTM", "GRU"])
+@pytest.mark.parametrize("options", [{}, {"return_sequences": True}, {"go_backwards": True, "return_sequences": True},
+                                     {"return_state": True}, {"bidirectional": True}])
+def test_fused_path_matches_the_loop_and_routes_unusable_masks_to_it(fake_fused_kernel, cls, options):
+    options = dict(options)
+    bidirectional = options.pop("bidirectional", False)
+
+    def make(use_cudnn):
+        layer = getattr(keras_seq, cls)(5, use_cudnn=use_cudnn, **options)
+        return keras.layers.Bidirectional(layer) if bidirectional else layer
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 6, 4)).astype("float32")
+    fused, loop = make("auto"), make(False)
+    loop(x), fused(x)
+    fused.set_weights(loop.get_weights())
+    right_padded = np.arange(6)[None] < np.array([6, 4, 2])[:, None]
+    left_padded = right_padded[:, ::-1]
+    empty_row = right_padded & (np.arange(3) != 2)[:, None]
+    for mask, expect_fused in [(None, True), (right_padded, True), (left_padded, False), (empty_row, False)]:
+        del fake_fused_kernel[:]
+        got, want = fused(x, mask=mask), loop(x, mask=mask)
+        got, want = (got, want) if isinstance(got, (list, tuple)) else ([got], [want])
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+        if expect_fused:  # (an unusable mask reaches the kernel only in a traced graph's untaken branch)
+            assert fake_fused_kernel, "the fused kernel was not used"
+
+
+def test_fused_kernel_blockers_are_keras_conditions():
+    assert keras_seq.LSTM(4).fused_kernel_blockers() == []
+    assert keras_seq.GRU(4).fused_kernel_blockers() == []
+    cases = {"activation='relu' (needs 'tanh')": dict(activation="relu"),
+             "recurrent_activation='hard_sigmoid' (needs 'sigmoid')": dict(recurrent_activation="hard_sigmoid"),
+             "use_bias=False": dict(use_bias=False), "unroll=True": dict(unroll=True),
+             "recurrent_dropout=0.1": dict(recurrent_dropout=0.1), "use_cudnn=False": dict(use_cudnn=False)}
+    for reason, kwargs in cases.items():
+        assert keras_seq.LSTM(4, **kwargs).fused_kernel_blockers() == [reason]
+    assert keras_seq.GRU(4, reset_after=False).fused_kernel_blockers() == ["reset_after=False"]
+    assert "no fused kernel" in keras_seq.Elman(4).fused_kernel_blockers()[0]
+    with pytest.raises(ValueError, match="cannot use the fused kernel: unroll=True"):
+        keras_seq.LSTM(4, use_cudnn=True, unroll=True)
+    layer = keras_seq.GRU(3, use_cudnn=True)  # on this CPU there is no fused kernel: said, not ignored
+    with pytest.raises(ValueError, match="finds no fused kernel"):
+        layer(np.zeros((1, 2, 3), "float32"))
+    assert keras_seq.GRU.from_config(keras_seq.GRU(3, use_cudnn=False).get_config()).use_cudnn is False

@@ -37,7 +37,7 @@ def iter_tfds(name: str, split: str, data_dir: str | None = None) -> Iterator[tu
 
     if name not in KNOWN:
         raise ValueError(f"tfds:{name} is not supported; known: {sorted(KNOWN)}")
-    task, text_key, label_key, validation = KNOWN[name]
+    _, text_key, label_key, validation = KNOWN[name]
     builder = tfds.builder(name, data_dir=data_dir)
     builder.download_and_prepare()
     dataset = builder.as_dataset(split=validation if split == "validation" else split, shuffle_files=False)
@@ -48,7 +48,7 @@ def iter_tfds(name: str, split: str, data_dir: str | None = None) -> Iterator[tu
         return value.decode("utf-8", errors="replace")
 
     for number, example in enumerate(tfds.as_numpy(dataset), 1):
-        if task == "tag":
+        if not isinstance(example[text_key], bytes):  # a Sequence(Text) feature: tokens, with a tag per token
             tokens, tags = [text(t) for t in example[text_key]], [label_names[int(i)] for i in example[label_key]]
             if len(tokens) != len(tags):
                 raise ReaderError(f"tfds:{name}/{split}", number, f"{len(tokens)} tokens but {len(tags)} "
