@@ -40,8 +40,9 @@ def _keras_with_backend() -> str | None:
 
 
 _LAYERS = ("RecurrentCell", "ElmanCell", "GRUCell", "LSTMCell", "Recurrent", "Elman", "GRU", "LSTM",
-           "SequencePooling", "CRF", "CRFLoss", "CharacterWordEncoder", "build_classifier", "build_tagger",
-           "build_language_model", "tagger_loss", "LanguageModelStepper", "decoding")
+           "SequencePooling", "CRF", "CRFLoss", "AdditiveAttention", "MultiplicativeAttention", "AttentionDecoder",
+           "CharacterWordEncoder",
+           "build_classifier", "build_tagger", "build_language_model", "tagger_loss", "LanguageModelStepper", "decoding")
 _MISSING: str | None = ""  # "" = not checked yet; None = the layers are loaded
 
 
@@ -58,7 +59,7 @@ def register_layers() -> None:
         if _MISSING is None:
             from importlib import import_module
 
-            for name in ("cells", "charwords", "crf", "models", "pooling", "recurrent"):
+            for name in ("attention", "cells", "charwords", "crf", "models", "pooling", "recurrent", "seq2seq"):
                 module = import_module(f"keras_seq.{name}")
                 globals().update({key: getattr(module, key) for key in module.__all__})
             globals()["decoding"] = import_module("keras_seq.decoding")

@@ -5,7 +5,8 @@ backend, with KERAS_BACKEND set):
 
 1. parity with Keras' built-in SimpleRNN / GRU (both reset_after) / LSTM, alone and in
    Bidirectional, on a right-padded masked batch: the same weights, the same outputs;
-2. SequencePooling against NumPy over the valid steps;
+2. SequencePooling against NumPy over the valid steps; dot attention against Keras' own
+   `Attention` layer on a padded memory; the attention decoder's steps against its teacher-forced call;
 3. the model builders (classifier, CRF tagger, language model) trained with `model.fit`
    on `keras_seq.pipelines.text_dataset` (tf.data), a stateful language model trained
    on arrays (the torch trap: its state variables are assigned after the step), greedy
@@ -67,6 +68,20 @@ def parity():
             for i, (a, b) in enumerate(zip(got, want)):
                 check(f"parity/{'bidirectional_' if wrap else ''}{name}/{i}", keras.ops.convert_to_numpy(a),
                       keras.ops.convert_to_numpy(b))
+    memory = rng.normal(size=(3, 7, 5)).astype("float32")
+    context, weights = keras_seq.MultiplicativeAttention("dot")(x[:, :4, :5], memory, memory_mask=mask)
+    theirs, their_weights = keras.layers.Attention()([x[:, :4, :5], memory], mask=[None, mask],
+                                                     return_attention_scores=True)
+    check("attention/dot_vs_keras_context", keras.ops.convert_to_numpy(context), keras.ops.convert_to_numpy(theirs))
+    check("attention/dot_vs_keras_weights", keras.ops.convert_to_numpy(weights),
+          keras.ops.convert_to_numpy(their_weights))
+    decoder = keras_seq.AttentionDecoder(5, cell="lstm", attention="bahdanau")
+    outputs, weights, *final = decoder(x[:, :4, :3], memory, memory_mask=mask)
+    carry = decoder.initial_carry(decoder.cell.get_initial_state(3))
+    for t in range(4):
+        step_output, _, carry = decoder.step(x[:, t, :3], carry, memory, mask)
+    check("attention_decoder/steps_vs_teacher_forcing", keras.ops.convert_to_numpy(step_output),
+          keras.ops.convert_to_numpy(outputs)[:, -1])
     for mode in ("mean", "max"):
         got = keras.ops.convert_to_numpy(keras_seq.SequencePooling(mode)(x, mask=mask))
         want = np.stack([getattr(np, mode)(x[i][mask[i]], axis=0) for i in range(3)])

@@ -6,11 +6,11 @@ import importlib
 
 import pytest
 
-MODULES = ["keras_seq.cells", "keras_seq.recurrent", "keras_seq.pooling", "keras_seq.crf", "keras_seq.charwords",
-           "keras_seq.models", "keras_seq.decoding", "keras_seq.tasks"]
+MODULES = ["keras_seq.attention", "keras_seq.cells", "keras_seq.recurrent", "keras_seq.pooling", "keras_seq.crf",
+           "keras_seq.charwords", "keras_seq.models", "keras_seq.seq2seq", "keras_seq.decoding", "keras_seq.tasks"]
 PUBLIC = ["RecurrentCell", "ElmanCell", "GRUCell", "LSTMCell", "Recurrent", "Elman", "GRU", "LSTM",
-          "SequencePooling", "CRF", "CharacterWordEncoder", "build_classifier", "build_tagger",
-          "build_language_model", "LanguageModelStepper"]
+          "SequencePooling", "CRF", "CRFLoss", "AdditiveAttention", "MultiplicativeAttention", "AttentionDecoder",
+          "CharacterWordEncoder", "build_classifier", "build_tagger", "build_language_model", "LanguageModelStepper"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -1,0 +1,195 @@
+"""The decoder of an attentional encoder-decoder (Luong et al., 2015, with input feeding).
+
+At target step t, with the embedded previous target token x_t, the previous attentional
+vector h~_{t-1} (zeros at t = 1), the encoder's outputs m_1..m_S (the memory) and their
+padding mask:
+
+.. math::
+
+    h_t = \\mathrm{cell}([x_t; \\tilde h_{t-1}], h_{t-1}), \\qquad
+    (c_t, a_t) = \\mathrm{attention}(h_t, m), \\qquad
+    \\tilde h_t = \\tanh(W_c [c_t; h_t])
+
+h~_t is the step's output (a Dense layer maps it to target-token logits) and is fed to the
+next step (input feeding). ``attention`` is `AdditiveAttention` (Bahdanau's score) or
+`MultiplicativeAttention` (Luong's dot / general); without attention the decoder is the
+plain encoder-decoder: h~_t = h_t and the encoder's final state is the only context.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from keras_seq import _keras_compat as keras_backend
+from keras_seq.attention import AdditiveAttention, MultiplicativeAttention, _masked_softmax
+from keras_seq.cells import ElmanCell, GRUCell, LSTMCell
+
+__all__ = ["AttentionDecoder"]
+
+_CELLS = {"elman": ElmanCell, "gru": GRUCell, "lstm": LSTMCell}
+_ATTENTION = ("luong", "luong_dot", "bahdanau", None)
+
+
+@keras.saving.register_keras_serializable(package="keras_seq")
+class AttentionDecoder(keras.layers.Layer):
+    """Runs our Elman / GRU / LSTM cell as an attentional decoder with input feeding.
+
+    Args:
+        units: H, the cell's units (and the attentional vector's size).
+        cell: ``"lstm"``, ``"gru"`` or ``"elman"``.
+        attention: ``"luong"`` (general score), ``"luong_dot"`` (dot score; the memory must
+            have H features), ``"bahdanau"`` (additive score) or None (no attention).
+        attention_units: A, the additive score's hidden size (default H).
+
+    Call arguments: ``targets`` (B, L, E), the embedded target inputs (teacher forcing:
+    <BOS> y_1 .. y_{L-1}); ``memory`` (B, S, M); ``initial_state``: list of (B, H), the
+    cell's states (e.g. the encoder's final states through a bridge); ``memory_mask``
+    (B, S); ``mask`` (B, L) for padded targets (their steps keep the state).
+
+    Returns ``(outputs, weights, *final_states)``: outputs (B, L, H) (the attentional
+    vectors h~), weights (B, L, S) (zeros without attention) and the cell's final states,
+    each (B, H). One call covers every target step; the input projection x_t W of all
+    steps is one matmul outside the loop, as in `keras_seq.Recurrent`.
+
+    Shapes: B = batch size, L = target steps, S = source steps, E = target embedding
+    size, M = memory features, H = units.
+
+    Example (teacher forcing and one step at a time give the same outputs)::
+
+        >>> import numpy as np, keras_seq
+        >>> rng = np.random.default_rng(0)
+        >>> decoder = keras_seq.AttentionDecoder(6, cell="gru", attention="bahdanau")
+        >>> targets = rng.normal(size=(2, 3, 4)).astype("float32")
+        >>> memory = rng.normal(size=(2, 5, 6)).astype("float32")
+        >>> outputs, weights, state = decoder(targets, memory, initial_state=[np.zeros((2, 6), "float32")])
+        >>> carry = decoder.initial_carry([np.zeros((2, 6), "float32")])
+        >>> for t in range(3):
+        ...     step_output, step_weights, carry = decoder.step(targets[:, t], carry, memory)
+        >>> bool(np.allclose(step_output, outputs[:, -1], atol=1e-5)), tuple(weights.shape)
+        (True, (2, 3, 5))
+    """
+
+    def __init__(self, units: int, cell: str = "lstm", attention: str | None = "luong",
+                 attention_units: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if cell not in _CELLS:
+            raise ValueError(f"`cell` must be one of {sorted(_CELLS)}; received cell={cell!r}.")
+        if attention not in _ATTENTION:
+            raise ValueError(f"`attention` must be one of {_ATTENTION}; received attention={attention!r}.")
+        self.units, self.cell_name, self.attention_name = int(units), cell, attention
+        self.attention_units = attention_units
+        self.cell = _CELLS[cell](self.units, name="cell")
+        if attention == "bahdanau":
+            self.attention = AdditiveAttention(attention_units or self.units, name="attention")
+        elif attention in ("luong", "luong_dot"):
+            self.attention = MultiplicativeAttention("dot" if attention == "luong_dot" else "general",
+                                                     name="attention")
+        else:
+            self.attention = None
+        self.supports_masking = True
+
+    @property
+    def state_size(self) -> list[int]:
+        return list(self.cell.state_size)
+
+    def build(self, targets_shape, memory_shape, initial_state_shape=None) -> None:
+        feed = self.units if self.attention is not None else 0
+        self.embed_dim = int(targets_shape[-1])
+        self.cell.build((None, self.embed_dim + feed))  # kernel rows: [x_t; h~_{t-1}]
+        if self.attention is not None:
+            self.attention.build((None, self.units), memory_shape)
+            self.combine_kernel = self.add_weight(shape=(int(memory_shape[-1]) + self.units, self.units),
+                                                  initializer="glorot_uniform", name="combine_kernel")
+        self.built = True
+
+    def compute_output_shape(self, targets_shape, memory_shape, initial_state_shape=None):
+        batch, steps = targets_shape[0], targets_shape[1]
+        return ((batch, steps, self.units), (batch, steps, memory_shape[1]),
+                *[(batch, size) for size in self.state_size])
+
+    def compute_mask(self, targets, memory=None, initial_state=None, mask=None, memory_mask=None):
+        target_mask = mask[0] if isinstance(mask, (list, tuple)) else mask
+        return [target_mask, target_mask] + [None] * len(self.state_size)
+
+    # -- one step (inference) --------------------------------------------------------
+    def initial_carry(self, states) -> list:
+        """The loop's carry before the first target: the cell's states and h~_0 = 0."""
+        states = list(states)
+        return states + [ops.zeros_like(states[0])] if self.attention is not None else states
+
+    def prepare_memory(self, memory):
+        """What the steps reuse per source: the additive score's W_m m_s (or None)."""
+        if isinstance(self.attention, AdditiveAttention):
+            return self.attention.project_memory(memory)
+        return None
+
+    def _step(self, projected_t, carry, memory, keys, memory_mask):
+        """projected_t: x_t W_x + b, (B, G*H) -> (h~_t, weights (B, S), new carry)."""
+        cell = self.cell
+        if self.attention is None:
+            output, states = cell.recurrent_step(projected_t, list(carry))
+            return output, None, list(states)
+        *states, attentional = carry
+        feed_kernel = ops.cast(cell.kernel[self.embed_dim:], attentional.dtype)
+        h, states = cell.recurrent_step(projected_t + ops.matmul(attentional, feed_kernel), list(states))
+        scores = self.attention.scores(ops.expand_dims(h, 1), memory, keys)[:, 0]  # (B, S)
+        weights = _masked_softmax(scores, memory_mask)
+        context = ops.sum(ops.expand_dims(weights, -1) * ops.cast(memory, weights.dtype), axis=1)
+        attentional = ops.tanh(ops.matmul(ops.concatenate([context, h], axis=-1), self.combine_kernel))
+        return attentional, weights, list(states) + [attentional]
+
+    def step(self, target_t, carry, memory, memory_mask=None, keys=None):
+        """One target step at inference: target_t (B, E) -> (h~_t (B, H), weights (B, S) or
+        None, new carry). `keys`: `prepare_memory(memory)`, computed once per source."""
+        if keys is None:
+            keys = self.prepare_memory(memory)
+        projected = self._project(target_t)
+        return self._step(projected, carry, memory, keys, memory_mask)
+
+    def _project(self, targets):
+        cell = self.cell
+        kernel = ops.cast(cell.kernel[: self.embed_dim], targets.dtype)
+        flat = ops.reshape(targets, (-1, self.embed_dim))
+        projected = ops.reshape(ops.matmul(flat, kernel), (*ops.shape(targets)[:-1], kernel.shape[-1]))
+        bias = cell.input_bias() if cell.use_bias else None
+        return projected if bias is None else projected + ops.cast(bias, targets.dtype)
+
+    # -- all target steps (teacher forcing) ----------------------------------------
+    def call(self, targets, memory, initial_state=None, memory_mask=None, mask=None):
+        if isinstance(mask, (list, tuple)):
+            if memory_mask is None and len(mask) > 1:
+                memory_mask = mask[1]
+            mask = mask[0]
+        if initial_state is None:
+            initial_state = self.cell.get_initial_state(ops.shape(targets)[0])
+        keys = self.prepare_memory(memory)
+        # Time-major with a static number of steps only: keras' rnn() caps a time-major loop of
+        # unknown length at inputs.shape[1] (see keras_seq.recurrent).
+        time_major = targets.shape[1] is not None
+        projected = self._project(targets)
+        if mask is not None:
+            mask = ops.cast(mask, "bool")
+        if time_major:
+            projected = ops.transpose(projected, (1, 0, 2))
+            mask = None if mask is None else ops.transpose(mask, (1, 0))
+        source_steps = ops.shape(memory)[1]
+
+        def step(projected_t, carry):
+            output, weights, new_carry = self._step(projected_t, carry, memory, keys, memory_mask)
+            if weights is None:
+                weights = ops.zeros((ops.shape(output)[0], source_steps), output.dtype)
+            return ops.concatenate([output, weights], axis=-1), new_carry
+
+        _, outputs, final = keras_backend.rnn(step, projected, self.initial_carry(initial_state), mask=mask,
+                                              input_length=targets.shape[1], time_major=time_major,
+                                              zero_output_for_mask=True)
+        if time_major:
+            outputs = ops.transpose(outputs, (1, 0, 2))
+        states = list(final)[: len(self.state_size)]
+        return (outputs[..., : self.units], outputs[..., self.units:], *states)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "units": self.units, "cell": self.cell_name,
+                "attention": self.attention_name, "attention_units": self.attention_units}
