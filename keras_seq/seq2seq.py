@@ -26,7 +26,7 @@ from keras_seq import _keras_compat as keras_backend
 from keras_seq.attention import AdditiveAttention, MultiplicativeAttention, _masked_softmax
 from keras_seq.cells import ElmanCell, GRUCell, LSTMCell
 
-__all__ = ["AttentionDecoder"]
+__all__ = ["AttentionDecoder", "build_seq2seq", "attention_model"]
 
 _CELLS = {"elman": ElmanCell, "gru": GRUCell, "lstm": LSTMCell}
 _ATTENTION = ("luong", "luong_dot", "bahdanau", None)
@@ -193,3 +193,62 @@ class AttentionDecoder(keras.layers.Layer):
     def get_config(self) -> dict:
         return {**super().get_config(), "units": self.units, "cell": self.cell_name,
                 "attention": self.attention_name, "attention_units": self.attention_units}
+
+
+def build_seq2seq(source_vocab: int, target_vocab: int, *, cell: str = "lstm", units: int = 256,
+                  embed_dim: int = 128, encoder_depth: int = 1, bidirectional_encoder: bool = True,
+                  attention: str | None = "luong", dropout: float = 0.0, name: str = "seq2seq") -> keras.Model:
+    """(source ids (B, S), target input ids (B, L)) -> target-token logits (B, L, target_vocab).
+
+    The encoder: an embedding (id 0 pads) and `encoder_depth` recurrent layers (each
+    Bidirectional when `bidirectional_encoder`); its outputs are the memory. A bridge (a
+    tanh Dense layer per state: both directions' final states, concatenated) gives the
+    decoder its initial states; then an `AttentionDecoder` (teacher forcing: the target
+    inputs are <BOS> y_1 .. y_{L-1}) and a Dense layer to logits. Padded target steps
+    (id 0) carry the mask to the loss. ``attention="luong_dot"`` needs memory features of
+    size `units` (a unidirectional encoder). `attention_model(model)` gives the weights.
+
+    Example::
+
+        >>> import numpy as np, keras_seq
+        >>> model = keras_seq.build_seq2seq(20, 12, cell="gru", units=8, embed_dim=4)
+        >>> tuple(model.predict([np.array([[3, 4, 5, 0]]), np.array([[1, 6, 7]])], verbose=0).shape)
+        (1, 3, 12)
+    """
+    if cell not in _CELLS:
+        raise ValueError(f"`cell` must be one of {sorted(_CELLS)}; received cell={cell!r}.")
+    if isinstance(encoder_depth, bool) or not isinstance(encoder_depth, int) or encoder_depth < 1:
+        raise ValueError(f"`encoder_depth` must be a positive integer; received encoder_depth={encoder_depth!r}.")
+    from keras_seq.recurrent import GRU, LSTM, Elman
+
+    layer_class = {"elman": Elman, "gru": GRU, "lstm": LSTM}[cell]
+    source = keras.Input((None,), dtype="int32", name="source")
+    target_in = keras.Input((None,), dtype="int32", name="target_in")
+    x = keras.layers.Embedding(source_vocab, embed_dim, mask_zero=True, name="source_embedding")(source)
+    for depth in range(encoder_depth):
+        last = depth == encoder_depth - 1
+        layer = layer_class(units, return_sequences=True, return_state=last, dropout=dropout,
+                            name=f"encoder_{depth + 1}")
+        if bidirectional_encoder:
+            layer = keras.layers.Bidirectional(layer, name=f"encoder_{depth + 1}_bidirectional")
+        x = layer(x)
+    memory, *states = x
+    count = len(_CELLS[cell](units).state_size)
+    if bidirectional_encoder:
+        states = [keras.layers.Concatenate(name=f"bridge_{k}_concat")([states[k], states[count + k]])
+                  for k in range(count)]
+    states = [keras.layers.Dense(units, activation="tanh", name=f"bridge_{k}")(s) for k, s in enumerate(states)]
+    targets = keras.layers.Embedding(target_vocab, embed_dim, mask_zero=True, name="target_embedding")(target_in)
+    if dropout:
+        targets = keras.layers.Dropout(dropout)(targets)
+    outputs, _, *_ = AttentionDecoder(units, cell=cell, attention=attention, name="decoder")(
+        targets, memory, initial_state=states, memory_mask=ops.not_equal(source, 0))
+    if dropout:
+        outputs = keras.layers.Dropout(dropout)(outputs)
+    logits = keras.layers.Dense(target_vocab, name="logits")(outputs)
+    return keras.Model([source, target_in], logits, name=name)
+
+
+def attention_model(model: keras.Model) -> keras.Model:
+    """(source ids, target input ids) -> the decoder's attention weights (B, L, S), for plotting."""
+    return keras.Model(model.inputs, model.get_layer("decoder").output[1])

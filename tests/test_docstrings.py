@@ -10,7 +10,8 @@ MODULES = ["keras_seq.attention", "keras_seq.cells", "keras_seq.recurrent", "ker
            "keras_seq.charwords", "keras_seq.models", "keras_seq.seq2seq", "keras_seq.decoding", "keras_seq.tasks"]
 PUBLIC = ["RecurrentCell", "ElmanCell", "GRUCell", "LSTMCell", "Recurrent", "Elman", "GRU", "LSTM",
           "SequencePooling", "CRF", "CRFLoss", "AdditiveAttention", "MultiplicativeAttention", "AttentionDecoder",
-          "CharacterWordEncoder", "build_classifier", "build_tagger", "build_language_model", "LanguageModelStepper"]
+          "CharacterWordEncoder", "build_classifier", "build_tagger", "build_language_model", "build_seq2seq",
+          "LanguageModelStepper"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -56,27 +56,15 @@ def test_padded_target_steps_keep_the_state_and_output_zeros():
         np.testing.assert_allclose(np.asarray(got)[1:2], np.asarray(want), atol=1e-5)
 
 
-def _reverser(vocab=8, steps=5):
-    """A model that reads ids and emits them reversed (a task attention makes easy)."""
-    source = keras.Input((None,), dtype="int32")
-    target_in = keras.Input((None,), dtype="int32")
-    memory = keras.layers.Embedding(vocab, 16, mask_zero=True)(source)
-    memory = keras.layers.Bidirectional(keras_seq.GRU(16, return_sequences=True))(memory)
-    embedded = keras.layers.Embedding(vocab + 1, 16)(target_in)  # + <BOS>
-    outputs, weights, _ = keras_seq.AttentionDecoder(32, cell="gru", attention="luong", name="decoder")(
-        embedded, memory, memory_mask=keras.ops.not_equal(source, 0))
-    logits = keras.layers.Dense(vocab)(outputs)
-    return keras.Model([source, target_in], logits), keras.Model([source, target_in], weights)
-
-
 def test_learns_to_reverse_and_saves(tmp_path):
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     source = rng.integers(1, 8, size=(2000, 5))
     target = source[:, ::-1]
     bos = np.full((2000, 1), 8)
-    model, alignment = _reverser()
-    model.compile(keras.optimizers.Adam(0.01),
+    model = keras_seq.build_seq2seq(8, 9, cell="gru", units=16, embed_dim=16, attention="luong")  # 8 = <BOS>
+    alignment = keras_seq.attention_model(model)
+    model.compile(keras.optimizers.Adam(0.02),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     history = model.fit([source, np.concatenate([bos, target[:, :-1]], 1)], target, batch_size=64, epochs=4,
                         verbose=0)
@@ -97,3 +85,18 @@ def test_bad_arguments():
     targets, memory, _ = _inputs()
     with pytest.raises(ValueError, match="same size"):
         keras_seq.AttentionDecoder(4, attention="luong_dot")(targets, memory)
+
+
+@pytest.mark.parametrize("cell,attention,bidirectional", [("lstm", "bahdanau", True), ("elman", None, False),
+                                                          ("gru", "luong_dot", False)])
+def test_build_seq2seq_variants_and_masked_targets(cell, attention, bidirectional):
+    model = keras_seq.build_seq2seq(10, 7, cell=cell, units=6, embed_dim=4, encoder_depth=2, attention=attention,
+                                    bidirectional_encoder=bidirectional)
+    source = np.array([[3, 4, 5, 0], [6, 0, 0, 0]])
+    target_in = np.array([[1, 2, 3], [1, 0, 0]])
+    logits = np.asarray(model([source, target_in]))
+    assert logits.shape == (2, 3, 7)
+    longer = np.asarray(model([np.pad(source, [[0, 0], [0, 3]]), np.pad(target_in, [[0, 0], [0, 2]])]))
+    np.testing.assert_allclose(longer[:, :3][target_in > 0], logits[target_in > 0], atol=1e-5)  # padding-invariant
+    with pytest.raises(ValueError, match="encoder_depth"):
+        keras_seq.build_seq2seq(10, 7, encoder_depth=0)
