@@ -17,12 +17,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/keras-seq demo
 
-# Two workers, one test file each at a time (module fixtures train once): 12 min instead of 16-21 here.
+# Two workers, one test file each at a time (module fixtures train once), the heaviest files
+# first (HEAVIEST_FIRST in tests/conftest.py), so neither worker is left with a long tail.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_layers.py

@@ -15,7 +15,8 @@ backend, with KERAS_BACKEND set):
    OTHER_OUT_DIR's models (saved under another backend) are loaded here and must give
    that backend's answers, CRF tags and greedy tokens.
 
-Prints one JSON object: {check: max abs difference, or a value}.
+Prints one JSON object: {check: max abs difference, or a value}. (`run()` is the same,
+called in-process by the test for TensorFlow, the test process' own backend.)
 """
 import json
 import sys
@@ -37,7 +38,7 @@ def check(name, got, want, tolerance=TOLERANCE):
     diff = float(np.max(np.abs(np.asarray(got, "float64") - np.asarray(want, "float64"))))
     results[name] = diff
     if not diff <= tolerance:
-        raise SystemExit(f"{BACKEND}: {name}: max abs difference {diff:.3g} > {tolerance}")
+        raise AssertionError(f"{BACKEND}: {name}: max abs difference {diff:.3g} > {tolerance}")
 
 
 def parity():
@@ -99,7 +100,7 @@ def train_models(out: Path) -> dict:
     models = {}
     classifier = keras_seq.build_classifier(tok.vocab_size, 2, cell="gru", units=8, embed_dim=8, pooling="mean")
     classifier.compile("adam", "sparse_categorical_crossentropy")
-    history = classifier.fit(text_dataset(TEXTS, labels, tokenizer=tok, tokens_per_batch=64), epochs=2, verbose=0)
+    history = classifier.fit(text_dataset(TEXTS, labels, tokenizer=tok, tokens_per_batch=64), epochs=1, verbose=0)
     results["fit/classifier_loss"] = history.history["loss"][-1]
     models["classifier"] = classifier
 
@@ -107,7 +108,7 @@ def train_models(out: Path) -> dict:
     tags = [["ADJ" if w in ("good", "bad") else "X" for w in row] for row in tokens]
     tagger = keras_seq.build_tagger(tok.vocab_size, 3, crf=True, cell="lstm", units=8, embed_dim=8, depth=1)
     tagger.compile("adam", loss=keras_seq.tagger_loss(tagger))
-    history = tagger.fit(text_dataset(tokens, tags, tokenizer=tok, tokens_per_batch=64), epochs=2, verbose=0)
+    history = tagger.fit(text_dataset(tokens, tags, tokenizer=tok, tokens_per_batch=64), epochs=1, verbose=0)
     results["fit/crf_tagger_loss"] = history.history["loss"][-1]
     models["crf_tagger"] = tagger
 
@@ -146,7 +147,7 @@ def decoded(models) -> dict:
     greedy = decoding.greedy(stepper.step, log_probs, states, 5)
     beam = decoding.beam_search(stepper.step, log_probs[:1], [s[:1] for s in states], 5, beam_width=1)
     if list(beam[0].tokens) != greedy[0].tolist():
-        raise SystemExit(f"{BACKEND}: beam search of width 1 {beam[0].tokens} != greedy {greedy[0].tolist()}")
+        raise AssertionError(f"{BACKEND}: beam search of width 1 {beam[0].tokens} != greedy {greedy[0].tolist()}")
     crf = models["crf_tagger"].get_layer("crf")
     tags, _ = crf.decode(models["crf_tagger"](PROBE), PROBE != 0)
     return {"greedy": greedy, "crf_tags": keras.ops.convert_to_numpy(tags)}
@@ -161,22 +162,25 @@ def load_other(folder: Path) -> None:
         check(f"load/{other}/{name}", keras.ops.convert_to_numpy(models[name](PROBE)), want[name])
     for key, value in decoded(models).items():
         if not np.array_equal(value, want[key]):
-            raise SystemExit(f"{BACKEND}: {key} of the {other} models differ: {value.tolist()} != "
+            raise AssertionError(f"{BACKEND}: {key} of the {other} models differ: {value.tolist()} != "
                              f"{want[key].tolist()}")
         results[f"load/{other}/{key}"] = "equal"
 
 
-def main(out, *others):
+def run(out, *others) -> dict:
+    """This backend's share (parity and training once per OUT; then loading each OTHER's files)."""
+    results.clear()
+    results["backend"] = BACKEND
     out = Path(out)
-    parity()
     if not (out / "answers.npz").exists():
+        parity()
         out.mkdir(parents=True, exist_ok=True)
         train_models(out)
         (out / "results.json").write_text(json.dumps({"backend": BACKEND}))
     for other in others:
         load_other(Path(other))
-    print(json.dumps(results))
+    return dict(results)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    print(json.dumps(run(*sys.argv[1:])))

@@ -18,8 +18,9 @@ def _ids(n=48, t=10, vocab=12, seed=0):
     return x * (np.arange(t)[None] < lengths[:, None])
 
 
-@pytest.mark.parametrize("pooling", ["last", "mean", "max", "final"])
-@pytest.mark.parametrize("cell", ["elman", "gru", "lstm"])
+# Every cell and every pooling once (the two choices do not interact: pooling reads the top
+# layer's outputs, whatever the cell); the full 3 x 4 grid cost a minute of CI for nothing more.
+@pytest.mark.parametrize("cell,pooling", [("elman", "max"), ("gru", "final"), ("lstm", "last"), ("gru", "mean")])
 def test_classifier_builds_and_learns(cell, pooling):
     x = _ids()
     y = (x[:, 0] > 6).astype("int32")  # depends on the first token: memory needed for "last"

@@ -13,7 +13,8 @@ from keras_seq.pipelines.readers import open_corpus
 from keras_seq.pipelines.train import train_run
 
 pytestmark = pytest.mark.slow
-SMALL = ["model.units=16", "model.embed_dim=16", "model.depth=1", "train.epochs=2", "train.max_minutes=5"]
+SMALL = ["model.units=16", "model.embed_dim=16", "model.depth=1", "model.char_units=8", "model.char_embed_dim=8",
+         "train.epochs=2", "train.max_minutes=5"]
 
 
 def _cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
