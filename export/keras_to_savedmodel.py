@@ -163,7 +163,6 @@ def to_savedmodel(model: keras.Model, path: str | Path, *, tokenizer=None, label
     tokenizer, and `labels` for classify and tag) gives the task signatures of ``keras-seq
     export``; without it the model's own outputs are exported. `max_len` bounds the tokens
     a request can cost when the tokenizer has none (default 1024)."""
-    from keras_seq.contracts import TokenizerSpec
     from keras_seq.pipelines.library import TextTokenizer
     from keras_seq.pipelines.vocab import TextEncoder
 
@@ -189,7 +188,7 @@ def to_savedmodel(model: keras.Model, path: str | Path, *, tokenizer=None, label
                     from keras_seq.export.runs import serving_tokenizer
 
                     tokenizer = tokenizer if isinstance(tokenizer, TextTokenizer) else TextTokenizer.load(tokenizer)
-                    serving_tokenizer(tokenizer.spec, tokenizer.directory, tmp / "tokenizer", max_len)
+                    spec = serving_tokenizer(tokenizer.spec, tokenizer.directory, tmp / "tokenizer", max_len)
                     encoder = TextEncoder(tmp / "tokenizer")
                 functions = ModelFunctions(model, encoder)
                 ids_name = "predict_ids" if encoder is not None else "serving_default"
@@ -199,7 +198,6 @@ def to_savedmodel(model: keras.Model, path: str | Path, *, tokenizer=None, label
                 if encoder is not None:
                     texts = list(warmup_texts or DEFAULT_WARMUP)
                     warmup.update(text_requests(["serving_default"], texts))
-                    spec = TokenizerSpec.load(tmp / "tokenizer")
                     feeds.update(text_feeds(texts + adversarial_texts(spec.max_len), ["serving_default"]))
             _, report = write_version(functions, staged, model_dir.name or "model", warmup, feeds, verify)
             install_atomically(staged, target, overwrite)

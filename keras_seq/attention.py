@@ -54,16 +54,25 @@ class _Attention(keras.layers.Layer):
         query_mask = mask[0] if isinstance(mask, (list, tuple)) else mask
         return [query_mask, query_mask]
 
-    def call(self, query, memory, memory_mask=None, mask=None):
-        if memory_mask is None and isinstance(mask, (list, tuple)) and len(mask) > 1:
-            memory_mask = mask[1]  # the memory's Keras mask, when it carries one
+    def attend(self, query, memory, memory_mask=None, projected_memory=None):
+        """(context, weights) for a query (B, Q) or queries (B, L, Q); `projected_memory`:
+        what `project_memory` computed once per source, where the score has one."""
         one_step = len(query.shape) == 2
         queries = ops.expand_dims(query, 1) if one_step else query  # (B, L, Q)
-        weights = _masked_softmax(self.scores(queries, memory), memory_mask)  # (B, L, S)
+        weights = _masked_softmax(self.scores(queries, memory, projected_memory), memory_mask)  # (B, L, S)
         context = ops.matmul(weights, ops.cast(memory, weights.dtype))  # (B, L, M)
         if one_step:
             return context[:, 0], weights[:, 0]
         return context, weights
+
+    def project_memory(self, memory):
+        """Per-source work the scores reuse at every decoder step (None: the score has none)."""
+        return None
+
+    def call(self, query, memory, memory_mask=None, mask=None):
+        if memory_mask is None and isinstance(mask, (list, tuple)) and len(mask) > 1:
+            memory_mask = mask[1]  # the memory's Keras mask, when it carries one
+        return self.attend(query, memory, memory_mask)
 
 
 @keras.saving.register_keras_serializable(package="keras_seq")

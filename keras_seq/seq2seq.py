@@ -23,7 +23,7 @@ import keras
 from keras import ops
 
 from keras_seq import _keras_compat as keras_backend
-from keras_seq.attention import AdditiveAttention, MultiplicativeAttention, _masked_softmax
+from keras_seq.attention import AdditiveAttention, MultiplicativeAttention
 from keras_seq.cells import ElmanCell, GRUCell, LSTMCell
 
 __all__ = ["AttentionDecoder", "build_seq2seq", "attention_model"]
@@ -121,9 +121,7 @@ class AttentionDecoder(keras.layers.Layer):
 
     def prepare_memory(self, memory):
         """What the steps reuse per source: the additive score's W_m m_s (or None)."""
-        if isinstance(self.attention, AdditiveAttention):
-            return self.attention.project_memory(memory)
-        return None
+        return None if self.attention is None else self.attention.project_memory(memory)
 
     def _step(self, projected_t, carry, memory, keys, memory_mask):
         """projected_t: x_t W_x + b, (B, G*H) -> (h~_t, weights (B, S), new carry)."""
@@ -134,9 +132,7 @@ class AttentionDecoder(keras.layers.Layer):
         *states, attentional = carry
         feed_kernel = ops.cast(cell.kernel[self.embed_dim:], attentional.dtype)
         h, states = cell.recurrent_step(projected_t + ops.matmul(attentional, feed_kernel), list(states))
-        scores = self.attention.scores(ops.expand_dims(h, 1), memory, keys)[:, 0]  # (B, S)
-        weights = _masked_softmax(scores, memory_mask)
-        context = ops.sum(ops.expand_dims(weights, -1) * ops.cast(memory, weights.dtype), axis=1)
+        context, weights = self.attention.attend(h, memory, memory_mask, keys)
         attentional = ops.tanh(ops.matmul(ops.concatenate([context, h], axis=-1), self.combine_kernel))
         return attentional, weights, list(states) + [attentional]
 

@@ -61,7 +61,8 @@ def iter_tfds(name: str, split: str, data_dir: str | None = None) -> Iterator[tu
 
 
 def has_validation_split(name: str) -> bool:
-    return tfds_task(name) is not None and KNOWN[name][3] is not None
+    tfds_task(name)  # refuses an unknown name
+    return KNOWN[name][3] is not None
 
 
 def tfds_task(name: str) -> str:
