@@ -31,13 +31,16 @@ def write_onnx_dir(run: TrainedRun, directory: Path, generate_length: int) -> di
     if run.labels is not None:
         metadata["keras_seq.labels"] = json.dumps(run.labels)
     output = run.task.onnx_output(run.kind)
-    proto = task_model_to_onnx(run.model, run.task, metadata)
-    onnx.save(proto, str(directory / ONNX_MODEL_FILE))
+    graphs = run.task.onnx_models(run.model, metadata)
+    for file_name, graph in graphs.items():
+        onnx.save(graph, str(directory / file_name))
+    proto = graphs[ONNX_MODEL_FILE]
+    operators = {n.op_type for graph in graphs.values() for n in graph.graph.node}
     info = {
         "task": run.task.name, "kind": run.kind, "opset": OPSET, "output": output,
         "inputs": [i.name for i in proto.graph.input], "outputs": [o.name for o in proto.graph.output],
         "labels_file": run.task.label_file, "generate_length": generate_length,
-        "operators": sorted({n.op_type for n in proto.graph.node}),
+        "operators": sorted(operators), "graphs": sorted(graphs), **run.task.onnx_info(run),
     }
     if run.crf is not None:
         # Viterbi runs beside the graph (serving.answers.viterbi) on these parameters;

@@ -71,6 +71,8 @@ def _numbers(answer: dict) -> np.ndarray:
         return np.array(list(answer["probabilities"].values()), np.float64)
     if "loss" in answer:
         return np.array([answer["loss"]], np.float64)
+    if "score" in answer:
+        return np.array([answer["score"]], np.float64)
     return np.zeros(0)
 
 

@@ -31,7 +31,7 @@ class TrainedRun:
 
     @property
     def char_features(self) -> bool:
-        return len(self.model.inputs) == 2
+        return self.task.character_features and len(self.model.inputs) == 2
 
     @property
     def kind(self) -> str:
@@ -113,6 +113,8 @@ def check_padding_invariance(run: TrainedRun, tolerance: float = 1e-4) -> None:
         chars[ids == 0] = 0
         inputs.append(chars)
     padded = [np.pad(x, [[0, 0], [0, 4]] + [[0, 0]] * (x.ndim - 2)) for x in inputs]
+    fixed = run.task.probe_inputs(run.model, rng)  # inputs the probe does not pad (a decoder's targets)
+    inputs, padded = inputs + fixed, padded + fixed
     plain = np.asarray(run.model(inputs if len(inputs) > 1 else inputs[0], training=False))
     more = np.asarray(run.model(padded if len(padded) > 1 else padded[0], training=False))
     plain, more = run.task.padding_probe(plain, more, ids)

@@ -15,6 +15,8 @@ TF Serving's row format needs):
 * tag: ``serving_default`` text -> tokens, tags, tag_ids, scores, lengths
   (tokens/tags right-padded with ""); ``predict_ids`` ids, lengths (+ chars).
   ``scores`` are tag probabilities, or CRF emissions (tags from Viterbi).
+* seq2seq: ``serving_default`` text -> output, output_ids, output_lengths, score
+  (beam search in the graph: `export.seq2seq_graph`); ``predict_ids`` ids, lengths.
 * lm: ``serving_default`` text -> loss (nats per predicted token),
   perplexity, tokens_scored; ``generate`` text -> continuation (greedy,
   `generate_length` tokens); ``score_ids`` ids, lengths -> the scores.
@@ -60,6 +62,7 @@ class ServingFunctions:
         self.char_features = run.char_features
         self.generate_length = int(generate_length)
         self.stepper = None
+        self._cached: dict = {}
         if run.labels is not None:
             self.label_names = tf.constant(run.labels)
         if run.task.generates:
@@ -70,6 +73,12 @@ class ServingFunctions:
     def signatures(self) -> dict:
         """name -> (function, input signature); the first is `serving_default` (the task chooses)."""
         return self.run.task.serving_signatures(self)
+
+    def cached(self, name: str, factory):
+        """One helper object per export (a task's signatures may be asked for more than once)."""
+        if name not in self._cached:
+            self._cached[name] = factory()
+        return self._cached[name]
 
     def resources(self) -> list:
         extra = [self.stepper.model] if self.stepper is not None else []

@@ -42,7 +42,7 @@ def _keras_with_backend() -> str | None:
 _LAYERS = ("RecurrentCell", "ElmanCell", "GRUCell", "LSTMCell", "Recurrent", "Elman", "GRU", "LSTM",
            "SequencePooling", "CRF", "CRFLoss", "AdditiveAttention", "MultiplicativeAttention", "AttentionDecoder",
            "CharacterWordEncoder", "build_classifier", "build_tagger", "build_language_model", "build_seq2seq",
-           "attention_model", "tagger_loss", "LanguageModelStepper", "decoding")
+           "attention_model", "Seq2SeqStepper", "tagger_loss", "LanguageModelStepper", "decoding")
 _MISSING: str | None = ""  # "" = not checked yet; None = the layers are loaded
 
 

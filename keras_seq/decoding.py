@@ -1,12 +1,19 @@
-"""Decoding for language models: greedy, temperature sampling and beam search.
+"""Decoding: greedy, temperature sampling and beam search.
 
-All three drive a *step function*::
+Every search drives a *step function*::
 
-    step(ids: (B,) int array, states: list of (B, n) arrays)
+    step(ids: (B,) int array, states: list of (B, ...) arrays)
         -> (log_probs: (B, V) array, new_states)
 
-(`keras_seq.models.LanguageModelStepper` makes one from a trained model), and
-start from the log-probabilities and states after the prompt.
+Language models (`keras_seq.models.LanguageModelStepper` makes their step) use
+`greedy`, `sample` and `beam_search`, starting from the log-probabilities and
+states after the prompt. Encoder-decoders (`keras_seq.Seq2SeqStepper`) use
+`batch_greedy` and `batch_beam_search`: many sources at once, each hypothesis
+ending at EOS or at its source's maximum length (`max_target_lengths`).
+
+This module needs NumPy only: ``keras_seq.serving`` runs the same searches
+beside the ONNX graphs, with the arithmetic and tie-breaking of the SavedModel's
+in-graph search (ties go to the lower flat index, as ``tf.math.top_k``).
 """
 from __future__ import annotations
 
@@ -17,7 +24,8 @@ import numpy as np
 
 StepFn = Callable[[np.ndarray, list], tuple[np.ndarray, list]]
 
-__all__ = ["greedy", "sample", "beam_search", "exhaustive_search", "Hypothesis", "normalized_score"]
+__all__ = ["greedy", "sample", "beam_search", "exhaustive_search", "Hypothesis", "normalized_score",
+           "max_target_lengths", "batch_greedy", "batch_beam_search", "BatchHypotheses"]
 
 
 def _check_length(length: int) -> None:
@@ -163,3 +171,106 @@ def exhaustive_search(step: StepFn, log_probs: np.ndarray, states: list, length:
     if length > 0:
         visit((), 0.0, log_probs, states)
     return best
+
+
+# -- encoder-decoders: many sources at once ------------------------------------------
+
+
+def max_target_lengths(source_lengths, factor: float = 2.0, extra: int = 5) -> np.ndarray:
+    """The most target tokens (EOS included) each source may get: ``floor(factor * S) + extra``."""
+    if not factor >= 0 or isinstance(extra, bool) or not isinstance(extra, int) or extra < 1:
+        raise ValueError(f"need factor >= 0 and an integer extra >= 1; received factor={factor!r}, extra={extra!r}")
+    return (np.floor(np.asarray(source_lengths, np.float64) * factor) + extra).astype(np.int64)
+
+
+@dataclass
+class BatchHypotheses:
+    """The best hypothesis per source: `tokens` (B, T) ids padded with 0 after EOS (EOS
+    itself excluded), `lengths` (B,) their token counts, `scores` (B,) the ranking score
+    (log p / (tokens + EOS)**alpha) and `log_probs` (B,) the raw log-probability."""
+
+    tokens: np.ndarray
+    lengths: np.ndarray
+    scores: np.ndarray
+    log_probs: np.ndarray
+
+    def rows(self) -> list[list[int]]:
+        return [row[:n].tolist() for row, n in zip(self.tokens, self.lengths)]
+
+
+def _check_width(width: int) -> None:
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"`beam_width` must be a positive integer; received {width!r}")
+
+
+def batch_beam_search(step: StepFn, states: list, max_lengths, *, bos_id: int, eos_id: int, beam_width: int = 4,
+                      alpha: float = 1.0, banned: tuple[int, ...] = (0,)) -> BatchHypotheses:
+    """Beam search for B sources at once; `states` hold one row per source (B, ...).
+
+    The step function sees B*K rows, source-major (row b*K + k is beam k of source b).
+    Every step extends each open beam by every token except `banned` ones (padding) and
+    keeps, per source, the K candidates of highest ``log p / length**alpha`` (length
+    counts EOS); a finished beam (EOS emitted, or its source's `max_lengths` reached)
+    stays as one candidate of unchanged score, so finished and open hypotheses compete on
+    the same scale. It stops when every beam is finished. Arithmetic is float32. With
+    K = 1 this is `batch_greedy`; with K covering every sequence, an exhaustive search.
+
+    Example, with a toy step where token 2 is EOS::
+
+        >>> import numpy as np
+        >>> def step(ids, states):
+        ...     table = np.log(np.array([[0.1, 0.6, 0.3], [0.1, 0.2, 0.7], [0.1, 0.2, 0.7]]))
+        ...     return table[ids], states
+        >>> best = batch_beam_search(step, [np.zeros((1, 1))], [5], bos_id=0, eos_id=2, beam_width=2)
+        >>> best.rows(), round(float(best.log_probs[0]), 4)
+        ([[1]], -0.8675)
+    """
+    _check_width(beam_width)
+    max_lengths = np.asarray(max_lengths, np.int64)
+    if max_lengths.ndim != 1 or (max_lengths < 1).any():
+        raise ValueError("`max_lengths` must hold one integer >= 1 per source")
+    batch, width = len(max_lengths), beam_width
+    steps = int(max_lengths.max()) if batch else 0
+    states = [np.repeat(np.asarray(s), width, axis=0) for s in states]
+    scores = np.full((batch, width), -np.inf, np.float32)
+    scores[:, 0] = 0.0  # one live beam per source at the start; the others are empty
+    tokens = np.zeros((batch, width, max(steps, 1)), np.int64)
+    lengths = np.zeros((batch, width), np.int64)  # tokens emitted, EOS included
+    saw_eos = np.zeros((batch, width), bool)
+    finished = ~np.isfinite(scores)
+    previous = np.full(batch * width, bos_id, np.int64)
+    rows = np.arange(batch)[:, None]
+    alpha = np.float32(alpha)
+    for t in range(steps):
+        log_probs, new_states = step(previous, states)
+        log_probs = np.array(log_probs, np.float32).reshape(batch, width, -1)
+        vocab = log_probs.shape[-1]
+        log_probs[..., list(banned)] = -np.inf
+        stay = np.full(vocab, -np.inf, np.float32)
+        stay[eos_id] = 0.0
+        totals = scores[..., None] + np.where(finished[..., None], stay, log_probs)  # (B, K, V)
+        new_lengths = lengths + ~finished
+        ranked = totals / np.power(np.maximum(new_lengths, 1).astype(np.float32), alpha)[..., None]
+        top = np.argsort(-ranked.reshape(batch, -1), axis=-1, kind="stable")[:, :width]  # ties: lower index
+        parent, token = top // vocab, top % vocab
+        scores = np.take_along_axis(totals.reshape(batch, -1), top, axis=-1)
+        was_finished = np.take_along_axis(finished, parent, axis=-1)
+        lengths = np.take_along_axis(new_lengths, parent, axis=-1)
+        saw_eos = np.take_along_axis(saw_eos, parent, axis=-1) | (~was_finished & (token == eos_id))
+        tokens = tokens[rows, parent]
+        tokens[:, :, t] = np.where(was_finished | (token == eos_id), 0, token)
+        finished = was_finished | (token == eos_id) | (t + 1 >= max_lengths[:, None]) | ~np.isfinite(scores)
+        states = [np.asarray(s)[(parent + rows * width).reshape(-1)] for s in new_states]
+        previous = token.reshape(-1)
+        if finished.all():
+            break
+    best_len = lengths[:, 0]
+    ranked = scores[:, 0] / np.power(np.maximum(best_len, 1).astype(np.float32), alpha)
+    return BatchHypotheses(tokens[:, 0], best_len - saw_eos[:, 0], ranked, scores[:, 0])
+
+
+def batch_greedy(step: StepFn, states: list, max_lengths, *, bos_id: int, eos_id: int,
+                 banned: tuple[int, ...] = (0,)) -> BatchHypotheses:
+    """The most likely next token at every step, for B sources at once (beam width 1)."""
+    return batch_beam_search(step, states, max_lengths, bos_id=bos_id, eos_id=eos_id, beam_width=1, alpha=0.0,
+                             banned=banned)

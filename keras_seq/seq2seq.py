@@ -20,13 +20,14 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_seq import _keras_compat as keras_backend
 from keras_seq.attention import AdditiveAttention, MultiplicativeAttention
 from keras_seq.cells import ElmanCell, GRUCell, LSTMCell
 
-__all__ = ["AttentionDecoder", "build_seq2seq", "attention_model"]
+__all__ = ["AttentionDecoder", "build_seq2seq", "attention_model", "Seq2SeqStepper"]
 
 _CELLS = {"elman": ElmanCell, "gru": GRUCell, "lstm": LSTMCell}
 _ATTENTION = ("luong", "luong_dot", "bahdanau", None)
@@ -248,3 +249,91 @@ def build_seq2seq(source_vocab: int, target_vocab: int, *, cell: str = "lstm", u
 def attention_model(model: keras.Model) -> keras.Model:
     """(source ids, target input ids) -> the decoder's attention weights (B, L, S), for plotting."""
     return keras.Model(model.inputs, model.get_layer("decoder").output[1])
+
+
+def _compiled(fn):
+    """`fn` traced once per input signature on the backends that trace (eager steps are slow)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, reduce_retracing=True)
+    if backend == "jax":
+        import jax
+
+        return jax.jit(fn)
+    return fn
+
+
+class Seq2SeqStepper:
+    """Inference for a `build_seq2seq` model: encode the sources once, then decode one target
+    step at a time with `keras_seq.decoding.batch_beam_search` (or `batch_greedy`).
+
+    ``encode(source_ids)`` -> (memory (B, S, M), memory mask (B, S), the decoder's initial
+    carry: its states and the zero attentional vector); ``step_fn(memory, mask)`` -> the
+    search's step function ``(ids (N,), carry) -> (log_probs (N, V), carry)`` over N rows of
+    that memory. Padding (id 0) marks the sources' ends, as in training.
+
+    Example (an untrained model: only the shapes mean something)::
+
+        >>> import numpy as np, keras_seq
+        >>> model = keras_seq.build_seq2seq(20, 12, cell="gru", units=8, embed_dim=4)
+        >>> stepper = keras_seq.Seq2SeqStepper(model)
+        >>> best = stepper.decode(np.array([[3, 4, 5, 0], [6, 7, 0, 0]]), bos_id=2, eos_id=3, beam_width=3)
+        >>> best.tokens.shape[0], best.scores.shape
+        (2, (2,))
+    """
+
+    def __init__(self, model: keras.Model) -> None:
+        self.model = model
+        self.decoder = model.get_layer("decoder")
+        self.embedding = model.get_layer("target_embedding")
+        self.logits = model.get_layer("logits")
+        encoders = sorted((layer for layer in model.layers if layer.name.startswith("encoder_")),
+                          key=lambda layer: int(layer.name.split("_")[1]))
+        bridges = [model.get_layer(f"bridge_{k}") for k in range(len(self.decoder.state_size))]
+        self.encoder = keras.Model(model.inputs[0], [encoders[-1].output[0], *[b.output for b in bridges]],
+                                   name="encoder")
+        self._encode = _compiled(lambda ids: self.encoder(ids, training=False))
+        self._step = _compiled(self._step_logic)
+
+    @property
+    def target_vocab(self) -> int:
+        return int(self.logits.units)
+
+    def _step_logic(self, ids, carry, memory, memory_mask, keys):
+        embedded = self.embedding(ids)
+        output, weights, carry = self.decoder.step(embedded, list(carry), memory, memory_mask,
+                                                   keys if keys is not None else None)
+        log_probs = ops.log_softmax(self.logits(output), axis=-1)
+        return log_probs, carry
+
+    def encode(self, source_ids) -> tuple:
+        source_ids = np.asarray(source_ids).astype("int32")
+        memory, *states = self._encode(source_ids)
+        carry = self.decoder.initial_carry(list(states))
+        return memory, source_ids != 0, [ops.convert_to_numpy(c) for c in carry]
+
+    def step_fn(self, memory, memory_mask):
+        """The search's step function over these memory rows (already repeated per beam)."""
+        keys = self.decoder.prepare_memory(memory)
+        mask = np.asarray(memory_mask)
+
+        def step(ids, carry):
+            log_probs, carry = self._step(np.asarray(ids, "int32"), list(carry), memory, mask, keys)
+            return ops.convert_to_numpy(log_probs), [ops.convert_to_numpy(c) for c in carry]
+
+        return step
+
+    def decode(self, source_ids, *, bos_id: int, eos_id: int, beam_width: int = 1, alpha: float = 1.0,
+               max_length_factor: float = 2.0, max_length_extra: int = 5):
+        """The best target per source (`keras_seq.decoding.BatchHypotheses`)."""
+        from keras_seq import decoding
+
+        source_ids = np.asarray(source_ids)
+        memory, mask, carry = self.encode(source_ids)
+        max_lengths = decoding.max_target_lengths(mask.sum(axis=1), max_length_factor, max_length_extra)
+        rows = np.repeat(np.arange(len(source_ids)), beam_width)
+        step = self.step_fn(ops.take(memory, rows, axis=0), mask[rows])
+        return decoding.batch_beam_search(step, carry, max_lengths, bos_id=bos_id, eos_id=eos_id,
+                                          beam_width=beam_width, alpha=alpha)

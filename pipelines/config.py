@@ -14,7 +14,7 @@ from typing import Any
 from keras_seq.tasks import get_task
 
 DEFAULTS: dict[str, Any] = {
-    "task": "classify",  # a task of keras_seq.tasks: classify | tag | lm
+    "task": "classify",  # a task of keras_seq.tasks: classify | tag | lm | seq2seq
     "data": {
         "source": "",
         "level": "word",  # word | char
@@ -26,6 +26,9 @@ DEFAULTS: dict[str, Any] = {
         "text_column": "text",
         "label_column": "label",
         "tag_column": "upos",
+        "source_column": "source",  # seq2seq tables: the input text ...
+        "target_column": "target",  # ... and the whitespace-separated target tokens
+        "strip_stress": False,  # seq2seq on CMUdict: drop the phones' stress digits (AH0 -> AH)
         "train_fraction": 0.9,  # lm on one file: first 90% train
         "holdout_every": 10,  # a folder without a validation split: every 10th training example validates
         "split_fractions": [0.8, 0.1, 0.1],  # one file: train / validation / test shares (seeded hash of the text)
@@ -49,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
         "vectors": None,  # pretrained word vectors (text format)
         "char_embed_dim": 32,
         "char_units": 32,
+        "attention": "luong",  # seq2seq: luong | luong_dot | bahdanau | none (the plain encoder-decoder)
     },
     "train": {
         "epochs": 10,
@@ -70,6 +74,13 @@ DEFAULTS: dict[str, Any] = {
         "word_dropout": 0.0,  # classify / tag: replace training word ids by <UNK> with this probability
         "unk_singletons": 0.0,  # ... and words seen once in training with this one (Lample et al. 2016: 0.5)
         "max_minutes": None,  # stop after this many minutes of training
+    },
+    # seq2seq: how outputs are searched (evaluate, generate, and the exports' in-graph / NumPy search)
+    "decode": {
+        "beam": 4,  # beam width (1: greedy)
+        "alpha": 1.0,  # length normalisation: score = log p / (tokens + EOS)**alpha
+        "max_length_factor": 2.0,  # at most floor(factor * source tokens) + extra target tokens
+        "max_length_extra": 5,
     },
 }
 
@@ -126,6 +137,9 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     if config["train"]["monitor"] not in monitors:
         raise ValueError(f"train.monitor must be one of {monitors} for a {config['task']} run; "
                          f"received {config['train']['monitor']!r}")
+    beam = config["decode"]["beam"]
+    if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
+        raise ValueError(f"decode.beam must be a positive integer; received {beam!r}")
     decay = config["train"]["lr_decay"]
     if decay is not None and not (isinstance(decay, (int, float)) and 0 < decay < 1):
         raise ValueError(f"train.lr_decay must be a number between 0 and 1 (exclusive); received {decay!r}")
@@ -142,7 +156,7 @@ def dump_toml(config: dict) -> str:
         return repr(v)
 
     lines = [f"task = {value(config['task'])}"]
-    for table in ("data", "model", "train"):
+    for table in ("data", "model", "train", "decode"):
         lines.append(f"\n[{table}]")
         lines += [f"{k} = {value(v)}" for k, v in config[table].items() if v is not None]
     return "\n".join(lines) + "\n"

@@ -23,7 +23,7 @@ from keras_seq.tasks import get_task
 from keras_seq.tasks.tag import crf_layer
 
 _CORPUS_OPTIONS = ("text_column", "label_column", "tag_column", "train_fraction", "holdout_every",
-                   "split_fractions", "split_seed")
+                   "split_fractions", "split_seed", "source_column", "target_column", "strip_stress")
 
 
 def corpus_from_config(config: dict, source: str | None = None) -> Corpus:

@@ -8,6 +8,8 @@ One dict per input text:
 * lm -- ``{"tokens_scored": int, "loss": float, "perplexity": float}``
   (loss in nats per predicted token; a text of fewer than two tokens predicts
   nothing: loss 0, perplexity 1); generation -- ``{"continuation": str}``
+* seq2seq -- ``{"output": [str, ...], "score": float}``: the decoded target tokens (EOS
+  not included) and the search's score, log p / (tokens + 1)**alpha
 * any text that could not be answered -- ``{"error": str}``
 """
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-NUMBER_FIELDS = ("probabilities", "loss", "perplexity", "_scores")  # compared within a tolerance, not exactly
+NUMBER_FIELDS = ("probabilities", "loss", "perplexity", "_scores", "score")  # compared within a tolerance, not exactly
 RESERVED_LABELS = ("<PAD>", "<UNK>")  # tag files reserve ids 0/1; they are never an answer's probability key
 
 
@@ -36,6 +38,10 @@ def lm_answer(loss: float, count: int) -> dict:
 
 def generate_answer(continuation: str) -> dict:
     return {"continuation": continuation}
+
+
+def seq2seq_answer(tokens: Sequence[str], score: float) -> dict:
+    return {"output": list(tokens), "score": float(score)}
 
 
 def error_answer(message: str) -> dict:

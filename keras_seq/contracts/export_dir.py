@@ -3,7 +3,8 @@
 EXPORT_DIR/
   export.json                 task, name, version, labels, signatures, opset, tool versions, verification
   savedmodel/NAME/VERSION/    TF Serving layout (vocabularies in assets/, warmup in assets.extra/)
-  onnx/model.onnx             native RNN / GRU / LSTM nodes
+  onnx/model.onnx             native RNN / GRU / LSTM nodes (seq2seq: the encoder)
+  onnx/decoder_step.onnx      seq2seq only: one decoder step (`DECODER_STEP_FILE`)
   onnx/model.json             what the ONNX-side predictor needs beside the graph (`ONNX_INFO_FILE`)
   onnx/tokenizer.json         the tokenizer contract, with the vocabulary and label files it names
 
@@ -25,6 +26,7 @@ SAVEDMODEL_DIR = "savedmodel"
 ONNX_DIR = "onnx"
 ONNX_MODEL_FILE = "model.onnx"
 ONNX_INFO_FILE = "model.json"
+DECODER_STEP_FILE = "decoder_step.onnx"  # seq2seq: one decoder step beside the encoder (model.onnx)
 FORMAT_VERSION = 1
 WARMUP_FILE = "tf_serving_warmup_requests"  # in SAVEDMODEL/VERSION/assets.extra/, as TF Serving reads it
 

@@ -4,7 +4,8 @@ RUN_DIR/
   model.keras        the kept epoch's model (for language models: the stateless twin)
   config.toml        the resolved config (every key)
   tokenizer.json     the tokenizer contract, and the vocabulary files it names
-  labels.txt         class names by id (classify) -- or tags.txt (tag); the task names its file
+  labels.txt         class names by id (classify) -- or tags.txt (tag), targets.txt (seq2seq's
+                     target vocabulary); the task names its file
   metrics.json       test / validation metrics, training time, parameters
   history.csv        one row per epoch; curves.png its plot; logs/ TensorBoard
   backup/            while the run is unfinished (kept until metrics.json is written):
@@ -33,6 +34,7 @@ BACKUP_DIR = "backup"
 BACKUP_STATE_FILE = "state.json"
 LABELS_FILE = "labels.txt"
 TAGS_FILE = "tags.txt"
+TARGETS_FILE = "targets.txt"  # seq2seq: the target vocabulary (<PAD>, <UNK>, <BOS>, <EOS>, then tokens)
 
 
 class RunDirectory(Directory):

@@ -7,7 +7,8 @@
   ``-1`` / ``-2`` for padding and ``<UNK>``.
 
 Word and char vocabularies, and tag files, reserve id 0 for padding and 1 for
-``<UNK>``; class label files reserve nothing.
+``<UNK>``; target vocabularies also reserve 2 and 3 for ``<BOS>`` and ``<EOS>``;
+class label files reserve nothing.
 """
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from keras_seq.contracts.errors import ContractError, read_text_file
 from keras_seq.contracts.tokenizer import PAD, PAD_ID, UNK, UNK_ID
 
 LEVELS = ("word", "char", "label")
+# Target vocabularies of encoder-decoders (targets.txt) reserve 0-3: <PAD>, <UNK>, then these.
+BOS, EOS = "<BOS>", "<EOS>"
+BOS_ID, EOS_ID = 2, 3
 CHAR_RESERVED_KEYS = {PAD: -1, UNK: -2}
 
 

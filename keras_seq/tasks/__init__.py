@@ -4,17 +4,17 @@
 >>> get_task("tag").label_file
 'tags.txt'
 
-Adding a task is adding one module with a `Task` subclass and registering it
-here (the seq2seq task will be the fourth).
+Adding a task is adding one module with a `Task` subclass and registering it here.
 """
 from __future__ import annotations
 
 from keras_seq.tasks.base import Task
 from keras_seq.tasks.classify import ClassifyTask
 from keras_seq.tasks.lm import LanguageModelTask
+from keras_seq.tasks.seq2seq import Seq2SeqTask
 from keras_seq.tasks.tag import TagTask
 
-TASKS: dict[str, Task] = {task.name: task for task in (ClassifyTask(), TagTask(), LanguageModelTask())}
+TASKS: dict[str, Task] = {task.name: task for task in (ClassifyTask(), TagTask(), LanguageModelTask(), Seq2SeqTask())}
 
 
 def get_task(name: str) -> Task:

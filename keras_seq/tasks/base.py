@@ -132,9 +132,24 @@ class Task:
     def onnx_output_axes(self) -> list[str]:
         return ["batch", "time", "classes"]
 
+    def onnx_info(self, run) -> dict:
+        """What the ONNX-side answers need beyond the graphs, for ``onnx/model.json``."""
+        return {}
+
+    def onnx_models(self, model, metadata: dict) -> dict:
+        """ONNX file name -> graph, for ``EXPORT_DIR/onnx/`` (one graph unless the task needs more)."""
+        from keras_seq.contracts.export_dir import ONNX_MODEL_FILE
+        from keras_seq.export.onnx_export import task_model_to_onnx
+
+        return {ONNX_MODEL_FILE: task_model_to_onnx(model, self, metadata)}
+
     def serving_signatures(self, functions) -> dict:
         """name -> (function, input signature) on `keras_seq.export.savedmodel.ServingFunctions`."""
         raise NotImplementedError
+
+    def probe_inputs(self, model, rng) -> list:
+        """Model inputs after the token ids that the padding probe feeds unchanged."""
+        return []
 
     def padding_probe(self, plain, padded, ids):
         """The comparable parts of a model's outputs without and with extra padding."""

