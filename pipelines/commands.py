@@ -101,8 +101,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_generate(args: argparse.Namespace) -> int:
     RunDirectory(args.run_dir).check()
     register_layers()  # keras and its backend (quietly for the command), after the cheap checks
-    from keras_seq.pipelines.generate import generate_text
+    from keras_seq.pipelines.generate import generate_text, transduce
+    from keras_seq.tasks import get_task
 
+    if get_task(RunDirectory(args.run_dir).config()["task"]).transduces:
+        if args.temperature is not None:
+            raise ValueError("--temperature samples language models; an encoder-decoder takes --beam K")
+        answer = transduce(args.run_dir, args.prompt, beam=args.beam, plot=args.plot)
+        print(" ".join(answer["output"]))
+        print(f"score {answer['score']:.4f}" + (f"; alignment saved to {args.plot}" if args.plot else ""),
+              file=sys.stderr)
+        return 0
+    if args.plot:
+        raise ValueError("--plot draws an encoder-decoder's attention; this run is a language model")
     print(generate_text(args.run_dir, args.prompt, length=args.length, temperature=args.temperature,
                         beam=args.beam, seed=args.seed))
     return 0
@@ -140,9 +151,12 @@ def add_commands(sub) -> None:
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(func=_cmd_evaluate)
 
-    generate = sub.add_parser("generate", help="continue a prompt with a trained language model")
+    generate = sub.add_parser("generate", help="continue a prompt with a language model, or transduce a text "
+                              "with an encoder-decoder (seq2seq)")
     generate.add_argument("run_dir")
-    generate.add_argument("--prompt", required=True)
+    generate.add_argument("--prompt", "--text", dest="prompt", required=True,
+                          help="the prompt (language models) or the source text (seq2seq, e.g. a word)")
+    generate.add_argument("--plot", default=None, help="seq2seq: save the attention alignment as this PNG")
     generate.add_argument("--length", type=int, default=200)
     how = generate.add_mutually_exclusive_group()
     how.add_argument("--temperature", type=float, default=None, help="sample at this temperature")

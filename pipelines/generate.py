@@ -1,4 +1,5 @@
-"""`keras-seq generate`: continue a prompt with a trained language model."""
+"""`keras-seq generate`: continue a prompt with a trained language model (`generate_text`),
+or transduce a text with an encoder-decoder (`transduce`), optionally plotting its alignment."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,3 +34,51 @@ def generate_text(run_dir: str | Path, prompt: str, length: int = 200, temperatu
     words = encoder.vocab.tokens
     joiner = "" if encoder.spec.level == "char" else " "
     return prompt + joiner + joiner.join(words[t] if t > 1 else "" for t in tokens)
+
+
+def transduce(run_dir: str | Path, text: str, beam: int | None = None, plot: str | Path | None = None) -> dict:
+    """An encoder-decoder's answer for one source text (``{"output": [...], "score": s}``),
+    by beam search with the run's ``[decode]`` settings (`beam` overrides the width);
+    `plot`: also save the attention alignment of that output as a PNG heat map."""
+    from keras_seq.contracts import Vocabulary
+    from keras_seq.contracts.answers import seq2seq_answer
+    from keras_seq.tasks import get_task
+
+    run = RunDirectory(run_dir).check()
+    config = run.config()
+    task = get_task(config["task"])
+    encoder = TextEncoder(run.path)
+    targets = Vocabulary.load(run.file(task.label_file), level="label").tokens
+    model = load_model(run.model)
+    tokens = encoder.tokens(tf.constant([text])).to_list()[0]
+    ids = encoder.lookup(tf.ragged.constant([tokens], dtype=tf.string)).to_tensor(0).numpy()
+    if ids.size == 0:
+        raise ValueError("the text is empty after tokenization")
+    best = task.decode_ids(model, config, ids, beam=beam)
+    row = best.rows()[0]
+    answer = seq2seq_answer([targets[i] for i in row], best.scores[0])
+    if plot is not None:
+        from keras_seq.contracts.vocab import BOS_ID
+
+        weights = keras_seq.attention_model(model).predict([ids, np.array([[BOS_ID, *row]])], verbose=0)[0]
+        _plot_alignment(weights, [t.decode("utf-8", "replace") for t in tokens], answer["output"] + ["<EOS>"], plot)
+    return answer
+
+
+def _plot_alignment(weights: np.ndarray, sources: list[str], targets: list[str], path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from keras_seq.contracts.errors import replace_atomically
+
+    fig, ax = plt.subplots(figsize=(1 + 0.45 * len(sources), 1 + 0.4 * len(targets)))
+    ax.imshow(weights[: len(targets), : len(sources)], cmap="Greys", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(len(sources)), sources)
+    ax.set_yticks(range(len(targets)), targets)
+    ax.set_xlabel("source")
+    ax.set_ylabel("output")
+    fig.tight_layout()
+    replace_atomically(Path(path), lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    plt.close(fig)

@@ -1,5 +1,7 @@
 """The attention decoder: teacher forcing equals step-by-step decoding for every cell and
-attention, masks on both sides, saving, and learning a small transduction."""
+attention, masks on both sides, saving, and learning a small transduction; the batched
+searches of `keras_seq.decoding` against exhaustive search and greedy, and through
+`Seq2SeqStepper` on a trained model."""
 from __future__ import annotations
 
 import itertools
@@ -9,6 +11,7 @@ import numpy as np
 import pytest
 
 import keras_seq
+from keras_seq import decoding
 
 B, L, S, E, M, H = 3, 4, 5, 3, 6, 6
 CASES = list(itertools.product(["lstm", "gru", "elman"], ["luong", "luong_dot", "bahdanau", None]))
@@ -71,6 +74,15 @@ def test_learns_to_reverse_and_saves(tmp_path):
     assert history.history["accuracy"][-1] > 0.95, history.history
     weights = np.asarray(alignment([source[:8], np.concatenate([bos, target[:, :-1]], 1)[:8]]))
     assert (weights.argmax(-1) == np.arange(5)[::-1]).mean() > 0.8  # it attends to the mirrored position
+    # Beam search through the stepper (no EOS in this toy: every hypothesis runs 5 steps) reverses too.
+    stepper = keras_seq.Seq2SeqStepper(model)
+    memory, mask, carry = stepper.encode(source[:50])
+    memory = keras.ops.convert_to_numpy(memory)
+    for width in (1, 3):
+        rows = np.repeat(np.arange(50), width)
+        best = decoding.batch_beam_search(stepper.step_fn(memory[rows], mask[rows]), carry, [5] * 50, bos_id=8,
+                                          eos_id=0, beam_width=width)
+        assert (np.array(best.rows()) == target[:50]).mean() > 0.95
     model.save(tmp_path / "reverser.keras")
     again = keras.saving.load_model(tmp_path / "reverser.keras")
     probe = [source[:4], np.concatenate([bos, target[:, :-1]], 1)[:4]]
@@ -100,3 +112,66 @@ def test_build_seq2seq_variants_and_masked_targets(cell, attention, bidirectiona
     np.testing.assert_allclose(longer[:, :3][target_in > 0], logits[target_in > 0], atol=1e-5)  # padding-invariant
     with pytest.raises(ValueError, match="encoder_depth"):
         keras_seq.build_seq2seq(10, 7, encoder_depth=0)
+
+
+class _ToyRNN:
+    """A random NumPy RNN language model over V tokens: the step function of the searches."""
+
+    def __init__(self, vocab: int = 4, units: int = 3, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.embed, self.recurrent = rng.normal(size=(vocab, units)), rng.normal(size=(units, units))
+        self.out = rng.normal(size=(units, vocab)) * 1.5
+
+    def step(self, ids, states):
+        h = np.tanh(self.embed[ids] + states[0] @ self.recurrent)
+        logits = h @ self.out
+        return logits - np.log(np.exp(logits).sum(-1, keepdims=True)), [h]
+
+
+@pytest.mark.parametrize("eos_id, alpha", [(3, 1.0), (3, 0.0), (2, 0.6)])
+def test_batch_beam_search_equals_exhaustive_search_per_source(eos_id, alpha):
+    toy, vocab = _ToyRNN(), 4
+    starts = np.random.default_rng(1).normal(size=(3, 3))
+    max_lengths = [4, 2, 3]  # each source its own limit
+    wide = decoding.batch_beam_search(toy.step, [starts], max_lengths, bos_id=1, eos_id=eos_id,
+                                      beam_width=vocab ** 4, alpha=alpha, banned=())
+    for b, length in enumerate(max_lengths):
+        log_probs, states = toy.step(np.array([1]), [starts[b : b + 1]])
+        exact = decoding.exhaustive_search(toy.step, log_probs, states, length, eos_id=eos_id, alpha=alpha)
+        tokens = [t for t in exact.tokens if t != eos_id]
+        assert wide.rows()[b] == tokens
+        assert float(wide.scores[b]) == pytest.approx(exact.score, abs=1e-5)
+        assert float(wide.log_probs[b]) == pytest.approx(exact.log_prob, abs=1e-5)
+
+
+def test_width_one_is_greedy_and_sources_do_not_interact():
+    toy = _ToyRNN(vocab=6, seed=2)
+    starts = np.random.default_rng(3).normal(size=(5, 3))
+    greedy = decoding.batch_greedy(toy.step, [starts], [6] * 5, bos_id=1, eos_id=5)
+    narrow = decoding.batch_beam_search(toy.step, [starts], [6] * 5, bos_id=1, eos_id=5, beam_width=1)
+    assert greedy.rows() == narrow.rows()
+    for b in range(5):  # greedy by hand: argmax (first on ties), padding never emitted, stop at EOS
+        state, token, row = starts[b : b + 1], 1, []
+        for _ in range(6):
+            log_probs, (state,) = toy.step(np.array([token]), [state])
+            log_probs[0, 0] = -np.inf
+            token = int(log_probs.argmax())
+            if token == 5:
+                break
+            row.append(token)
+        assert greedy.rows()[b] == row
+    wide = decoding.batch_beam_search(toy.step, [starts], [6] * 5, bos_id=1, eos_id=5, beam_width=4)
+    for b in range(5):  # one source alone gets the same answer as in the batch
+        alone = decoding.batch_beam_search(toy.step, [starts[b : b + 1]], [6], bos_id=1, eos_id=5, beam_width=4)
+        assert alone.rows() == [wide.rows()[b]] and alone.scores[0] == pytest.approx(wide.scores[b], abs=1e-6)
+
+
+def test_search_arguments_and_length_limits():
+    toy = _ToyRNN()
+    with pytest.raises(ValueError, match="beam_width"):
+        decoding.batch_beam_search(toy.step, [np.zeros((1, 3))], [3], bos_id=1, eos_id=3, beam_width=0)
+    with pytest.raises(ValueError, match="max_lengths"):
+        decoding.batch_beam_search(toy.step, [np.zeros((1, 3))], [0], bos_id=1, eos_id=3)
+    np.testing.assert_array_equal(decoding.max_target_lengths([0, 4, 7], 1.5, 3), [3, 9, 13])
+    with pytest.raises(ValueError, match="extra"):
+        decoding.max_target_lengths([3], 2.0, 0)

@@ -41,6 +41,9 @@ class Task:
     #: its models are causal, so padding after a token cannot change them.
     stream: bool = False
 
+    #: Answers a text with a decoded target sequence (encoder-decoders: `keras-seq generate --text`).
+    transduces: bool = False
+
     @property
     def generates(self) -> bool:
         """Whether deployed models also continue texts (a ``generate`` signature)."""

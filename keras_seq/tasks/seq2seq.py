@@ -59,6 +59,7 @@ class Seq2SeqTask(Task):
     label_file = TARGETS_FILE
     level = "char"
     monitors = ("val_loss", "val_accuracy")
+    transduces = True
 
     def read_file(self, corpus, path, split):
         from keras_seq.pipelines.readers import pairs, tabular
