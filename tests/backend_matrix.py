@@ -7,10 +7,10 @@ backend, with KERAS_BACKEND set):
    Bidirectional, on a right-padded masked batch: the same weights, the same outputs;
 2. SequencePooling against NumPy over the valid steps; dot attention against Keras' own
    `Attention` layer on a padded memory; the attention decoder's steps against its teacher-forced call;
-3. the model builders (classifier, CRF tagger, language model) trained with `model.fit`
+3. the model builders (classifier, CRF tagger, language model, attentional seq2seq) trained with `model.fit`
    on `keras_seq.pipelines.text_dataset` (tf.data), a stateful language model trained
    on arrays (the torch trap: its state variables are assigned after the step), greedy
-   and beam decoding;
+   and beam decoding, the batched seq2seq beam search through `Seq2SeqStepper`;
 4. every model saved as ``.keras`` in OUT_DIR with its answers to a fixed probe; each
    OTHER_OUT_DIR's models (saved under another backend) are loaded here and must give
    that backend's answers, CRF tags and greedy tokens.
@@ -118,6 +118,16 @@ def train_models(out: Path) -> dict:
     lm.fit(ids[:, :-1], ids[:, 1:], batch_size=8, epochs=1, verbose=0)
     models["language_model"] = lm
 
+    seq2seq = keras_seq.build_seq2seq(tok.vocab_size, tok.vocab_size + 2, cell="gru", units=8, embed_dim=8,
+                                      attention="bahdanau")  # targets: the source reversed; BOS = vocab size
+    targets = np.where(ids > 0, ids[:, ::-1], 0)
+    bos = np.full((len(ids), 1), tok.vocab_size)
+    seq2seq.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = seq2seq.fit([ids, np.concatenate([bos, targets[:, :-1]], 1)], targets, batch_size=8, epochs=1,
+                          verbose=0)
+    results["fit/seq2seq_loss"] = history.history["loss"][-1]
+    models["seq2seq"] = seq2seq
+
     stateful = keras_seq.build_language_model(tok.vocab_size, cell="lstm", units=8, embed_dim=8, depth=1,
                                               batch_size=2, stateful=True)
     stateful.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -135,10 +145,14 @@ def train_models(out: Path) -> dict:
     answers = {}
     for name, model in models.items():
         model.save(out / f"{name}.keras")
-        answers[name] = keras.ops.convert_to_numpy(model(PROBE))
+        answers[name] = keras.ops.convert_to_numpy(model(_probe_inputs(name)))
     answers.update(decoded(models))
     np.savez(out / "answers.npz", **answers)
     return answers
+
+
+def _probe_inputs(name):
+    return [PROBE, np.concatenate([np.full((len(PROBE), 1), 2), PROBE[:, :-1]], 1)] if name == "seq2seq" else PROBE
 
 
 def decoded(models) -> dict:
@@ -150,16 +164,24 @@ def decoded(models) -> dict:
         raise AssertionError(f"{BACKEND}: beam search of width 1 {beam[0].tokens} != greedy {greedy[0].tolist()}")
     crf = models["crf_tagger"].get_layer("crf")
     tags, _ = crf.decode(models["crf_tagger"](PROBE), PROBE != 0)
-    return {"greedy": greedy, "crf_tags": keras.ops.convert_to_numpy(tags)}
+    s2s = keras_seq.Seq2SeqStepper(models["seq2seq"])
+    bos = int(models["seq2seq"].get_layer("target_embedding").input_dim) - 2
+    best = s2s.decode(PROBE, bos_id=bos, eos_id=bos + 1, beam_width=3)
+    narrow = s2s.decode(PROBE, bos_id=bos, eos_id=bos + 1, beam_width=1)
+    greedy_s2s = decoding.batch_greedy(s2s.step_fn(*s2s.encode(PROBE)[:2]), s2s.encode(PROBE)[2],
+                                       decoding.max_target_lengths((PROBE != 0).sum(1)), bos_id=bos, eos_id=bos + 1)
+    if narrow.rows() != greedy_s2s.rows():
+        raise AssertionError(f"{BACKEND}: seq2seq beam of width 1 {narrow.rows()} != greedy {greedy_s2s.rows()}")
+    return {"greedy": greedy, "crf_tags": keras.ops.convert_to_numpy(tags), "seq2seq_beam": best.tokens}
 
 
 def load_other(folder: Path) -> None:
     want = dict(np.load(folder / "answers.npz"))
     other = json.loads((folder / "results.json").read_text())["backend"]
     models = {}
-    for name in ("classifier", "crf_tagger", "language_model"):
+    for name in ("classifier", "crf_tagger", "language_model", "seq2seq"):
         models[name] = keras.saving.load_model(folder / f"{name}.keras")
-        check(f"load/{other}/{name}", keras.ops.convert_to_numpy(models[name](PROBE)), want[name])
+        check(f"load/{other}/{name}", keras.ops.convert_to_numpy(models[name](_probe_inputs(name))), want[name])
     for key, value in decoded(models).items():
         if not np.array_equal(value, want[key]):
             raise AssertionError(f"{BACKEND}: {key} of the {other} models differ: {value.tolist()} != "

@@ -115,13 +115,15 @@ def test_cli_version_and_quiet_start():
 
 
 def test_registry_names_every_task_once():
-    assert list(TASKS) == ["classify", "tag", "lm"]
+    assert list(TASKS) == ["classify", "tag", "lm", "seq2seq"]
     assert get_task("tag").label_file == "tags.txt" and get_task("lm").label_file is None
-    with pytest.raises(ValueError, match="unknown task 'translate'; known: classify, tag, lm"):
+    assert get_task("seq2seq").label_file == "targets.txt"
+    with pytest.raises(ValueError, match="unknown task 'translate'; known: classify, tag, lm, seq2seq"):
         get_task("translate")
     assert task_for_outputs({"label_names": [], "probabilities": []}).name == "classify"
     assert task_for_outputs({"tags": [], "lengths": 0}).name == "tag"
     assert task_for_outputs({"loss": 1.0, "tokens_scored": 2}).name == "lm"
+    assert task_for_outputs({"output": [], "output_lengths": 0, "score": 0.0}).name == "seq2seq"
 
 
 @pytest.mark.parametrize("name", list(TASKS))
@@ -130,7 +132,8 @@ def test_answers_round_trip_through_signature_outputs(name):
     labels = ["neg", "pos"] if name == "classify" else ["<PAD>", "<UNK>", "B-PER", "O"]
     answer = {"classify": {"label": "pos", "probabilities": {"neg": 0.25, "pos": 0.75}},
               "tag": {"tokens": ["Ada", "ran"], "tags": ["B-PER", "O"]},
-              "lm": {"tokens_scored": 3, "loss": 0.5, "perplexity": 1.6487212707001282}}[name]
+              "lm": {"tokens_scored": 3, "loss": 0.5, "perplexity": 1.6487212707001282},
+              "seq2seq": {"output": ["HH", "AH0", "L", "OW1"], "score": -0.125}}[name]
     assert task.answer_from_outputs(task.outputs_from_answer(answer, labels), labels) == answer
 
 
