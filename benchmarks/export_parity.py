@@ -1,10 +1,11 @@
 """Parity of Keras, the reloaded SavedModel (fresh process) and ONNX Runtime on
 real inputs from ../shared/data plus the adversarial set.
 
-    python benchmarks/export_parity.py RUN_DIR EXPORT_DIR SOURCE [--n 1000]
+    python benchmarks/export_parity.py RUN_DIR EXPORT_DIR [SOURCE] [--n 1000]
 
 SOURCE: the data the texts come from (an aclImdb folder / .tar.gz, a CoNLL
-file folder, or tinyshakespeare's input.txt). Prints one JSON object and
+file folder, or tinyshakespeare's input.txt); default: the run's own source,
+split as the run split it (g2p_cmudict: its test words). Prints one JSON object and
 writes it to benchmarks/results/parity-<export name>.json.
 """
 from __future__ import annotations
@@ -19,25 +20,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from keras_seq.export.parity import parity  # noqa: E402
 from keras_seq.export.probes import adversarial_texts  # noqa: E402
-from keras_seq.contracts import ExportDirectory  # noqa: E402
-from keras_seq.pipelines.readers import open_corpus  # noqa: E402
+from keras_seq.contracts import ExportDirectory, RunDirectory  # noqa: E402
+from keras_seq.pipelines.evaluate import corpus_from_config  # noqa: E402
 from keras_seq.tasks import get_task  # noqa: E402
 
 
-def real_texts(source: str, task: str, n: int) -> list[str]:
+def real_texts(run_dir: str, source: str | None, task: str, n: int) -> list[str]:
     """About `n` held-out texts of the source, as the task reads them."""
-    return get_task(task).sample_texts(open_corpus(source, task), n)
+    return get_task(task).sample_texts(corpus_from_config(RunDirectory(run_dir).config(), source), n)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("run_dir")
     parser.add_argument("export_dir")
-    parser.add_argument("source")
+    parser.add_argument("source", nargs="?", default=None)
     parser.add_argument("--n", type=int, default=1000)
     args = parser.parse_args()
     info = ExportDirectory(args.export_dir).info()
-    texts = real_texts(args.source, info["task"], args.n) + adversarial_texts(info["max_len"])
+    texts = real_texts(args.run_dir, args.source, info["task"], args.n) + adversarial_texts(info["max_len"])
     start = time.perf_counter()
     result = parity(args.run_dir, args.export_dir, texts)
     result["seconds"] = round(time.perf_counter() - start, 1)

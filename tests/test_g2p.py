@@ -45,7 +45,7 @@ def g2p(tmp_path_factory):
     metrics = train_run(config, root / "run", verbose=0)
     corpus = open_corpus(root / "cmudict-slice.dict", "seq2seq", split_fractions=[0.9, 0.05, 0.05])
     words = sorted({word for word, _ in corpus.examples("test")})
-    export_run(root / "run", root / "export", name="g2p")
+    export_run(root / "run", root / "export", name="g2p", max_len=64)  # words: 64 characters bound the search
     return root, metrics, words
 
 

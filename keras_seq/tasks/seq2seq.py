@@ -70,6 +70,11 @@ class Seq2SeqTask(Task):
         return tabular.iter_table(file, corpus.options.get("source_column", "source"),
                                   corpus.options.get("target_column", "target"))
 
+    def sample_texts(self, corpus, n):
+        """About `n` distinct held-out sources, spread over the sorted test split."""
+        sources = sorted({source for source, _ in corpus.examples("test")})
+        return sources[:: max(1, len(sources) // n)][:n]
+
     def label_items(self, example):
         return example[1].split()
 
