@@ -33,6 +33,11 @@ def _check_length(length: int) -> None:
         raise ValueError(f"`length` must be a non-negative integer; received {length!r}")
 
 
+def _check_width(width: int) -> None:
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"`beam_width` must be a positive integer; received {width!r}")
+
+
 def greedy(step: StepFn, log_probs: np.ndarray, states: list, length: int) -> np.ndarray:
     """The most likely next token, `length` times: (B, length) ids.
 
@@ -112,8 +117,7 @@ def beam_search(step: StepFn, log_probs: np.ndarray, states: list, length: int, 
         [0, 2]
     """
     _check_length(length)
-    if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
-        raise ValueError(f"`beam_width` must be a positive integer; received {beam_width!r}")
+    _check_width(beam_width)
     if log_probs.shape[0] != 1:
         raise ValueError("beam_search decodes one prompt at a time (batch size 1)")
     vocab = log_probs.shape[-1]
@@ -196,11 +200,6 @@ class BatchHypotheses:
 
     def rows(self) -> list[list[int]]:
         return [row[:n].tolist() for row, n in zip(self.tokens, self.lengths)]
-
-
-def _check_width(width: int) -> None:
-    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        raise ValueError(f"`beam_width` must be a positive integer; received {width!r}")
 
 
 def batch_beam_search(step: StepFn, states: list, max_lengths, *, bos_id: int, eos_id: int, beam_width: int = 4,

@@ -297,14 +297,8 @@ class Seq2SeqStepper:
         self._encode = _compiled(lambda ids: self.encoder(ids, training=False))
         self._step = _compiled(self._step_logic)
 
-    @property
-    def target_vocab(self) -> int:
-        return int(self.logits.units)
-
     def _step_logic(self, ids, carry, memory, memory_mask, keys):
-        embedded = self.embedding(ids)
-        output, weights, carry = self.decoder.step(embedded, list(carry), memory, memory_mask,
-                                                   keys if keys is not None else None)
+        output, _, carry = self.decoder.step(self.embedding(ids), list(carry), memory, memory_mask, keys)
         log_probs = ops.log_softmax(self.logits(output), axis=-1)
         return log_probs, carry
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_seq.tasks import get_task
+from keras_seq.tasks.seq2seq import DECODE_DEFAULTS
 
 DEFAULTS: dict[str, Any] = {
     "task": "classify",  # a task of keras_seq.tasks: classify | tag | lm | seq2seq
@@ -75,13 +76,9 @@ DEFAULTS: dict[str, Any] = {
         "unk_singletons": 0.0,  # ... and words seen once in training with this one (Lample et al. 2016: 0.5)
         "max_minutes": None,  # stop after this many minutes of training
     },
-    # seq2seq: how outputs are searched (evaluate, generate, and the exports' in-graph / NumPy search)
-    "decode": {
-        "beam": 4,  # beam width (1: greedy)
-        "alpha": 1.0,  # length normalisation: score = log p / (tokens + EOS)**alpha
-        "max_length_factor": 2.0,  # at most floor(factor * source tokens) + extra target tokens
-        "max_length_extra": 5,
-    },
+    # seq2seq: how outputs are searched (evaluate, generate, and the exports' in-graph / NumPy
+    # search); the keys and their meaning are in keras_seq.tasks.seq2seq
+    "decode": dict(DECODE_DEFAULTS),
 }
 
 

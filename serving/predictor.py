@@ -68,12 +68,12 @@ class OnnxPredictor:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(directory / ONNX_MODEL_FILE), options,
-                                            providers=["CPUExecutionProvider"])
+        def session(name: str):
+            return ort.InferenceSession(str(directory / name), options, providers=["CPUExecutionProvider"])
+
+        self.session = session(ONNX_MODEL_FILE)
         # graphs beside model.onnx (seq2seq: the decoder step), by file name
-        self.extra_sessions = {name: ort.InferenceSession(str(directory / name), options,
-                                                          providers=["CPUExecutionProvider"])
-                               for name in self.info.get("graphs", []) if name != ONNX_MODEL_FILE}
+        self.extra_sessions = {name: session(name) for name in self.info.get("graphs", []) if name != ONNX_MODEL_FILE}
         self.state_names = [i.name for i in self.session.get_inputs() if i.name.startswith("state_")]
         self.state_sizes = [int(i.shape[1]) for i in self.session.get_inputs() if i.name.startswith("state_")]
         self.vocab = self.tokenizer.vocabulary.tokens  # id -> token, for generated continuations

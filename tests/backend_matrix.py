@@ -168,7 +168,8 @@ def decoded(models) -> dict:
     bos = int(models["seq2seq"].get_layer("target_embedding").input_dim) - 2
     best = s2s.decode(PROBE, bos_id=bos, eos_id=bos + 1, beam_width=3)
     narrow = s2s.decode(PROBE, bos_id=bos, eos_id=bos + 1, beam_width=1)
-    greedy_s2s = decoding.batch_greedy(s2s.step_fn(*s2s.encode(PROBE)[:2]), s2s.encode(PROBE)[2],
+    memory, mask, carry = s2s.encode(PROBE)
+    greedy_s2s = decoding.batch_greedy(s2s.step_fn(memory, mask), carry,
                                        decoding.max_target_lengths((PROBE != 0).sum(1)), bos_id=bos, eos_id=bos + 1)
     if narrow.rows() != greedy_s2s.rows():
         raise AssertionError(f"{BACKEND}: seq2seq beam of width 1 {narrow.rows()} != greedy {greedy_s2s.rows()}")

