@@ -69,8 +69,8 @@ def test_generate_prints_phones_and_plots_the_alignment(g2p, tmp_path):
     phones = result.stdout.split()
     assert phones and all(p.isupper() for p in phones) and "alignment saved" in result.stderr
     assert (tmp_path / "align.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    empty = run_cli("generate", str(root / "run"), "--text", "")
-    assert empty.returncode == 2 and "empty after tokenization" in empty.stderr and "Traceback" not in empty.stderr
+    code, _, err = cli_in_process("generate", str(root / "run"), "--text", "")
+    assert code == 2 and "empty after tokenization" in err and "Traceback" not in err
 
 
 def test_export_has_both_graphs_and_all_runtimes_agree_on_every_test_word(g2p):
