@@ -15,6 +15,20 @@
 * `functional_nodes` -- a functional model's nodes in execution order
   (``Functional._nodes_by_depth``): the ONNX converter needs each node's layer
   and its input/output tensors, which ``get_config()`` gives only as names.
+* `distributed_fit` -- makes ``Model.fit`` / ``evaluate`` run under
+  ``tf.distribute.MultiWorkerMirroredStrategy`` (TensorFlow backend), which Keras 3.15 cannot:
+  keras-team/keras#20585, tensorflow/tensorflow#72388. Two places in
+  ``keras.src.backend.tensorflow.trainer`` fail there: (1) ``_maybe_symbolic_build`` takes the
+  first batch off the epoch's iterator and MEAN-reduces it across workers to learn its shapes --
+  the reduce of a nest of per-replica values raises (and, had it worked, fit would have skipped
+  that batch whenever ``steps_per_epoch`` is set); the patched method builds from the distributed
+  dataset's element spec instead, taking nothing off the iterator. (2) each step's logs are
+  reduced with ``strategy.reduce("MEAN", v, axis=0)``, which raises for the scalar metric values;
+  the patch takes the local replica's value for the per-step logs (progress only: the epoch's logs
+  are the metrics read in cross-replica context, summed over every worker by their ON_READ
+  variables). Both changes apply only under a multi-worker strategy (or, for (1), several
+  replicas); everything else runs Keras' code unchanged. `tests/test_distributed.py` trains two
+  workers and fails loudly if a later Keras changes either.
 
 Checked against Keras 3.15.1 (setup.cfg pins ``keras>=3.15,<3.16``); the
 parity tests against the built-in layers, the CRF tests and the ONNX export
@@ -29,7 +43,7 @@ from keras.src.backend import gru as fused_gru  # noqa: F401  (re-exported: see 
 from keras.src.backend import lstm as fused_lstm  # noqa: F401
 from keras.src.backend import rnn  # noqa: F401
 
-__all__ = ["rnn", "fused_lstm", "fused_gru", "fused_kernel_device", "functional_nodes"]
+__all__ = ["rnn", "fused_lstm", "fused_gru", "fused_kernel_device", "functional_nodes", "distributed_fit"]
 
 
 def fused_kernel_device(activation, recurrent_activation) -> bool:
@@ -47,3 +61,37 @@ def functional_nodes(model) -> Iterator:
         for node in by_depth[depth]:
             if node.operation is not None and not node.is_input:
                 yield node
+
+
+_PATCHED: list = []
+
+
+def distributed_fit() -> None:
+    """Patches Keras' TensorFlow trainer for MultiWorkerMirroredStrategy (see the module docstring); idempotent."""
+    if _PATCHED:
+        return
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer
+
+    reduce_per_replica, maybe_symbolic_build = trainer.reduce_per_replica, trainer.TensorFlowTrainer._maybe_symbolic_build
+
+    def local_spec(spec):
+        return spec._value_specs[0] if hasattr(spec, "_value_specs") else spec  # PerReplicaSpec -> one replica's
+
+    def reduce_logs(values, strategy, reduction):
+        if reduction == "auto" and trainer._collective_all_reduce_multi_worker(strategy):
+            reduction = "first"
+        return reduce_per_replica(values, strategy, reduction)
+
+    def symbolic_build(self, iterator=None, data_batch=None):
+        strategy = self._distribute_strategy
+        if strategy is None or iterator is None or not (
+                trainer._collective_all_reduce_multi_worker(strategy) or strategy.num_replicas_in_sync > 1):
+            return maybe_symbolic_build(self, iterator=iterator, data_batch=data_batch)
+        spec = tree.map_structure(local_spec, iterator._distributed_dataset.element_spec)
+        with strategy.scope():
+            self._symbolic_build(data_batch=spec)
+
+    trainer.reduce_per_replica = reduce_logs
+    trainer.TensorFlowTrainer._maybe_symbolic_build = symbolic_build
+    _PATCHED.append(True)

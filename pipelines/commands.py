@@ -1,8 +1,9 @@
-"""The pipelines' subcommands: ``train``, ``evaluate``, ``generate``, ``data stats``, ``memory``.
+"""The pipelines' subcommands: ``train``, ``evaluate``, ``generate``, ``data stats``, ``memory``,
+``data-service``.
 
 Each calls one public function (`train_run`, `evaluate_run`, `generate_text`,
-`corpus_stats`, `run_memory_experiment`); nothing heavy is imported until a
-command runs.
+`corpus_stats`, `run_memory_experiment`, `run_dispatcher` / `run_worker`); nothing
+heavy is imported until a command runs.
 """
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from keras_seq.pipelines.config import load_config
 
     path = resolve_config(args.config)
-    config = load_config(path, args.set or [])
+    config = load_config(path, [*(args.set or []), *([f'train.strategy="{args.strategy}"'] if args.strategy else [])])
     if not config["data"]["source"]:
         hint = (" (the demo config trains on the corpus `keras-seq demo` generates: run `keras-seq demo`, or "
                 "`keras-seq train demo --set data.source=demo-out/data --out RUN` after it)"
@@ -85,6 +86,27 @@ def _cmd_train(args: argparse.Namespace) -> int:
     with contextlib.redirect_stdout(sys.stderr):  # Keras' progress: stderr; the metrics: stdout
         metrics = train_run(config, args.out, verbose=args.keras_verbose, overwrite=args.overwrite)
     print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _cmd_data_service(args: argparse.Namespace) -> int:
+    if not 0 <= args.port < 65536:
+        raise ValueError(f"--port must be 0..65535; received {args.port}")
+    register_layers()  # TensorFlow (quietly for the command), after the cheap checks
+    from keras_seq.pipelines.data_service import run_dispatcher, run_worker
+
+    def ready(port: int) -> None:  # the port on stdout, for scripts that asked for port 0
+        print(port, flush=True)
+
+    from keras_seq.cli import Terminated
+
+    try:
+        if args.role == "dispatcher":
+            run_dispatcher(args.port, work_dir=args.work_dir, ready=ready)
+        else:
+            run_worker(args.dispatcher, args.port, host=args.host, ready=ready)
+    except (Terminated, KeyboardInterrupt):
+        return 0  # SIGTERM / Ctrl-C is how a server is stopped
     return 0
 
 
@@ -140,6 +162,9 @@ def add_commands(sub) -> None:
                        "unfinished run")
     train.add_argument("--overwrite", action="store_true", help="train a finished run directory again (its own "
                        "files are removed first)")
+    train.add_argument("--strategy", default=None, choices=["default", "mirrored", "multi_worker"],
+                       help="train.strategy: mirrored = this machine's GPUs; multi_worker = the cluster in TF_CONFIG "
+                       "(every worker runs this same command; the chief writes --out)")
     train.add_argument("--keras-verbose", "--verbose", dest="keras_verbose", type=int, default=1, choices=[0, 1, 2],
                        help="Keras' progress output on stderr: 0 none, 1 a bar, 2 a line per epoch (default 1)")
     train.set_defaults(func=_cmd_train)
@@ -163,6 +188,21 @@ def add_commands(sub) -> None:
     how.add_argument("--beam", type=int, default=None, help="beam search with this width")
     generate.add_argument("--seed", type=int, default=0)
     generate.set_defaults(func=_cmd_generate)
+
+    service = sub.add_parser("data-service", help="a tf.data service dispatcher or worker, to make training "
+                             "batches on other processes or machines (train.data_service = \"grpc://HOST:PORT\")")
+    roles = service.add_subparsers(dest="role", required=True)
+    dispatcher = roles.add_parser("dispatcher", help="the dispatcher: hands each epoch's shards to the workers")
+    dispatcher.add_argument("--port", type=int, required=True, help="its port (0: any free one, printed)")
+    dispatcher.add_argument("--work-dir", default=None, help="keep the dispatcher's journal here, so a restarted "
+                            "dispatcher resumes its jobs")
+    dispatcher.set_defaults(func=_cmd_data_service)
+    worker = roles.add_parser("worker", help="a worker: reads, tokenizes and batches the shards it is handed")
+    worker.add_argument("--dispatcher", required=True, metavar="HOST:PORT")
+    worker.add_argument("--port", type=int, required=True, help="its port (0: any free one, printed)")
+    worker.add_argument("--host", default="127.0.0.1", help="the address trainers reach this worker at "
+                        "(default 127.0.0.1; TensorFlow's server listens on every interface)")
+    worker.set_defaults(func=_cmd_data_service)
 
     data = sub.add_parser("data", help="data tools").add_subparsers(dest="data_command", required=True)
     stats = data.add_parser("stats", help="corpus statistics: sizes, lengths, <UNK> share, padding")

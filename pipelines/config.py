@@ -75,6 +75,15 @@ DEFAULTS: dict[str, Any] = {
         "word_dropout": 0.0,  # classify / tag: replace training word ids by <UNK> with this probability
         "unk_singletons": 0.0,  # ... and words seen once in training with this one (Lample et al. 2016: 0.5)
         "max_minutes": None,  # stop after this many minutes of training
+        # Where training runs (keras_seq.pipelines.distribute): default | mirrored (this machine's GPUs) |
+        # multi_worker (MultiWorkerMirroredStrategy over the cluster TF_CONFIG names).
+        "strategy": "default",
+        # "grpc://HOST:PORT": training batches made by the tf.data service's workers
+        # (keras_seq.pipelines.data_service), the training split in this many shards; the
+        # dispatcher must answer within data_service_timeout seconds.
+        "data_service": "",
+        "data_service_shards": 8,
+        "data_service_timeout": 30,
     },
     # seq2seq: how outputs are searched (evaluate, generate, and the exports' in-graph / NumPy
     # search); the keys and their meaning are in keras_seq.tasks.seq2seq
@@ -137,10 +146,45 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     beam = config["decode"]["beam"]
     if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
         raise ValueError(f"decode.beam must be a positive integer; received {beam!r}")
+    _check_distribution(config)
     decay = config["train"]["lr_decay"]
     if decay is not None and not (isinstance(decay, (int, float)) and 0 < decay < 1):
         raise ValueError(f"train.lr_decay must be a number between 0 and 1 (exclusive); received {decay!r}")
     return config
+
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+def service_address(address: str) -> str:
+    """train.data_service's ``grpc://HOST:PORT`` -> ``HOST:PORT``; a one-line error for anything else."""
+    rest = address[len("grpc://"):] if isinstance(address, str) and address.startswith("grpc://") else ""
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"train.data_service must be 'grpc://HOST:PORT'; received {address!r}")
+    return rest
+
+
+def _check_distribution(config: dict) -> None:
+    """train.strategy / train.data_service, before TensorFlow starts."""
+    train = config["train"]
+    if train["strategy"] not in STRATEGIES:
+        raise ValueError(f"train.strategy must be one of {STRATEGIES}; received {train['strategy']!r}")
+    if not train["data_service"]:
+        return
+    service_address(train["data_service"])
+    shards, timeout = train["data_service_shards"], train["data_service_timeout"]
+    if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
+        raise ValueError(f"train.data_service_shards must be a positive integer; received {shards!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ValueError(f"train.data_service_timeout must be a positive number of seconds; received {timeout!r}")
+    if train["strategy"] == "multi_worker":
+        raise ValueError("train.data_service feeds one trainer (its batches arrive in the order the service's "
+                         "workers finish them, which several training workers could not share step for step); "
+                         "use it with train.strategy = 'default' or 'mirrored'")
+    if get_task(config["task"]).stream:
+        raise ValueError(f"train.data_service makes batches of examples; a {config['task']} run reads one token "
+                         "stream in windows (train it without the data service)")
 
 
 def dump_toml(config: dict) -> str:

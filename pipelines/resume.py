@@ -78,9 +78,12 @@ class RunBackup(keras.callbacks.Callback):
     `on_train_begin` has reset it. `checkpoint` must save to `best_file(epoch)`
     names in `directory` (`checkpoint_for`)."""
 
-    def __init__(self, directory: Path, state: BackupState | None, callbacks: list, started: float) -> None:
+    def __init__(self, directory: Path, state: BackupState | None, callbacks: list, started: float,
+                 restore_from: Path | None = None) -> None:
         super().__init__()
         self.directory = Path(directory)
+        # Where the state's weights are: `directory`, or (a worker that is not the chief) the chief's backup.
+        self.restore_from = Path(restore_from) if restore_from is not None else self.directory
         self.state = state or BackupState()
         self.tracked = [c for c in callbacks if type(c) in CALLBACK_STATE]
         self.checkpoint = next(c for c in callbacks if isinstance(c, keras.callbacks.ModelCheckpoint))
@@ -89,7 +92,7 @@ class RunBackup(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         if self.state.weights:
-            path = self.directory / self.state.weights
+            path = self.restore_from / self.state.weights
             if self.model.optimizer is not None and not self.model.optimizer.built:
                 self.model.optimizer.build(self.model.trainable_variables)
             try:
@@ -97,7 +100,7 @@ class RunBackup(keras.callbacks.Callback):
             except Exception as error:  # h5py / Keras say little about which file
                 detail = " ".join(str(error).split())  # h5py's messages span lines
                 raise ContractError(f"{path}: cannot restore the training backup ({type(error).__name__}: "
-                                    f"{detail}); delete {self.directory} to train from the start") from None
+                                    f"{detail}); delete {self.restore_from} to train from the start") from None
             logger.info("resumed after epoch %d (%.0f s trained before)", self.state.epoch, self.earlier_seconds)
         for callback in self.tracked:
             for name, value in self.state.callbacks.get(type(callback).__name__, {}).items():

@@ -12,14 +12,17 @@ from __future__ import annotations
 import logging
 import math
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_seq.contracts import RunDirectory
+from keras_seq.contracts.tokenizer import TOKENIZER_FILE
 from keras_seq.pipelines.config import dump_toml
 from keras_seq.contracts.errors import replace_atomically, write_json
 from keras_seq.pipelines.datasets import (LabelLookup, batched, build_label_vocab, count_split_tokens, encoded_dataset,
@@ -27,8 +30,8 @@ from keras_seq.pipelines.datasets import (LabelLookup, batched, build_label_voca
 from keras_seq.pipelines.evaluate import (compiled_predict, corpus_from_config, evaluate_run, lm_stream, lm_windows,
                                           tagging_metrics)
 from keras_seq.pipelines.readers import Corpus
-from keras_seq.pipelines.resume import (RunBackup, best_file, checkpoint_for, history_columns, history_rows,
-                                        open_backup)
+from keras_seq.pipelines.resume import (BackupState, RunBackup, best_file, checkpoint_for, history_columns,
+                                        history_rows, open_backup)
 from keras_seq.pipelines.tokenize import TokenizerSpec
 from keras_seq.pipelines.vocab import TextEncoder, load_word_vectors
 from keras_seq.tasks import get_task
@@ -37,16 +40,35 @@ logger = logging.getLogger(__name__)
 
 
 class _TimeLimit(keras.callbacks.Callback):
-    """Stops after the epoch that passes `minutes` of training, counted over every process of the run."""
+    """Stops after the epoch that passes `minutes` of training, counted over every process of the run
+    (several workers stop together: `agree` is `Placement.any`)."""
 
-    def __init__(self, minutes: float | None, spent_seconds: float = 0.0) -> None:
+    def __init__(self, minutes: float | None, spent_seconds: float = 0.0, agree=bool) -> None:
         super().__init__()
         self.deadline = None if minutes is None else time.monotonic() + 60.0 * minutes - spent_seconds
+        self.agree = agree
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.deadline is not None and time.monotonic() > self.deadline:
+        if self.deadline is not None and self.agree(time.monotonic() > self.deadline):
             logger.info("time limit reached after epoch %d; stopping", epoch + 1)
             self.model.stop_training = True
+
+
+class _ChiefScores(keras.callbacks.Callback):
+    """Several workers: the validation scores a callback computes on each worker alone (tagging
+    accuracy and F1) become the chief's on every worker, so checkpoints, early stopping and the
+    learning-rate decay decide alike everywhere."""
+
+    KEYS = ("val_accuracy", "val_f1")
+
+    def __init__(self, chiefs) -> None:
+        super().__init__()
+        self.chiefs = chiefs
+
+    def on_epoch_end(self, epoch, logs=None):
+        present = [k for k in self.KEYS if k in logs]  # the same on every worker: the same callbacks ran
+        for key, value in zip(present, self.chiefs([float(logs[k]) for k in present])):
+            logs[key] = value
 
 
 class _StatefulValidation(keras.callbacks.Callback):
@@ -149,7 +171,17 @@ def labeled_fit_data(task, setup: TrainingSetup) -> FitData:
                     buckets=train["buckets"], cache=False)
     singletons = _singletons(setup.counts, setup.encoder, train.get("unk_singletons", 0.0))
     dropout = dict(rate=train["word_dropout"], singletons_from=singletons[0], singleton_rate=singletons[1])
-    train_ds, steps = epoch_batches(train_raw, lengths, setup.epochs, seed=train["seed"], dropout=dropout, **batching)
+    if train["data_service"] and len(setup.epochs):
+        from keras_seq.pipelines.data_service import SHARDS_DIR, service_epoch_batches
+
+        train_ds, steps = service_epoch_batches(
+            setup.corpus, setup.encoder, labels, lengths, setup.epochs, setup.run.path / SHARDS_DIR,
+            service=train["data_service"], shards=train["data_service_shards"], seed=train["seed"],
+            dropout=dropout, limit=data["limit"],
+            **{k: v for k, v in batching.items() if k != "cache"})
+    else:
+        train_ds, steps = epoch_batches(train_raw, lengths, setup.epochs, seed=train["seed"], dropout=dropout,
+                                        **batching)
     validation = batched(val_raw, val_lengths, shuffle=False, **batching)
     callbacks = task.validation_callbacks(validation, label_vocab, train["monitor"])
     return FitData(train_ds, validation, callbacks, label_vocab, steps)
@@ -165,61 +197,130 @@ def stream_fit_data(setup: TrainingSetup) -> FitData:
     return FitData(train_ds, None, [_StatefulValidation(val_ds)])
 
 
+# What a collective op raises when another worker of the cluster dies or stops answering.
+_PEER_LOST = (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError,
+              tf.errors.DeadlineExceededError)
+
+
 def train_run(config: dict, run_dir: str | Path, verbose: int = 1, overwrite: bool = False) -> dict:
     """Trains as configured; returns the metrics also written to metrics.json.
 
     Rerunning an unfinished run resumes it exactly (same batches, same callback
-    state); a finished one raises FileExistsError unless `overwrite`."""
+    state); a finished one raises FileExistsError unless `overwrite`. Under
+    ``train.strategy = "multi_worker"`` every worker calls this with the same
+    arguments: the chief writes `run_dir` and returns its metrics, the others
+    train beside it, write only to temporary folders, and return their weights'
+    digest (`keras_seq.pipelines.distribute`)."""
+    from keras_seq.pipelines.distribute import placement
+
+    where = placement(config["train"]["strategy"])  # first: MultiWorkerMirroredStrategy starts before any TF op
+    task = get_task(config["task"])
+    if config["train"]["data_service"]:  # before reading anything: an unreachable dispatcher fails in seconds
+        from keras_seq.pipelines.data_service import check_dispatcher
+
+        check_dispatcher(config["train"]["data_service"], config["train"]["data_service_timeout"])
+    if task.stream and where.replicas > 1:
+        raise ValueError(f"a {task.name} run carries each track's state from window to window, which one "
+                         f"state per replica cannot keep across {where.replicas} replicas (Keras mirrors "
+                         "variables); train it with train.strategy = 'default'")
     run = RunDirectory(run_dir)
     config_text = dump_toml(config)
-    state = open_backup(run, config_text, overwrite)
-    run.path.mkdir(parents=True, exist_ok=True)
-    task = get_task(config["task"])
+    if where.is_chief:
+        state = open_backup(run, config_text, overwrite)
+        out = run
+    else:  # reads the shared run directory; writes only to a temporary folder
+        run.check_can_train(config_text, overwrite)
+        state = None if overwrite else BackupState.read(run.backup_state_file)
+        out = RunDirectory(tempfile.mkdtemp(prefix=f"keras-seq-worker{where.worker_index}-"))
+    try:
+        # Before the chief writes anything: every worker read the same backup.
+        where.check_same("the epoch to resume from", str(state.epoch if state else 0))
+        return _train(config, task, run, out, state, where, config_text, verbose)
+    except _PEER_LOST as error:
+        if where.workers == 1:
+            raise
+        saved = BackupState.read(run.backup_state_file)
+        raise RuntimeError(f"worker {where.worker_index} of {where.workers}: the cluster lost a worker "
+                           f"({type(error).__name__}); run the same command on every worker again to resume after "
+                           f"epoch {saved.epoch if saved else 0} (the last one backed up in {run.backup})") from None
+    finally:
+        if out is not run:
+            shutil.rmtree(out.path, ignore_errors=True)
+
+
+def _train(config: dict, task, run: RunDirectory, out: RunDirectory, state, where, config_text: str,
+           verbose: int) -> dict:
+    """`train_run` after the run directory's checks: `run` holds the backup to restore, `out` is where this
+    process writes (`run` itself, but for a worker that is not the chief)."""
+    from keras_seq.pipelines.distribute import files_digest, weights_digest
+
+    out.path.mkdir(parents=True, exist_ok=True)
     data, train, m = config["data"], config["train"], config["model"]
     keras.utils.set_random_seed(train["seed"])
-    run.config_file.write_text(config_text, encoding="utf-8")
+    out.config_file.write_text(config_text, encoding="utf-8")
     corpus = corpus_from_config(config)
     chars = bool(data["char_features"]) and task.character_features
     spec = TokenizerSpec(level=data["level"], lower=data["lower"], max_len=data["max_len"], truncate=data["truncate"],
                          char_vocab_file="chars.txt" if chars else None, max_word_len=data["max_word_len"],
                          lower_words=data["lower_words"], zero_digits=data["zero_digits"])
     counts = count_split_tokens(corpus, "train", spec)  # once: the vocabulary and the singletons
-    encoder = prepare_text_dir(corpus, run.path, spec, vocab_size=data["vocab_size"], min_count=data["min_count"],
+    encoder = prepare_text_dir(corpus, out.path, spec, vocab_size=data["vocab_size"], min_count=data["min_count"],
                                counts=counts)
     done = state.epoch if state else 0
     epochs = range(done, train["epochs"]) if not (state and state.stopped) else range(done, done)
-    fit = task.fit_data(TrainingSetup(config, run, corpus, encoder, counts, epochs))
+    fit = task.fit_data(TrainingSetup(config, out, corpus, encoder, counts, epochs))
+    contract = [TOKENIZER_FILE, spec.vocab_file, *([spec.char_vocab_file] if chars else []),
+                *([task.label_file] if fit.label_vocab is not None and task.label_file else [])]
+    where.check_same("the vocabulary and label files", files_digest(out.path, contract))
     matrix = None
     if m["vectors"]:
         matrix, coverage = load_word_vectors(m["vectors"], encoder.vocab, m["embed_dim"], seed=train["seed"])
         logger.info("pretrained vectors cover %.1f%% of the vocabulary", 100 * coverage)
     label_vocab = fit.label_vocab
-    model = task.build_model(config, len(encoder.vocab), len(label_vocab) if label_vocab else 0, matrix,
-                             len(encoder.char_vocab) if encoder.char_vocab else None)
-    model.compile(optimizer=_optimizer(train), loss=task.loss(model), jit_compile=train["jit_compile"],
-                  metrics=task.metrics())
+    metrics = task.metrics() or []
+    if train["data_service"]:
+        from keras_seq.pipelines.data_service import ExamplesSeen
+
+        metrics = [*metrics, ExamplesSeen()]
+    with where.scope():
+        model = task.build_model(config, len(encoder.vocab), len(label_vocab) if label_vocab else 0, matrix,
+                                 len(encoder.char_vocab) if encoder.char_vocab else None)
+        model.compile(optimizer=_optimizer(train), loss=task.loss(model), jit_compile=train["jit_compile"],
+                      metrics=metrics or None)
     monitor = train["monitor"]
     mode = "min" if monitor == "val_loss" else "max"
-    run.backup.mkdir(exist_ok=True)
-    history_rows(run.history, epochs=done)  # rows of epochs the backup does not hold are trained again
-    callbacks = fit.callbacks + [checkpoint_for(run.backup, monitor, mode),
-                                 keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=train["patience"])]
+    out.backup.mkdir(exist_ok=True)
+    history_rows(out.history, epochs=done)  # rows of epochs the backup does not hold are trained again
+    callbacks = list(fit.callbacks)
+    if fit.callbacks and where.workers > 1:
+        callbacks.append(_ChiefScores(where.chiefs))
+    callbacks += [checkpoint_for(out.backup, monitor, mode),
+                  keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=train["patience"])]
     if train["lr_decay"]:  # before the CSV logger: history.csv gets the learning rate of every epoch
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=train["lr_decay"],
                                                            patience=train["lr_patience"], min_delta=0.0,
                                                            verbose=int(verbose > 0)))
-    callbacks += [keras.callbacks.CSVLogger(str(run.history), append=True),
-                  keras.callbacks.TensorBoard(str(run.logs), write_graph=False),
-                  _TimeLimit(train["max_minutes"], state.train_seconds if state else 0.0)]
-    backup = RunBackup(run.backup, state, callbacks, started=time.perf_counter())
+    callbacks += [keras.callbacks.CSVLogger(str(out.history), append=True),
+                  keras.callbacks.TensorBoard(str(out.logs), write_graph=False),
+                  _TimeLimit(train["max_minutes"], state.train_seconds if state else 0.0, agree=where.any)]
+    backup = RunBackup(out.backup, state, callbacks, started=time.perf_counter(), restore_from=run.backup)
     if len(epochs):
+        validation = where.distribute(fit.validation)
         # shuffle=False: the datasets shuffle themselves (seeded per epoch); Keras would only warn that it cannot.
-        model.fit(fit.train, validation_data=fit.validation, epochs=epochs.stop, initial_epoch=epochs.start,
-                  steps_per_epoch=fit.steps_per_epoch, callbacks=callbacks + [backup], verbose=verbose,
-                  shuffle=False)
+        model.fit(where.distribute(fit.train, task.loss_unit(config)), validation_data=validation, epochs=epochs.stop,
+                  initial_epoch=epochs.start, steps_per_epoch=fit.steps_per_epoch,
+                  validation_steps=int(fit.validation.cardinality()) if validation is not fit.validation else None,
+                  callbacks=callbacks + [backup], verbose=verbose, shuffle=False)
     else:
         logger.info("%s: every epoch is trained (backup after epoch %d); finishing the run", run.path, done)
     final = backup.state
+    trained = weights_digest(model.get_weights())
+    where.check_same("the trained weights", trained)
+    if not where.is_chief:
+        logger.info("worker %d of %d: trained weights sha256 %s (the same as the chief's); the chief writes %s",
+                    where.worker_index, where.workers, trained, run.path)
+        where.barrier()  # leave once the chief has finished the run
+        return {"worker": where.worker_index, "workers": where.workers, "weights_sha256": trained}
     if final.best_epoch:
         model.load_weights(str(run.backup / best_file(final.best_epoch)))
     model = task.deployable(model, config)
@@ -233,6 +334,9 @@ def train_run(config: dict, run_dir: str | Path, verbose: int = 1, overwrite: bo
                "data_split": corpus.split_rule()}
     if monitor != "val_loss":
         metrics[f"best_{monitor}"] = float(max(history.get(monitor, [math.nan])))
+    if where.distributed or train["data_service"]:
+        metrics["distribution"] = {"strategy": where.name, "workers": where.workers, "replicas": where.replicas,
+                                   "data_service": train["data_service"] or None, "weights_sha256": trained}
     metrics[task.report_split] = evaluate_run(run.path, None, split=task.report_split, corpus=corpus, model=model,
                                               limit=data["limit"])
     if task.report_split != "validation":
@@ -241,6 +345,11 @@ def train_run(config: dict, run_dir: str | Path, verbose: int = 1, overwrite: bo
     _plot_curves(history, run.curves)
     write_json(run.metrics_file, metrics)
     shutil.rmtree(run.backup)  # only now: a kill before this line resumes, after it the run is finished
+    if train["data_service"]:
+        from keras_seq.pipelines.data_service import SHARDS_DIR
+
+        shutil.rmtree(run.path / SHARDS_DIR, ignore_errors=True)
+    where.barrier()
     return metrics
 
 

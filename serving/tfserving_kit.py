@@ -212,10 +212,15 @@ def write_kit(export_dirs: list, out: str | Path, *, storage_uri: list[str] | st
                                                                         ":predict")
             urls["KServe, ONNX container"][m.name] = (f"http://{host.format(name=m.name + '-onnx')}/v1/models/"
                                                       f"{m.name}:predict")
+    return {"files": write_files(out, files), "urls": urls}
+
+
+def write_files(out: Path, files: dict) -> list[Path]:
+    """Writes {relative path: text} under `out`; returns the paths."""
     written = []
     for name, text in files.items():
         path = out / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         written.append(path)
-    return {"files": written, "urls": urls}
+    return written

@@ -122,8 +122,8 @@ def fresh_copy(source: Path, target: Path) -> Path:
 # The heaviest test files first, longest first (measured: .ci/run's log, pytest --durations):
 # `make test` runs with --dist loadfile --no-loadscope-reorder, so two workers take whole
 # files in this order, and longest-first keeps one worker from finishing long after the other.
-HEAVIEST_FIRST = ["test_export.py", "test_pipelines_e2e.py", "test_g2p.py", "test_serving_drills.py", "test_run_drills.py",
-                  "test_backends.py", "test_library_api.py", "test_serving.py", "test_to_onnx.py",
+HEAVIEST_FIRST = ["test_export.py", "test_pipelines_e2e.py", "test_g2p.py", "test_distributed.py",
+                  "test_serving_drills.py", "test_run_drills.py", "test_backends.py", "test_library_api.py", "test_serving.py", "test_to_onnx.py",
                   "test_tokenizer_twin.py", "test_seq2seq.py", "test_layers.py"]
 
 

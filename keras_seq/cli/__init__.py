@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(args.verbose)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, TypeError, ContractError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError, TypeError, ContractError, ConnectionError) as error:
         if os.environ.get("KERAS_SEQ_DEBUG"):
             raise
         print(f"keras-seq {args.command}: error: {error}", file=sys.stderr)

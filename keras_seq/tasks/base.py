@@ -97,6 +97,11 @@ class Task:
     def loss(self, model):
         return "sparse_categorical_crossentropy"
 
+    def loss_unit(self, config: dict) -> str:
+        """What the loss averages over: "rows" (one loss per example) or "tokens" (per valid
+        target token); training on several replicas weighs each replica's loss by its share."""
+        return "rows"
+
     def metrics(self) -> list | None:
         return None
 

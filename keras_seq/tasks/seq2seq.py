@@ -134,6 +134,9 @@ class Seq2SeqTask(Task):
 
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
+    def loss_unit(self, config):
+        return "tokens"  # masked: over the valid target tokens
+
     def metrics(self):
         return ["accuracy"]  # teacher-forced token accuracy (masked); decoding is scored by `evaluate`
 

@@ -79,6 +79,9 @@ class TagTask(Task):
 
         return keras_seq.tagger_loss(model)
 
+    def loss_unit(self, config):
+        return "rows" if config["model"]["crf"] else "tokens"  # the CRF's NLL is one per sentence
+
     def validation_callbacks(self, validation, label_vocab, monitor):
         from keras_seq.pipelines.evaluate import is_bio
         from keras_seq.pipelines.train import TaggingValidation
