@@ -115,7 +115,7 @@ def comm_worker() -> None:
         @tf.function
         def reduce_dense():
             grads = strategy.run(lambda: [tf.ones_like(v) for v in dense])
-            return strategy.extended.batch_reduce_to(tf.distribute.ReduceOp.SUM, list(zip(grads, dense)))
+            return strategy.extended.batch_reduce_to(tf.distribute.ReduceOp.SUM, [(g, v.value) for g, v in zip(grads, dense)])
 
         @tf.function
         def gather_sparse():
@@ -124,7 +124,7 @@ def comm_worker() -> None:
                 return tf.IndexedSlices(tf.ones([tokens // 2, e.shape[1]]), tf.range(tokens // 2),
                                         dense_shape=tf.shape(e, out_type=tf.int32))
             grads = strategy.run(one)
-            return strategy.extended.batch_reduce_to(tf.distribute.ReduceOp.SUM, [(grads, embedding[0])])
+            return strategy.extended.batch_reduce_to(tf.distribute.ReduceOp.SUM, [(grads, embedding[0].value)])
 
         timings = {}
         for label, fn in (("dense_all_reduce_s", reduce_dense), ("sparse_all_gather_s", gather_sparse)):
