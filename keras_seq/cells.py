@@ -15,6 +15,12 @@ The weights have the same names, shapes and gate order as Keras' built-in
 ``SimpleRNNCell`` / ``GRUCell`` / ``LSTMCell``: ``kernel`` (input_dim, G*units),
 ``recurrent_kernel`` (units, G*units), ``bias`` -- so ``get_weights()`` of one
 can be given to ``set_weights()`` of the other.
+
+**Mixed precision** (``keras.mixed_precision.set_global_policy("mixed_bfloat16")``): the
+matmuls run in the 16-bit compute dtype, but a step adds, gates and carries its states in
+the dtype of the states it is given -- float32 from `get_initial_state` (`state_dtype`) and
+from `keras_seq.recurrent.Recurrent` -- so the state does not drift by bf16 roundings
+accumulated over hundreds of steps. In float32 every cast is the identity.
 """
 from __future__ import annotations
 
@@ -188,11 +194,22 @@ class RecurrentCell(keras.layers.Layer):
             states = [states]
         return self.recurrent_step(self.project_inputs(inputs), list(states))
 
+    @property
+    def state_dtype(self) -> str:
+        """The dtype states are carried in: float32 under a 16-bit (mixed) compute dtype, else the compute dtype."""
+        compute = keras.backend.standardize_dtype(self.compute_dtype)
+        return "float32" if compute in ("bfloat16", "float16") else compute
+
     def get_initial_state(self, batch_size=None):
-        return [ops.zeros((batch_size, size), dtype=self.compute_dtype) for size in self.state_size]
+        return [ops.zeros((batch_size, size), dtype=self.state_dtype) for size in self.state_size]
 
     def _recurrent_input(self, h, recurrent_mask):
-        return h if recurrent_mask is None else h * recurrent_mask
+        return h if recurrent_mask is None else h * ops.cast(recurrent_mask, h.dtype)
+
+    def _matmul(self, x, kernel, like):
+        """``x @ kernel`` in the compute dtype (bf16 under mixed precision), returned in `like`'s dtype."""
+        out = ops.matmul(ops.cast(x, self.compute_dtype), ops.cast(kernel, self.compute_dtype))
+        return ops.cast(out, like.dtype)
 
     def get_config(self) -> dict:
         s = keras.saving.serialize_keras_object
@@ -246,7 +263,7 @@ class ElmanCell(RecurrentCell):
     def recurrent_step(self, projected, states, recurrent_mask=None):
         h = states[0]
         h_in = self._recurrent_input(h, recurrent_mask)
-        new_h = self.activation(projected + ops.matmul(h_in, ops.cast(self.recurrent_kernel, h.dtype)))
+        new_h = self.activation(ops.cast(projected, h.dtype) + self._matmul(h_in, self.recurrent_kernel, h))
         return new_h, [new_h]
 
 
@@ -335,10 +352,10 @@ class GRUCell(GatedCell):
         h = states[0]
         h_in = self._recurrent_input(h, recurrent_mask)
         u = self.units
-        kernel = ops.cast(self.recurrent_kernel, h.dtype)
-        x_z, x_r, x_h = ops.split(projected, 3, axis=-1)
+        kernel = self.recurrent_kernel
+        x_z, x_r, x_h = ops.split(ops.cast(projected, h.dtype), 3, axis=-1)
         if self.reset_after:
-            inner = ops.matmul(h_in, kernel)
+            inner = self._matmul(h_in, kernel, h)
             if self.use_bias:
                 inner = inner + ops.cast(self.bias[1], h.dtype)
             h_z, h_r, h_h = ops.split(inner, 3, axis=-1)
@@ -346,10 +363,10 @@ class GRUCell(GatedCell):
             r = self.recurrent_activation(x_r + h_r)
             candidate = self.activation(x_h + r * h_h)
         else:
-            h_z, h_r = ops.split(ops.matmul(h_in, kernel[:, : 2 * u]), 2, axis=-1)
+            h_z, h_r = ops.split(self._matmul(h_in, kernel[:, : 2 * u], h), 2, axis=-1)
             z = self.recurrent_activation(x_z + h_z)
             r = self.recurrent_activation(x_r + h_r)
-            candidate = self.activation(x_h + ops.matmul(r * h_in, kernel[:, 2 * u :]))
+            candidate = self.activation(x_h + self._matmul(r * h_in, kernel[:, 2 * u :], h))
         new_h = z * h + (1.0 - z) * candidate
         return new_h, [new_h]
 
@@ -431,7 +448,7 @@ class LSTMCell(GatedCell):
     def recurrent_step(self, projected, states, recurrent_mask=None):
         h, c = states[0], states[1]
         h_in = self._recurrent_input(h, recurrent_mask)
-        z = projected + ops.matmul(h_in, ops.cast(self.recurrent_kernel, h.dtype))
+        z = ops.cast(projected, h.dtype) + self._matmul(h_in, self.recurrent_kernel, h)
         z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)

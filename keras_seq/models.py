@@ -81,7 +81,8 @@ def build_classifier(vocab_size: int, num_classes: int, *, cell: str = "lstm", e
         x = SequencePooling(pooling, name="pooling")(x)
     if dropout:
         x = keras.layers.Dropout(dropout)(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    # float32 outputs (and loss) under mixed precision too: the last layer of every builder
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -119,9 +120,10 @@ def build_tagger(vocab_size: int, num_tags: int, *, cell: str = "lstm", embed_di
     if dropout:
         x = keras.layers.Dropout(dropout)(x)
     if crf:
-        outputs = CRF(num_tags, name="crf")(keras.layers.Dense(num_tags, name="emissions")(x))
+        emissions = keras.layers.Dense(num_tags, name="emissions", dtype="float32")(x)
+        outputs = CRF(num_tags, name="crf", dtype="float32")(emissions)  # log-space sums stay float32
     else:
-        outputs = keras.layers.Dense(num_tags, activation="softmax", name="tag_probabilities")(x)
+        outputs = keras.layers.Dense(num_tags, activation="softmax", name="tag_probabilities", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -161,7 +163,7 @@ def build_language_model(vocab_size: int, *, cell: str = "lstm", embed_dim: int 
                       recurrent_dropout=recurrent_dropout, name=f"{cell}_{i}")(x)
         if dropout:
             x = keras.layers.Dropout(dropout)(x)
-    outputs = keras.layers.Dense(vocab_size, name="logits")(x)
+    outputs = keras.layers.Dense(vocab_size, name="logits", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 

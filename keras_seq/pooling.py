@@ -58,9 +58,12 @@ class SequencePooling(keras.layers.Layer):
         valid = ops.cast(mask, inputs.dtype)  # (B, T)
         any_valid = ops.expand_dims(ops.cast(ops.any(ops.cast(mask, "bool"), axis=1), inputs.dtype), -1)
         if self.mode == "mean":
-            total = ops.sum(inputs * ops.expand_dims(valid, -1), axis=1)
-            count = ops.maximum(ops.sum(valid, axis=1, keepdims=True), 1.0)
-            return total / count
+            # Summed in float32 under mixed precision: bf16 holds integers exactly only up to 256.
+            wide = "float32" if keras.backend.standardize_dtype(inputs.dtype) in ("bfloat16", "float16") else None
+            x, v = (inputs, valid) if wide is None else (ops.cast(inputs, wide), ops.cast(valid, wide))
+            total = ops.sum(x * ops.expand_dims(v, -1), axis=1)
+            count = ops.maximum(ops.sum(v, axis=1, keepdims=True), 1.0)
+            return ops.cast(total / count, inputs.dtype)
         if self.mode == "max":
             # standardize_dtype: torch's dtype is torch.float32, which never equals the string
             wide = keras.backend.standardize_dtype(inputs.dtype) in ("float32", "float64")

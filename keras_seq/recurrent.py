@@ -12,7 +12,10 @@
 3. a padded step (mask False) keeps the previous state, so the state after the
    last valid step is carried to the end and padded inputs get no gradient;
 4. dropout uses one mask per sequence for every time step on the inputs and
-   on the recurrent connections (variational dropout, Gal & Ghahramani 2016).
+   on the recurrent connections (variational dropout, Gal & Ghahramani 2016);
+5. under mixed precision (``mixed_bfloat16``) the matmuls run in bf16 while the
+   states are carried, gated and added in float32 (`RecurrentCell.state_dtype`);
+   outputs and returned states are in the layer's compute dtype, as Keras expects.
 
 A cell's output is its first state (``h_t``), as for Keras' cells.
 """
@@ -234,7 +237,7 @@ class Recurrent(keras.layers.Layer):
             if self.stateful:
                 # A copy: `call` assigns the final states to these variables, in place on
                 # torch, which would corrupt the saved tensors its backward pass needs.
-                return [ops.copy(ops.convert_to_tensor(v.value, dtype=self.compute_dtype))
+                return [ops.copy(ops.convert_to_tensor(v.value, dtype=self.cell.state_dtype))
                         for v in self._state_variables]
             return self.cell.get_initial_state(ops.shape(sequences)[0])
         if not isinstance(initial_state, (list, tuple)):
@@ -244,7 +247,7 @@ class Recurrent(keras.layers.Layer):
                 f"`initial_state` of '{self.name}' must hold {len(self.state_size)} tensor(s) "
                 f"of shape (batch, {self.cell.units}); received {len(initial_state)}."
             )
-        return [ops.convert_to_tensor(s, dtype=self.compute_dtype) for s in initial_state]
+        return [ops.cast(ops.convert_to_tensor(s), self.cell.state_dtype) for s in initial_state]
 
     def call(self, sequences, initial_state=None, mask=None, training: bool = False):
         self._check_sequences_shape(sequences.shape)
@@ -269,10 +272,17 @@ class Recurrent(keras.layers.Layer):
         if self.stateful:
             for variable, value in zip(self._state_variables, final_states):
                 variable.assign(ops.cast(value, variable.dtype))
+        last_output, outputs, final_states = self._in_compute_dtype((last_output, outputs, final_states))
         output = outputs if self.return_sequences else last_output
         if self.return_state:
             return (output, *final_states)
         return output
+
+    def _in_compute_dtype(self, result):
+        """(last output, outputs or None, states) in the layer's compute dtype (float32: unchanged)."""
+        last, outputs, states = result
+        cast = lambda x: None if x is None else ops.cast(x, self.compute_dtype)  # noqa: E731
+        return cast(last), cast(outputs), [cast(x) for x in states]
 
     def _loop(self, sequences, states, mask, recurrent_mask):
         """Keras' backend loop over the cell: (last output, outputs (B, T, H) or None, final states)."""
@@ -291,6 +301,7 @@ class Recurrent(keras.layers.Layer):
             mask = None if mask is None else ops.transpose(mask, (1, 0))
         else:
             projected = cell.project_inputs(sequences)
+        projected = ops.cast(projected, states[0].dtype)  # once, not per step (mixed precision: to float32)
 
         def step(projected_t, carry):
             return cell.recurrent_step(projected_t, list(carry), recurrent_mask)
@@ -320,10 +331,11 @@ class Recurrent(keras.layers.Layer):
             arguments = dict(kernel=cell.kernel, recurrent_kernel=cell.recurrent_kernel, bias=cell.bias,
                              activation=cell.activation, recurrent_activation=cell.recurrent_activation,
                              return_sequences=self.return_sequences, go_backwards=self.go_backwards, unroll=False)
+            initial = [ops.cast(x, sequences.dtype) for x in states]
             if len(states) == 2:
-                last, outputs, final = keras_backend.fused_lstm(sequences, states[0], states[1], mask, **arguments)
+                last, outputs, final = keras_backend.fused_lstm(sequences, initial[0], initial[1], mask, **arguments)
             else:
-                last, outputs, final = keras_backend.fused_gru(sequences, states[0], mask, reset_after=True,
+                last, outputs, final = keras_backend.fused_gru(sequences, initial[0], mask, reset_after=True,
                                                                **arguments)
             final = [ops.cast(x, sequences.dtype) for x in final]
             if not self.return_sequences:
@@ -342,8 +354,8 @@ class Recurrent(keras.layers.Layer):
             right_padded = ops.all(ops.equal(mask, ops.arange(ops.shape(mask)[1])[None, :] < lengths[:, None]))
             usable = ops.logical_and(right_padded, ops.all(lengths > 0))
             none_to_zeros = lambda r: (r[0], r[1] if r[1] is not None else ops.zeros_like(r[0]), r[2])  # noqa: E731
-            last, outputs, final = ops.cond(usable, lambda: none_to_zeros(fused()),
-                                            lambda: none_to_zeros(self._loop(sequences, states, mask, None)))
+            loop = lambda: self._in_compute_dtype(self._loop(sequences, states, mask, None))  # noqa: E731
+            last, outputs, final = ops.cond(usable, lambda: none_to_zeros(fused()), lambda: none_to_zeros(loop()))
             return last, (outputs if self.return_sequences else None), final
         except NotImplementedError:  # this backend / device / configuration has no fused kernel
             return None

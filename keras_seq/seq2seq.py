@@ -116,9 +116,12 @@ class AttentionDecoder(keras.layers.Layer):
 
     # -- one step (inference) --------------------------------------------------------
     def initial_carry(self, states) -> list:
-        """The loop's carry before the first target: the cell's states and h~_0 = 0."""
-        states = list(states)
-        return states + [ops.zeros_like(states[0])] if self.attention is not None else states
+        """The loop's carry before the first target: the cell's states (in its `state_dtype`:
+        float32 under mixed precision) and h~_0 = 0 (in the compute dtype)."""
+        states = [ops.cast(x, self.cell.state_dtype) for x in states]
+        if self.attention is None:
+            return states
+        return states + [ops.zeros((ops.shape(states[0])[0], self.units), dtype=self.compute_dtype)]
 
     def prepare_memory(self, memory):
         """What the steps reuse per source: the additive score's W_m m_s (or None)."""
@@ -129,10 +132,11 @@ class AttentionDecoder(keras.layers.Layer):
         cell = self.cell
         if self.attention is None:
             output, states = cell.recurrent_step(projected_t, list(carry))
-            return output, None, list(states)
+            return ops.cast(output, self.compute_dtype), None, list(states)
         *states, attentional = carry
         feed_kernel = ops.cast(cell.kernel[self.embed_dim:], attentional.dtype)
         h, states = cell.recurrent_step(projected_t + ops.matmul(attentional, feed_kernel), list(states))
+        h = ops.cast(h, self.compute_dtype)  # attention and the combination run in the compute dtype
         context, weights = self.attention.attend(h, memory, memory_mask, keys)
         attentional = ops.tanh(ops.matmul(ops.concatenate([context, h], axis=-1), self.combine_kernel))
         return attentional, weights, list(states) + [attentional]
@@ -184,7 +188,7 @@ class AttentionDecoder(keras.layers.Layer):
                                               zero_output_for_mask=True)
         if time_major:
             outputs = ops.transpose(outputs, (1, 0, 2))
-        states = list(final)[: len(self.state_size)]
+        states = [ops.cast(x, self.compute_dtype) for x in list(final)[: len(self.state_size)]]
         return (outputs[..., : self.units], outputs[..., self.units:], *states)
 
     def get_config(self) -> dict:
@@ -242,7 +246,7 @@ def build_seq2seq(source_vocab: int, target_vocab: int, *, cell: str = "lstm", u
         targets, memory, initial_state=states, memory_mask=ops.not_equal(source, 0))
     if dropout:
         outputs = keras.layers.Dropout(dropout)(outputs)
-    logits = keras.layers.Dense(target_vocab, name="logits")(outputs)
+    logits = keras.layers.Dense(target_vocab, name="logits", dtype="float32")(outputs)  # float32 under mixed precision
     return keras.Model([source, target_in], logits, name=name)
 
 

@@ -70,6 +70,10 @@ DEFAULTS: dict[str, Any] = {
         "buckets": 12,
         "seed": 0,
         "jit_compile": False,
+        # Keras mixed precision for training: "mixed_bfloat16" (CPUs with AVX512_BF16 / AMX, recent GPUs) or
+        # "mixed_float16" (GPUs); matmuls in 16 bits, states, losses and outputs in float32. The run's
+        # model.keras is float32 (what exports serve), evaluated as such. None: float32 throughout.
+        "mixed_precision": None,
         "lm_batch": 32,  # lm: parallel tracks
         "lm_window": 100,  # lm: truncated-BPTT window
         "word_dropout": 0.0,  # classify / tag: replace training word ids by <UNK> with this probability
@@ -147,6 +151,10 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
         raise ValueError(f"decode.beam must be a positive integer; received {beam!r}")
     _check_distribution(config)
+    precision = config["train"]["mixed_precision"]
+    if precision not in (None, "mixed_bfloat16", "mixed_float16"):
+        raise ValueError(f"train.mixed_precision must be 'mixed_bfloat16' or 'mixed_float16' (or left out for "
+                         f"float32); received {precision!r}")
     decay = config["train"]["lr_decay"]
     if decay is not None and not (isinstance(decay, (int, float)) and 0 < decay < 1):
         raise ValueError(f"train.lr_decay must be a number between 0 and 1 (exclusive); received {decay!r}")

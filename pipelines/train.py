@@ -9,6 +9,7 @@ exactly where it stopped; a finished run is refused unless ``overwrite``).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import shutil
@@ -282,9 +283,10 @@ def _train(config: dict, task, run: RunDirectory, out: RunDirectory, state, wher
         from keras_seq.pipelines.data_service import ExamplesSeen
 
         metrics = [*metrics, ExamplesSeen()]
-    with where.scope():
-        model = task.build_model(config, len(encoder.vocab), len(label_vocab) if label_vocab else 0, matrix,
-                                 len(encoder.char_vocab) if encoder.char_vocab else None)
+    sizes = (len(encoder.vocab), len(label_vocab) if label_vocab else 0)
+    chars_size = len(encoder.char_vocab) if encoder.char_vocab else None
+    with where.scope(), _precision(train["mixed_precision"]):
+        model = task.build_model(config, *sizes, matrix, chars_size)
         model.compile(optimizer=_optimizer(train), loss=task.loss(model), jit_compile=train["jit_compile"],
                       metrics=metrics or None)
     monitor = train["monitor"]
@@ -305,12 +307,8 @@ def _train(config: dict, task, run: RunDirectory, out: RunDirectory, state, wher
                   _TimeLimit(train["max_minutes"], state.train_seconds if state else 0.0, agree=where.any)]
     backup = RunBackup(out.backup, state, callbacks, started=time.perf_counter(), restore_from=run.backup)
     if len(epochs):
-        validation = where.distribute(fit.validation)
-        # shuffle=False: the datasets shuffle themselves (seeded per epoch); Keras would only warn that it cannot.
-        model.fit(where.distribute(fit.train, task.loss_unit(config)), validation_data=validation, epochs=epochs.stop,
-                  initial_epoch=epochs.start, steps_per_epoch=fit.steps_per_epoch,
-                  validation_steps=int(fit.validation.cardinality()) if validation is not fit.validation else None,
-                  callbacks=callbacks + [backup], verbose=verbose, shuffle=False)
+        with _precision(train["mixed_precision"]):
+            _fit(model, fit, where, task, config, epochs, callbacks + [backup], verbose)
     else:
         logger.info("%s: every epoch is trained (backup after epoch %d); finishing the run", run.path, done)
     final = backup.state
@@ -324,6 +322,8 @@ def _train(config: dict, task, run: RunDirectory, out: RunDirectory, state, wher
     if final.best_epoch:
         model.load_weights(str(run.backup / best_file(final.best_epoch)))
     model = task.deployable(model, config)
+    if keras.backend.standardize_dtype(model.dtype_policy.compute_dtype) != "float32":
+        model = _float32_twin(task, config, model, sizes, chars_size)
     replace_atomically(run.model, lambda tmp: model.save(tmp))
 
     history = history_columns(history_rows(run.history))
@@ -334,6 +334,8 @@ def _train(config: dict, task, run: RunDirectory, out: RunDirectory, state, wher
                "data_split": corpus.split_rule()}
     if monitor != "val_loss":
         metrics[f"best_{monitor}"] = float(max(history.get(monitor, [math.nan])))
+    if train["mixed_precision"]:
+        metrics["mixed_precision"] = train["mixed_precision"]  # in training; model.keras is float32
     if where.distributed or train["data_service"]:
         metrics["distribution"] = {"strategy": where.name, "workers": where.workers, "replicas": where.replicas,
                                    "data_service": train["data_service"] or None, "weights_sha256": trained}
@@ -351,6 +353,39 @@ def _train(config: dict, task, run: RunDirectory, out: RunDirectory, state, wher
         shutil.rmtree(run.path / SHARDS_DIR, ignore_errors=True)
     where.barrier()
     return metrics
+
+
+def _fit(model, fit: FitData, where, task, config: dict, epochs: range, callbacks: list, verbose: int) -> None:
+    """`model.fit` over the remaining epochs, distributed as `where` says."""
+    validation = where.distribute(fit.validation)
+    # shuffle=False: the datasets shuffle themselves (seeded per epoch); Keras would only warn that it cannot.
+    model.fit(where.distribute(fit.train, task.loss_unit(config)), validation_data=validation, epochs=epochs.stop,
+              initial_epoch=epochs.start, steps_per_epoch=fit.steps_per_epoch,
+              validation_steps=int(fit.validation.cardinality()) if validation is not fit.validation else None,
+              callbacks=callbacks, verbose=verbose, shuffle=False)
+
+
+@contextlib.contextmanager
+def _precision(policy: str | None):
+    """Keras' global dtype policy `policy` (None: float32) inside the block, the previous one after it."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy or "float32")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _float32_twin(task, config: dict, model, sizes: tuple, chars_size: int | None):
+    """The trained model with float32 layers (what the run directory keeps: exports compute in float32),
+    compiled as it was."""
+    twin = task.build_model(config, *sizes, None, chars_size)
+    twin.set_weights(model.get_weights())
+    twin.compile(optimizer=_optimizer(config["train"]), loss=task.loss(twin), metrics=task.metrics())
+    twin.optimizer.build(twin.trainable_variables)  # with the trained optimizer state, as the model had it
+    for mine, trained in zip(twin.optimizer.variables, model.optimizer.variables, strict=True):
+        mine.assign(keras.ops.cast(trained.value, mine.dtype))
+    return twin
 
 
 def _plot_curves(history: dict, path: Path) -> None:

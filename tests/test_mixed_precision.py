@@ -1,0 +1,84 @@
+"""Keras mixed precision (``mixed_bfloat16``): matmuls in bf16, states / losses / outputs in float32,
+and float32 models in the run directory."""
+from __future__ import annotations
+
+import contextlib
+
+import keras
+import numpy as np
+import pytest
+
+import keras_seq
+from tests.conftest import REPO
+
+BUILTINS = {"LSTM": keras.layers.LSTM, "GRU": keras.layers.GRU}
+
+
+@contextlib.contextmanager
+def policy(name: str):
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+@pytest.mark.parametrize("name", ["LSTM", "GRU"])
+def test_states_carried_in_float32_drift_less_than_the_builtins(name):
+    """400 steps under mixed_bfloat16, the weights of a float32 reference: our layer's outputs
+    stay closer to float32 than Keras' own layer's, which carries its states in bf16."""
+    x = np.random.default_rng(0).normal(size=(8, 400, 32)).astype("float32")
+    reference = BUILTINS[name](64, return_sequences=True)
+    exact = np.asarray(reference(x))
+    with policy("mixed_bfloat16"):
+        ours, theirs = getattr(keras_seq, name)(64, return_sequences=True), BUILTINS[name](64, return_sequences=True)
+        ours(x), theirs(x)
+        ours.set_weights(reference.get_weights())
+        theirs.set_weights(reference.get_weights())
+        out = ours(x)
+        assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"  # the layer's compute dtype, as Keras wants
+        assert ours.cell.state_dtype == "float32"
+        ours_error = np.abs(np.asarray(keras.ops.cast(out, "float32")) - exact).mean()
+        theirs_error = np.abs(np.asarray(keras.ops.cast(theirs(x), "float32")) - exact).mean()
+    assert ours_error < 0.75 * theirs_error, (ours_error, theirs_error)
+    assert ours_error < 2e-3
+
+
+def test_task_models_train_with_float32_outputs_and_loss():
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1, 50, (16, 12)).astype("int32")
+    with policy("mixed_bfloat16"):
+        tagger = keras_seq.build_tagger(50, 5, crf=True, units=8, embed_dim=8)
+        tagger.compile("adam", loss=keras_seq.tagger_loss(tagger))
+        loss = tagger.train_on_batch(ids, rng.integers(1, 5, (16, 12)))
+        assert np.isfinite(loss) and tagger.get_layer("crf").compute_dtype == "float32"
+        s2s = keras_seq.build_seq2seq(50, 20, units=8, embed_dim=8)
+        s2s.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        logits = s2s([ids, ids % 20])
+        assert keras.backend.standardize_dtype(logits.dtype) == "float32"
+        assert np.isfinite(s2s.train_on_batch([ids, ids % 20], (ids + 1) % 20))
+        classifier = keras_seq.build_classifier(50, 2, units=8, embed_dim=8, pooling="mean")
+        assert keras.backend.standardize_dtype(classifier(ids).dtype) == "float32"
+
+
+def test_a_mixed_precision_run_keeps_a_float32_model(tmp_path):
+    from keras_seq.pipelines.config import load_config
+    from keras_seq.pipelines.synthetic import write_corpus
+    from keras_seq.pipelines.train import train_run
+
+    corpus = write_corpus(tmp_path / "data", {"train": 300, "dev": 60, "test": 60})
+    metrics = train_run(load_config(REPO / "pipelines" / "configs" / "demo.toml", [
+        f'data.source="{corpus}"', "train.epochs=1", 'train.mixed_precision="mixed_bfloat16"']), tmp_path / "run",
+        verbose=0)
+    assert metrics["mixed_precision"] == "mixed_bfloat16" and 0.0 <= metrics["test"]["accuracy"] <= 1.0
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after training
+    model = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+
+
+def test_mixed_precision_setting_is_checked():
+    from keras_seq.pipelines.config import load_config
+
+    with pytest.raises(ValueError, match="train.mixed_precision must be"):
+        load_config(None, ['train.mixed_precision="bf16"'])
