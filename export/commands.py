@@ -15,14 +15,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from keras_seq.export.exporter import export_run
 
     summary = export_run(args.run_dir, args.out, name=args.name, version=args.version, overwrite=args.overwrite,
-                         max_len=args.max_len, generate_length=args.generate_length, verify=not args.no_verify)
+                         max_len=args.max_len, generate_length=args.generate_length, verify=not args.no_verify,
+                         int8=args.int8)
     report = summary["verification"] or {}
     print(json.dumps({"savedmodel": str(Path(args.out) / summary["savedmodel"]),
                       "onnx": str(Path(args.out) / summary["onnx"]), "task": summary["task"],
                       "opset": summary["opset"], "onnx_operators": summary["onnx_operators"],
                       "verified": report.get("checked", "skipped (--no-verify)"),
                       "max_abs_diff": {"savedmodel": report.get("max_abs_diff"),
-                                       "onnx": (report.get("onnx") or {}).get("max_abs_diff")}}, indent=2))
+                                       "onnx": (report.get("onnx") or {}).get("max_abs_diff")},
+                      **({"int8": report.get("onnx_int8") or summary.get("int8")} if args.int8 else {})}, indent=2))
     return 0
 
 
@@ -38,4 +40,6 @@ def add_commands(sub) -> None:
                         help="serving truncation for runs trained without max_len (default 1024 tokens)")
     export.add_argument("--generate-length", type=int, default=200, help="lm: tokens the generate signature adds")
     export.add_argument("--no-verify", action="store_true", help="skip the fresh-process verification")
+    export.add_argument("--int8", action="store_true", help="also int8 ONNX graphs (ONNX Runtime's dynamic "
+                        "quantization of MatMul, Gather and LSTM; GRU / RNN stay float): predict / serve --int8")
     export.set_defaults(func=_cmd_export)

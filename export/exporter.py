@@ -29,7 +29,7 @@ from keras_seq.export.probes import adversarial_texts
 from keras_seq.export.processes import remove_debris
 from keras_seq.export.runs import TrainedRun, check_padding_invariance, load_trained_run, stage_tokenizer
 from keras_seq.export.savedmodel import ServingFunctions, install_atomically, text_requests
-from keras_seq.export.verify import text_feeds, verify_onnx
+from keras_seq.export.verify import int8_agreement, text_feeds, verify_onnx
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 logger = logging.getLogger(__name__)
@@ -79,8 +79,10 @@ def export(model, out: str | Path, *, tokenizer, labels: list[str] | None = None
 
 def export_trained(run: TrainedRun, out: str | Path, *, name: str, version: int | None = None,
                    overwrite: bool = False, max_len: int | None = None, generate_length: int = 200,
-                   warmup_texts: list[str] | None = None, verify: bool = True) -> dict:
-    """Both artifacts of a trained model, verified, then installed atomically; returns the summary."""
+                   warmup_texts: list[str] | None = None, verify: bool = True, int8: bool = False) -> dict:
+    """Both artifacts of a trained model, verified, then installed atomically; returns the summary.
+    `int8`: also int8 ONNX graphs (`keras_seq.export.quantize`), their agreement with the float
+    answers measured (not required) on the check texts."""
     from keras_seq.export.onnx_export import write_onnx_dir
 
     check_padding_invariance(run)
@@ -106,10 +108,12 @@ def export_trained(run: TrainedRun, out: str | Path, *, name: str, version: int 
         reference, report = write_version(functions, staged, name, text_requests(signatures, warmup),
                                           text_feeds(texts, signatures), verify)
         logger.info("writing the ONNX model ...")
-        onnx_info = write_onnx_dir(run, staged_onnx, generate_length)
+        onnx_info = write_onnx_dir(run, staged_onnx, generate_length, int8=int8)
         if verify:
             logger.info("checking ONNX Runtime against the SavedModel's answers ...")
             report["onnx"] = verify_onnx(staged_onnx, texts, reference)
+            if int8:
+                report["onnx_int8"] = {**onnx_info["int8"], **int8_agreement(staged_onnx, texts)}
         install_atomically(staged, target, overwrite)
         install_atomically(staged_onnx, layout.onnx_dir, overwrite=True)
     finally:
@@ -123,7 +127,7 @@ def export_trained(run: TrainedRun, out: str | Path, *, name: str, version: int 
         "signatures": {k: [s.name for s in v[1]] for k, v in functions.signatures().items()},
         "max_len": spec.max_len,
         "generate_length": generate_length if run.task.generates else None,
-        "opset": onnx_info["opset"], "onnx_operators": onnx_info["operators"],
+        "opset": onnx_info["opset"], "onnx_operators": onnx_info["operators"], "int8": onnx_info.get("int8"),
         "run": None if run.config.get("from") else str(Path(run.directory).resolve()), "tools": _tool_versions(),
         "verification": report,
     }

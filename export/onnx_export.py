@@ -23,8 +23,9 @@ def task_model_to_onnx(model, task: str | Task, metadata: dict[str, str] | None 
                          stateful_inputs=task.generates, doc=f"keras-seq {task.name} model")
 
 
-def write_onnx_dir(run: TrainedRun, directory: Path, generate_length: int) -> dict:
-    """`directory` already holds the tokenizer files (`export.runs.stage_tokenizer`)."""
+def write_onnx_dir(run: TrainedRun, directory: Path, generate_length: int, int8: bool = False) -> dict:
+    """`directory` already holds the tokenizer files (`export.runs.stage_tokenizer`). With `int8`,
+    each graph also gets its dynamically quantized twin (`keras_seq.export.quantize`)."""
     tokenizer = TokenizerSpec.load(directory)
     metadata = {"keras_seq.task": run.task.name, "keras_seq.kind": run.kind,
                 "keras_seq.tokenizer": json.dumps(asdict(tokenizer), sort_keys=True)}
@@ -47,5 +48,9 @@ def write_onnx_dir(run: TrainedRun, directory: Path, generate_length: int) -> di
         # float32 -> Python float -> JSON round-trips exactly.
         info["crf"] = {"transitions": run.crf.transitions.numpy().tolist(),
                        "start": run.crf.start_scores.numpy().tolist(), "end": run.crf.end_scores.numpy().tolist()}
+    if int8:
+        from keras_seq.export.quantize import quantize_graphs
+
+        info["int8"] = quantize_graphs(directory, sorted(graphs))
     write_onnx_info(directory, info)
     return info

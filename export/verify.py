@@ -162,3 +162,20 @@ def verify_onnx(onnx_dir: str | Path, texts: list, reference: dict) -> dict:
             compare(np.array(answer["continuation"]), np.array(reference["generate"]["continuation"][i].decode()),
                     f"onnx continuation {i}")
     return {"texts": len(texts), "max_abs_diff": worst}
+
+
+def int8_agreement(onnx_dir: str | Path, texts: list) -> dict:
+    """How far the int8 graphs' answers are from the float graphs' on `texts`: the share of
+    answers whose labels / tags / tokens are the same, and the largest difference of their numbers."""
+    from keras_seq.serving.predictor import OnnxPredictor
+
+    exact, quantized = OnnxPredictor(onnx_dir), OnnxPredictor(onnx_dir, int8=True)
+    task = exact.task
+    same, worst = 0, 0.0
+    for a, b in zip(exact.predict(texts), quantized.predict(texts)):
+        symbols = lambda x: {k: v for k, v in x.items() if k not in NUMBER_FIELDS}  # noqa: E731
+        same += symbols(a) == symbols(b)
+        numbers_a, numbers_b = task.answer_numbers(a), task.answer_numbers(b)
+        if numbers_a and len(numbers_a) == len(numbers_b):
+            worst = max(worst, float(np.max(np.abs(np.subtract(numbers_a, numbers_b)))))
+    return {"texts": len(texts), "same_answers": same / max(len(texts), 1), "max_abs_diff": worst}

@@ -67,6 +67,10 @@ DEFAULTS: dict[str, Any] = {
         "lr_patience": 1,
         "tokens_per_batch": 4096,
         "max_batch": 64,
+        # sorted: length-sorted batches under the token budget, ties and batch order reshuffled each epoch
+        # (keras_seq.pipelines.batching.sorted_batches; padding well under 1%); buckets: tf.data's length
+        # buckets (`buckets` of them, at the length quantiles) over a shuffle buffer.
+        "batching": "sorted",
         "buckets": 12,
         "seed": 0,
         "jit_compile": False,
@@ -151,6 +155,8 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
         raise ValueError(f"decode.beam must be a positive integer; received {beam!r}")
     _check_distribution(config)
+    if config["train"]["batching"] not in ("sorted", "buckets"):
+        raise ValueError(f"train.batching must be 'sorted' or 'buckets'; received {config['train']['batching']!r}")
     precision = config["train"]["mixed_precision"]
     if precision not in (None, "mixed_bfloat16", "mixed_float16"):
         raise ValueError(f"train.mixed_precision must be 'mixed_bfloat16' or 'mixed_float16' (or left out for "

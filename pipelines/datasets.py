@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_seq.pipelines.batching import (AUTOTUNE, bucket_batch_sizes, bucket_by_length, bucketed_batch_count,
-                                          fixed_length_batches, length_boundaries)
+                                          fixed_length_batches, length_boundaries, sorted_batches)
 from keras_seq.pipelines.readers import Corpus
 from keras_seq.pipelines.tokenize import UNK_ID, TokenizerSpec, word_keys
 from keras_seq.pipelines.vocab import TextEncoder, Vocabulary
@@ -184,16 +184,74 @@ def _bucket_plan(lengths: np.ndarray, tokens_per_batch: int, max_batch: int, buc
     return boundaries, bucket_batch_sizes(boundaries, tokens_per_batch, max_batch, int(lengths.max()))
 
 
+class ExampleTable:
+    """A split's encoded examples in memory, one ragged tensor (or vector) per part of the element,
+    so that any batch of them can be gathered and padded in the graph (`batches`)."""
+
+    def __init__(self, dataset: tf.data.Dataset) -> None:
+        spec = dataset.element_spec
+        leaves_spec = tf.nest.flatten(spec)
+        columns: list[list] = [[] for _ in leaves_spec]
+        for element in dataset:
+            for column, value in zip(columns, tf.nest.flatten(element)):
+                column.append(value.numpy())
+        self.structure = spec
+        self.parts = [self._stack(column, s) for column, s in zip(columns, leaves_spec)]
+        ids = self.parts[0]  # the first leaf: the token ids (`first_ids`)
+        self.lengths = ids.row_lengths().numpy()
+
+    @staticmethod
+    def _stack(column: list, spec: tf.TensorSpec):
+        if spec.shape.rank == 0:
+            return tf.constant(np.asarray(column, dtype=spec.dtype.as_numpy_dtype))
+        dtype = spec.dtype.as_numpy_dtype
+        flat = np.concatenate([np.reshape(v, (-1,)) for v in column]) if column else np.zeros((0,), dtype)
+        if spec.shape.rank == 1:
+            return tf.RaggedTensor.from_row_lengths(flat, [len(v) for v in column])
+        # (T, C) per example (a tagger's characters): rows of rows
+        return tf.RaggedTensor.from_nested_row_lengths(
+            flat, [[v.shape[0] for v in column], [v.shape[1] for v in column for _ in range(v.shape[0])]])
+
+    def batches(self, plan: list[np.ndarray]) -> tf.data.Dataset:
+        """One padded batch (0 on the right) per index array of `plan`, in that order."""
+        indices = tf.RaggedTensor.from_row_lengths(np.concatenate(plan).astype(np.int64) if plan else
+                                                   np.zeros((0,), np.int64), [len(b) for b in plan])
+        parts = self.parts
+
+        def gather(index):
+            out = [tf.gather(p, index) for p in parts]
+            out = [t.to_tensor() if isinstance(t, tf.RaggedTensor) else t for t in out]
+            return tf.nest.pack_sequence_as(self.structure, out)
+
+        return tf.data.Dataset.from_tensor_slices(indices).map(gather, num_parallel_calls=AUTOTUNE)
+
+
 def epoch_batches(dataset: tf.data.Dataset, lengths: np.ndarray, epochs: range, *, seed: int = 0,
                   dropout: dict | None = None, tokens_per_batch: int = 4096, max_batch: int = 64, buckets: int = 12,
-                  cache: bool = True) -> tuple[tf.data.Dataset, int]:
+                  cache: bool = True, batching: str = "sorted") -> tuple[tf.data.Dataset, int]:
     """Training batches of the epochs `epochs` as one stream, and the batches per epoch
     (fit's ``steps_per_epoch``).
 
-    Epoch e is shuffled with a seed made of (`seed`, e) and its word dropout
-    (`dropout`: `word_dropout`'s keyword arguments) is keyed by (seed, e, batch),
-    so a run resumed at epoch k trains on exactly the batches an uninterrupted
+    ``batching="sorted"``: `keras_seq.pipelines.batching.sorted_batches` (length-sorted, token
+    budget; `dataset` may already be the split's `ExampleTable`); ``"buckets"``: tf.data's length
+    buckets over a 20,000-example shuffle buffer. Epoch e is shuffled with a seed made of
+    (`seed`, e) and its word dropout (`dropout`: `word_dropout`'s keyword arguments) is keyed by
+    (seed, e, batch), so a run resumed at epoch k trains on exactly the batches an uninterrupted
     run would have seen from epoch k on."""
+    if batching == "sorted":
+        table = dataset if isinstance(dataset, ExampleTable) else ExampleTable(dataset)
+        count = len(sorted_batches(table.lengths, tokens_per_batch, max_batch))
+
+        def one_epoch(epoch: int) -> tf.data.Dataset:
+            rng = np.random.default_rng([seed, epoch])
+            batches = table.batches(sorted_batches(table.lengths, tokens_per_batch, max_batch, rng))
+            return word_dropout(batches, seed=seed, epoch=epoch, **dropout) if dropout else batches
+
+        per_epoch = [one_epoch(e) for e in epochs] or [table.batches([])]
+        stream = functools.reduce(tf.data.Dataset.concatenate, per_epoch)
+        return stream.apply(tf.data.experimental.assert_cardinality(count * len(epochs))).prefetch(AUTOTUNE), count
+    if batching != "buckets":
+        raise ValueError(f"train.batching must be 'sorted' or 'buckets'; received {batching!r}")
     if cache:
         dataset = dataset.cache()
     boundaries, sizes = _bucket_plan(lengths, tokens_per_batch, max_batch, buckets)
@@ -210,6 +268,12 @@ def epoch_batches(dataset: tf.data.Dataset, lengths: np.ndarray, epochs: range, 
     per_epoch = [one_epoch(e) for e in epochs] or [bucket_by_length(dataset.take(0), boundaries, sizes)]
     stream = functools.reduce(tf.data.Dataset.concatenate, per_epoch)
     return stream.apply(tf.data.experimental.assert_cardinality(count * len(epochs))).prefetch(AUTOTUNE), count
+
+
+def sorted_fixed_batches(table: ExampleTable, tokens_per_batch: int = 4096, max_batch: int = 64) -> tf.data.Dataset:
+    """Evaluation batches: `sorted_batches` without shuffling (the same every pass), prefetched."""
+    plan = sorted_batches(table.lengths, tokens_per_batch, max_batch)
+    return table.batches(plan).apply(tf.data.experimental.assert_cardinality(len(plan))).prefetch(AUTOTUNE)
 
 
 def batched(dataset: tf.data.Dataset, lengths: np.ndarray, *, tokens_per_batch: int = 4096, max_batch: int = 64,

@@ -5,7 +5,7 @@ import tempfile
 
 import numpy as np
 
-from keras_seq.pipelines.batching import bucket_batch_sizes, length_boundaries, padded_share
+from keras_seq.pipelines.batching import bucket_batch_sizes, length_boundaries, padded_share, sorted_padded_share
 from keras_seq.pipelines.datasets import (LabelLookup, batched, build_label_vocab, encoded_dataset, first_ids,
                                           prepare_text_dir, split_lengths)
 from keras_seq.pipelines.readers import open_corpus
@@ -21,7 +21,8 @@ def corpus_stats(source: str, task: str, level: str = "word", max_len: int | Non
     Padded shares are measured by running one epoch of the real batching
     pipelines: fixed-length padding to `max_len` (or the longest example)
     against length bucketing with `buckets` quantile buckets and about
-    `batch_size` * mean-length tokens per batch.
+    `batch_size` * mean-length tokens per batch, and (computed from the same
+    plan `train` uses) length-sorted batches at that token budget.
     """
     corpus = open_corpus(source, task, **options)
     spec = TokenizerSpec(level=level, lower=lower, max_len=max_len)
@@ -53,7 +54,7 @@ def corpus_stats(source: str, task: str, level: str = "word", max_len: int | Non
             "unk_share_split": held_out,
         }
         if corpus.kind.stream:
-            result.update(padded_share_fixed=0.0, padded_share_bucketed=0.0,
+            result.update(padded_share_fixed=0.0, padded_share_bucketed=0.0, padded_share_sorted=0.0,
                           note="language modelling uses contiguous windows: nothing is padded")
             return result
         fixed_len = max_len or int(lengths.max())
@@ -66,6 +67,8 @@ def corpus_stats(source: str, task: str, level: str = "word", max_len: int | Non
         result.update(
             padded_share_fixed=padded_share(fixed)[0],
             padded_share_bucketed=padded_share(bucketed)[0],
+            # what `train` does by default (train.batching = "sorted"), at the same token budget
+            padded_share_sorted=sorted_padded_share(lengths, tokens_per_batch, 4 * batch_size),
             bucket_boundaries=boundaries,
             bucket_batch_sizes=bucket_batch_sizes(boundaries, tokens_per_batch, 4 * batch_size, int(lengths.max())),
         )
@@ -96,6 +99,7 @@ def format_stats(stats: dict) -> str:
         f"train    {stats['examples']:,} examples   tokens {stats['tokens']:,}   vocabulary {stats['vocab_size']:,}",
         "lengths  " + "  ".join(f"{k}={v:g}" for k, v in q.items()),
         f"<UNK>    {stats['unk_share']:.2%} of {stats['unk_share_split']} tokens",
-        f"padding  fixed-length {stats['padded_share_fixed']:.1%}   bucketed {stats['padded_share_bucketed']:.1%}",
+        f"padding  fixed-length {stats['padded_share_fixed']:.1%}   bucketed {stats['padded_share_bucketed']:.1%}   "
+        f"length-sorted {stats['padded_share_sorted']:.1%}",
     ]
     return "\n".join(lines)

@@ -26,8 +26,9 @@ from keras_seq.contracts import RunDirectory
 from keras_seq.contracts.tokenizer import TOKENIZER_FILE
 from keras_seq.pipelines.config import dump_toml
 from keras_seq.contracts.errors import replace_atomically, write_json
-from keras_seq.pipelines.datasets import (LabelLookup, batched, build_label_vocab, count_split_tokens, encoded_dataset,
-                                          epoch_batches, key_counts, prepare_text_dir, split_lengths)
+from keras_seq.pipelines.datasets import (ExampleTable, LabelLookup, batched, build_label_vocab, count_split_tokens,
+                                          encoded_dataset, epoch_batches, key_counts, prepare_text_dir, sorted_fixed_batches,
+                                          split_lengths)
 from keras_seq.pipelines.evaluate import (compiled_predict, corpus_from_config, evaluate_run, lm_stream, lm_windows,
                                           tagging_metrics)
 from keras_seq.pipelines.readers import Corpus
@@ -161,15 +162,24 @@ class FitData:
 
 
 def labeled_fit_data(task, setup: TrainingSetup) -> FitData:
-    """Examples with labels (classify, tag): bucketed batches, shuffled per epoch, with word dropout."""
+    """Examples with labels (classify, tag, seq2seq): batches under a token budget (length-sorted, or length
+    buckets: ``train.batching``), shuffled per epoch, with word dropout."""
     data, train = setup.config["data"], setup.config["train"]
     label_vocab = build_label_vocab(setup.corpus, setup.run.path, task.label_file)
     labels = LabelLookup(label_vocab)
-    train_raw = _limited(encoded_dataset(setup.corpus, "train", setup.encoder, labels), data["limit"]).cache()
-    val_raw = _limited(encoded_dataset(setup.corpus, "validation", setup.encoder, labels), data["limit"]).cache()
-    lengths, val_lengths = split_lengths(train_raw), split_lengths(val_raw)
-    batching = dict(tokens_per_batch=train["tokens_per_batch"], max_batch=train["max_batch"],
-                    buckets=train["buckets"], cache=False)
+    train_raw = _limited(encoded_dataset(setup.corpus, "train", setup.encoder, labels), data["limit"])
+    val_raw = _limited(encoded_dataset(setup.corpus, "validation", setup.encoder, labels), data["limit"])
+    budget = dict(tokens_per_batch=train["tokens_per_batch"], max_batch=train["max_batch"])
+    if train["batching"] == "sorted":  # the splits in memory, batched by length order (batching.sorted_batches)
+        train_raw, val_table = ExampleTable(train_raw), ExampleTable(val_raw)
+        lengths = train_raw.lengths
+        validation = sorted_fixed_batches(val_table, **budget)
+    else:
+        train_raw, val_raw = train_raw.cache(), val_raw.cache()
+        lengths = split_lengths(train_raw)
+        validation = batched(val_raw, split_lengths(val_raw), shuffle=False, buckets=train["buckets"], cache=False,
+                             **budget)
+    batching = dict(**budget, buckets=train["buckets"], cache=False)
     singletons = _singletons(setup.counts, setup.encoder, train.get("unk_singletons", 0.0))
     dropout = dict(rate=train["word_dropout"], singletons_from=singletons[0], singleton_rate=singletons[1])
     if train["data_service"] and len(setup.epochs):
@@ -182,8 +192,7 @@ def labeled_fit_data(task, setup: TrainingSetup) -> FitData:
             **{k: v for k, v in batching.items() if k != "cache"})
     else:
         train_ds, steps = epoch_batches(train_raw, lengths, setup.epochs, seed=train["seed"], dropout=dropout,
-                                        **batching)
-    validation = batched(val_raw, val_lengths, shuffle=False, **batching)
+                                        batching=train["batching"], **batching)
     callbacks = task.validation_callbacks(validation, label_vocab, train["monitor"])
     return FitData(train_ds, validation, callbacks, label_vocab, steps)
 

@@ -75,8 +75,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.runtime == "onnx":
         from keras_seq.serving.predictor import OnnxPredictor
 
-        predictor = OnnxPredictor(args.export_dir)
+        predictor = OnnxPredictor(args.export_dir, int8=args.int8)
     else:
+        if args.int8:
+            raise ValueError("--int8 answers from the export's int8 ONNX graphs: use it with --runtime onnx")
         from keras_seq._quiet import import_quietly
         from keras_seq.serving.savedmodel_predictor import SavedModelPredictor
 
@@ -113,7 +115,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     print(f"serving {args.export_dir} on http://{args.host}:{args.port}", file=sys.stderr)
     serve(args.export_dir, port=args.port, host=args.host, name=args.name, max_texts=args.max_texts,
-          max_body_bytes=args.max_body_bytes, body_timeout=args.body_timeout, head_timeout=args.head_timeout)
+          max_body_bytes=args.max_body_bytes, body_timeout=args.body_timeout, head_timeout=args.head_timeout,
+          int8=args.int8)
     return 0
 
 
@@ -162,6 +165,7 @@ def add_commands(sub) -> None:
     predict.add_argument("--runtime", choices=["savedmodel", "onnx"], default="onnx")
     predict.add_argument("--input", default=None, help="a JSON Lines file: one JSON string per line")
     predict.add_argument("--generate", action="store_true", help="lm: greedy continuations instead of scores")
+    predict.add_argument("--int8", action="store_true", help="onnx: the export's int8 graphs (export --int8)")
     predict.set_defaults(func=_cmd_predict, trailing_texts=True)
 
     serve = sub.add_parser("serve", help="a model server (KServe, TF Serving's REST protocol) on the ONNX export")
@@ -169,6 +173,7 @@ def add_commands(sub) -> None:
     serve.add_argument("--port", type=_port, default=8080)
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default loopback)")
     serve.add_argument("--name", default=None, help="model name in the URL (default: the export's name)")
+    serve.add_argument("--int8", action="store_true", help="answer from the export's int8 ONNX graphs")
     serve.add_argument("--max-texts", type=_positive(int), default=256, help="most texts per request (V1 and V2)")
     serve.add_argument("--max-body-bytes", type=_positive(int), default=4 * 1024 * 1024,
                        help="larger request bodies get 413 (default 4 MiB)")

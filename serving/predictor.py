@@ -54,7 +54,7 @@ class OnnxPredictor:
     [{'label': 'pos', 'probabilities': {'neg': 0.01, 'pos': 0.99}}]
     """
 
-    def __init__(self, export_dir: str | Path, threads: int | None = None) -> None:
+    def __init__(self, export_dir: str | Path, threads: int | None = None, int8: bool = False) -> None:
         import onnxruntime as ort
 
         directory = find_onnx_dir(export_dir)
@@ -68,7 +68,12 @@ class OnnxPredictor:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+        quantized = (self.info.get("int8") or {}).get("graphs", {})
+        if int8 and not quantized:
+            raise ValueError(f"{directory}: this export has no int8 graphs; export again with --int8 (int8=True)")
+
         def session(name: str):
+            name = quantized[name] if int8 else name  # the int8 twin takes and gives the same tensors
             return ort.InferenceSession(str(directory / name), options, providers=["CPUExecutionProvider"])
 
         self.session = session(ONNX_MODEL_FILE)

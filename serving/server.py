@@ -102,15 +102,16 @@ def texts_from_v2(request: kserve.InferRequest, max_texts: int = MAX_TEXTS) -> l
 class TextModel(kserve.Model):
     """One exported model (its ONNX artifact), answering raw texts."""
 
-    def __init__(self, export_dir: str | Path, name: str | None = None, max_texts: int = MAX_TEXTS) -> None:
+    def __init__(self, export_dir: str | Path, name: str | None = None, max_texts: int = MAX_TEXTS,
+                 int8: bool = False) -> None:
         export_dir = Path(export_dir)
         info = ExportDirectory(export_dir).info()
         super().__init__(name or info["name"])
-        self.export_dir, self.info, self.max_texts = export_dir, info, max_texts
+        self.export_dir, self.info, self.max_texts, self.int8 = export_dir, info, max_texts, int8
         self.predictor: OnnxPredictor | None = None
 
     def load(self) -> bool:
-        self.predictor = OnnxPredictor(self.export_dir)
+        self.predictor = OnnxPredictor(self.export_dir, int8=self.int8)
         self.ready = True
         return self.ready
 
@@ -170,9 +171,9 @@ def _configure_uvicorn(host: str, max_body_bytes: int, body_timeout: float, head
 
 def serve(export_dir: str | Path, port: int = 8080, host: str = "127.0.0.1", name: str | None = None,
           max_texts: int = MAX_TEXTS, max_body_bytes: int = MAX_BODY_BYTES, body_timeout: float = BODY_TIMEOUT,
-          head_timeout: float = HEAD_TIMEOUT) -> None:
-    """Serves the export's ONNX model until interrupted (V1, V2, health, metrics)."""
-    model = TextModel(export_dir, name, max_texts)
+          head_timeout: float = HEAD_TIMEOUT, int8: bool = False) -> None:
+    """Serves the export's ONNX model (`int8`: its int8 graphs) until interrupted (V1, V2, health, metrics)."""
+    model = TextModel(export_dir, name, max_texts, int8)
     model.load()
     _configure_uvicorn(host, max_body_bytes, body_timeout, head_timeout)
     quiet_client_errors()

@@ -108,9 +108,9 @@ def test_data_stats_cli_json(tmp_path, data_dir):
     assert result.returncode == 0, result.stderr[-2000:]
     stats = json.loads(result.stdout.strip().splitlines()[-1])
     assert stats["examples"] == 300
-    for key in ("unk_share", "padded_share_fixed", "padded_share_bucketed"):
+    for key in ("unk_share", "padded_share_fixed", "padded_share_bucketed", "padded_share_sorted"):
         assert 0.0 <= stats[key] <= 1.0
-    assert stats["padded_share_bucketed"] < stats["padded_share_fixed"]
+    assert stats["padded_share_sorted"] < stats["padded_share_bucketed"] < stats["padded_share_fixed"]
     assert stats["tokens"] == sum(min(30, n) for n in [len(w) for w, _ in open_corpus(tmp_path, "tag").examples()])
 
 
@@ -146,7 +146,8 @@ def test_word_dropout_replaces_singletons_more_often():
     assert (same == ids.numpy()).all()
 
 
-def test_epoch_stream_resumed_at_epoch_k_sees_the_batches_of_an_uninterrupted_run():
+@pytest.mark.parametrize("batching", ["sorted", "buckets"])
+def test_epoch_stream_resumed_at_epoch_k_sees_the_batches_of_an_uninterrupted_run(batching):
     """What makes a resumed run exact: epoch e's order and word dropout depend on (seed, e) only."""
     import tensorflow as tf
 
@@ -157,7 +158,7 @@ def test_epoch_stream_resumed_at_epoch_k_sees_the_batches_of_an_uninterrupted_ru
     dataset = tf.data.Dataset.from_generator(lambda: ((r, r) for r in rows), output_signature=(
         tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.int64)))
     lengths = np.array([len(r) for r in rows])
-    options = dict(seed=3, dropout=dict(rate=0.2), tokens_per_batch=200, max_batch=16, buckets=4)
+    options = dict(seed=3, dropout=dict(rate=0.2), tokens_per_batch=200, max_batch=16, buckets=4, batching=batching)
     full, steps = epoch_batches(dataset, lengths, range(0, 4), **options)
     resumed, same_steps = epoch_batches(dataset, lengths, range(2, 4), **options)
     full_batches = [x.numpy() for x, _ in full]
@@ -167,3 +168,37 @@ def test_epoch_stream_resumed_at_epoch_k_sees_the_batches_of_an_uninterrupted_ru
     epoch0, epoch1 = full_batches[:steps], full_batches[steps : 2 * steps]
     assert not all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(epoch0, epoch1))  # reshuffled
     assert any((b == 1).any() for b in epoch0)  # word dropout happened (<UNK> = 1)
+
+
+def test_sorted_batches_cover_every_example_once_under_the_budget_and_vary_by_epoch():
+    from keras_seq.pipelines.batching import sorted_batches, sorted_padded_share
+
+    lengths = np.random.default_rng(0).zipf(1.6, 5000).clip(1, 900)  # a long tail, like review lengths
+    plans = [sorted_batches(lengths, 2048, 64, np.random.default_rng([7, epoch])) for epoch in range(3)]
+    for plan in plans:
+        assert sorted(np.concatenate(plan).tolist()) == list(range(5000))
+        for batch in plan:
+            assert len(batch) <= 64 and (len(batch) == 1 or len(batch) * lengths[batch].max() <= 2048)
+    assert len({len(plan) for plan in plans}) == 1  # the same count every epoch: fit's steps_per_epoch
+    assert [b.tolist() for b in plans[0]] != [b.tolist() for b in plans[1]]  # other batches, other order
+    assert {frozenset(b.tolist()) for b in plans[0]} != {frozenset(b.tolist()) for b in plans[1]}
+    again = sorted_batches(lengths, 2048, 64, np.random.default_rng([7, 0]))
+    assert [b.tolist() for b in again] == [b.tolist() for b in plans[0]]  # a seed reproduces them
+    assert sorted_padded_share(lengths, 2048, 64) < 0.03  # 2.5 %: a sparse tail of 5,000; real corpora pad less
+
+
+def test_example_table_pads_every_part_of_an_element():
+    import tensorflow as tf
+
+    from keras_seq.pipelines.datasets import ExampleTable
+
+    rows = [np.arange(1, n + 1) for n in (3, 1, 5)]
+    dataset = tf.data.Dataset.from_generator(
+        lambda: (((r, np.stack([r, r * 10], axis=1)), r * 2) for r in rows), output_signature=(
+            (tf.TensorSpec([None], tf.int64), tf.TensorSpec([None, None], tf.int64)), tf.TensorSpec([None], tf.int64)))
+    table = ExampleTable(dataset)
+    assert table.lengths.tolist() == [3, 1, 5]
+    (ids, chars), tags = next(iter(table.batches([np.array([2, 1])])))
+    assert ids.numpy().tolist() == [[1, 2, 3, 4, 5], [1, 0, 0, 0, 0]]
+    assert chars.shape == (2, 5, 2) and chars.numpy()[1, 0].tolist() == [1, 10] and (chars.numpy()[1, 1:] == 0).all()
+    assert tags.numpy().tolist() == [[2, 4, 6, 8, 10], [2, 0, 0, 0, 0]]
