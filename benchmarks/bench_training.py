@@ -1,5 +1,6 @@
-"""Training speed of the shipped configs: float32 against mixed_bfloat16, and length buckets
-against length-sorted batches, in one run.
+"""Training speed of the shipped configs: float32 against mixed_bfloat16, length buckets against
+length-sorted batches, and this package's recurrent layers against Keras' built-ins in the same
+pipeline, in one run.
 
     python benchmarks/bench_training.py [--configs imdb_sentiment,ewt_upos,...] [--rounds 2]
 
@@ -22,17 +23,25 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-VARIANTS = {  # name: --set overrides
-    "float32, buckets": ['train.batching="buckets"'],
-    "float32, sorted": ['train.batching="sorted"'],
-    "bf16, sorted": ['train.batching="sorted"', 'train.mixed_precision="mixed_bfloat16"'],
+VARIANTS = {  # name: (--set overrides, the model's recurrent layers)
+    "float32, buckets": (['train.batching="buckets"'], "keras_seq"),
+    "float32, sorted": (['train.batching="sorted"'], "keras_seq"),
+    "bf16, sorted": (['train.batching="sorted"', 'train.mixed_precision="mixed_bfloat16"'], "keras_seq"),
+    # The same model and pipeline with Keras' built-in SimpleRNN / GRU / LSTM in the recurrent stack
+    # (classifier and tagger stacks: `keras_seq.models.CELLS`; same weights layout, same defaults).
+    "float32, sorted, Keras layers": (['train.batching="sorted"'], "keras"),
 }
+KERAS_LAYERS = ("import sys, keras, keras_seq.models as m; m.CELLS = {'elman': keras.layers.SimpleRNN, "
+                "'gru': keras.layers.GRU, 'lstm': keras.layers.LSTM}; from keras_seq.cli import main; "
+                "sys.exit(main(sys.argv[1:]))")
 LIMITS = {"imdb_sentiment": 4000, "ewt_upos": 4000, "conll2003_ner_crf": 4000, "g2p_cmudict": 20000}
+KERAS_LESS = ("g2p_cmudict",)  # the encoder-decoder's decoder needs this package's cells
 
 
-def seconds_per_epoch(config: str, sets: list[str], out: Path) -> float:
-    command = [sys.executable, "-m", "keras_seq.cli", "train", config, "--out", str(out), "--overwrite",
-               "--verbose", "0", *[a for s in sets for a in ("--set", s)]]
+def seconds_per_epoch(config: str, sets: list[str], out: Path, layers: str = "keras_seq") -> float:
+    start = [sys.executable, "-m", "keras_seq.cli"] if layers == "keras_seq" else [sys.executable, "-c", KERAS_LAYERS]
+    command = [*start, "train", config, "--out", str(out), "--overwrite", "--verbose", "0",
+               *[a for s in sets for a in ("--set", s)]]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=3600)
     if result.returncode:
@@ -53,10 +62,11 @@ def main() -> None:
     for config in args.configs.split(","):
         base = [f"data.limit={LIMITS.get(config, 4000)}", f"train.epochs={args.epochs}", "train.patience=100",
                 "train.max_minutes=60"]
-        times = {name: [] for name in VARIANTS}
+        variants = {k: v for k, v in VARIANTS.items() if v[1] == "keras_seq" or config not in KERAS_LESS}
+        times = {name: [] for name in variants}
         for _ in range(args.rounds):
-            for name, sets in VARIANTS.items():
-                times[name].append(seconds_per_epoch(config, base + sets, root / config))
+            for name, (sets, layers) in variants.items():
+                times[name].append(seconds_per_epoch(config, base + sets, root / config, layers))
                 print(f"{config:20s} {name:18s} {times[name][-1]:7.1f} s/epoch", file=sys.stderr)
         reference = statistics.median(times["float32, buckets"])
         results[config] = {name: {"seconds_per_epoch": round(statistics.median(t), 2),

@@ -207,15 +207,17 @@ class ExampleTable:
         dtype = spec.dtype.as_numpy_dtype
         flat = np.concatenate([np.reshape(v, (-1,)) for v in column]) if column else np.zeros((0,), dtype)
         if spec.shape.rank == 1:
-            return tf.RaggedTensor.from_row_lengths(flat, [len(v) for v in column])
+            return tf.RaggedTensor.from_row_lengths(flat, np.asarray([len(v) for v in column], np.int64))
         # (T, C) per example (a tagger's characters): rows of rows
-        return tf.RaggedTensor.from_nested_row_lengths(
-            flat, [[v.shape[0] for v in column], [v.shape[1] for v in column for _ in range(v.shape[0])]])
+        return tf.RaggedTensor.from_nested_row_lengths(flat, [
+            np.asarray([v.shape[0] for v in column], np.int64),
+            np.asarray([v.shape[1] for v in column for _ in range(v.shape[0])], np.int64)])
 
     def batches(self, plan: list[np.ndarray]) -> tf.data.Dataset:
         """One padded batch (0 on the right) per index array of `plan`, in that order."""
-        indices = tf.RaggedTensor.from_row_lengths(np.concatenate(plan).astype(np.int64) if plan else
-                                                   np.zeros((0,), np.int64), [len(b) for b in plan])
+        indices = tf.RaggedTensor.from_row_lengths(
+            np.concatenate(plan).astype(np.int64) if plan else np.zeros((0,), np.int64),
+            np.asarray([len(b) for b in plan], np.int64))
         parts = self.parts
 
         def gather(index):

@@ -287,17 +287,17 @@ def _train(config: dict, task, run: RunDirectory, out: RunDirectory, state, wher
         matrix, coverage = load_word_vectors(m["vectors"], encoder.vocab, m["embed_dim"], seed=train["seed"])
         logger.info("pretrained vectors cover %.1f%% of the vocabulary", 100 * coverage)
     label_vocab = fit.label_vocab
-    metrics = task.metrics() or []
+    compiled_metrics = task.metrics() or []
     if train["data_service"]:
         from keras_seq.pipelines.data_service import ExamplesSeen
 
-        metrics = [*metrics, ExamplesSeen()]
+        compiled_metrics = [*compiled_metrics, ExamplesSeen()]
     sizes = (len(encoder.vocab), len(label_vocab) if label_vocab else 0)
     chars_size = len(encoder.char_vocab) if encoder.char_vocab else None
     with where.scope(), _precision(train["mixed_precision"]):
         model = task.build_model(config, *sizes, matrix, chars_size)
         model.compile(optimizer=_optimizer(train), loss=task.loss(model), jit_compile=train["jit_compile"],
-                      metrics=metrics or None)
+                      metrics=compiled_metrics or None)
     monitor = train["monitor"]
     mode = "min" if monitor == "val_loss" else "max"
     out.backup.mkdir(exist_ok=True)
