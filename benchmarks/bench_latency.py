@@ -20,23 +20,18 @@ import json
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+from bench_export import _timed  # noqa: E402
 
 
 def _median_batch_seconds(predict, texts: list, batch: int, repeats: int) -> float:
     batches = [texts[i: i + batch] for i in range(0, len(texts) - batch + 1, batch)] or [texts[:batch]]
-    predict(batches[0])  # warm up
-    times = []
-    for i in range(repeats):
-        start = time.perf_counter()
-        predict(batches[i % len(batches)])
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(_timed(predict, batches, repeats))
 
 
 def _gold(corpus):

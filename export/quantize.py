@@ -8,7 +8,7 @@ or ``RNN`` (its `IntegerOpsRegistry` lists neither), nor for ``Gemm`` under dyna
 those stay float, so a GRU model gains only in its embedding and dense layers. The int8 graphs
 take and give the same inputs and outputs as the float ones (`OnnxPredictor(int8=True)`,
 ``keras-seq predict / serve --int8``); their answers differ by the quantization error, which
-`export` measures on its check texts and `benchmarks/bench_int8.py` on whole test sets.
+`export` measures on its check texts and `benchmarks/bench_latency.py --full-test` on whole test sets.
 """
 from __future__ import annotations
 

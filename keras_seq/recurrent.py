@@ -4,7 +4,12 @@
 (batch, time, features) sequence:
 
 1. the input projection ``x @ kernel + b`` of *all* steps is one matmul,
-   outside the loop (only ``h @ recurrent_kernel`` stays inside);
+   outside the loop, so only ``h @ recurrent_kernel`` stays inside
+   (``projection="hoisted"``); or it runs inside the loop, one (B, D) matmul
+   per step (``projection="per_step"``, what Keras' own cells do), where the
+   backend's executor runs it beside the recurrent matmul on an idle core.
+   ``projection="auto"`` (default) picks, per backend and cell, the form that
+   measured faster (`AUTO_PROJECTION`, `benchmarks/bench_projection.py`);
 2. the loop is Keras' own backend loop (`keras_seq._keras_compat.rnn`: a
    ``tf.while_loop`` with TensorArrays and ``maximum_iterations`` on the TF
    backend). ``keras.ops.scan`` was measured slower and its TF version cannot
@@ -28,6 +33,7 @@ from keras import ops
 from keras_seq import _keras_compat as keras_backend
 
 from keras_seq.cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell, _rate
+from keras_seq.fused import FusedKernel
 
 __all__ = ["Recurrent", "Elman", "GRU", "LSTM"]
 
@@ -42,12 +48,18 @@ _LOOP_ARGS = (
     "unroll",
     "zero_output_for_mask",
     "use_cudnn",
+    "projection",
 )
+PROJECTIONS = ("auto", "hoisted", "per_step")
+# projection="auto" on a CPU: (backend, cell class) -> the form measured faster in training on a
+# 2-core CPU (benchmarks/bench_projection.py, benchmarks/results/bench_projection-BACKEND.json);
+# else, and wherever a GPU is visible (one large matmul suits it), "hoisted".
+AUTO_PROJECTION: dict[tuple[str, str], str] = {}
 _BASE_LAYER_ARGS = ("name", "dtype", "trainable", "autocast", "input_shape", "input_dim")
 
 
 @keras.saving.register_keras_serializable(package="keras_seq")
-class Recurrent(keras.layers.Layer):
+class Recurrent(FusedKernel, keras.layers.Layer):
     """Runs a recurrent cell over the time axis.
 
     Args:
@@ -72,6 +84,11 @@ class Recurrent(keras.layers.Layer):
             right-padded mask without empty rows), else the loop; ``False``
             always the loop; ``True`` raises where the layer's configuration
             cannot use it. Same weights, same results (within float error).
+        projection: where the loop's input projection runs: ``"hoisted"`` (one
+            matmul over all steps before the loop), ``"per_step"`` (inside the
+            loop, as Keras' cells do), or ``"auto"`` (default: the form measured
+            faster for this backend and cell, `AUTO_PROJECTION`). Same
+            weights, same results (within float error).
 
     Call arguments: ``sequences`` (B, T, D); optional ``initial_state`` (list
     of (B, size) tensors); ``mask`` (B, T) booleans; ``training``.
@@ -102,6 +119,7 @@ class Recurrent(keras.layers.Layer):
         unroll: bool = False,
         zero_output_for_mask: bool = False,
         use_cudnn: bool | str = "auto",
+        projection: str = "auto",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -123,6 +141,10 @@ class Recurrent(keras.layers.Layer):
         if use_cudnn not in ("auto", True, False):
             raise ValueError(f"`use_cudnn` must be 'auto', True or False; received use_cudnn={use_cudnn!r}.")
         self.use_cudnn = use_cudnn
+        if projection not in PROJECTIONS:
+            raise ValueError(f"`projection` must be one of {', '.join(map(repr, PROJECTIONS))}; "
+                             f"received projection={projection!r}.")
+        self.projection = projection
         if use_cudnn is True and self.fused_kernel_blockers():
             raise ValueError(f"use_cudnn=True, but {type(self).__name__} cannot use the fused kernel: "
                              f"{'; '.join(self.fused_kernel_blockers())} (use_cudnn='auto' falls back to the loop)")
@@ -173,30 +195,6 @@ class Recurrent(keras.layers.Layer):
         if self._fused_device and keras.backend.backend() == "tensorflow":
             self.supports_jit = False
         self.built = True
-
-    def fused_kernel_blockers(self) -> list[str]:
-        """Why this layer cannot run the backend's fused kernel; [] when it can (given a
-        device that has one, and a right-padded mask without empty rows at run time).
-        The conditions are Keras' own for its LSTM and GRU layers."""
-        cell, blockers = self.cell, []
-        if self.use_cudnn is False:
-            blockers.append("use_cudnn=False")
-        if type(cell) not in (LSTMCell, GRUCell):  # exactly: a subclass may change the equations
-            return blockers + [f"{type(cell).__name__} has no fused kernel (only keras_seq's LSTMCell and GRUCell)"]
-        if keras.activations.serialize(cell.activation) != "tanh":
-            blockers.append(f"activation={keras.activations.serialize(cell.activation)!r} (needs 'tanh')")
-        if keras.activations.serialize(cell.recurrent_activation) != "sigmoid":
-            blockers.append(f"recurrent_activation={keras.activations.serialize(cell.recurrent_activation)!r} "
-                            "(needs 'sigmoid')")
-        if not cell.use_bias:
-            blockers.append("use_bias=False")
-        if not getattr(cell, "reset_after", True):
-            blockers.append("reset_after=False")
-        if self.unroll:
-            blockers.append("unroll=True")
-        if self.recurrent_dropout:
-            blockers.append(f"recurrent_dropout={self.recurrent_dropout}")
-        return blockers
 
     def _create_state_variables(self, batch_size: int) -> None:
         variables = [
@@ -297,18 +295,25 @@ class Recurrent(keras.layers.Layer):
         # inputs.shape[1] -- the *batch* size -- when input_length is unknown.
         time_major = steps is not None
         if time_major:
-            projected = cell.project_inputs(ops.transpose(sequences, (1, 0, 2)))
+            sequences = ops.transpose(sequences, (1, 0, 2))
             mask = None if mask is None else ops.transpose(mask, (1, 0))
-        else:
-            projected = cell.project_inputs(sequences)
-        projected = ops.cast(projected, states[0].dtype)  # once, not per step (mixed precision: to float32)
+        state_dtype = states[0].dtype
+        if self.projection_form() == "per_step":
+            loop_inputs = sequences
 
-        def step(projected_t, carry):
-            return cell.recurrent_step(projected_t, list(carry), recurrent_mask)
+            def step(inputs_t, carry):
+                projected_t = ops.cast(cell.project_inputs(inputs_t), state_dtype)
+                return cell.recurrent_step(projected_t, list(carry), recurrent_mask)
+        else:
+            # once, not per step (mixed precision: to float32)
+            loop_inputs = ops.cast(cell.project_inputs(sequences), state_dtype)
+
+            def step(projected_t, carry):
+                return cell.recurrent_step(projected_t, list(carry), recurrent_mask)
 
         last_output, outputs, final_states = keras_backend.rnn(
             step,
-            projected,
+            loop_inputs,
             states,
             mask=mask,
             unroll=self.unroll,
@@ -321,44 +326,13 @@ class Recurrent(keras.layers.Layer):
             outputs = ops.transpose(outputs, (1, 0, 2))
         return last_output, (outputs if self.return_sequences else None), list(final_states)
 
-    def _fused(self, sequences, states, mask):
-        """The backend's fused kernel (cuDNN), or None where it cannot run. A mask must be
-        right-padded with no empty row (cuDNN's condition): checked in the graph, with the
-        loop as the other branch. Results follow the loop's conventions exactly."""
-        cell = self.cell
-
-        def fused():
-            arguments = dict(kernel=cell.kernel, recurrent_kernel=cell.recurrent_kernel, bias=cell.bias,
-                             activation=cell.activation, recurrent_activation=cell.recurrent_activation,
-                             return_sequences=self.return_sequences, go_backwards=self.go_backwards, unroll=False)
-            initial = [ops.cast(x, sequences.dtype) for x in states]
-            if len(states) == 2:
-                last, outputs, final = keras_backend.fused_lstm(sequences, initial[0], initial[1], mask, **arguments)
-            else:
-                last, outputs, final = keras_backend.fused_gru(sequences, initial[0], mask, reset_after=True,
-                                                               **arguments)
-            final = [ops.cast(x, sequences.dtype) for x in final]
-            if not self.return_sequences:
-                return ops.cast(last, sequences.dtype), None, final
-            outputs = ops.cast(outputs, sequences.dtype)
-            if mask is not None and not self.zero_output_for_mask and not self.go_backwards:
-                # cuDNN outputs zeros after a row's end; the loop repeats the last valid output.
-                outputs = ops.where(ops.expand_dims(mask, -1), outputs, ops.expand_dims(final[0], 1))
-            return final[0], outputs, final
-
-        try:
-            if mask is None:
-                return fused()
-            mask = ops.cast(mask, "bool")
-            lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
-            right_padded = ops.all(ops.equal(mask, ops.arange(ops.shape(mask)[1])[None, :] < lengths[:, None]))
-            usable = ops.logical_and(right_padded, ops.all(lengths > 0))
-            none_to_zeros = lambda r: (r[0], r[1] if r[1] is not None else ops.zeros_like(r[0]), r[2])  # noqa: E731
-            loop = lambda: self._in_compute_dtype(self._loop(sequences, states, mask, None))  # noqa: E731
-            last, outputs, final = ops.cond(usable, lambda: none_to_zeros(fused()), lambda: none_to_zeros(loop()))
-            return last, (outputs if self.return_sequences else None), final
-        except NotImplementedError:  # this backend / device / configuration has no fused kernel
-            return None
+    def projection_form(self) -> str:
+        """``"hoisted"`` or ``"per_step"``: what ``projection`` means for this layer here."""
+        if self.projection != "auto":
+            return self.projection
+        if keras_backend.fused_kernel_device("tanh", "sigmoid"):  # a GPU: measured on CPUs only
+            return "hoisted"
+        return AUTO_PROJECTION.get((keras.backend.backend(), type(self.cell).__name__), "hoisted")
 
     # -- config ---------------------------------------------------------
     def get_config(self) -> dict:

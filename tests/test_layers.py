@@ -446,3 +446,38 @@ def test_fused_kernel_blockers_are_keras_conditions():
     with pytest.raises(ValueError, match="finds no fused kernel"):
         layer(np.zeros((1, 2, 3), "float32"))
     assert keras_seq.GRU.from_config(keras_seq.GRU(3, use_cudnn=False).get_config()).use_cudnn is False
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_per_step_projection_matches_the_hoisted_one_with_gradients(case):
+    ours, _, kwargs = CASES[case]
+    x, mask = padded_batch(3)
+    hoisted = ours(U, return_sequences=True, projection="hoisted", dropout=0.2, seed=1, **kwargs)
+    per_step = ours(U, return_sequences=True, projection="per_step", dropout=0.2, seed=1, **kwargs)
+    hoisted(x), per_step(x)
+    per_step.set_weights(hoisted.get_weights())
+    assert (hoisted.projection_form(), per_step.projection_form()) == ("hoisted", "per_step")
+    seed_state = np.asarray(hoisted.seed_generator.state)
+    for training in (False, True):
+        results = []
+        for layer in (hoisted, per_step):
+            layer.seed_generator.state.assign(seed_state)  # the same dropout masks
+            inputs = tf.constant(x)
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                out = layer(inputs, mask=tf.constant(mask), training=training)
+                loss = tf.reduce_sum(out * out)
+            results.append([out, *tape.gradient(loss, [inputs, *layer.trainable_weights])])
+        for a, b in zip(*results):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
+
+
+def test_projection_is_checked_saved_and_auto_reads_the_measured_table(monkeypatch):
+    with pytest.raises(ValueError, match="`projection` must be one of 'auto', 'hoisted', 'per_step'"):
+        keras_seq.LSTM(4, projection="inside")
+    layer = keras_seq.GRU(3, projection="per_step")
+    assert keras_seq.GRU.from_config(layer.get_config()).projection == "per_step"
+    monkeypatch.setattr(keras_seq.recurrent, "AUTO_PROJECTION", {(keras.backend.backend(), "GRUCell"): "per_step"})
+    assert keras_seq.GRU(3).projection_form() == "per_step"
+    assert keras_seq.LSTM(3).projection_form() == "hoisted"  # not in the table
+    assert keras_seq.GRU(3, projection="hoisted").projection_form() == "hoisted"  # an explicit choice wins

@@ -1,0 +1,160 @@
+"""Hoisted against per-step input projection, and both against Keras' built-in layers, over the
+matrix of issue #13: Elman / GRU / LSTM, one direction and both, masked and not, three shapes,
+on the backend Keras runs (KERAS_BACKEND=tensorflow | jax).
+
+    python benchmarks/bench_projection.py [--shapes 64x100x128x256,32x200x256x512,16x50x64x128]
+                                          [--cells elman,gru,lstm] [--rounds 5] [--out FILE]
+
+Model: Input (B, T, D) [-> Masking, right-padded, lengths drawn from T/4..T] -> layer (H units,
+or Bidirectional of it) -> Dense(1); Adam, MSE, ``train_on_batch`` (no XLA on TF: the training
+default; JAX always compiles). Training tokens/s counts B x T per step; inference is the latency
+of ``predict_on_batch`` at batch 1 and at B. For each case the three models (ours with
+``projection="hoisted"``, ours with ``"per_step"``, Keras') are timed in alternating rounds,
+`--rounds` rounds of one step each, and the median is kept, so drift on a shared machine hits all
+three alike. Ratios are ours / Keras' (tokens/s: higher is better; latency: Keras' / ours, so
+higher is better too).
+
+The last table is what ``projection="auto"`` should pick per cell on this backend: the form
+with the higher geometric mean of training tokens/s over the cases
+(`keras_seq.recurrent.AUTO_PROJECTION`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import keras_seq  # noqa: E402
+
+PAIRS = {"elman": (keras_seq.Elman, keras.layers.SimpleRNN), "gru": (keras_seq.GRU, keras.layers.GRU),
+         "lstm": (keras_seq.LSTM, keras.layers.LSTM)}
+VARIANTS = ("hoisted", "per_step", "keras")
+
+
+def _model(layer, shape, masked: bool, bidirectional: bool) -> keras.Model:
+    _, steps, features, _ = shape
+    inputs = keras.Input((steps, features))
+    x = keras.layers.Masking(0.0)(inputs) if masked else inputs
+    x = keras.layers.Bidirectional(layer)(x) if bidirectional else layer(x)
+    model = keras.Model(inputs, keras.layers.Dense(1)(x))
+    model.compile(optimizer="adam", loss="mse", jit_compile=keras.backend.backend() == "jax")
+    return model
+
+
+def _batch(shape, masked: bool, rng: np.random.Generator):
+    batch, steps, features, _ = shape
+    x = rng.normal(size=(batch, steps, features)).astype("float32")
+    if masked:  # right-padded, varied lengths (no row empty)
+        lengths = rng.integers(max(1, steps // 4), steps + 1, size=batch)
+        x[np.arange(steps)[None, :] >= lengths[:, None]] = 0.0
+    return x, rng.normal(size=(batch, 1)).astype("float32")
+
+
+def _seconds(fn, repeats: int = 1) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def measure_case(cell: str, shape, masked: bool, bidirectional: bool, rounds: int) -> dict:
+    ours_cls, keras_cls = PAIRS[cell]
+    units = shape[3]
+    rng = np.random.default_rng(0)
+    x, y = _batch(shape, masked, rng)
+    one = x[:1]
+    models = {"hoisted": _model(ours_cls(units, projection="hoisted"), shape, masked, bidirectional),
+              "per_step": _model(ours_cls(units, projection="per_step"), shape, masked, bidirectional),
+              "keras": _model(keras_cls(units), shape, masked, bidirectional)}
+    weights = models["keras"].get_weights()
+    for model in models.values():
+        model.set_weights(weights)  # the same layout: the same arithmetic
+        for _ in range(2):  # warm-up: tracing / compiling
+            model.train_on_batch(x, y), model.predict_on_batch(x), model.predict_on_batch(one)
+    train = {v: [] for v in VARIANTS}
+    latency_b = {v: [] for v in VARIANTS}
+    latency_1 = {v: [] for v in VARIANTS}
+    for _ in range(rounds):
+        for name, model in models.items():
+            train[name] += _seconds(lambda: model.train_on_batch(x, y))
+            latency_b[name] += _seconds(lambda: model.predict_on_batch(x))
+            latency_1[name] += _seconds(lambda: model.predict_on_batch(one))
+    batch, steps = shape[0], shape[1]
+    result = {v: {"train_tokens_per_s": round(batch * steps / statistics.median(train[v]), 1),
+                  "latency_batch1_ms": round(1e3 * statistics.median(latency_1[v]), 3),
+                  f"latency_batch{batch}_ms": round(1e3 * statistics.median(latency_b[v]), 3)} for v in VARIANTS}
+    for v in ("hoisted", "per_step"):
+        result[v]["vs_keras"] = {
+            "train": round(result[v]["train_tokens_per_s"] / result["keras"]["train_tokens_per_s"], 3),
+            "latency_batch1": round(result["keras"]["latency_batch1_ms"] / result[v]["latency_batch1_ms"], 3),
+            f"latency_batch{batch}": round(result["keras"][f"latency_batch{batch}_ms"]
+                                           / result[v][f"latency_batch{batch}_ms"], 3)}
+    return result
+
+
+def choose(cases: list[dict]) -> dict:
+    """Per cell: the geometric mean over its cases of per-step / hoisted training tokens/s, and the pick."""
+    picks = {}
+    for cell in sorted({c["cell"] for c in cases}):
+        ratios = [c["result"]["per_step"]["train_tokens_per_s"] / c["result"]["hoisted"]["train_tokens_per_s"]
+                  for c in cases if c["cell"] == cell]
+        mean = float(np.exp(np.mean(np.log(ratios))))
+        picks[cell] = {"per_step_over_hoisted": round(mean, 3), "pick": "per_step" if mean > 1.0 else "hoisted"}
+    return picks
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shapes", default="64x100x128x256,32x200x256x512,16x50x64x128", help="BxTxDxH,...")
+    p.add_argument("--cells", default="elman,gru,lstm")
+    p.add_argument("--directions", default="uni,bi")
+    p.add_argument("--masks", default="off,on")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--out", default=None, help="JSON file (default: benchmarks/results/bench_projection-BACKEND.json)")
+    args = p.parse_args(argv)
+    backend = keras.backend.backend()
+    out = Path(args.out or Path(__file__).parent / "results" / f"bench_projection-{backend}.json")
+    shapes = [tuple(int(n) for n in s.split("x")) for s in args.shapes.split(",")]
+    print(f"backend {backend}, keras {keras.__version__}; median of {args.rounds} alternating rounds; "
+          f"ratios ours / Keras (higher is better)", file=sys.stderr)
+    print(f"{'cell':6} {'dir':3} {'mask':4} {'B x T x D x H':16} {'keras tok/s':>11} {'hoisted':>8} {'per-step':>8} "
+          f"{'lat1 h/p':>11} {'latB h/p':>11}")
+    cases = []
+    for shape in shapes:
+        for cell in args.cells.split(","):
+            for direction in args.directions.split(","):
+                for mask in args.masks.split(","):
+                    result = measure_case(cell, shape, mask == "on", direction == "bi", args.rounds)
+                    cases.append({"cell": cell, "bidirectional": direction == "bi", "masked": mask == "on",
+                                  "shape": dict(zip("BTDH", shape)), "result": result})
+                    h, s = result["hoisted"]["vs_keras"], result["per_step"]["vs_keras"]
+                    lat_b = f"latency_batch{shape[0]}"
+                    print(f"{cell:6} {direction:3} {mask:4} {'x'.join(map(str, shape)):16} "
+                          f"{result['keras']['train_tokens_per_s']:11.0f} {h['train']:7.2f}x {s['train']:7.2f}x "
+                          f"{h['latency_batch1']:5.2f}/{s['latency_batch1']:<5.2f} {h[lat_b]:5.2f}/{s[lat_b]:<5.2f}",
+                          flush=True)
+    picks = choose(cases)
+    print("\nprojection='auto' on this backend (geometric mean of per-step / hoisted training tokens/s):")
+    for cell, pick in picks.items():
+        print(f"  {cell:6} {pick['per_step_over_hoisted']:.3f} -> {pick['pick']}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": f"{platform.machine()}, {os.cpu_count()} cores", "backend": backend,
+                               "keras": keras.__version__, "rounds": args.rounds, "cases": cases, "auto": picks},
+                              indent=1) + "\n")
+    print(f"wrote {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
