@@ -26,7 +26,11 @@
   reduced with ``strategy.reduce("MEAN", v, axis=0)``, which raises for the scalar metric values;
   the patch takes the local replica's value for the per-step logs (progress only: the epoch's logs
   are the metrics read in cross-replica context, summed over every worker by their ON_READ
-  variables). Both changes apply only under a multi-worker strategy (or, for (1), several
+  variables). (3) the optimizer clips (``clipnorm``, ``global_clipnorm``, ``clipvalue``) each
+  replica's gradient *before* the all-reduce sums them (``BaseOptimizer.apply`` then
+  ``TFOptimizer._all_reduce_sum_gradients``), so a clipped step differs from the single-process
+  step of the same global batch; the patch sums first and clips the sum, and the later sum is
+  skipped. The changes apply only under a multi-worker strategy (or, for (1) and (3), several
   replicas); everything else runs Keras' code unchanged. `tests/test_distributed.py` trains two
   workers and fails loudly if a later Keras changes either.
 
@@ -94,4 +98,35 @@ def distributed_fit() -> None:
 
     trainer.reduce_per_replica = reduce_logs
     trainer.TensorFlowTrainer._maybe_symbolic_build = symbolic_build
+    _clip_after_all_reduce()
     _PATCHED.append(True)
+
+
+def _clip_after_all_reduce() -> None:
+    """(3) of `distributed_fit`: clip the all-reduced gradient, not each replica's part of it."""
+    import threading
+
+    import tensorflow as tf
+    from keras.src.backend.tensorflow.optimizer import TFOptimizer
+
+    clip, all_reduce = TFOptimizer._clip_gradients, TFOptimizer._all_reduce_sum_gradients
+    reduced = threading.local()  # MirroredStrategy traces its replicas in threads of their own
+
+    def clip_gradients(self, grads):
+        context = tf.distribute.get_replica_context()
+        clipping = self.clipnorm or self.global_clipnorm or self.clipvalue
+        if clipping and context is not None and context.num_replicas_in_sync > 1:
+            present = [g for g in grads if g is not None]
+            summed = iter(context.all_reduce(tf.distribute.ReduceOp.SUM, present) if present else [])
+            grads = [None if g is None else next(summed) for g in grads]
+            reduced.done = True
+        return clip(self, grads)
+
+    def all_reduce_sum(self, grads_and_vars):
+        if getattr(reduced, "done", False):
+            reduced.done = False
+            return list(grads_and_vars)
+        return all_reduce(self, grads_and_vars)
+
+    TFOptimizer._clip_gradients = clip_gradients
+    TFOptimizer._all_reduce_sum_gradients = all_reduce_sum

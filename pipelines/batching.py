@@ -49,17 +49,19 @@ def _length(inputs, *targets) -> tf.Tensor:
 
 
 def sorted_batches(lengths: Sequence[int], tokens_per_batch: int, max_batch: int,
-                   rng: np.random.Generator | None = None, max_padded_share: float = 0.03) -> list[np.ndarray]:
+                   rng: np.random.Generator | None = None, max_padded_share: float = 0.03,
+                   min_rows: int = 8) -> list[np.ndarray]:
     """fairseq's batching (Ott et al. 2019, ``batch_by_size``): example indices sorted by length,
     ties in a random order drawn from `rng`, cut greedily into batches of at most `max_batch` rows
     and `tokens_per_batch` padded tokens (rows x the longest; a longer example is a batch alone);
     with `rng`, the batches are then shuffled.
 
-    One rule more than fairseq's: a batch is also cut before an example that would raise its
-    padded share above `max_padded_share`. On a small corpus (a few hundred sentences) the token
-    budget lets one batch run from length 1 to length 8, which is 40 % padding; the cap keeps
-    such batches to neighbouring lengths. On the shipped corpora the budget cuts first and the
-    cap changes nothing.
+    One rule more than fairseq's: a batch of at least `min_rows` rows is also cut before an
+    example that would raise its padded share above `max_padded_share`. On a small corpus (a few
+    hundred sentences) the token budget lets one batch run from length 1 to length 8, which is
+    40 % padding; the cap keeps such batches to neighbouring lengths, and `min_rows` keeps it
+    from making batches of a row or two (slow steps, and under a strategy fewer rows than
+    replicas). On the shipped corpora the budget cuts first and the cap changes little.
 
     The cuts depend on the sorted lengths only, so every epoch has the same number of batches
     of the same shapes; what changes from epoch to epoch (a new `rng`) is which of the examples
@@ -72,7 +74,7 @@ def sorted_batches(lengths: Sequence[int], tokens_per_batch: int, max_batch: int
     for i, n in enumerate(lengths[order].tolist()):
         rows, width = i - start + 1, max(n, 1)
         if i > start and (rows > max_batch or rows * width > tokens_per_batch
-                          or 1.0 - (real + n) / (rows * width) > max_padded_share):
+                          or (rows > min_rows and 1.0 - (real + n) / (rows * width) > max_padded_share)):
             cuts.append(i)
             start, real = i, 0
         real += n

@@ -158,9 +158,11 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     if config["train"]["batching"] not in ("sorted", "buckets"):
         raise ValueError(f"train.batching must be 'sorted' or 'buckets'; received {config['train']['batching']!r}")
     precision = config["train"]["mixed_precision"]
-    if precision not in (None, "mixed_bfloat16", "mixed_float16"):
-        raise ValueError(f"train.mixed_precision must be 'mixed_bfloat16' or 'mixed_float16' (or left out for "
-                         f"float32); received {precision!r}")
+    if precision not in (None, "float32", "mixed_bfloat16", "mixed_float16"):
+        raise ValueError(f"train.mixed_precision must be 'float32', 'mixed_bfloat16' or 'mixed_float16'; "
+                         f"received {precision!r}")
+    if precision == "float32":  # TOML has no null: the way to switch off a config's mixed precision
+        config["train"]["mixed_precision"] = None
     decay = config["train"]["lr_decay"]
     if decay is not None and not (isinstance(decay, (int, float)) and 0 < decay < 1):
         raise ValueError(f"train.lr_decay must be a number between 0 and 1 (exclusive); received {decay!r}")
