@@ -14,9 +14,9 @@ of ``predict_on_batch`` at batch 1 and at B. For each case the three models (our
 three alike. Ratios are ours / Keras' (tokens/s: higher is better; latency: Keras' / ours, so
 higher is better too).
 
-The last table is what ``projection="auto"`` should pick per cell on this backend: the form
-with the higher geometric mean of training tokens/s over the cases
-(`keras_seq.recurrent.AUTO_PROJECTION`).
+The last table is what ``projection="auto"`` should pick per cell on this backend, in training
+(the higher geometric mean of tokens/s over the cases) and in inference (of 1 / latency at batch
+1 and B): `keras_seq.recurrent.AUTO_PROJECTION`.
 """
 from __future__ import annotations
 
@@ -104,14 +104,25 @@ def measure_case(cell: str, shape, masked: bool, bidirectional: bool, rounds: in
     return result
 
 
+def _geometric_mean(values: list[float]) -> float:
+    return float(np.exp(np.mean(np.log(values))))
+
+
 def choose(cases: list[dict]) -> dict:
-    """Per cell: the geometric mean over its cases of per-step / hoisted training tokens/s, and the pick."""
+    """Per cell and mode, the geometric mean over its cases of per-step / hoisted speed (training:
+    tokens/s; inference: 1 / latency at batch 1 and at B), and the pick."""
     picks = {}
     for cell in sorted({c["cell"] for c in cases}):
-        ratios = [c["result"]["per_step"]["train_tokens_per_s"] / c["result"]["hoisted"]["train_tokens_per_s"]
-                  for c in cases if c["cell"] == cell]
-        mean = float(np.exp(np.mean(np.log(ratios))))
-        picks[cell] = {"per_step_over_hoisted": round(mean, 3), "pick": "per_step" if mean > 1.0 else "hoisted"}
+        mine = [c for c in cases if c["cell"] == cell]
+        training = [c["result"]["per_step"]["train_tokens_per_s"] / c["result"]["hoisted"]["train_tokens_per_s"]
+                    for c in mine]
+        inference = [c["result"]["hoisted"][key] / c["result"]["per_step"][key] for c in mine
+                     for key in c["result"]["hoisted"] if key.startswith("latency_")]
+        picks[cell] = {}
+        for mode, ratios in (("training", training), ("inference", inference)):
+            mean = _geometric_mean(ratios)
+            picks[cell][mode] = {"per_step_over_hoisted": round(mean, 3),
+                                 "pick": "per_step" if mean > 1.0 else "hoisted"}
     return picks
 
 
@@ -146,9 +157,10 @@ def main(argv=None) -> None:
                           f"{h['latency_batch1']:5.2f}/{s['latency_batch1']:<5.2f} {h[lat_b]:5.2f}/{s[lat_b]:<5.2f}",
                           flush=True)
     picks = choose(cases)
-    print("\nprojection='auto' on this backend (geometric mean of per-step / hoisted training tokens/s):")
-    for cell, pick in picks.items():
-        print(f"  {cell:6} {pick['per_step_over_hoisted']:.3f} -> {pick['pick']}")
+    print("\nprojection='auto' on this backend (geometric mean of per-step / hoisted speed):")
+    for cell, modes in picks.items():
+        print("  " + f"{cell:6} " + "; ".join(f"{mode} {p['per_step_over_hoisted']:.3f} -> {p['pick']}"
+                                               for mode, p in modes.items()))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": f"{platform.machine()}, {os.cpu_count()} cores", "backend": backend,
                                "keras": keras.__version__, "rounds": args.rounds, "cases": cases, "auto": picks},

@@ -51,10 +51,17 @@ _LOOP_ARGS = (
     "projection",
 )
 PROJECTIONS = ("auto", "hoisted", "per_step")
-# projection="auto" on a CPU: (backend, cell class) -> the form measured faster in training on a
-# 2-core CPU (benchmarks/bench_projection.py, benchmarks/results/bench_projection-BACKEND.json);
-# else, and wherever a GPU is visible (one large matmul suits it), "hoisted".
-AUTO_PROJECTION: dict[tuple[str, str], str] = {}
+# projection="auto" on a CPU: (backend, cell class, "training" | "inference") -> the form measured
+# faster on a 2-core CPU (benchmarks/bench_projection.py: training tokens/s, and latency at batch 1
+# and B; benchmarks/results/bench_projection-BACKEND.json); else, and wherever a GPU is visible
+# (one large matmul suits it), "hoisted".
+AUTO_PROJECTION: dict[tuple[str, str, str], str] = {
+    # TensorFlow, 36 cases (3 shapes x uni / bi x masked or not): per-step / hoisted training
+    # tokens/s 1.135 (Elman), 1.054 (GRU), 1.073 (LSTM); in inference hoisted is faster (0.90-0.96).
+    ("tensorflow", "ElmanCell", "training"): "per_step",
+    ("tensorflow", "GRUCell", "training"): "per_step",
+    ("tensorflow", "LSTMCell", "training"): "per_step",
+}
 _BASE_LAYER_ARGS = ("name", "dtype", "trainable", "autocast", "input_shape", "input_dim")
 
 
@@ -87,8 +94,8 @@ class Recurrent(FusedKernel, keras.layers.Layer):
         projection: where the loop's input projection runs: ``"hoisted"`` (one
             matmul over all steps before the loop), ``"per_step"`` (inside the
             loop, as Keras' cells do), or ``"auto"`` (default: the form measured
-            faster for this backend and cell, `AUTO_PROJECTION`). Same
-            weights, same results (within float error).
+            faster for this backend, cell and mode -- training or inference --
+            `AUTO_PROJECTION`). Same weights, same results (within float error).
 
     Call arguments: ``sequences`` (B, T, D); optional ``initial_state`` (list
     of (B, size) tensors); ``mask`` (B, T) booleans; ``training``.
@@ -265,7 +272,7 @@ class Recurrent(FusedKernel, keras.layers.Layer):
             if self.use_cudnn is True:
                 raise ValueError(f"use_cudnn=True, but layer '{self.name}' finds no fused kernel on this "
                                  f"backend ({keras.backend.backend()}) and device (use_cudnn='auto' runs the loop)")
-            result = self._loop(sequences, states, mask, recurrent_mask)
+            result = self._loop(sequences, states, mask, recurrent_mask, training)
         last_output, outputs, final_states = result
         if self.stateful:
             for variable, value in zip(self._state_variables, final_states):
@@ -282,7 +289,7 @@ class Recurrent(FusedKernel, keras.layers.Layer):
         cast = lambda x: None if x is None else ops.cast(x, self.compute_dtype)  # noqa: E731
         return cast(last), cast(outputs), [cast(x) for x in states]
 
-    def _loop(self, sequences, states, mask, recurrent_mask):
+    def _loop(self, sequences, states, mask, recurrent_mask, training: bool = False):
         """Keras' backend loop over the cell: (last output, outputs (B, T, H) or None, final states)."""
         if self.go_backwards:
             sequences = ops.flip(sequences, axis=1)
@@ -298,7 +305,7 @@ class Recurrent(FusedKernel, keras.layers.Layer):
             sequences = ops.transpose(sequences, (1, 0, 2))
             mask = None if mask is None else ops.transpose(mask, (1, 0))
         state_dtype = states[0].dtype
-        if self.projection_form() == "per_step":
+        if self.projection_form(training) == "per_step":
             loop_inputs = sequences
 
             def step(inputs_t, carry):
@@ -326,13 +333,15 @@ class Recurrent(FusedKernel, keras.layers.Layer):
             outputs = ops.transpose(outputs, (1, 0, 2))
         return last_output, (outputs if self.return_sequences else None), list(final_states)
 
-    def projection_form(self) -> str:
-        """``"hoisted"`` or ``"per_step"``: what ``projection`` means for this layer here."""
+    def projection_form(self, training: bool = False) -> str:
+        """``"hoisted"`` or ``"per_step"``: what ``projection`` means for this layer here, in
+        training or in inference."""
         if self.projection != "auto":
             return self.projection
         if keras_backend.fused_kernel_device("tanh", "sigmoid"):  # a GPU: measured on CPUs only
             return "hoisted"
-        return AUTO_PROJECTION.get((keras.backend.backend(), type(self.cell).__name__), "hoisted")
+        mode = "training" if training else "inference"
+        return AUTO_PROJECTION.get((keras.backend.backend(), type(self.cell).__name__, mode), "hoisted")
 
     # -- config ---------------------------------------------------------
     def get_config(self) -> dict:

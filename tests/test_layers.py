@@ -456,7 +456,7 @@ def test_per_step_projection_matches_the_hoisted_one_with_gradients(case):
     per_step = ours(U, return_sequences=True, projection="per_step", dropout=0.2, seed=1, **kwargs)
     hoisted(x), per_step(x)
     per_step.set_weights(hoisted.get_weights())
-    assert (hoisted.projection_form(), per_step.projection_form()) == ("hoisted", "per_step")
+    assert (hoisted.projection_form(True), per_step.projection_form(True)) == ("hoisted", "per_step")
     seed_state = np.asarray(hoisted.seed_generator.state)
     for training in (False, True):
         results = []
@@ -477,7 +477,9 @@ def test_projection_is_checked_saved_and_auto_reads_the_measured_table(monkeypat
         keras_seq.LSTM(4, projection="inside")
     layer = keras_seq.GRU(3, projection="per_step")
     assert keras_seq.GRU.from_config(layer.get_config()).projection == "per_step"
-    monkeypatch.setattr(keras_seq.recurrent, "AUTO_PROJECTION", {(keras.backend.backend(), "GRUCell"): "per_step"})
-    assert keras_seq.GRU(3).projection_form() == "per_step"
-    assert keras_seq.LSTM(3).projection_form() == "hoisted"  # not in the table
+    monkeypatch.setattr(keras_seq.recurrent, "AUTO_PROJECTION",
+                        {(keras.backend.backend(), "GRUCell", "training"): "per_step"})
+    assert keras_seq.GRU(3).projection_form(training=True) == "per_step"
+    assert keras_seq.GRU(3).projection_form(training=False) == "hoisted"  # not in the table
+    assert keras_seq.LSTM(3).projection_form(training=True) == "hoisted"
     assert keras_seq.GRU(3, projection="hoisted").projection_form() == "hoisted"  # an explicit choice wins

@@ -3,6 +3,7 @@ and float32 models in the run directory."""
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -82,3 +83,7 @@ def test_mixed_precision_setting_is_checked():
 
     with pytest.raises(ValueError, match="train.mixed_precision must be"):
         load_config(None, ['train.mixed_precision="bf16"'])
+    # TOML has no null: "float32" switches off a config's mixed precision (g2p_cmudict ships bf16)
+    shipped = Path(__file__).resolve().parents[1] / "pipelines" / "configs" / "g2p_cmudict.toml"
+    assert load_config(shipped, [])["train"]["mixed_precision"] == "mixed_bfloat16"
+    assert load_config(shipped, ['train.mixed_precision="float32"'])["train"]["mixed_precision"] is None
