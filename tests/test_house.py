@@ -282,3 +282,14 @@ def _container_command_answers(venv: Path, export: Path, wheel: Path, tmp_path: 
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_one_label_training_split_is_said_loudly(caplog):
+    from keras_seq.tasks.classify import ClassifyTask
+
+    with caplog.at_level("WARNING"):
+        assert ClassifyTask().label_vocabulary({"neg": 3}).tokens == ["neg"]
+    assert "one label only (neg)" in caplog.text and "data.limit" in caplog.text
+    caplog.clear()
+    ClassifyTask().label_vocabulary({"neg": 3, "pos": 2})
+    assert "one label" not in caplog.text

@@ -1,6 +1,8 @@
 """Text classification: a text in, one label out (``labels.txt``)."""
 from __future__ import annotations
 
+import logging
+
 from keras_seq.contracts import answers
 from keras_seq.contracts.run_dir import LABELS_FILE
 from keras_seq.tasks.base import Task
@@ -45,6 +47,11 @@ class ClassifyTask(Task):
     def label_vocabulary(self, counts):
         from keras_seq.contracts import Vocabulary
 
+        if len(counts) < 2:  # no error: a one-class file may be a deliberate test, but say it loudly
+            logging.getLogger(__name__).warning(
+                "the training split has one label only (%s): the classifier cannot learn to tell classes "
+                "apart (data.limit takes the first N examples, and an archive of class folders reads one "
+                "class after the other)", ", ".join(map(str, counts)) or "none")
         return Vocabulary(sorted(counts), level="label")  # classes reserve no ids
 
     def build_model(self, config, vocab_size, num_labels, embedding_matrix=None, char_vocab_size=None,
