@@ -60,13 +60,10 @@ def _batch(shape, masked: bool, rng: np.random.Generator):
     return x, rng.normal(size=(batch, 1)).astype("float32")
 
 
-def _seconds(fn, repeats: int = 1) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
+def _seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def measure_case(cell: str, shape, masked: bool, bidirectional: bool, rounds: int) -> dict:
@@ -88,9 +85,9 @@ def measure_case(cell: str, shape, masked: bool, bidirectional: bool, rounds: in
     latency_1 = {v: [] for v in VARIANTS}
     for _ in range(rounds):
         for name, model in models.items():
-            train[name] += _seconds(lambda: model.train_on_batch(x, y))
-            latency_b[name] += _seconds(lambda: model.predict_on_batch(x))
-            latency_1[name] += _seconds(lambda: model.predict_on_batch(one))
+            train[name].append(_seconds(lambda: model.train_on_batch(x, y)))
+            latency_b[name].append(_seconds(lambda: model.predict_on_batch(x)))
+            latency_1[name].append(_seconds(lambda: model.predict_on_batch(one)))
     batch, steps = shape[0], shape[1]
     result = {v: {"train_tokens_per_s": round(batch * steps / statistics.median(train[v]), 1),
                   "latency_batch1_ms": round(1e3 * statistics.median(latency_1[v]), 3),

