@@ -42,7 +42,8 @@ def _keras_with_backend() -> str | None:
 _LAYERS = ("RecurrentCell", "ElmanCell", "GRUCell", "LSTMCell", "Recurrent", "Elman", "GRU", "LSTM",
            "SequencePooling", "CRF", "CRFLoss", "AdditiveAttention", "MultiplicativeAttention", "AttentionDecoder",
            "CharacterWordEncoder", "build_classifier", "build_tagger", "build_language_model", "build_seq2seq",
-           "attention_model", "Seq2SeqStepper", "tagger_loss", "LanguageModelStepper", "decoding")
+           "attention_model", "Seq2SeqStepper", "tagger_loss", "LabelSmoothedCrossentropy", "LanguageModelStepper",
+           "decoding")
 _MISSING: str | None = ""  # "" = not checked yet; None = the layers are loaded
 
 
@@ -59,7 +60,8 @@ def register_layers() -> None:
         if _MISSING is None:
             from importlib import import_module
 
-            for name in ("attention", "cells", "charwords", "crf", "models", "pooling", "recurrent", "seq2seq"):
+            for name in ("attention", "cells", "charwords", "crf", "losses", "models", "pooling", "recurrent",
+                         "seq2seq"):
                 module = import_module(f"keras_seq.{name}")
                 globals().update({key: getattr(module, key) for key in module.__all__})
             globals()["decoding"] = import_module("keras_seq.decoding")

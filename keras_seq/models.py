@@ -13,6 +13,7 @@ import numpy as np
 
 from keras_seq.charwords import CharacterWordEncoder
 from keras_seq.crf import CRF, CRFLoss
+from keras_seq.losses import LabelSmoothedCrossentropy
 from keras_seq.pooling import SequencePooling
 from keras_seq.recurrent import GRU, LSTM, Elman, Recurrent
 
@@ -127,14 +128,22 @@ def build_tagger(vocab_size: int, num_tags: int, *, cell: str = "lstm", embed_di
     return keras.Model(inputs, outputs, name=name)
 
 
-def tagger_loss(model: keras.Model):
-    """The CRF's NLL for a CRF tagger, masked cross-entropy otherwise.
+def tagger_loss(model: keras.Model, label_smoothing: float = 0.0):
+    """The CRF's NLL for a CRF tagger, masked cross-entropy otherwise (label-smoothed when
+    `label_smoothing` > 0: `LabelSmoothedCrossentropy`; a CRF's sequence NLL has no such form).
 
     Example: ``tagger.compile("adam", loss=keras_seq.tagger_loss(tagger))``
     (see `build_tagger`).
     """
     crfs = [layer for layer in model.layers if isinstance(layer, CRF)]
-    return CRFLoss(crfs[0]) if crfs else keras.losses.SparseCategoricalCrossentropy()
+    if crfs and label_smoothing:
+        raise ValueError("label smoothing (train.label_smoothing) applies to softmax outputs, not to a CRF's "
+                         "sequence likelihood; set it to 0 or model.crf = false")
+    if crfs:
+        return CRFLoss(crfs[0])
+    if label_smoothing:
+        return LabelSmoothedCrossentropy(label_smoothing)
+    return keras.losses.SparseCategoricalCrossentropy()
 
 
 def build_language_model(vocab_size: int, *, cell: str = "lstm", embed_dim: int = 64, units: int = 256,

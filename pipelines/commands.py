@@ -115,7 +115,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     register_layers()  # keras and its backend (quietly for the command), after the cheap checks
     from keras_seq.pipelines.evaluate import evaluate_run
 
-    result = evaluate_run(args.run_dir, args.source, split=args.split)
+    decode = {key: value for key, value in (("beam", args.beam), ("alpha", args.alpha)) if value is not None}
+    result = evaluate_run(args.run_dir, args.source, split=args.split, decode=decode)
     print(json.dumps(result) if args.json else "\n".join(f"{k:>18}: {v}" for k, v in result.items()))
     return 0
 
@@ -174,6 +175,9 @@ def add_commands(sub) -> None:
     evaluate.add_argument("source", nargs="?", default=None, help="default: the run's own source")
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--beam", type=int, default=None, help="seq2seq: beam width (default: the run's [decode])")
+    evaluate.add_argument("--alpha", type=float, default=None,
+                          help="seq2seq: length normalisation, score = log p / length**alpha")
     evaluate.set_defaults(func=_cmd_evaluate)
 
     generate = sub.add_parser("generate", help="continue a prompt with a language model, or transduce a text "

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_seq.tasks import get_task
-from keras_seq.tasks.seq2seq import DECODE_DEFAULTS
+from keras_seq.tasks.seq2seq import DECODE_DEFAULTS, check_decode_settings
 
 DEFAULTS: dict[str, Any] = {
     "task": "classify",  # a task of keras_seq.tasks: classify | tag | lm | seq2seq
@@ -60,6 +60,9 @@ DEFAULTS: dict[str, Any] = {
         "optimizer": "adam",  # adam | sgd | rmsprop | adamw
         "learning_rate": 1e-3,
         "clipnorm": 1.0,
+        # > 0: targets smoothed towards uniform by this much (keras_seq.LabelSmoothedCrossentropy); softmax
+        # outputs only (not a CRF). val_loss then includes the smoothing term.
+        "label_smoothing": 0.0,
         "patience": 3,  # early stopping: epochs without a better `monitor`
         # What picks the kept epoch: val_loss | val_accuracy | val_f1 (tag: token accuracy / entity F1).
         "monitor": "val_loss",
@@ -151,9 +154,7 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     if config["train"]["monitor"] not in monitors:
         raise ValueError(f"train.monitor must be one of {monitors} for a {config['task']} run; "
                          f"received {config['train']['monitor']!r}")
-    beam = config["decode"]["beam"]
-    if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
-        raise ValueError(f"decode.beam must be a positive integer; received {beam!r}")
+    check_decode_settings(config["decode"])
     _check_distribution(config)
     if config["train"]["batching"] not in ("sorted", "buckets"):
         raise ValueError(f"train.batching must be 'sorted' or 'buckets'; received {config['train']['batching']!r}")
@@ -163,6 +164,12 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
                          f"received {precision!r}")
     if precision == "float32":  # TOML has no null: the way to switch off a config's mixed precision
         config["train"]["mixed_precision"] = None
+    smoothing = config["train"]["label_smoothing"]
+    if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not 0 <= smoothing < 1:
+        raise ValueError(f"train.label_smoothing must be a number in [0, 1); received {smoothing!r}")
+    if smoothing and config["model"]["crf"] and config["task"] == "tag":
+        raise ValueError("train.label_smoothing applies to softmax outputs, not to a CRF (model.crf = true); "
+                         "set one of them off")
     decay = config["train"]["lr_decay"]
     if decay is not None and not (isinstance(decay, (int, float)) and 0 < decay < 1):
         raise ValueError(f"train.lr_decay must be a number between 0 and 1 (exclusive); received {decay!r}")

@@ -80,11 +80,15 @@ class EvaluationContext:
 
 
 def evaluate_run(run_dir: str | Path, source: str | None = None, split: str = "test", *, corpus=None,
-                 model: keras.Model | None = None, limit: int | None = None) -> dict:
-    """The run's metrics on `split` of `source` (default: the run's own source)."""
+                 model: keras.Model | None = None, limit: int | None = None, decode: dict | None = None) -> dict:
+    """The run's metrics on `split` of `source` (default: the run's own source). `decode`: seq2seq
+    search settings over the run's ``[decode]`` table, e.g. ``{"beam": 8, "alpha": 0.6}`` (to tune
+    them on the validation split)."""
     run = RunDirectory(run_dir)
     config = run.config()
     task = get_task(config["task"])
+    if decode:
+        config = {**config, "decode": _decode_overrides(config, task, decode)}
     corpus = corpus or corpus_from_config(config, source)
     if corpus.task != task.name:
         raise ValueError(f"the run is a {task.name} model; the source was opened for {corpus.task}")
@@ -94,6 +98,15 @@ def evaluate_run(run_dir: str | Path, source: str | None = None, split: str = "t
     context = EvaluationContext(config, corpus, split, model, TextEncoder(run.path), labels, limit,
                                 run.file(task.label_file) if task.label_file else None)
     return task.evaluate(context)
+
+
+def _decode_overrides(config: dict, task, decode: dict) -> dict:
+    from keras_seq.tasks.seq2seq import check_decode_settings, decode_settings
+
+    if not task.transduces:
+        raise ValueError(f"decode settings ({', '.join(decode)}) apply to seq2seq runs; this is a {task.name} run")
+    check_decode_settings(decode)
+    return {**decode_settings(config), **decode}
 
 
 def load_model(path: Path) -> keras.Model:

@@ -296,7 +296,8 @@ def _train(config: dict, task, run: RunDirectory, out: RunDirectory, state, wher
     chars_size = len(encoder.char_vocab) if encoder.char_vocab else None
     with where.scope(), _precision(train["mixed_precision"]):
         model = task.build_model(config, *sizes, matrix, chars_size)
-        model.compile(optimizer=_optimizer(train), loss=task.loss(model), jit_compile=train["jit_compile"],
+        model.compile(optimizer=_optimizer(train), loss=task.loss(model, train["label_smoothing"]),
+                      jit_compile=train["jit_compile"],
                       metrics=compiled_metrics or None)
     monitor = train["monitor"]
     mode = "min" if monitor == "val_loss" else "max"
@@ -390,7 +391,8 @@ def _float32_twin(task, config: dict, model, sizes: tuple, chars_size: int | Non
     compiled as it was."""
     twin = task.build_model(config, *sizes, None, chars_size)
     twin.set_weights(model.get_weights())
-    twin.compile(optimizer=_optimizer(config["train"]), loss=task.loss(twin), metrics=task.metrics())
+    twin.compile(optimizer=_optimizer(config["train"]), loss=task.loss(twin, config["train"]["label_smoothing"]),
+                 metrics=task.metrics())
     twin.optimizer.build(twin.trainable_variables)  # with the trained optimizer state, as the model had it
     for mine, trained in zip(twin.optimizer.variables, model.optimizer.variables, strict=True):
         mine.assign(keras.ops.cast(trained.value, mine.dtype))

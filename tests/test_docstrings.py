@@ -7,11 +7,11 @@ import importlib
 import pytest
 
 MODULES = ["keras_seq.attention", "keras_seq.cells", "keras_seq.recurrent", "keras_seq.pooling", "keras_seq.crf",
-           "keras_seq.charwords", "keras_seq.models", "keras_seq.seq2seq", "keras_seq.decoding", "keras_seq.tasks"]
+           "keras_seq.charwords", "keras_seq.losses", "keras_seq.models", "keras_seq.seq2seq", "keras_seq.decoding", "keras_seq.tasks"]
 PUBLIC = ["RecurrentCell", "ElmanCell", "GRUCell", "LSTMCell", "Recurrent", "Elman", "GRU", "LSTM",
           "SequencePooling", "CRF", "CRFLoss", "AdditiveAttention", "MultiplicativeAttention", "AttentionDecoder",
           "CharacterWordEncoder", "build_classifier", "build_tagger", "build_language_model", "build_seq2seq",
-          "LanguageModelStepper"]
+          "LanguageModelStepper", "LabelSmoothedCrossentropy"]
 
 
 @pytest.mark.parametrize("name", MODULES)

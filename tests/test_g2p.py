@@ -59,6 +59,16 @@ def test_training_reports_wer_and_per_and_learns(g2p):
     code, out, err = cli_in_process("evaluate", str(root / "run"), "--json")
     assert code == 0, err
     assert json.loads(out)["token_error_rate"] == pytest.approx(test["token_error_rate"])
+    # the search settings can be overridden for one evaluation (tuning them on validation) ...
+    code, out, err = cli_in_process("evaluate", str(root / "run"), "--json", "--beam", "1", "--alpha", "0")
+    assert code == 0, err
+    from keras_seq.pipelines.evaluate import evaluate_run
+
+    greedy = json.loads(out)
+    assert greedy["beam"] == 1 and greedy == evaluate_run(root / "run", decode={"beam": 1, "alpha": 0.0})
+    # ... and a bad one is one line
+    code, _, err = cli_in_process("evaluate", str(root / "run"), "--beam", "0")
+    assert code == 2 and "decode.beam must be a positive integer" in err and "Traceback" not in err
 
 
 def test_generate_prints_phones_and_plots_the_alignment(g2p, tmp_path):

@@ -94,8 +94,9 @@ class Task:
                     char_vocab_size: int | None = None, training: bool = True):
         raise NotImplementedError
 
-    def loss(self, model):
-        return "sparse_categorical_crossentropy"
+    def loss(self, model, label_smoothing: float = 0.0):
+        """The training loss (``train.label_smoothing`` > 0: targets smoothed towards uniform)."""
+        return cross_entropy(label_smoothing, from_logits=False)
 
     def loss_unit(self, config: dict) -> str:
         """What the loss averages over: "rows" (one loss per example) or "tokens" (per valid
@@ -182,3 +183,15 @@ class Task:
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"
+
+
+def cross_entropy(label_smoothing: float = 0.0, *, from_logits: bool):
+    """Sparse cross-entropy, label-smoothed when `label_smoothing` > 0 (Keras' sparse loss has no
+    smoothing: `keras_seq.LabelSmoothedCrossentropy`)."""
+    import keras
+
+    if label_smoothing:
+        from keras_seq.losses import LabelSmoothedCrossentropy
+
+        return LabelSmoothedCrossentropy(label_smoothing, from_logits=from_logits)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)

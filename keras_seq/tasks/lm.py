@@ -3,7 +3,7 @@ truncated BPTT in training), scoring and greedy generation when deployed."""
 from __future__ import annotations
 
 from keras_seq.contracts import answers
-from keras_seq.tasks.base import Task
+from keras_seq.tasks.base import Task, cross_entropy
 
 
 class LanguageModelTask(Task):
@@ -59,10 +59,8 @@ class LanguageModelTask(Task):
                           batch_size=config["train"]["lm_batch"], stateful=True)
         return keras_seq.build_language_model(vocab_size, **kwargs)
 
-    def loss(self, model):
-        import keras
-
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    def loss(self, model, label_smoothing=0.0):
+        return cross_entropy(label_smoothing, from_logits=True)
 
     def fit_data(self, setup):
         from keras_seq.pipelines.train import stream_fit_data

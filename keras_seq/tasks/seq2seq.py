@@ -17,7 +17,7 @@ import weakref
 from keras_seq.contracts import answers
 from keras_seq.contracts.run_dir import TARGETS_FILE
 from keras_seq.contracts.vocab import BOS, BOS_ID, EOS, EOS_ID
-from keras_seq.tasks.base import Task
+from keras_seq.tasks.base import Task, cross_entropy
 
 #: The ``[decode]`` config table: the beam width (1: greedy); length normalisation, score =
 #: log p / (tokens + EOS)**alpha; at most floor(max_length_factor * source tokens) +
@@ -29,6 +29,16 @@ _steppers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model ->
 def decode_settings(config: dict) -> dict:
     """The run's ``[decode]`` table over the defaults (runs from before it existed get the defaults)."""
     return {**DECODE_DEFAULTS, **config.get("decode", {})}
+
+
+def check_decode_settings(decode: dict) -> None:
+    """A ``[decode]`` table's keys and beam width, or a one-line ValueError naming the key."""
+    unknown = sorted(set(decode) - set(DECODE_DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown decode setting {unknown[0]!r}; the settings are {', '.join(DECODE_DEFAULTS)}")
+    beam = decode.get("beam", 1)
+    if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
+        raise ValueError(f"decode.beam must be a positive integer; received {beam!r}")
 
 
 def edit_distance(a: list, b: list) -> int:
@@ -129,10 +139,8 @@ class Seq2SeqTask(Task):
                                        attention=None if m["attention"] in (None, "none") else m["attention"],
                                        dropout=m["dropout"])
 
-    def loss(self, model):
-        import keras
-
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    def loss(self, model, label_smoothing=0.0):
+        return cross_entropy(label_smoothing, from_logits=True)
 
     def loss_unit(self, config):
         return "tokens"  # masked: over the valid target tokens

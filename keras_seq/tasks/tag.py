@@ -74,10 +74,10 @@ class TagTask(Task):
             cell=m["cell"], embed_dim=m["embed_dim"], units=m["units"], depth=m["depth"], dropout=m["dropout"],
             recurrent_dropout=m["recurrent_dropout"])
 
-    def loss(self, model):
+    def loss(self, model, label_smoothing=0.0):
         import keras_seq
 
-        return keras_seq.tagger_loss(model)
+        return keras_seq.tagger_loss(model, label_smoothing)
 
     def loss_unit(self, config):
         return "rows" if config["model"]["crf"] else "tokens"  # the CRF's NLL is one per sentence
