@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -31,6 +30,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from keras_seq.pipelines.precision import machine_summary
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "pipelines" / "configs" / "demo.toml"
@@ -210,7 +211,7 @@ def main() -> None:
         models[name] = {"parameters": c["parameters"], "step_s_one_process": round(steps[name], 4),
                         "loopback_2_workers": {k: round(v, 5) if isinstance(v, float) else v for k, v in c.items()},
                         "estimate_10gbps": [estimate(steps[name], c, n) for n in (2, 8, 32)]}
-    result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+    result = {"machine": machine_summary(),
               "throughput_examples_per_s": {"1_worker": round(one, 1), "2_workers": round(two, 1),
                                             "ratio_2_over_1": round(two / one, 3), "rounds": args.rounds,
                                             "all": {str(k): [round(v, 1) for v in vs] for k, vs in speeds.items()}},

@@ -12,6 +12,7 @@ Ratios are ours / reference (higher is better for tokens/s, lower for latency).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import time
@@ -101,7 +102,14 @@ def main(argv=None) -> None:
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--jit", choices=["both", "on", "off"], default="both")
     p.add_argument("--cells", default="elman,gru,lstm")
+    p.add_argument("--out", default=None, help="append each row as a JSON line to this file")
     args = p.parse_args(argv)
+    shape = {"B": args.batch, "T": args.steps, "D": args.input, "H": args.hidden}
+
+    def record(row: dict) -> None:
+        if args.out:
+            with open(args.out, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"shape": shape, "keras_version": keras.__version__, **row}) + "\n")
     jits = {"both": [False, True], "on": [True], "off": [False]}[args.jit]
     print(f"shape: B={args.batch} T={args.steps} input={args.input} hidden={args.hidden}; "
           f"median of {args.iters}; keras {keras.__version__}")
@@ -116,6 +124,7 @@ def main(argv=None) -> None:
             print(f"{name:6} {str(jit):4} {ours['tokens_per_s']:11.0f} {ref['tokens_per_s']:12.0f} "
                   f"{ours['tokens_per_s'] / ref['tokens_per_s']:10.2f}x "
                   f"{ours['lat1'] / ref['lat1']:10.2f} {ours['lat64'] / ref['lat64']:11.2f}", flush=True)
+            record({"cell": name, "jit": jit, "ours": ours, "keras": ref})
         torch_result = measure_torch(name, args)
         if torch_result is not None:
             best = max(jits, key=lambda j: j)  # compare torch with our jit-compiled run when measured
@@ -124,6 +133,10 @@ def main(argv=None) -> None:
                   f"train {ours['tokens_per_s'] / torch_result['tokens_per_s']:.2f}x, "
                   f"lat1 {ours['lat1'] / torch_result['lat1']:.2f}, lat64 {ours['lat64'] / torch_result['lat64']:.2f}",
                   flush=True)
+            import torch
+
+            record({"cell": name, "jit": best, "ours": ours, "torch": torch_result, "torch_version": torch.__version__,
+                    "torch_threads": torch.get_num_threads()})
 
 
 if __name__ == "__main__":

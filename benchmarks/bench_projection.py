@@ -3,27 +3,27 @@ matrix of issue #13: Elman / GRU / LSTM, one direction and both, masked and not,
 on the backend Keras runs (KERAS_BACKEND=tensorflow | jax).
 
     python benchmarks/bench_projection.py [--shapes 64x100x128x256,32x200x256x512,16x50x64x128]
-                                          [--cells elman,gru,lstm] [--rounds 5] [--out FILE]
+                                          [--cells elman,gru,lstm] [--rounds 6] [--out FILE]
 
 Model: Input (B, T, D) [-> Masking, right-padded, lengths drawn from T/4..T] -> layer (H units,
 or Bidirectional of it) -> Dense(1); Adam, MSE, ``train_on_batch`` (no XLA on TF: the training
 default; JAX always compiles). Training tokens/s counts B x T per step; inference is the latency
 of ``predict_on_batch`` at batch 1 and at B. For each case the three models (ours with
 ``projection="hoisted"``, ours with ``"per_step"``, Keras') are timed in alternating rounds,
-`--rounds` rounds of one step each, and the median is kept, so drift on a shared machine hits all
-three alike. Ratios are ours / Keras' (tokens/s: higher is better; latency: Keras' / ours, so
+`--rounds` rounds of one step each, each model leading in turn, and the median is kept, so drift
+on a shared machine and the cost of going first hit all three alike. Ratios are ours / Keras' (tokens/s: higher is better; latency: Keras' / ours, so
 higher is better too).
 
 The last table is what ``projection="auto"`` should pick per cell on this backend, in training
-(the higher geometric mean of tokens/s over the cases) and in inference (of 1 / latency at batch
-1 and B): `keras_seq.recurrent.AUTO_PROJECTION`.
+(the higher geometric mean of tokens/s over the cases), answering one row (of 1 / latency at batch
+1) and answering a batch (at B): `keras_seq.projection.AUTO_PROJECTION`. ``--from FILE`` prints the
+picks of an earlier run's JSON without measuring.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -35,6 +35,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_seq  # noqa: E402
+from keras_seq.pipelines.precision import machine_summary  # noqa: E402
 
 PAIRS = {"elman": (keras_seq.Elman, keras.layers.SimpleRNN), "gru": (keras_seq.GRU, keras.layers.GRU),
          "lstm": (keras_seq.LSTM, keras.layers.LSTM)}
@@ -60,6 +61,15 @@ def _batch(shape, masked: bool, rng: np.random.Generator):
     return x, rng.normal(size=(batch, 1)).astype("float32")
 
 
+def rotated(models: dict, round_index: int) -> list:
+    """The models' (name, model) pairs, starting at `round_index` (mod their number). The first
+    model timed in a round ran up to 19 % slower than an identical one timed next (16x50x64x128,
+    benchmarks/results/bench_chain-fixed-order.json), so every model leads a round in turn."""
+    items = list(models.items())
+    start = round_index % len(items)
+    return items[start:] + items[:start]
+
+
 def _seconds(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -83,8 +93,8 @@ def measure_case(cell: str, shape, masked: bool, bidirectional: bool, rounds: in
     train = {v: [] for v in VARIANTS}
     latency_b = {v: [] for v in VARIANTS}
     latency_1 = {v: [] for v in VARIANTS}
-    for _ in range(rounds):
-        for name, model in models.items():
+    for round_index in range(rounds):
+        for name, model in rotated(models, round_index):
             train[name].append(_seconds(lambda: model.train_on_batch(x, y)))
             latency_b[name].append(_seconds(lambda: model.predict_on_batch(x)))
             latency_1[name].append(_seconds(lambda: model.predict_on_batch(one)))
@@ -106,60 +116,83 @@ def _geometric_mean(values: list[float]) -> float:
 
 
 def choose(cases: list[dict]) -> dict:
-    """Per cell and mode, the geometric mean over its cases of per-step / hoisted speed (training:
-    tokens/s; inference: 1 / latency at batch 1 and at B), and the pick."""
+    """Per cell and mode (`keras_seq.projection.AUTO_PROJECTION`'s: training tokens/s; "inference",
+    1 / latency at batch 1; "inference_batched", 1 / latency at batch B), the geometric mean over
+    its cases of per-step / hoisted speed, and the pick."""
     picks = {}
     for cell in sorted({c["cell"] for c in cases}):
         mine = [c for c in cases if c["cell"] == cell]
-        training = [c["result"]["per_step"]["train_tokens_per_s"] / c["result"]["hoisted"]["train_tokens_per_s"]
-                    for c in mine]
-        inference = [c["result"]["hoisted"][key] / c["result"]["per_step"][key] for c in mine
-                     for key in c["result"]["hoisted"] if key.startswith("latency_")]
+
+        def speedup(key: str, c: dict) -> float:  # per-step / hoisted, higher: per-step faster
+            h, p = c["result"]["hoisted"][key], c["result"]["per_step"][key]
+            return p / h if key.endswith("_per_s") else h / p
+
+        ratios = {"training": [speedup("train_tokens_per_s", c) for c in mine],
+                  "inference": [speedup("latency_batch1_ms", c) for c in mine],
+                  "inference_batched": [speedup(f"latency_batch{c['shape']['B']}_ms", c) for c in mine]}
         picks[cell] = {}
-        for mode, ratios in (("training", training), ("inference", inference)):
-            mean = _geometric_mean(ratios)
+        for mode, values in ratios.items():
+            mean = _geometric_mean(values)
             picks[cell][mode] = {"per_step_over_hoisted": round(mean, 3),
                                  "pick": "per_step" if mean > 1.0 else "hoisted"}
     return picks
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_matrix_arguments(p: argparse.ArgumentParser) -> None:
+    """The case matrix of issue #13: --shapes, --cells, --masks, --rounds."""
     p.add_argument("--shapes", default="64x100x128x256,32x200x256x512,16x50x64x128", help="BxTxDxH,...")
     p.add_argument("--cells", default="elman,gru,lstm")
-    p.add_argument("--directions", default="uni,bi")
     p.add_argument("--masks", default="off,on")
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=6)
+
+
+def matrix(args: argparse.Namespace, directions: str = "uni"):
+    """(shape (B, T, D, H), cell, "uni" | "bi", "off" | "on") for every case the arguments name."""
+    for shape in [tuple(int(n) for n in text.split("x")) for text in args.shapes.split(",")]:
+        for cell in args.cells.split(","):
+            for direction in directions.split(","):
+                for mask in args.masks.split(","):
+                    yield shape, cell, direction, mask
+
+
+def _print_picks(picks: dict) -> None:
+    print("\nprojection='auto' on this backend (geometric mean of per-step / hoisted speed):")
+    for cell, modes in picks.items():
+        print("  " + f"{cell:6} " + "; ".join(f"{mode} {p['per_step_over_hoisted']:.3f} -> {p['pick']}"
+                                               for mode, p in modes.items()))
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_matrix_arguments(p)
+    p.add_argument("--directions", default="uni,bi")
     p.add_argument("--out", default=None, help="JSON file (default: benchmarks/results/bench_projection-BACKEND.json)")
+    p.add_argument("--from", dest="from_file", default=None, help="print the picks of this JSON; measure nothing")
     args = p.parse_args(argv)
+    if args.from_file:
+        _print_picks(choose(json.loads(Path(args.from_file).read_text())["cases"]))
+        return
     backend = keras.backend.backend()
     out = Path(args.out or Path(__file__).parent / "results" / f"bench_projection-{backend}.json")
-    shapes = [tuple(int(n) for n in s.split("x")) for s in args.shapes.split(",")]
     print(f"backend {backend}, keras {keras.__version__}; median of {args.rounds} alternating rounds; "
           f"ratios ours / Keras (higher is better)", file=sys.stderr)
     print(f"{'cell':6} {'dir':3} {'mask':4} {'B x T x D x H':16} {'keras tok/s':>11} {'hoisted':>8} {'per-step':>8} "
           f"{'lat1 h/p':>11} {'latB h/p':>11}")
     cases = []
-    for shape in shapes:
-        for cell in args.cells.split(","):
-            for direction in args.directions.split(","):
-                for mask in args.masks.split(","):
-                    result = measure_case(cell, shape, mask == "on", direction == "bi", args.rounds)
-                    cases.append({"cell": cell, "bidirectional": direction == "bi", "masked": mask == "on",
-                                  "shape": dict(zip("BTDH", shape)), "result": result})
-                    h, s = result["hoisted"]["vs_keras"], result["per_step"]["vs_keras"]
-                    lat_b = f"latency_batch{shape[0]}"
-                    print(f"{cell:6} {direction:3} {mask:4} {'x'.join(map(str, shape)):16} "
-                          f"{result['keras']['train_tokens_per_s']:11.0f} {h['train']:7.2f}x {s['train']:7.2f}x "
-                          f"{h['latency_batch1']:5.2f}/{s['latency_batch1']:<5.2f} {h[lat_b]:5.2f}/{s[lat_b]:<5.2f}",
-                          flush=True)
+    for shape, cell, direction, mask in matrix(args, args.directions):
+        result = measure_case(cell, shape, mask == "on", direction == "bi", args.rounds)
+        cases.append({"cell": cell, "bidirectional": direction == "bi", "masked": mask == "on",
+                      "shape": dict(zip("BTDH", shape)), "result": result})
+        h, s = result["hoisted"]["vs_keras"], result["per_step"]["vs_keras"]
+        lat_b = f"latency_batch{shape[0]}"
+        print(f"{cell:6} {direction:3} {mask:4} {'x'.join(map(str, shape)):16} "
+              f"{result['keras']['train_tokens_per_s']:11.0f} {h['train']:7.2f}x {s['train']:7.2f}x "
+              f"{h['latency_batch1']:5.2f}/{s['latency_batch1']:<5.2f} {h[lat_b]:5.2f}/{s[lat_b]:<5.2f}",
+              flush=True)
     picks = choose(cases)
-    print("\nprojection='auto' on this backend (geometric mean of per-step / hoisted speed):")
-    for cell, modes in picks.items():
-        print("  " + f"{cell:6} " + "; ".join(f"{mode} {p['per_step_over_hoisted']:.3f} -> {p['pick']}"
-                                               for mode, p in modes.items()))
+    _print_picks(picks)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": f"{platform.machine()}, {os.cpu_count()} cores", "backend": backend,
+    out.write_text(json.dumps({"machine": machine_summary(), "backend": backend,
                                "keras": keras.__version__, "rounds": args.rounds, "cases": cases, "auto": picks},
                               indent=1) + "\n")
     print(f"wrote {out}", file=sys.stderr)

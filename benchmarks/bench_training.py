@@ -15,21 +15,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from keras_seq.pipelines.precision import machine_summary
+
 REPO = Path(__file__).resolve().parents[1]
+F32 = 'train.mixed_precision="float32"'  # explicit: a config may say "auto"
 VARIANTS = {  # name: (--set overrides, the model's recurrent layers)
-    "float32, buckets": (['train.batching="buckets"'], "keras_seq"),
-    "float32, sorted": (['train.batching="sorted"'], "keras_seq"),
+    "float32, buckets": (['train.batching="buckets"', F32], "keras_seq"),
+    "float32, sorted": (['train.batching="sorted"', F32], "keras_seq"),
     "bf16, sorted": (['train.batching="sorted"', 'train.mixed_precision="mixed_bfloat16"'], "keras_seq"),
     # The same model and pipeline with Keras' built-in SimpleRNN / GRU / LSTM in the recurrent stack
     # (classifier and tagger stacks: `keras_seq.models.CELLS`; same weights layout, same defaults).
-    "float32, sorted, Keras layers": (['train.batching="sorted"'], "keras"),
+    "float32, sorted, Keras layers": (['train.batching="sorted"', F32], "keras"),
 }
 KERAS_LAYERS = ("import sys, keras, keras_seq.models as m; m.CELLS = {'elman': keras.layers.SimpleRNN, "
                 "'gru': keras.layers.GRU, 'lstm': keras.layers.LSTM}; from keras_seq.cli import main; "
@@ -55,14 +57,24 @@ def main() -> None:
     parser.add_argument("--configs", default=",".join(LIMITS))
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--variants", default=";".join(VARIANTS),
+                        help="a semicolon-separated subset of: " + "; ".join(VARIANTS))
+    parser.add_argument("--limit", type=int, default=None, help="examples per split (default: per config)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bench_training.json"))
     args = parser.parse_args()
+    chosen = [name.strip() for name in args.variants.split(";")]
+    unknown = sorted(set(chosen) - set(VARIANTS))
+    if unknown or "float32, buckets" not in chosen:
+        parser.error(f"--variants: unknown {unknown}; choose from {list(VARIANTS)}" if unknown else
+                     "--variants must include 'float32, buckets' (the reference of every ratio)")
     root = Path(tempfile.mkdtemp(prefix="bench-training-"))
     results = {}
     for config in args.configs.split(","):
-        base = [f"data.limit={LIMITS.get(config, 4000)}", f"train.epochs={args.epochs}", "train.patience=100",
+        limit = args.limit or LIMITS.get(config, 4000)
+        base = [f"data.limit={limit}", f"train.epochs={args.epochs}", "train.patience=100",
                 "train.max_minutes=60"]
-        variants = {k: v for k, v in VARIANTS.items() if v[1] == "keras_seq" or config not in KERAS_LESS}
+        variants = {k: v for k, v in VARIANTS.items()
+                    if k in chosen and (v[1] == "keras_seq" or config not in KERAS_LESS)}
         times = {name: [] for name in variants}
         for _ in range(args.rounds):
             for name, (sets, layers) in variants.items():
@@ -72,8 +84,8 @@ def main() -> None:
         results[config] = {name: {"seconds_per_epoch": round(statistics.median(t), 2),
                                   "speed_vs_float32_buckets": round(reference / statistics.median(t), 3),
                                   "all": [round(x, 2) for x in t]} for name, t in times.items()}
-        results[config]["limit"] = LIMITS.get(config, 4000)
-    out = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "epochs": args.epochs, "rounds": args.rounds,
+        results[config]["limit"] = limit
+    out = {"machine": machine_summary(), "epochs": args.epochs, "rounds": args.rounds,
            "configs": results}
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))

@@ -8,8 +8,8 @@
    (``projection="hoisted"``); or it runs inside the loop, one (B, D) matmul
    per step (``projection="per_step"``, what Keras' own cells do), where the
    backend's executor runs it beside the recurrent matmul on an idle core.
-   ``projection="auto"`` (default) picks, per backend and cell, the form that
-   measured faster (`AUTO_PROJECTION`, `benchmarks/bench_projection.py`);
+   ``projection="auto"`` (default) picks, per backend, cell and mode, the form
+   that measured faster (`keras_seq.projection`, `benchmarks/bench_projection.py`);
 2. the loop is Keras' own backend loop (`keras_seq._keras_compat.rnn`: a
    ``tf.while_loop`` with TensorArrays and ``maximum_iterations`` on the TF
    backend). ``keras.ops.scan`` was measured slower and its TF version cannot
@@ -34,6 +34,7 @@ from keras_seq import _keras_compat as keras_backend
 
 from keras_seq.cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell, _rate
 from keras_seq.fused import FusedKernel
+from keras_seq.projection import PROJECTIONS, ProjectedLoop
 
 __all__ = ["Recurrent", "Elman", "GRU", "LSTM"]
 
@@ -50,27 +51,11 @@ _LOOP_ARGS = (
     "use_cudnn",
     "projection",
 )
-PROJECTIONS = ("auto", "hoisted", "per_step")
-# projection="auto" on a CPU: (backend, cell class, "training" | "inference") -> the form measured
-# faster on a 2-core CPU (benchmarks/bench_projection.py: training tokens/s, and latency at batch 1
-# and B; benchmarks/results/bench_projection-BACKEND.json); else, and wherever a GPU is visible
-# (one large matmul suits it), "hoisted".
-AUTO_PROJECTION: dict[tuple[str, str, str], str] = {
-    # TensorFlow, 36 cases (3 shapes x uni / bi x masked or not): per-step / hoisted training
-    # tokens/s 1.135 (Elman), 1.054 (GRU), 1.073 (LSTM); in inference hoisted is faster (0.90-0.96).
-    ("tensorflow", "ElmanCell", "training"): "per_step",
-    ("tensorflow", "GRUCell", "training"): "per_step",
-    ("tensorflow", "LSTMCell", "training"): "per_step",
-    # JAX, 24 cases (64x100x128x256 and 16x50x64x128): per-step / hoisted 1.06 / 1.04 / 1.08 in
-    # training and 1.04 / 1.51 / 1.23 in inference (Elman / GRU / LSTM).
-    **{("jax", cell, mode): "per_step" for cell in ("ElmanCell", "GRUCell", "LSTMCell")
-       for mode in ("training", "inference")},
-}
 _BASE_LAYER_ARGS = ("name", "dtype", "trainable", "autocast", "input_shape", "input_dim")
 
 
 @keras.saving.register_keras_serializable(package="keras_seq")
-class Recurrent(FusedKernel, keras.layers.Layer):
+class Recurrent(FusedKernel, ProjectedLoop, keras.layers.Layer):
     """Runs a recurrent cell over the time axis.
 
     Args:
@@ -98,8 +83,10 @@ class Recurrent(FusedKernel, keras.layers.Layer):
         projection: where the loop's input projection runs: ``"hoisted"`` (one
             matmul over all steps before the loop), ``"per_step"`` (inside the
             loop, as Keras' cells do), or ``"auto"`` (default: the form measured
-            faster for this backend, cell and mode -- training or inference --
-            `AUTO_PROJECTION`). Same weights, same results (within float error).
+            faster for this backend, cell and mode -- training, answering one
+            row, answering a batch -- `AUTO_PROJECTION`; a batch size unknown
+            until the graph runs is picked there). Same weights, same results
+            (within float error).
 
     Call arguments: ``sequences`` (B, T, D); optional ``initial_state`` (list
     of (B, size) tensors); ``mask`` (B, T) booleans; ``training``.
@@ -292,60 +279,6 @@ class Recurrent(FusedKernel, keras.layers.Layer):
         last, outputs, states = result
         cast = lambda x: None if x is None else ops.cast(x, self.compute_dtype)  # noqa: E731
         return cast(last), cast(outputs), [cast(x) for x in states]
-
-    def _loop(self, sequences, states, mask, recurrent_mask, training: bool = False):
-        """Keras' backend loop over the cell: (last output, outputs (B, T, H) or None, final states)."""
-        if self.go_backwards:
-            sequences = ops.flip(sequences, axis=1)
-            mask = None if mask is None else ops.flip(mask, axis=1)
-        cell = self.cell
-        steps = sequences.shape[1]
-        # With a static number of steps, go time-major before projecting (the
-        # transpose then moves D floats per step, not G * units). With a
-        # dynamic one, stay batch-major: keras' rnn() caps a time-major loop at
-        # inputs.shape[1] -- the *batch* size -- when input_length is unknown.
-        time_major = steps is not None
-        if time_major:
-            sequences = ops.transpose(sequences, (1, 0, 2))
-            mask = None if mask is None else ops.transpose(mask, (1, 0))
-        state_dtype = states[0].dtype
-        if self.projection_form(training) == "per_step":
-            loop_inputs = sequences
-
-            def step(inputs_t, carry):
-                projected_t = ops.cast(cell.project_inputs(inputs_t), state_dtype)
-                return cell.recurrent_step(projected_t, list(carry), recurrent_mask)
-        else:
-            # once, not per step (mixed precision: to float32)
-            loop_inputs = ops.cast(cell.project_inputs(sequences), state_dtype)
-
-            def step(projected_t, carry):
-                return cell.recurrent_step(projected_t, list(carry), recurrent_mask)
-
-        last_output, outputs, final_states = keras_backend.rnn(
-            step,
-            loop_inputs,
-            states,
-            mask=mask,
-            unroll=self.unroll,
-            input_length=steps,
-            time_major=time_major,
-            zero_output_for_mask=self.zero_output_for_mask,
-            return_all_outputs=self.return_sequences,
-        )
-        if self.return_sequences and time_major:
-            outputs = ops.transpose(outputs, (1, 0, 2))
-        return last_output, (outputs if self.return_sequences else None), list(final_states)
-
-    def projection_form(self, training: bool = False) -> str:
-        """``"hoisted"`` or ``"per_step"``: what ``projection`` means for this layer here, in
-        training or in inference."""
-        if self.projection != "auto":
-            return self.projection
-        if keras_backend.fused_kernel_device("tanh", "sigmoid"):  # a GPU: measured on CPUs only
-            return "hoisted"
-        mode = "training" if training else "inference"
-        return AUTO_PROJECTION.get((keras.backend.backend(), type(self.cell).__name__, mode), "hoisted")
 
     # -- config ---------------------------------------------------------
     def get_config(self) -> dict:

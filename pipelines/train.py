@@ -9,7 +9,6 @@ exactly where it stopped; a finished run is refused unless ``overwrite``).
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import shutil
@@ -29,6 +28,7 @@ from keras_seq.contracts.errors import replace_atomically, write_json
 from keras_seq.pipelines.datasets import (ExampleTable, LabelLookup, batched, build_label_vocab, count_split_tokens,
                                           encoded_dataset, epoch_batches, key_counts, prepare_text_dir, sorted_fixed_batches,
                                           split_lengths)
+from keras_seq.pipelines.precision import precision, resolve_precision
 from keras_seq.pipelines.evaluate import (compiled_predict, corpus_from_config, evaluate_run, lm_stream, lm_windows,
                                           tagging_metrics)
 from keras_seq.pipelines.readers import Corpus
@@ -294,7 +294,8 @@ def _train(config: dict, task, run: RunDirectory, out: RunDirectory, state, wher
         compiled_metrics = [*compiled_metrics, ExamplesSeen()]
     sizes = (len(encoder.vocab), len(label_vocab) if label_vocab else 0)
     chars_size = len(encoder.char_vocab) if encoder.char_vocab else None
-    with where.scope(), _precision(train["mixed_precision"]):
+    policy, policy_reason = resolve_precision(train["mixed_precision"])  # "auto": bf16 where the hardware has it
+    with where.scope(), precision(policy):
         model = task.build_model(config, *sizes, matrix, chars_size)
         model.compile(optimizer=_optimizer(train), loss=task.loss(model, train["label_smoothing"]),
                       jit_compile=train["jit_compile"],
@@ -317,7 +318,7 @@ def _train(config: dict, task, run: RunDirectory, out: RunDirectory, state, wher
                   _TimeLimit(train["max_minutes"], state.train_seconds if state else 0.0, agree=where.any)]
     backup = RunBackup(out.backup, state, callbacks, started=time.perf_counter(), restore_from=run.backup)
     if len(epochs):
-        with _precision(train["mixed_precision"]):
+        with precision(policy):
             _fit(model, fit, where, task, config, epochs, callbacks + [backup], verbose)
     else:
         logger.info("%s: every epoch is trained (backup after epoch %d); finishing the run", run.path, done)
@@ -344,8 +345,10 @@ def _train(config: dict, task, run: RunDirectory, out: RunDirectory, state, wher
                "data_split": corpus.split_rule()}
     if monitor != "val_loss":
         metrics[f"best_{monitor}"] = float(max(history.get(monitor, [math.nan])))
-    if train["mixed_precision"]:
-        metrics["mixed_precision"] = train["mixed_precision"]  # in training; model.keras is float32
+    if train["mixed_precision"]:  # the policy training ran under ("auto" resolved); model.keras is float32
+        metrics["mixed_precision"] = policy or "float32"
+        if train["mixed_precision"] == "auto":
+            metrics["mixed_precision_auto"] = policy_reason
     if where.distributed or train["data_service"]:
         metrics["distribution"] = {"strategy": where.name, "workers": where.workers, "replicas": where.replicas,
                                    "data_service": train["data_service"] or None, "weights_sha256": trained}
@@ -373,17 +376,6 @@ def _fit(model, fit: FitData, where, task, config: dict, epochs: range, callback
               initial_epoch=epochs.start, steps_per_epoch=fit.steps_per_epoch,
               validation_steps=int(fit.validation.cardinality()) if validation is not fit.validation else None,
               callbacks=callbacks, verbose=verbose, shuffle=False)
-
-
-@contextlib.contextmanager
-def _precision(policy: str | None):
-    """Keras' global dtype policy `policy` (None: float32) inside the block, the previous one after it."""
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(policy or "float32")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
 
 
 def _float32_twin(task, config: dict, model, sizes: tuple, chars_size: int | None):

@@ -477,9 +477,42 @@ def test_projection_is_checked_saved_and_auto_reads_the_measured_table(monkeypat
         keras_seq.LSTM(4, projection="inside")
     layer = keras_seq.GRU(3, projection="per_step")
     assert keras_seq.GRU.from_config(layer.get_config()).projection == "per_step"
-    monkeypatch.setattr(keras_seq.recurrent, "AUTO_PROJECTION",
+    monkeypatch.setattr(keras_seq.projection, "AUTO_PROJECTION",
                         {(keras.backend.backend(), "GRUCell", "training"): "per_step"})
     assert keras_seq.GRU(3).projection_form(training=True) == "per_step"
     assert keras_seq.GRU(3).projection_form(training=False) == "hoisted"  # not in the table
     assert keras_seq.LSTM(3).projection_form(training=True) == "hoisted"
     assert keras_seq.GRU(3, projection="hoisted").projection_form() == "hoisted"  # an explicit choice wins
+
+
+def test_auto_projection_in_inference_keys_on_the_batch_size_even_when_only_the_graph_knows_it(monkeypatch):
+    backend = keras.backend.backend()
+    monkeypatch.setattr(keras_seq.projection, "AUTO_PROJECTION",
+                        {(backend, "GRUCell", "inference_batched"): "per_step"})
+    auto = keras_seq.GRU(U, return_sequences=True, return_state=True)
+    assert [auto.projection_form(False, b) for b in (None, 1, 8)] == ["hoisted", "hoisted", "per_step"]
+    assert auto.projection_form(True, 8) == "hoisted"  # training: its own entry (none here)
+    assert keras_seq.LSTM(U).projection_form(False, 8) == "hoisted"  # falls back to "inference"
+    x, mask = padded_batch(4)
+    auto(x)
+    if backend != "tensorflow":
+        return
+    run = auto._run  # a spy: the per-step branch's outputs come back shifted by 100, so the answer says which ran
+
+    def tagged(form, *args):
+        last, outputs, states = run(form, *args)
+        shift = 100.0 if form == "per_step" else 0.0
+        return last + shift, outputs + shift, [s + shift for s in states]
+
+    monkeypatch.setattr(auto, "_run", tagged)
+    # A serving signature: the batch size is unknown when traced, so the graph picks when it runs.
+    serve = tf.function(lambda t, m: auto(t, mask=m),
+                        input_signature=[tf.TensorSpec((None, *x.shape[1:])), tf.TensorSpec((None, x.shape[1]), tf.bool)])
+    graph_ops = {op.type for op in serve.get_concrete_function().graph.get_operations()}
+    assert graph_ops & {"If", "StatelessIf"}, "no run-time pick in the graph"
+    for rows, shifted in ((1, False), (4, True)):
+        outputs = np.asarray(serve(x[:rows], mask[:rows])[0])
+        assert (np.abs(outputs).min() > 50) == shifted, (rows, "per_step" if shifted else "hoisted")
+    static = tf.function(lambda t: auto(t), input_signature=[tf.TensorSpec(x.shape)])
+    assert not {op.type for op in static.get_concrete_function().graph.get_operations()} & {"If", "StatelessIf"}
+    assert np.abs(np.asarray(static(x)[0])).min() > 50  # a known batch of 4: per-step, picked when traced

@@ -63,16 +63,21 @@ def test_task_models_train_with_float32_outputs_and_loss():
         assert keras.backend.standardize_dtype(classifier(ids).dtype) == "float32"
 
 
-def test_a_mixed_precision_run_keeps_a_float32_model(tmp_path):
+def test_a_mixed_precision_run_keeps_a_float32_model(tmp_path, monkeypatch):
+    """train.mixed_precision = "auto" on a machine that has bf16 instructions (faked: this test must
+    not depend on the CPU it runs on) trains under mixed_bfloat16 and says why."""
+    from keras_seq.pipelines import precision
     from keras_seq.pipelines.config import load_config
     from keras_seq.pipelines.synthetic import write_corpus
     from keras_seq.pipelines.train import train_run
 
+    monkeypatch.setattr(precision, "native_bfloat16", lambda: "CPU flag avx512_bf16")
     corpus = write_corpus(tmp_path / "data", {"train": 300, "dev": 60, "test": 60})
     metrics = train_run(load_config(REPO / "pipelines" / "configs" / "demo.toml", [
-        f'data.source="{corpus}"', "train.epochs=1", 'train.mixed_precision="mixed_bfloat16"']), tmp_path / "run",
+        f'data.source="{corpus}"', "train.epochs=1", 'train.mixed_precision="auto"']), tmp_path / "run",
         verbose=0)
     assert metrics["mixed_precision"] == "mixed_bfloat16" and 0.0 <= metrics["test"]["accuracy"] <= 1.0
+    assert metrics["mixed_precision_auto"] == "CPU flag avx512_bf16"
     assert keras.mixed_precision.global_policy().name == "float32"  # restored after training
     model = keras.saving.load_model(tmp_path / "run" / "model.keras")
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
@@ -81,9 +86,49 @@ def test_a_mixed_precision_run_keeps_a_float32_model(tmp_path):
 def test_mixed_precision_setting_is_checked():
     from keras_seq.pipelines.config import load_config
 
-    with pytest.raises(ValueError, match="train.mixed_precision must be"):
+    with pytest.raises(ValueError, match="train.mixed_precision must be one of 'auto'"):
         load_config(None, ['train.mixed_precision="bf16"'])
-    # TOML has no null: "float32" switches off a config's mixed precision (g2p_cmudict ships bf16)
+    # TOML has no null: "float32" switches off a config's mixed precision (g2p_cmudict ships "auto")
     shipped = Path(__file__).resolve().parents[1] / "pipelines" / "configs" / "g2p_cmudict.toml"
-    assert load_config(shipped, [])["train"]["mixed_precision"] == "mixed_bfloat16"
+    assert load_config(shipped, [])["train"]["mixed_precision"] == "auto"
     assert load_config(shipped, ['train.mixed_precision="float32"'])["train"]["mixed_precision"] is None
+
+
+X86 = "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8481C\nflags\t\t: fpu avx2 avx512f {extra}\n\n" \
+      "processor\t: 1\nflags\t\t: fpu\n"
+ARM = "processor\t: 0\nFeatures\t: fp asimd {extra}\nCPU implementer\t: 0x41\n"
+
+
+@pytest.mark.parametrize("text, extra, native", [
+    (X86, "avx512_bf16 amx_tile", "CPU flag avx512_bf16"),
+    (X86, "amx_bf16", "CPU flag amx_bf16"),
+    (X86, "avx512_vnni", None),  # AVX-512 without BF16 (Ice Lake): emulated
+    (ARM, "bf16 i8mm", "CPU flag bf16"),
+    (ARM, "sve", None),
+])
+def test_auto_precision_takes_bf16_only_where_the_cpu_has_bf16_instructions(tmp_path, monkeypatch, text, extra,
+                                                                           native):
+    from keras_seq.pipelines import precision
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(text.format(extra=extra))
+    monkeypatch.setattr(precision, "CPUINFO", cpuinfo)
+    import tensorflow as tf
+
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])  # no GPU
+    assert precision.native_bfloat16() == native
+    policy, reason = precision.resolve_precision("auto")
+    assert policy == ("mixed_bfloat16" if native else None)
+    assert reason == (native or ("no bf16 instructions on Intel(R) Xeon(R) Platinum 8481C" if text is X86
+                                 else f"no bf16 instructions on {precision.cpu_model()}"))
+    # an explicit setting is what runs, whatever the machine
+    assert precision.resolve_precision("mixed_bfloat16") == ("mixed_bfloat16", "set in the config")
+    assert precision.resolve_precision(None) == precision.resolve_precision("float32") == (None, "set in the config")
+
+
+def test_cpu_facts_are_empty_not_an_error_where_there_is_no_cpuinfo(tmp_path):
+    from keras_seq.pipelines import precision
+
+    assert precision.cpu_flags(tmp_path / "missing") == set()
+    assert precision.cpu_model(tmp_path / "missing")  # platform's answer instead
+    assert "bf16 instructions:" in precision.machine_summary()
