@@ -11,8 +11,8 @@ default; JAX always compiles). Training tokens/s counts B x T per step; inferenc
 of ``predict_on_batch`` at batch 1 and at B. For each case the three models (ours with
 ``projection="hoisted"``, ours with ``"per_step"``, Keras') are timed in alternating rounds,
 `--rounds` rounds of one step each, each model leading in turn, and the median is kept, so drift
-on a shared machine and the cost of going first hit all three alike. Ratios are ours / Keras' (tokens/s: higher is better; latency: Keras' / ours, so
-higher is better too).
+on a shared machine and the cost of going first hit all three alike. Ratios are ours / Keras'
+(tokens/s: higher is better; latency: Keras' / ours, so higher is better too).
 
 The last table is what ``projection="auto"`` should pick per cell on this backend, in training
 (the higher geometric mean of tokens/s over the cases), answering one row (of 1 / latency at batch

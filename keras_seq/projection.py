@@ -63,18 +63,19 @@ class ProjectedLoop:
         if time_major:
             sequences = ops.transpose(sequences, (1, 0, 2))
             mask = None if mask is None else ops.transpose(mask, (1, 0))
-        batch = sequences.shape[1 if time_major else 0]
+        batch_axis = 1 if time_major else 0
+        batch = sequences.shape[batch_axis]
         single, batched = self.projection_form(training, 1), self.projection_form(training, 2)
         if single == batched or batch is not None:
-            return self._run(self.projection_form(training, batch), sequences, states, mask, recurrent_mask,
-                             steps, time_major)
+            form = batched if batch is not None and batch > 1 else single
+            return self._run(form, sequences, states, mask, recurrent_mask, steps, time_major)
 
         # The batch size is known only when the graph runs (a serving signature): pick there.
         def run(form):
             last, outputs, final = self._run(form, sequences, states, mask, recurrent_mask, steps, time_major)
             return (last, final) if outputs is None else (last, final, outputs)
 
-        picked = ops.cond(ops.shape(sequences)[1 if time_major else 0] > 1,
+        picked = ops.cond(ops.shape(sequences)[batch_axis] > 1,
                           lambda: run(batched), lambda: run(single))
         return picked[0], (picked[2] if len(picked) > 2 else None), list(picked[1])
 

@@ -24,30 +24,29 @@ BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
 CPUINFO = Path("/proc/cpuinfo")
 
 
-def cpu_flags(cpuinfo: Path | None = None) -> set[str]:
-    """The feature flags of the first CPU in `cpuinfo` (``flags`` on x86, ``Features`` on Arm); empty
-    where the file does not exist (not Linux)."""
+def _cpuinfo_value(keys: tuple[str, ...], cpuinfo: Path | None) -> str | None:
+    """The value of the first line of `cpuinfo` whose key is one of `keys`; None where there is
+    no such line or no file (not Linux)."""
     try:
         text = (cpuinfo or CPUINFO).read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return set()
+        return None
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return set(value.split())
-    return set()
+        if key.strip() in keys:
+            return value.strip()
+    return None
+
+
+def cpu_flags(cpuinfo: Path | None = None) -> set[str]:
+    """The feature flags of the first CPU in `cpuinfo` (``flags`` on x86, ``Features`` on Arm); empty
+    where the file does not exist (not Linux)."""
+    return set((_cpuinfo_value(("flags", "Features"), cpuinfo) or "").split())
 
 
 def cpu_model(cpuinfo: Path | None = None) -> str:
     """The CPU's model name as the OS reports it (``platform.processor()`` elsewhere)."""
-    try:
-        for line in (cpuinfo or CPUINFO).read_text(encoding="utf-8", errors="replace").splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return _cpuinfo_value(("model name",), cpuinfo) or platform.processor() or platform.machine()
 
 
 def native_bfloat16() -> str | None:
