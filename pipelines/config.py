@@ -66,8 +66,12 @@ DEFAULTS: dict[str, Any] = {
         "patience": 3,  # early stopping: epochs without a better `monitor`
         # What picks the kept epoch: val_loss | val_accuracy | val_f1 (tag: token accuracy / entity F1).
         "monitor": "val_loss",
-        "lr_decay": None,  # multiply the learning rate by this after `lr_patience` epochs without a better `monitor`
+        # multiply the learning rate by this after `lr_patience` epochs without a better `monitor` (1: off)
+        "lr_decay": None,
         "lr_patience": 1,
+        # "budget": the rate falls linearly over train.max_minutes, epoch by epoch, and the run stops within
+        # half an epoch of it (keras_seq.pipelines.budget; Li et al. 2020). Not with lr_decay.
+        "lr_schedule": None,
         "tokens_per_batch": 4096,
         "max_batch": 64,
         # sorted: length-sorted batches under the token budget, ties and batch order reshuffled each epoch
@@ -175,8 +179,23 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         raise ValueError("train.label_smoothing applies to softmax outputs, not to a CRF (model.crf = true); "
                          "set one of them off")
     decay = config["train"]["lr_decay"]
-    if decay is not None and not (isinstance(decay, (int, float)) and 0 < decay < 1):
-        raise ValueError(f"train.lr_decay must be a number between 0 and 1 (exclusive); received {decay!r}")
+    if decay is not None and (isinstance(decay, bool) or not (isinstance(decay, (int, float)) and 0 < decay <= 1)):
+        raise ValueError(f"train.lr_decay must be a number in (0, 1] (1: no decay); received {decay!r}")
+    if decay == 1:  # TOML has no null: a factor of 1 is how to switch a config's decay off
+        config["train"]["lr_decay"] = decay = None
+    schedule = config["train"]["lr_schedule"]
+    if schedule is not None:
+        from keras_seq.pipelines.budget import LR_SCHEDULES
+
+        if schedule not in LR_SCHEDULES:
+            raise ValueError(f"train.lr_schedule must be one of {', '.join(map(repr, LR_SCHEDULES))}; "
+                             f"received {schedule!r}")
+        if decay is not None:
+            raise ValueError("train.lr_schedule and train.lr_decay both set the learning rate; set one of them")
+        minutes = config["train"]["max_minutes"]
+        if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0:
+            raise ValueError(f'train.lr_schedule = "budget" needs train.max_minutes > 0 (the budget it decays '
+                             f"over); received {minutes!r}")
     return config
 
 

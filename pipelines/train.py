@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from keras_seq.contracts import RunDirectory
 from keras_seq.contracts.tokenizer import TOKENIZER_FILE
+from keras_seq.pipelines.budget import TrainingBudget
 from keras_seq.pipelines.config import dump_toml
 from keras_seq.contracts.errors import replace_atomically, write_json
 from keras_seq.pipelines.datasets import (ExampleTable, LabelLookup, batched, build_label_vocab, count_split_tokens,
@@ -39,21 +40,6 @@ from keras_seq.pipelines.vocab import TextEncoder, load_word_vectors
 from keras_seq.tasks import get_task
 
 logger = logging.getLogger(__name__)
-
-
-class _TimeLimit(keras.callbacks.Callback):
-    """Stops after the epoch that passes `minutes` of training, counted over every process of the run
-    (several workers stop together: `agree` is `Placement.any`)."""
-
-    def __init__(self, minutes: float | None, spent_seconds: float = 0.0, agree=bool) -> None:
-        super().__init__()
-        self.deadline = None if minutes is None else time.monotonic() + 60.0 * minutes - spent_seconds
-        self.agree = agree
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.deadline is not None and self.agree(time.monotonic() > self.deadline):
-            logger.info("time limit reached after epoch %d; stopping", epoch + 1)
-            self.model.stop_training = True
 
 
 class _ChiefScores(keras.callbacks.Callback):
@@ -313,9 +299,10 @@ def _train(config: dict, task, run: RunDirectory, out: RunDirectory, state, wher
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=train["lr_decay"],
                                                            patience=train["lr_patience"], min_delta=0.0,
                                                            verbose=int(verbose > 0)))
-    callbacks += [keras.callbacks.CSVLogger(str(out.history), append=True),
-                  keras.callbacks.TensorBoard(str(out.logs), write_graph=False),
-                  _TimeLimit(train["max_minutes"], state.train_seconds if state else 0.0, agree=where.any)]
+    callbacks += [TrainingBudget(train["max_minutes"], state.train_seconds if state else 0.0, done,
+                                 schedule=train["lr_schedule"] == "budget", agree=where.any, chiefs=where.chiefs),
+                  keras.callbacks.CSVLogger(str(out.history), append=True),
+                  keras.callbacks.TensorBoard(str(out.logs), write_graph=False)]
     backup = RunBackup(out.backup, state, callbacks, started=time.perf_counter(), restore_from=run.backup)
     if len(epochs):
         with precision(policy):

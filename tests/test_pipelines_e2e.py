@@ -143,5 +143,5 @@ def test_train_cli_rejects_bad_configs(tmp_path):
     result = _cli("train", "imdb_sentiment", "--set", "train.monitor=val_f1", "--out", str(tmp_path / "r"))
     assert result.returncode == 2 and "train.monitor must be one of" in result.stderr
     result = _cli("train", "imdb_sentiment", "--set", "train.lr_decay=2", "--out", str(tmp_path / "r"))
-    assert result.returncode == 2 and "train.lr_decay must be a number between 0 and 1" in result.stderr
+    assert result.returncode == 2 and "train.lr_decay must be a number in (0, 1]" in result.stderr
     assert "Traceback" not in result.stderr
