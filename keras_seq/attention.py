@@ -16,6 +16,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_seq._ops import matmul_features
+
 __all__ = ["AdditiveAttention", "MultiplicativeAttention"]
 
 
@@ -120,11 +122,11 @@ class AdditiveAttention(_Attention):
 
     def project_memory(self, memory):
         """W_m m_s for every memory step, (B, S, A): computed once per source, reused at every decoder step."""
-        return ops.matmul(memory, self.memory_kernel) + self.bias
+        return matmul_features(memory, self.memory_kernel) + self.bias
 
     def scores(self, queries, memory, projected_memory=None):
         keys = self.project_memory(memory) if projected_memory is None else projected_memory  # (B, S, A)
-        hidden = ops.tanh(ops.expand_dims(ops.matmul(queries, self.query_kernel), 2) + ops.expand_dims(keys, 1))
+        hidden = ops.tanh(ops.expand_dims(matmul_features(queries, self.query_kernel), 2) + ops.expand_dims(keys, 1))
         return ops.sum(hidden * self.score_vector, axis=-1)  # (B, L, S)
 
     def get_config(self) -> dict:
@@ -172,7 +174,7 @@ class MultiplicativeAttention(_Attention):
 
     def scores(self, queries, memory, projected_memory=None):
         if self.score == "general":
-            queries = ops.matmul(queries, self.kernel)  # q^T W: (B, L, M)
+            queries = matmul_features(queries, self.kernel)  # q^T W: (B, L, M)
         scores = ops.matmul(queries, ops.transpose(ops.cast(memory, queries.dtype), (0, 2, 1)))  # (B, L, S)
         if self.scale:
             scores = scores / ops.sqrt(ops.cast(ops.shape(memory)[-1], scores.dtype))

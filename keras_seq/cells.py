@@ -29,6 +29,8 @@ from typing import Any, Sequence
 import keras
 from keras import ops
 
+from keras_seq._ops import matmul_features
+
 __all__ = ["RecurrentCell", "ElmanCell", "GRUCell", "LSTMCell"]
 
 _SERIALIZABLE = "keras_seq"
@@ -168,13 +170,7 @@ class RecurrentCell(keras.layers.Layer):
     def project_inputs(self, inputs):
         """``inputs @ kernel + input_bias``; works on (B, D) and (..., D)."""
         kernel = ops.cast(self.kernel, inputs.dtype)
-        if len(inputs.shape) > 2:
-            # One 2-D matmul over all steps (a broadcast batch-matmul is far slower).
-            lead = ops.shape(inputs)[:-1]
-            flat = ops.matmul(ops.reshape(inputs, (-1, inputs.shape[-1])), kernel)
-            projected = ops.reshape(flat, (*lead, kernel.shape[-1]))
-        else:
-            projected = ops.matmul(inputs, kernel)
+        projected = matmul_features(inputs, kernel)  # one 2-D matmul over all steps
         bias = self.input_bias() if self.use_bias else None
         if bias is not None:
             projected = projected + ops.cast(bias, inputs.dtype)

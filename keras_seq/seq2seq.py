@@ -24,6 +24,7 @@ import numpy as np
 from keras import ops
 
 from keras_seq import _keras_compat as keras_backend
+from keras_seq._ops import matmul_features
 from keras_seq.attention import AdditiveAttention, MultiplicativeAttention
 from keras_seq.cells import ElmanCell, GRUCell, LSTMCell
 
@@ -152,8 +153,7 @@ class AttentionDecoder(keras.layers.Layer):
     def _project(self, targets):
         cell = self.cell
         kernel = ops.cast(cell.kernel[: self.embed_dim], targets.dtype)
-        flat = ops.reshape(targets, (-1, self.embed_dim))
-        projected = ops.reshape(ops.matmul(flat, kernel), (*ops.shape(targets)[:-1], kernel.shape[-1]))
+        projected = matmul_features(targets, kernel)
         bias = cell.input_bias() if cell.use_bias else None
         return projected if bias is None else projected + ops.cast(bias, targets.dtype)
 

@@ -317,6 +317,8 @@ def _train(config: dict, task, run: RunDirectory, out: RunDirectory, state, wher
                     where.worker_index, where.workers, trained, run.path)
         where.barrier()  # leave once the chief has finished the run
         return {"worker": where.worker_index, "workers": where.workers, "weights_sha256": trained}
+    if not model.optimizer.built:  # a rerun that only finishes (every epoch trained): fit never built it
+        model.optimizer.build(model.trainable_variables)  # so the best checkpoint's optimizer state loads too
     if final.best_epoch:
         model.load_weights(str(run.backup / best_file(final.best_epoch)))
     model = task.deployable(model, config)

@@ -71,16 +71,31 @@ def test_a_mixed_precision_run_keeps_a_float32_model(tmp_path, monkeypatch):
     from keras_seq.pipelines.synthetic import write_corpus
     from keras_seq.pipelines.train import train_run
 
+    from keras_seq.pipelines import train as train_module
+
     monkeypatch.setattr(precision, "native_bfloat16", lambda: "CPU flag avx512_bf16")
     corpus = write_corpus(tmp_path / "data", {"train": 300, "dev": 60, "test": 60})
-    metrics = train_run(load_config(REPO / "pipelines" / "configs" / "demo.toml", [
-        f'data.source="{corpus}"', "train.epochs=1", 'train.mixed_precision="auto"']), tmp_path / "run",
-        verbose=0)
+    config = load_config(REPO / "pipelines" / "configs" / "demo.toml", [
+        f'data.source="{corpus}"', "train.epochs=1", 'train.mixed_precision="auto"'])
+    twin = train_module._float32_twin
+
+    def dies_after_training(*args):
+        raise KeyboardInterrupt  # stopped after the last epoch, before the float32 model and metrics.json
+
+    monkeypatch.setattr(train_module, "_float32_twin", dies_after_training)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config, tmp_path / "run", verbose=0)
+    monkeypatch.setattr(train_module, "_float32_twin", twin)
+    # The rerun only finishes (nothing left to train): the float32 twin takes the trained optimizer state
+    # from the best checkpoint, which an optimizer that fit never built could not hold.
+    metrics = train_run(config, tmp_path / "run", verbose=0)
+    assert metrics["epochs_run"] == 1
     assert metrics["mixed_precision"] == "mixed_bfloat16" and 0.0 <= metrics["test"]["accuracy"] <= 1.0
     assert metrics["mixed_precision_auto"] == "CPU flag avx512_bf16"
     assert keras.mixed_precision.global_policy().name == "float32"  # restored after training
     model = keras.saving.load_model(tmp_path / "run" / "model.keras")
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) > 0  # the trained optimizer state
 
 
 def test_mixed_precision_setting_is_checked():

@@ -114,6 +114,33 @@ def test_build_seq2seq_variants_and_masked_targets(cell, attention, bidirectiona
         keras_seq.build_seq2seq(10, 7, encoder_depth=0)
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="XLA through model.compile(jit_compile=True) on TF")
+@pytest.mark.parametrize("attention", ["luong", "luong_dot", "bahdanau", None])
+def test_xla_training_step_equals_the_graph_step(attention):
+    """jit_compile=True trains the encoder-decoder on batches of unknown batch size and lengths (as the
+    pipeline feeds them) to the same loss and weights as the plain graph."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    source, target_in, target = rng.integers(1, 10, (6, 5)), rng.integers(1, 7, (6, 4)), rng.integers(1, 7, (6, 4))
+    source[3:, 3:], target_in[4:, 2:], target[4:, 2:] = 0, 0, 0
+    data = tf.data.Dataset.from_tensor_slices(((source, target_in), target)).batch(3)
+    data = data.map(lambda x, y: ((tf.ensure_shape(x[0], (None, None)), tf.ensure_shape(x[1], (None, None))),
+                                  tf.ensure_shape(y, (None, None))))  # unknown batch and length, as in training
+    trained = {}
+    for jit in (False, True):
+        keras.utils.set_random_seed(0)
+        model = keras_seq.build_seq2seq(10, 7, cell="lstm", units=6, embed_dim=4, attention=attention,
+                                        bidirectional_encoder=attention != "luong_dot")
+        model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      jit_compile=jit)
+        loss = model.fit(data, epochs=2, verbose=0).history["loss"]
+        trained[jit] = loss, model.get_weights()
+    np.testing.assert_allclose(trained[True][0], trained[False][0], rtol=1e-4)
+    for xla, graph in zip(trained[True][1], trained[False][1]):
+        np.testing.assert_allclose(xla, graph, atol=1e-4)
+
+
 class _ToyRNN:
     """A random NumPy RNN language model over V tokens: the step function of the searches."""
 
