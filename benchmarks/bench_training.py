@@ -40,6 +40,7 @@ VARIANTS = {  # name: (--set overrides, the model's recurrent layers)
 KERAS_LAYERS = ("import sys, keras, keras_seq.models as m; m.CELLS = {'elman': keras.layers.SimpleRNN, "
                 "'gru': keras.layers.GRU, 'lstm': keras.layers.LSTM}; from keras_seq.cli import main; "
                 "sys.exit(main(sys.argv[1:]))")
+OPT_IN = ("float32, sorted, XLA", "bf16, sorted, XLA")  # run only when --variants names them
 LIMITS = {"imdb_sentiment": 4000, "ewt_upos": 4000, "conll2003_ner_crf": 4000, "g2p_cmudict": 20000}
 KERAS_LESS = ("g2p_cmudict",)  # the encoder-decoder's decoder needs this package's cells
 
@@ -61,7 +62,7 @@ def main() -> None:
     parser.add_argument("--configs", default=",".join(LIMITS))
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--variants", default=";".join(v for v in VARIANTS if "XLA" not in v),
+    parser.add_argument("--variants", default=";".join(v for v in VARIANTS if v not in OPT_IN),
                         help="a semicolon-separated subset of: " + "; ".join(VARIANTS))
     parser.add_argument("--limit", type=int, default=None, help="examples per split (default: per config)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bench_training.json"))

@@ -69,9 +69,8 @@ def test_a_mixed_precision_run_keeps_a_float32_model(tmp_path, monkeypatch):
     from keras_seq.pipelines import precision
     from keras_seq.pipelines.config import load_config
     from keras_seq.pipelines.synthetic import write_corpus
-    from keras_seq.pipelines.train import train_run
-
     from keras_seq.pipelines import train as train_module
+    from keras_seq.pipelines.train import train_run
 
     monkeypatch.setattr(precision, "native_bfloat16", lambda: "CPU flag avx512_bf16")
     corpus = write_corpus(tmp_path / "data", {"train": 300, "dev": 60, "test": 60})
