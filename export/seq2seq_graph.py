@@ -2,7 +2,8 @@
 own encoder and decoder step, with the arithmetic and tie-breaking of
 `keras_seq.decoding.batch_beam_search` (which runs beside the ONNX graphs): float32
 scores, ranking by ``log p / length**alpha``, ``tf.math.top_k`` (ties: the lower flat
-index, as the NumPy search's stable sort), finished beams kept at their score.
+index, as the NumPy search's stable sort), finished beams kept at their score, and
+``decode.merge_stress`` merging each step's stress variants as `keras_seq.decoding.merge_classes`.
 
 Signatures: ``serving_default`` text -> output (B, T) target tokens right-padded with "",
 output_ids, output_lengths (B,), score (B,); ``predict_ids`` ids, lengths -> the same.
@@ -17,9 +18,24 @@ import keras_seq
 from keras_seq.contracts.vocab import BOS_ID, EOS_ID
 
 
+def merge_classes(log_probs, member, column):
+    """`keras_seq.decoding.merge_classes` in TF, with the same float32 arithmetic and ties:
+    `member` (V, C) bool and `column` (V,) from `keras_seq.decoding.class_tables`."""
+    vocab = tf.shape(log_probs, out_type=tf.int64)[-1]
+    masked = tf.where(member[None], log_probs[:, :, None], -np.inf)  # (N, V, C)
+    best = tf.reduce_max(masked, axis=1)
+    shift = tf.where(tf.math.is_finite(best), best, 0.0)
+    total = shift + tf.math.log(tf.reduce_sum(tf.exp(masked - shift[:, None, :]), axis=1))
+    ids = tf.range(vocab, dtype=tf.int64)
+    first = tf.reduce_min(tf.where(member[None] & tf.equal(masked, best[:, None, :]), ids[None, :, None], vocab),
+                          axis=1)
+    return tf.where(tf.equal(tf.gather(first, column, axis=1), ids[None]), tf.gather(total, column, axis=1), -np.inf)
+
+
 class Seq2SeqServing:
     def __init__(self, run, encoder) -> None:
-        from keras_seq.tasks.seq2seq import decode_settings
+        from keras_seq.decoding import class_tables
+        from keras_seq.tasks.seq2seq import decode_settings, target_classes
 
         self.stepper = keras_seq.Seq2SeqStepper(run.model)
         self.encoder = encoder
@@ -29,6 +45,8 @@ class Seq2SeqServing:
         tokens = [t if i > 3 else "" for i, t in enumerate(run.labels)]  # reserved ids print as ""
         self.token_strings = tf.constant(tokens)
         self.vocab = len(run.labels)
+        classes = target_classes(settings, list(run.labels))
+        self.classes = None if classes is None else [tf.constant(t) for t in class_tables(classes)]
 
     def text(self, text):
         from keras_seq.export.savedmodel import _at_least_one_step
@@ -70,6 +88,8 @@ class Seq2SeqServing:
             embedded = stepper.embedding(previous)
             output, _, new_carry = decoder.step(embedded, list(carry), memory, mask, keys)
             log_probs = tf.nn.log_softmax(stepper.logits(output), axis=-1) + banned
+            if self.classes is not None:
+                log_probs = merge_classes(log_probs, *self.classes)
             log_probs = tf.reshape(log_probs, [batch, width, vocab])
             totals = scores[..., None] + tf.where(finished[..., None], stay, log_probs)
             new_lengths = lengths + tf.cast(~finished, tf.int32)

@@ -25,7 +25,8 @@ import numpy as np
 StepFn = Callable[[np.ndarray, list], tuple[np.ndarray, list]]
 
 __all__ = ["greedy", "sample", "beam_search", "exhaustive_search", "Hypothesis", "normalized_score",
-           "max_target_lengths", "batch_greedy", "batch_beam_search", "BatchHypotheses"]
+           "max_target_lengths", "batch_greedy", "batch_beam_search", "BatchHypotheses", "merge_classes",
+           "class_tables"]
 
 
 def _check_length(length: int) -> None:
@@ -187,6 +188,43 @@ def max_target_lengths(source_lengths, factor: float = 2.0, extra: int = 5) -> n
     return (np.floor(np.asarray(source_lengths, np.float64) * factor) + extra).astype(np.int64)
 
 
+def class_tables(classes: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """For `merge_classes`: the membership matrix (V, C) bool and each token's class column (V,)."""
+    classes = np.asarray(classes, np.int64)
+    if classes.ndim != 1 or (classes < 0).any() or (classes >= len(classes)).any():
+        raise ValueError("`classes` must hold one class id in [0, V) per token")
+    representatives, column = np.unique(classes, return_inverse=True)
+    return column[:, None] == np.arange(len(representatives))[None], column
+
+
+def merge_classes(log_probs: np.ndarray, classes: Sequence[int]) -> np.ndarray:
+    """Next-token log-probabilities (N, V) with each class of tokens merged into one choice.
+
+    A class's probability is the sum over its members; it goes to the member of highest
+    log-probability (ties: the lower id), which is the token emitted and fed back, and
+    the other members get -inf. A search over these ranks hypotheses by the probability
+    of their class sequence (e.g. a pronunciation whatever its stress digits, with the
+    classes of `keras_seq.contracts.vocab.stress_classes`) instead of by one spelling of
+    it. Float32; the SavedModel's in-graph search computes the same.
+
+    Example: tokens 1 and 2 form one class::
+
+        >>> merged = merge_classes(np.log(np.array([[0.4, 0.3, 0.3]], np.float32)), [0, 1, 1])
+        >>> [round(float(p), 4) for p in np.exp(merged[0])]
+        [0.4, 0.6, 0.0]
+    """
+    member, column = class_tables(classes)
+    log_probs = np.asarray(log_probs, np.float32)
+    masked = np.where(member[None], log_probs[:, :, None], np.float32(-np.inf))  # (N, V, C)
+    best = masked.max(axis=1)  # (N, C)
+    shift = np.where(np.isfinite(best), best, np.float32(0.0))
+    with np.errstate(divide="ignore"):  # a class with no allowed member: log 0 = -inf
+        total = shift + np.log(np.exp(masked - shift[:, None, :]).sum(axis=1))  # log of the class's probability
+    ids = np.arange(log_probs.shape[-1])
+    first = np.where(member[None] & (masked == best[:, None, :]), ids[None, :, None], len(ids)).min(axis=1)
+    return np.where(first[:, column] == ids[None], total[:, column], np.float32(-np.inf)).astype(np.float32)
+
+
 @dataclass
 class BatchHypotheses:
     """The best hypothesis per source: `tokens` (B, T) ids padded with 0 after EOS (EOS
@@ -203,7 +241,8 @@ class BatchHypotheses:
 
 
 def batch_beam_search(step: StepFn, states: list, max_lengths, *, bos_id: int, eos_id: int, beam_width: int = 4,
-                      alpha: float = 1.0, banned: tuple[int, ...] = (0,)) -> BatchHypotheses:
+                      alpha: float = 1.0, banned: tuple[int, ...] = (0,),
+                      classes: Sequence[int] | None = None) -> BatchHypotheses:
     """Beam search for B sources at once; `states` hold one row per source (B, ...).
 
     The step function sees B*K rows, source-major (row b*K + k is beam k of source b).
@@ -213,6 +252,8 @@ def batch_beam_search(step: StepFn, states: list, max_lengths, *, bos_id: int, e
     stays as one candidate of unchanged score, so finished and open hypotheses compete on
     the same scale. It stops when every beam is finished. Arithmetic is float32. With
     K = 1 this is `batch_greedy`; with K covering every sequence, an exhaustive search.
+    `classes` (one class id per token): each step's choices are merged by class first
+    (`merge_classes`), so hypotheses rank by the probability of their class sequence.
 
     Example, with a toy step where token 2 is EOS::
 
@@ -245,6 +286,8 @@ def batch_beam_search(step: StepFn, states: list, max_lengths, *, bos_id: int, e
         log_probs = np.array(log_probs, np.float32).reshape(batch, width, -1)
         vocab = log_probs.shape[-1]
         log_probs[..., list(banned)] = -np.inf
+        if classes is not None:
+            log_probs = merge_classes(log_probs.reshape(batch * width, vocab), classes).reshape(batch, width, vocab)
         stay = np.full(vocab, -np.inf, np.float32)
         stay[eos_id] = 0.0
         totals = scores[..., None] + np.where(finished[..., None], stay, log_probs)  # (B, K, V)

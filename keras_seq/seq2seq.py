@@ -324,8 +324,9 @@ class Seq2SeqStepper:
         return step
 
     def decode(self, source_ids, *, bos_id: int, eos_id: int, beam_width: int = 1, alpha: float = 1.0,
-               max_length_factor: float = 2.0, max_length_extra: int = 5):
-        """The best target per source (`keras_seq.decoding.BatchHypotheses`)."""
+               max_length_factor: float = 2.0, max_length_extra: int = 5, classes=None):
+        """The best target per source (`keras_seq.decoding.BatchHypotheses`); `classes`: one
+        class id per target token, ranking by class sequence (`keras_seq.decoding.merge_classes`)."""
         from keras_seq import decoding
 
         source_ids = np.asarray(source_ids)
@@ -334,4 +335,4 @@ class Seq2SeqStepper:
         rows = np.repeat(np.arange(len(source_ids)), beam_width)
         step = self.step_fn(ops.take(memory, rows, axis=0), mask[rows])
         return decoding.batch_beam_search(step, carry, max_lengths, bos_id=bos_id, eos_id=eos_id,
-                                          beam_width=beam_width, alpha=alpha)
+                                          beam_width=beam_width, alpha=alpha, classes=classes)

@@ -115,7 +115,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     register_layers()  # keras and its backend (quietly for the command), after the cheap checks
     from keras_seq.pipelines.evaluate import evaluate_run
 
-    decode = {key: value for key, value in (("beam", args.beam), ("alpha", args.alpha)) if value is not None}
+    decode = {key: value for key, value in (("beam", args.beam), ("alpha", args.alpha),
+                                            ("merge_stress", args.merge_stress)) if value is not None}
     result = evaluate_run(args.run_dir, args.source, split=args.split, decode=decode)
     print(json.dumps(result) if args.json else "\n".join(f"{k:>18}: {v}" for k, v in result.items()))
     return 0
@@ -178,6 +179,9 @@ def add_commands(sub) -> None:
     evaluate.add_argument("--beam", type=int, default=None, help="seq2seq: beam width (default: the run's [decode])")
     evaluate.add_argument("--alpha", type=float, default=None,
                           help="seq2seq: length normalisation, score = log p / length**alpha")
+    evaluate.add_argument("--merge-stress", action=argparse.BooleanOptionalAction, default=None,
+                          help="seq2seq on ARPAbet: rank outputs by their stress-free phones, stress variants "
+                               "summed (default: the run's [decode])")
     evaluate.set_defaults(func=_cmd_evaluate)
 
     generate = sub.add_parser("generate", help="continue a prompt with a language model, or transduce a text "

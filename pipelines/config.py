@@ -60,6 +60,9 @@ DEFAULTS: dict[str, Any] = {
         "optimizer": "adam",  # adam | sgd | rmsprop | adamw
         "learning_rate": 1e-3,
         "clipnorm": 1.0,
+        # decoupled weight decay (the variable shrinks by learning_rate * weight_decay a step), for every
+        # optimizer; None: the optimizer's own default (adamw 0.004, the others none)
+        "weight_decay": None,
         # > 0: targets smoothed towards uniform by this much (keras_seq.LabelSmoothedCrossentropy); softmax
         # outputs only (not a CRF). val_loss then includes the smoothing term.
         "label_smoothing": 0.0,
@@ -178,6 +181,10 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     if smoothing and config["model"]["crf"] and config["task"] == "tag":
         raise ValueError("train.label_smoothing applies to softmax outputs, not to a CRF (model.crf = true); "
                          "set one of them off")
+    weight_decay = config["train"]["weight_decay"]
+    if weight_decay is not None and (isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float))
+                                     or not 0 <= weight_decay < 1):
+        raise ValueError(f"train.weight_decay must be a number in [0, 1); received {weight_decay!r}")
     decay = config["train"]["lr_decay"]
     if decay is not None and (isinstance(decay, bool) or not (isinstance(decay, (int, float)) and 0 < decay <= 1)):
         raise ValueError(f"train.lr_decay must be a number in (0, 1] (1: no decay); received {decay!r}")

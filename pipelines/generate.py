@@ -54,7 +54,7 @@ def transduce(run_dir: str | Path, text: str, beam: int | None = None, plot: str
     ids = encoder.lookup(tf.ragged.constant([tokens], dtype=tf.string)).to_tensor(0).numpy()
     if ids.size == 0:
         raise ValueError("the text is empty after tokenization")
-    best = task.decode_ids(model, config, ids, beam=beam)
+    best = task.decode_ids(model, config, ids, targets, beam=beam)
     row = best.rows()[0]
     answer = seq2seq_answer([targets[i] for i in row], best.scores[0])
     if plot is not None:

@@ -117,7 +117,8 @@ def _optimizer(train: dict) -> keras.optimizers.Optimizer:
                "rmsprop": keras.optimizers.RMSprop}
     if train["optimizer"] not in classes:
         raise ValueError(f"train.optimizer must be one of {sorted(classes)}; received {train['optimizer']!r}")
-    return classes[train["optimizer"]](learning_rate=train["learning_rate"], clipnorm=train["clipnorm"])
+    decay = {} if train["weight_decay"] is None else {"weight_decay": train["weight_decay"]}
+    return classes[train["optimizer"]](learning_rate=train["learning_rate"], clipnorm=train["clipnorm"], **decay)
 
 
 def _limited(dataset, limit):

@@ -9,6 +9,7 @@ from keras_seq import decoding
 from keras_seq.contracts import answers
 from keras_seq.contracts.export_dir import DECODER_STEP_FILE
 from keras_seq.contracts.vocab import BOS_ID, EOS_ID
+from keras_seq.tasks.seq2seq import target_classes
 
 
 def onnx_decode(predictor, texts: list) -> list[dict]:
@@ -36,6 +37,7 @@ def onnx_decode(predictor, texts: list) -> list[dict]:
     max_lengths = decoding.max_target_lengths(mask.sum(axis=1), float(settings["max_length_factor"]),
                                               int(settings["max_length_extra"]))
     best = decoding.batch_beam_search(step, carry, max_lengths, bos_id=BOS_ID, eos_id=EOS_ID, beam_width=width,
-                                      alpha=float(settings["alpha"]))
+                                      alpha=float(settings["alpha"]),
+                                      classes=target_classes(settings, list(predictor.labels)))
     return [answers.seq2seq_answer([predictor.labels[i] for i in row], score)
             for row, score in zip(best.rows(), best.scores)]

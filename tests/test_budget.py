@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import re
 
 import keras
 import numpy as np
@@ -93,9 +94,11 @@ def test_a_resumed_run_carries_on_the_schedule_from_the_seconds_it_spent(monkeyp
     (['train.lr_schedule="budget"'], "needs train.max_minutes > 0"),
     (['train.lr_schedule="budget"', "train.max_minutes=5", "train.lr_decay=0.5"], "both set the learning rate"),
     (["train.lr_decay=true"], "train.lr_decay must be a number in (0, 1]"),
+    (["train.weight_decay=-0.1"], "train.weight_decay must be a number in [0, 1)"),
+    (['train.weight_decay="0.1"'], "train.weight_decay must be a number in [0, 1)"),
 ])
 def test_config_refuses_bad_schedule_settings(sets, message):
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("]", r"\]")):
+    with pytest.raises(ValueError, match=re.escape(message)):
         load_config(DEMO, sets)
 
 
@@ -115,3 +118,16 @@ def test_a_scheduled_run_writes_its_falling_rates_to_history(tmp_path):
     with open(tmp_path / "run" / "history.csv", newline="") as f:
         rates = [float(row["learning_rate"]) for row in csv.DictReader(f)]
     assert len(rates) == 3 and rates[0] == pytest.approx(0.01, rel=1e-6) and rates[0] > rates[1] >= rates[2]
+
+
+@pytest.mark.parametrize("optimizer, sets, expected", [
+    ("adam", [], None),  # the optimizer's own default: none for Adam
+    ("adamw", [], 0.004),  # and Keras' 0.004 for AdamW
+    ("adamw", ["train.weight_decay=0.05"], 0.05),
+    ("adam", ["train.weight_decay=0.02"], 0.02),  # decoupled decay for any optimizer
+])
+def test_weight_decay_reaches_the_optimizer(optimizer, sets, expected):
+    from keras_seq.pipelines.train import _optimizer
+
+    config = load_config(DEMO, [f'train.optimizer="{optimizer}"', *sets])
+    assert _optimizer(config["train"]).weight_decay == (None if expected is None else pytest.approx(expected))

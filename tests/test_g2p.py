@@ -66,6 +66,12 @@ def test_training_reports_wer_and_per_and_learns(g2p):
 
     greedy = json.loads(out)
     assert greedy["beam"] == 1 and greedy == evaluate_run(root / "run", decode={"beam": 1, "alpha": 0.0})
+    # the shipped config ranks by the stressed phones; one evaluation can rank by the stress-free ones
+    assert test["merge_stress"] is False
+    code, out, err = cli_in_process("evaluate", str(root / "run"), "--json", "--merge-stress")
+    assert code == 0, err
+    assert json.loads(out) == evaluate_run(root / "run", decode={"merge_stress": True})
+    assert json.loads(out)["merge_stress"] is True
     # ... and a bad one is one line
     code, _, err = cli_in_process("evaluate", str(root / "run"), "--beam", "0")
     assert code == 2 and "decode.beam must be a positive integer" in err and "Traceback" not in err
@@ -95,6 +101,27 @@ def test_export_has_both_graphs_and_all_runtimes_agree_on_every_test_word(g2p):
     for pair in ("savedmodel_vs_keras", "onnx_vs_keras", "onnx_vs_savedmodel"):
         assert result[pair]["mismatched"] == 0, (pair, result[pair])
         assert result[pair]["max_abs_diff"] <= 1e-4, (pair, result[pair])
+
+
+def test_an_export_that_merges_stress_agrees_in_every_runtime(g2p):
+    """decode.merge_stress in a run's config.toml: the SavedModel's in-graph search, the NumPy
+    search beside ONNX Runtime and the Keras search merge the stress variants alike."""
+    import shutil
+
+    root, _, words = g2p
+    shutil.copytree(root / "run", root / "run-merged")
+    config = root / "run-merged" / "config.toml"
+    assert config.read_text().count("merge_stress = false") == 1
+    config.write_text(config.read_text().replace("merge_stress = false", "merge_stress = true"))
+    export_run(root / "run-merged", root / "export-merged", name="g2p", max_len=64)
+    texts = words + adversarial_texts(64)
+    result = parity(root / "run-merged", root / "export-merged", texts)
+    for pair in ("savedmodel_vs_keras", "onnx_vs_keras", "onnx_vs_savedmodel"):
+        assert result[pair]["mismatched"] == 0, (pair, result[pair])
+        assert result[pair]["max_abs_diff"] <= 1e-4, (pair, result[pair])
+    merged = OnnxPredictor(root / "export-merged").predict(words)
+    plain = OnnxPredictor(root / "export").predict(words)
+    assert any(a["output"] != b["output"] for a, b in zip(merged, plain))  # the setting reached the export
 
 
 def test_server_and_client_answer_as_the_onnx_predictor(g2p):

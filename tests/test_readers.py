@@ -189,3 +189,8 @@ def test_stress_digits_come_off_arpabet_phones_only():
 
     assert without_stress(["K", "AH0", "EY1", "T", "2", "ah0"]) == ["K", "AH", "EY", "T", "2", "ah0"]
     assert has_stress(["K", "AH0"]) and not has_stress(["K", "AH", "2"])
+    from keras_seq.contracts.vocab import stress_classes
+
+    # each stress variant's class is the first variant's id; other tokens (reserved ones too) stand alone
+    tokens = ["<PAD>", "<UNK>", "<BOS>", "<EOS>", "AH0", "K", "AH1", "EY1", "AH2", "EY0", "2"]
+    assert stress_classes(tokens) == [0, 1, 2, 3, 4, 5, 4, 7, 4, 7, 10]

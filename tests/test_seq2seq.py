@@ -1,7 +1,7 @@
 """The attention decoder: teacher forcing equals step-by-step decoding for every cell and
 attention, masks on both sides, saving, and learning a small transduction; the batched
-searches of `keras_seq.decoding` against exhaustive search and greedy, and through
-`Seq2SeqStepper` on a trained model."""
+searches of `keras_seq.decoding` against exhaustive search and greedy (also with token
+classes merged), and through `Seq2SeqStepper` on a trained model."""
 from __future__ import annotations
 
 import itertools
@@ -169,6 +169,88 @@ def test_batch_beam_search_equals_exhaustive_search_per_source(eos_id, alpha):
         assert wide.rows()[b] == tokens
         assert float(wide.scores[b]) == pytest.approx(exact.score, abs=1e-5)
         assert float(wide.log_probs[b]) == pytest.approx(exact.log_prob, abs=1e-5)
+
+
+def _merged_by_hand(log_probs: np.ndarray, classes: list[int]) -> np.ndarray:
+    out = np.full_like(log_probs, -np.inf)
+    for row, values in enumerate(log_probs):
+        for cls in set(classes):
+            members = [v for v in range(len(classes)) if classes[v] == cls]
+            finite = [v for v in members if np.isfinite(values[v])]
+            first = min(members, key=lambda v: (-values[v], v))  # likeliest; ties: the lower id
+            out[row, first] = np.log(np.exp(values[finite].astype(np.float64)).sum()) if finite else -np.inf
+    return out
+
+
+def test_merge_classes_sums_each_class_onto_its_likeliest_member_in_numpy_and_tf():
+    from keras_seq.export.seq2seq_graph import merge_classes as merge_in_tf
+
+    rng = np.random.default_rng(4)
+    classes = [0, 1, 2, 2, 4, 2, 6, 6, 8]
+    log_probs = np.log(rng.dirichlet(np.ones(9), size=40)).astype(np.float32)
+    log_probs[:10, 2] = log_probs[:10, 3] = log_probs[:10, [2, 3, 5]].max(-1)  # ties go to the lower id
+    log_probs[10:20, [6, 7]] = -np.inf  # a class with no allowed member stays impossible
+    log_probs[20:25, 2] = -np.inf
+    merged = decoding.merge_classes(log_probs, classes)
+    np.testing.assert_allclose(merged, _merged_by_hand(log_probs, classes), rtol=1e-6)
+    np.testing.assert_allclose(np.exp(merged).sum(-1), np.exp(log_probs).sum(-1), rtol=1e-5)  # moved, not made
+    assert (merged[:10, 3] == -np.inf).all() and np.isfinite(merged[:10, 2]).all()
+    member, column = decoding.class_tables(classes)
+    in_tf = merge_in_tf(log_probs, member, column).numpy()
+    np.testing.assert_array_equal(np.isfinite(in_tf), np.isfinite(merged))  # the same member holds each class
+    np.testing.assert_allclose(in_tf, merged, rtol=1e-6)  # TF's exp and log may differ in the last bit
+    np.testing.assert_array_equal(decoding.merge_classes(log_probs, range(9)), log_probs)  # singletons: unchanged
+    with pytest.raises(ValueError, match="one class id"):
+        decoding.merge_classes(log_probs, [0, 9] + list(range(2, 9)))
+
+
+def test_merged_beam_search_finds_the_likeliest_class_sequence():
+    """Tokens 2 and 3 are one class; the toy's state depends on the class only, so the merged
+    search at full width must find exactly the class sequence of highest summed probability."""
+    toy, eos_id, length, classes = _ToyRNN(vocab=5, seed=15), 4, 3, [0, 1, 2, 2, 4]
+    toy.embed[3] = toy.embed[2]
+    starts = np.random.default_rng(6).normal(size=(4, 3))
+
+    def sequences(state, token, prefix, log_p):  # every token sequence: (tokens, log p, length with EOS)
+        log_probs, (state,) = toy.step(np.array([token]), [state])
+        for v in range(1, 5):
+            total = log_p + float(log_probs[0, v])
+            if v == eos_id:
+                yield tuple(prefix), total, len(prefix) + 1
+            elif len(prefix) + 1 == length:
+                yield (*prefix, v), total, length
+            else:
+                yield from sequences(state, v, [*prefix, v], total)
+
+    for alpha in (0.0, 1.0):
+        merged = decoding.batch_beam_search(toy.step, [starts], [length] * 4, bos_id=1, eos_id=eos_id,
+                                            beam_width=64, alpha=alpha, classes=classes)
+        plain = decoding.batch_beam_search(toy.step, [starts], [length] * 4, bos_id=1, eos_id=eos_id,
+                                           beam_width=64, alpha=alpha)
+        differs = 0
+        for b in range(4):
+            by_class: dict = {}
+            for tokens, log_p, n in sequences(starts[b : b + 1], 1, [], 0.0):
+                key = tuple(classes[t] for t in tokens)
+                by_class[key] = (np.logaddexp(by_class.get(key, (-np.inf,))[0], log_p), n)
+            best = max(by_class, key=lambda k: by_class[k][0] / by_class[k][1] ** alpha)
+            assert tuple(classes[t] for t in merged.rows()[b]) == best
+            assert float(merged.scores[b]) == pytest.approx(by_class[best][0] / by_class[best][1] ** alpha, abs=1e-5)
+            differs += [classes[t] for t in plain.rows()[b]] != list(best)
+        if alpha == 1.0:
+            assert differs  # the case is not trivial: ranking by one spelling picks another answer somewhere
+
+
+@pytest.mark.parametrize("decode, message", [
+    ({"beam": 0}, "decode.beam must be a positive integer"),
+    ({"merge_stress": "yes"}, "decode.merge_stress must be true or false"),
+    ({"width": 4}, "unknown decode setting 'width'"),
+])
+def test_decode_settings_are_checked(decode, message):
+    from keras_seq.tasks.seq2seq import check_decode_settings
+
+    with pytest.raises(ValueError, match=message):
+        check_decode_settings(decode)
 
 
 def test_width_one_is_greedy_and_sources_do_not_interact():

