@@ -213,7 +213,10 @@ def merge_classes(log_probs: np.ndarray, classes: Sequence[int]) -> np.ndarray:
         >>> [round(float(p), 4) for p in np.exp(merged[0])]
         [0.4, 0.6, 0.0]
     """
-    member, column = class_tables(classes)
+    return _merge(log_probs, *class_tables(classes))
+
+
+def _merge(log_probs: np.ndarray, member: np.ndarray, column: np.ndarray) -> np.ndarray:
     log_probs = np.asarray(log_probs, np.float32)
     masked = np.where(member[None], log_probs[:, :, None], np.float32(-np.inf))  # (N, V, C)
     best = masked.max(axis=1)  # (N, C)
@@ -266,6 +269,7 @@ def batch_beam_search(step: StepFn, states: list, max_lengths, *, bos_id: int, e
         ([[1]], -0.8675)
     """
     _check_width(beam_width)
+    tables = None if classes is None else class_tables(classes)  # once per search, not per step
     max_lengths = np.asarray(max_lengths, np.int64)
     if max_lengths.ndim != 1 or (max_lengths < 1).any():
         raise ValueError("`max_lengths` must hold one integer >= 1 per source")
@@ -286,8 +290,8 @@ def batch_beam_search(step: StepFn, states: list, max_lengths, *, bos_id: int, e
         log_probs = np.array(log_probs, np.float32).reshape(batch, width, -1)
         vocab = log_probs.shape[-1]
         log_probs[..., list(banned)] = -np.inf
-        if classes is not None:
-            log_probs = merge_classes(log_probs.reshape(batch * width, vocab), classes).reshape(batch, width, vocab)
+        if tables is not None:
+            log_probs = _merge(log_probs.reshape(batch * width, vocab), *tables).reshape(batch, width, vocab)
         stay = np.full(vocab, -np.inf, np.float32)
         stay[eos_id] = 0.0
         totals = scores[..., None] + np.where(finished[..., None], stay, log_probs)  # (B, K, V)
