@@ -14,6 +14,8 @@ gradients); only the schedule differs.
 """
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import ops
 
@@ -38,13 +40,36 @@ AUTO_PROJECTION: dict[tuple[str, str, str], str] = {
     ("tensorflow", "LSTMCell", "training"): "per_step",
     ("tensorflow", "GRUCell", "inference_batched"): "per_step",
     ("tensorflow", "LSTMCell", "inference_batched"): "per_step",
-    # JAX, 24 cases (64x100x128x256 and 16x50x64x128), the same ratios: training 1.06 / 1.04 / 1.08;
-    # batch 1 1.00 / 1.23 / 1.01; batch B 1.09 / 1.86 / 1.49. (Under jit the batch size is static.)
+    # JAX, 36 cases, the same ratios (three runs, -jax.json, -jax-run2.json, -jax-run3.json):
+    # training 1.06-1.08 / 1.04-1.06 / 1.03; batch B 1.06-1.07 / 1.62-1.64 / 1.35-1.37; batch 1 by
+    # the weights' size (PER_STEP_WEIGHT_LIMIT). (Under jit the batch size is static.)
     **{("jax", cell, mode): "per_step" for cell in ("ElmanCell", "GRUCell", "LSTMCell")
-       for mode in ("training", "inference_batched")},
-    ("jax", "GRUCell", "inference"): "per_step",
-    ("jax", "LSTMCell", "inference"): "per_step",
+       for mode in ("training", "inference", "inference_batched")},
 }
+
+# Answering one row, the per-step form multiplies a (1, D) row by the input kernel at every step
+# beside the recurrent matmul: it pays while the cell's kernels are small, and costs twice the
+# hoisted form's time once they outgrow the cache. So where (backend, cell, mode) has a limit here, a
+# "per_step" pick stands only for a cell whose kernel and recurrent kernel take at most that many bytes
+# (in the compute dtype), else "hoisted". JAX, batch 1, per-step / hoisted speed in the two runs the
+# limits were chosen on (a third agreed), by the kernels' size: Elman 49 kB 1.21 / 1.13, 393 kB 0.92 / 0.98, 1.6 MB 0.75 / 0.74; GRU 147 kB 1.41 /
+# 1.48, 1.2 MB 1.29 / 1.36, 4.7 MB 0.45 / 0.47; LSTM 197 kB 1.17 / 1.25, 1.6 MB 0.96 / 1.03, 6.3 MB
+# 0.44 / 0.45 (2 MiB is the L2 cache of one core of the CPU measured).
+PER_STEP_WEIGHT_LIMIT: dict[tuple[str, str, str], int] = {
+    ("jax", "ElmanCell", "inference"): 256 * 2**10,
+    ("jax", "GRUCell", "inference"): 2 * 2**20,
+    ("jax", "LSTMCell", "inference"): 2 * 2**20,
+}
+_ITEM_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4, "float64": 8}
+
+
+def weight_bytes(cell) -> int | None:
+    """Bytes of a built cell's kernel and recurrent kernel in its compute dtype (None: not built)."""
+    kernels = [getattr(cell, name, None) for name in ("kernel", "recurrent_kernel")]
+    if any(k is None for k in kernels):
+        return None
+    dtype = keras.backend.standardize_dtype(cell.compute_dtype)
+    return sum(int(math.prod(k.shape)) for k in kernels) * _ITEM_BYTES.get(dtype, 4)
 
 
 class ProjectedLoop:
@@ -54,7 +79,7 @@ class ProjectedLoop:
 
     def _loop(self, sequences, states, mask, recurrent_mask, training: bool = False):
         """Keras' backend loop over the cell: (last output, outputs (B, T, H) or None, final states)."""
-        if self.go_backwards:
+        if self.go_backwards and not self._loop_reads_backwards:
             sequences = ops.flip(sequences, axis=1)
             mask = None if mask is None else ops.flip(mask, axis=1)
         steps = sequences.shape[1]
@@ -82,6 +107,15 @@ class ProjectedLoop:
                           lambda: run(batched), lambda: run(single))
         return picked[0], (picked[2] if len(picked) > 2 else None), list(picked[1])
 
+    @property
+    def _loop_reads_backwards(self) -> bool:
+        """Whether the backend's loop goes backwards without a reversed copy of its inputs: JAX's
+        ``lax.scan(reverse=True)`` reads the steps in place. TensorFlow's loop copies them reversed
+        (``tf.reverse``), so there the layer flips the raw inputs (D wide) itself, before the hoisted
+        projection would make them G x H wide. (JAX, bidirectional Elman 64x100x128x256: the copy
+        was the one op of the training step Keras' layer does not have.)"""
+        return keras.backend.backend() == "jax"
+
     def _run(self, form: str, sequences, states, mask, recurrent_mask, steps, time_major: bool):
         """The loop with the input projection `form` ("hoisted" or "per_step")."""
         cell = self.cell
@@ -107,6 +141,7 @@ class ProjectedLoop:
             unroll=self.unroll,
             input_length=steps,
             time_major=time_major,
+            go_backwards=self.go_backwards and self._loop_reads_backwards,
             zero_output_for_mask=self.zero_output_for_mask,
             return_all_outputs=self.return_sequences,
         )
@@ -123,8 +158,15 @@ class ProjectedLoop:
             return "hoisted"
         key = (keras.backend.backend(), type(self.cell).__name__)
         if training:
-            return AUTO_PROJECTION.get((*key, "training"), "hoisted")
-        single = AUTO_PROJECTION.get((*key, "inference"), "hoisted")
+            return self._auto_form(key, "training", "hoisted")
+        single = self._auto_form(key, "inference", "hoisted")
         if batch_size is None or batch_size <= 1:
             return single
-        return AUTO_PROJECTION.get((*key, "inference_batched"), single)
+        return self._auto_form(key, "inference_batched", single)
+
+    def _auto_form(self, key: tuple[str, str], mode: str, default: str) -> str:
+        form = AUTO_PROJECTION.get((*key, mode), default)
+        limit = PER_STEP_WEIGHT_LIMIT.get((*key, mode))
+        if form == "per_step" and limit is not None and (weight_bytes(self.cell) or 0) > limit:
+            return "hoisted"
+        return form

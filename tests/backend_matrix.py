@@ -69,6 +69,18 @@ def parity():
             for i, (a, b) in enumerate(zip(got, want)):
                 check(f"parity/{'bidirectional_' if wrap else ''}{name}/{i}", keras.ops.convert_to_numpy(a),
                       keras.ops.convert_to_numpy(b))
+    # Backwards without a mask: where the backend's loop reads the steps backwards in place (JAX),
+    # the layer hands it go_backwards instead of flipping the inputs first.
+    for name, (ours_cls, theirs_cls) in {"elman": (keras_seq.Elman, keras.layers.SimpleRNN),
+                                         "gru": (keras_seq.GRU, keras.layers.GRU),
+                                         "lstm": (keras_seq.LSTM, keras.layers.LSTM)}.items():
+        kwargs = {"return_sequences": True, "return_state": True, "go_backwards": True}
+        ours, theirs = ours_cls(5, **kwargs), theirs_cls(5, **kwargs)
+        want = theirs(x)
+        ours(x)
+        ours.set_weights(theirs.get_weights())
+        for i, (a, b) in enumerate(zip(ours(x), want)):
+            check(f"backwards/{name}/{i}", keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
     memory = rng.normal(size=(3, 7, 5)).astype("float32")
     context, weights = keras_seq.MultiplicativeAttention("dot")(x[:, :4, :5], memory, memory_mask=mask)
     theirs, their_weights = keras.layers.Attention()([x[:, :4, :5], memory], mask=[None, mask],

@@ -44,6 +44,7 @@ def test_every_backend_matches_the_builtins_trains_and_reads_every_others_keras_
         report = reports[backend]
         assert report["backend"] == backend
         assert sum(k.startswith("parity/") for k in report) == 9 and "pooling/max" in report
+        assert sum(k.startswith("backwards/") for k in report) == 2 + 2 + 3  # the outputs and each state
         assert all(math.isfinite(report[k]) for k in report if k.startswith("fit/"))
         assert "stateful/carries_state" in report and "attention_decoder/steps_vs_teacher_forcing" in report
     sources = {k.split("/")[1] for r in [*reports.values(), loaded] for k in r if k.startswith("load/")}

@@ -485,6 +485,27 @@ def test_projection_is_checked_saved_and_auto_reads_the_measured_table(monkeypat
     assert keras_seq.GRU(3, projection="hoisted").projection_form() == "hoisted"  # an explicit choice wins
 
 
+def test_a_per_step_pick_at_batch_one_holds_only_under_the_weight_limit(monkeypatch):
+    backend = keras.backend.backend()
+    monkeypatch.setattr(keras_seq.projection, "AUTO_PROJECTION", {(backend, "GRUCell", "inference"): "per_step"})
+    monkeypatch.setattr(keras_seq.projection, "PER_STEP_WEIGHT_LIMIT", {(backend, "GRUCell", "inference"): 4 * 3 * 24 * 4})
+    small, large = keras_seq.GRU(4), keras_seq.GRU(5)
+    assert small.projection_form(False, 1) == large.projection_form(False, 1) == "per_step"  # not built: no size
+    small.build((None, 7, 20)), large.build((None, 7, 20))
+    # (D + H) x 3H floats: (20 + 4) x 12 x 4 bytes = 1,152, the limit; (20 + 5) x 15 x 4 = 1,500, over it
+    assert (keras_seq.projection.weight_bytes(small.cell), keras_seq.projection.weight_bytes(large.cell)) == (1152, 1500)
+    assert [small.projection_form(False, b) for b in (None, 1, 8)] == ["per_step"] * 3  # batch B falls back to batch 1
+    assert [large.projection_form(False, b) for b in (None, 1, 8)] == ["hoisted"] * 3
+    assert large.projection_form(True) == "hoisted"  # training: no entry
+    bf16 = keras_seq.GRU(5, dtype="mixed_bfloat16")
+    bf16.build((None, 7, 20))
+    assert keras_seq.projection.weight_bytes(bf16.cell) == 750  # the compute dtype's bytes
+    assert bf16.projection_form(False, 1) == "per_step"
+    explicit = keras_seq.GRU(5, projection="per_step")
+    explicit.build((None, 7, 20))
+    assert explicit.projection_form(False, 1) == "per_step"  # an explicit choice wins
+
+
 def test_auto_projection_in_inference_keys_on_the_batch_size_even_when_only_the_graph_knows_it(monkeypatch):
     backend = keras.backend.backend()
     monkeypatch.setattr(keras_seq.projection, "AUTO_PROJECTION",
