@@ -40,7 +40,8 @@ AUTO_PROJECTION: dict[tuple[str, str, str], str] = {
     ("tensorflow", "LSTMCell", "training"): "per_step",
     ("tensorflow", "GRUCell", "inference_batched"): "per_step",
     ("tensorflow", "LSTMCell", "inference_batched"): "per_step",
-    # JAX, 36 cases, the same ratios (three runs, -jax.json, -jax-run2.json, -jax-run3.json):
+    # JAX, 36 cases, the same ratios (three runs, -jax.json, -jax-run2.json, -jax-run3.json; a
+    # fourth, -jax-run4.json, after the in-place backwards loop, agrees on every pick):
     # training 1.06-1.08 / 1.04-1.06 / 1.03; batch B 1.06-1.07 / 1.62-1.64 / 1.35-1.37; batch 1 by
     # the weights' size (PER_STEP_WEIGHT_LIMIT). (Under jit the batch size is static.)
     **{("jax", cell, mode): "per_step" for cell in ("ElmanCell", "GRUCell", "LSTMCell")
@@ -48,13 +49,15 @@ AUTO_PROJECTION: dict[tuple[str, str, str], str] = {
 }
 
 # Answering one row, the per-step form multiplies a (1, D) row by the input kernel at every step
-# beside the recurrent matmul: it pays while the cell's kernels are small, and costs twice the
+# beside the recurrent matmul: it pays while the cell's kernels are small, and costs about twice the
 # hoisted form's time once they outgrow the cache. So where (backend, cell, mode) has a limit here, a
-# "per_step" pick stands only for a cell whose kernel and recurrent kernel take at most that many bytes
-# (in the compute dtype), else "hoisted". JAX, batch 1, per-step / hoisted speed in the two runs the
-# limits were chosen on (a third agreed), by the kernels' size: Elman 49 kB 1.21 / 1.13, 393 kB 0.92 / 0.98, 1.6 MB 0.75 / 0.74; GRU 147 kB 1.41 /
-# 1.48, 1.2 MB 1.29 / 1.36, 4.7 MB 0.45 / 0.47; LSTM 197 kB 1.17 / 1.25, 1.6 MB 0.96 / 1.03, 6.3 MB
-# 0.44 / 0.45 (2 MiB is the L2 cache of one core of the CPU measured).
+# "per_step" pick stands only for a cell whose kernel and recurrent kernel take at most that many
+# bytes (in the compute dtype), else "hoisted". JAX, batch 1, per-step / hoisted speed in the two runs
+# the limits were chosen on (a third agreed), by the kernels' size: Elman 49 kB 1.21 / 1.13, 393 kB
+# 0.92 / 0.98, 1.6 MB 0.75 / 0.74; GRU 147 kB 1.41 / 1.48, 1.2 MB 1.29 / 1.36, 4.7 MB 0.45 / 0.47;
+# LSTM 197 kB 1.17 / 1.25, 1.6 MB 0.96 / 1.03 (the two later runs 0.92, 0.88: near even at the
+# limit), 6.3 MB 0.44 / 0.45. Measured on a 2-core Xeon with 2 MiB of L2 cache per core; another CPU
+# may want other limits.
 PER_STEP_WEIGHT_LIMIT: dict[tuple[str, str, str], int] = {
     ("jax", "ElmanCell", "inference"): 256 * 2**10,
     ("jax", "GRUCell", "inference"): 2 * 2**20,
