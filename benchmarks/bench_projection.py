@@ -42,9 +42,8 @@ from keras_seq.pipelines.precision import machine_summary  # noqa: E402
 
 PAIRS = {"elman": (keras_seq.Elman, keras.layers.SimpleRNN), "gru": (keras_seq.GRU, keras.layers.GRU),
          "lstm": (keras_seq.LSTM, keras.layers.LSTM)}
-VARIANTS = ("hoisted", "per_step", "keras")
 CONTROL = "keras_again"  # --control: a second, identical Keras model: the run's own A/A noise floor
-MODES = {"training": "train", "inference": "latency_batch1", "inference_batched": "latency_batchB"}
+MODES = ("training", "inference", "inference_batched")  # AUTO_PROJECTION's
 
 
 def _model(layer, shape, masked: bool, bidirectional: bool) -> keras.Model:
@@ -148,7 +147,8 @@ def choose(cases: list[dict]) -> dict:
 
 
 def _ratio_key(mode: str, case: dict) -> str:
-    return MODES[mode].replace("batchB", f"batch{case['shape']['B']}")
+    """The `vs_keras` entry of a case that measures `mode`."""
+    return {"training": "train", "inference": "latency_batch1"}.get(mode, f"latency_batch{case['shape']['B']}")
 
 
 def auto_summary(cases: list[dict]) -> dict:
