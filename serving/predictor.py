@@ -37,13 +37,23 @@ def in_length_chunks(texts: list, answer, size: int = CHUNK) -> list[dict]:
     return out
 
 
-def check_texts(texts: Sequence) -> list:
+def check_texts(texts: Sequence, token_lists: bool = False) -> list:
+    """`texts` as a list, each a string, or with `token_lists` also a list of strings."""
     if isinstance(texts, (str, bytes)):
         raise TypeError("`texts` must be a list of strings, not one string")
+    texts = list(texts)
     for i, text in enumerate(texts):
-        if not isinstance(text, (str, bytes)):
+        if isinstance(text, (str, bytes)):
+            continue
+        if not isinstance(text, (list, tuple)):
             raise TypeError(f"texts[{i}] is {type(text).__name__}, expected a string")
-    return list(texts)
+        if not token_lists:
+            raise TypeError(f"texts[{i}] is a {type(text).__name__}: token lists are answered by taggers only; "
+                            "send a string")
+        for j, token in enumerate(text):
+            if not isinstance(token, (str, bytes)):
+                raise TypeError(f"texts[{i}][{j}] is {type(token).__name__}, expected a token string")
+    return texts
 
 
 class OnnxPredictor:
@@ -84,9 +94,14 @@ class OnnxPredictor:
         self.vocab = self.tokenizer.vocabulary.tokens  # id -> token, for generated continuations
 
     # -- public API --------------------------------------------------------------
-    def predict(self, texts: Iterable[str | bytes]) -> list[dict]:
-        """One answer per text, in order (the task's shape in `keras_seq.contracts.answers`)."""
-        return in_length_chunks(check_texts(texts), lambda batch: self.task.onnx_answers(self, batch))
+    def predict(self, texts: Iterable[str | bytes | Sequence[str]]) -> list[dict]:
+        """One answer per text, in order (the task's shape in `keras_seq.contracts.answers`).
+
+        Taggers also take a text as a list of tokens, split already (a CoNLL sentence): it is
+        answered one tag per given token, cleaned as the tokenizer cleans words (rules 1-2) and
+        cut at its `max_len`, never split again."""
+        texts = check_texts(texts, token_lists=self.task.takes_token_lists)
+        return in_length_chunks(texts, lambda batch: self.task.onnx_answers(self, batch))
 
     def generate(self, texts: Iterable[str | bytes], length: int | None = None) -> list[dict]:
         """Greedy continuation of each prompt (language models)."""
@@ -99,12 +114,13 @@ class OnnxPredictor:
             out += self._generate_batch(texts[start : start + MAX_BATCH], length)
         return out
 
-    def tag_scores(self, texts: Iterable[str | bytes]) -> list[np.ndarray]:
+    def tag_scores(self, texts: Iterable[str | bytes | Sequence[str]]) -> list[np.ndarray]:
         """Taggers: each text's per-token scores (tokens, tags) -- tag probabilities,
-        or for CRF taggers the emissions that Viterbi decodes."""
+        or for CRF taggers the emissions that Viterbi decodes. Texts may be token lists (`predict`)."""
         if not hasattr(self.task, "onnx_scores"):
             raise ValueError(f"tag_scores needs a tagger; this export is a {self.task.name} model")
-        return in_length_chunks(check_texts(texts), lambda batch: self.task.onnx_scores(self, batch)[1])
+        texts = check_texts(texts, token_lists=True)
+        return in_length_chunks(texts, lambda batch: self.task.onnx_scores(self, batch)[1])
 
     def zero_states(self, batch: int) -> dict:
         return {name: np.zeros((batch, size), np.float32) for name, size in zip(self.state_names, self.state_sizes)}

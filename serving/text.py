@@ -117,8 +117,12 @@ class TextTokenizer:
     def encode(self, text: str | bytes) -> list[int]:
         return self.lookup(self.tokens(text))
 
-    def encode_tokens(self, tokens: Iterable[str]) -> list[int]:
-        return self.lookup(self.truncate([self.clean(t) for t in tokens]))
+    def given_tokens(self, tokens: Iterable[str | bytes]) -> list[str]:
+        """Tokens split already (tagging corpora): rules 1-2 and 5 only, as `normalize_tokens`."""
+        return self.truncate([self.clean(t) for t in tokens])
+
+    def encode_tokens(self, tokens: Iterable[str | bytes]) -> list[int]:
+        return self.lookup(self.given_tokens(tokens))
 
     def encode_batch(self, texts: Iterable[str | bytes], min_len: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Right-padded ids (batch, max(min_len, longest)) int64 and lengths (batch,)."""

@@ -84,3 +84,9 @@ def test_predictors_reject_non_text():
         check_texts(["a", 3])
     with pytest.raises(TypeError, match="a list of strings"):
         check_texts("abc")
+    # token lists: taggers only, and every token a string
+    assert check_texts(["a b", ["a", b"b"], ()], token_lists=True) == ["a b", ["a", b"b"], ()]
+    with pytest.raises(TypeError, match="texts\\[0\\] is a list: token lists are answered by taggers only"):
+        check_texts([["a"]])
+    with pytest.raises(TypeError, match="texts\\[1\\]\\[1\\] is NoneType, expected a token string"):
+        check_texts(["a", ["b", None]], token_lists=True)

@@ -95,7 +95,7 @@ def test_export_verifies_and_all_runtimes_agree(runs, tmp_path, task):
 
 
 def test_cli_export_versions_and_predict_jsonl(runs, tmp_path):
-    run_dir, _ = runs["crf"]
+    run_dir, texts = runs["crf"]
     out = tmp_path / "export"
     first = _cli("export", str(run_dir), "--out", str(out), "--name", "ner", "--no-verify")
     assert first.returncode == 0, first.stderr[-3000:]
@@ -122,6 +122,29 @@ def test_cli_export_versions_and_predict_jsonl(runs, tmp_path):
     assert got[1] == {"tokens": [], "tags": []}
     assert "expected a JSON string" in got[2]["error"] and "not valid JSON" in got[3]["error"]
     assert "\ufffd" in got[4]["tokens"][-1] and "not valid UTF-8" in got[5]["error"]
+    _tagger_answers_token_lists_as_given(out, [text.split(" ") for text in texts])
+
+
+def _tagger_answers_token_lists_as_given(export_dir, sentences):
+    """CoNLL's own tokens in: one tag per given token, never split again; the ids are those
+    the training pipeline gives the same tokens (TF twin)."""
+    from keras_seq.contracts.export_dir import find_onnx_dir
+    from keras_seq.pipelines.library import TextTokenizer
+    from keras_seq.serving.predictor import OnnxPredictor
+
+    predictor = OnnxPredictor(export_dir)
+    by_tokens = predictor.predict(sentences)
+    by_text = predictor.predict([" ".join(s) for s in sentences])
+    resplit = [i for i, (a, s) in enumerate(zip(by_text, sentences)) if a["tokens"] != s]
+    assert 0 < len(resplit) < len(sentences)  # e.g. "1996-12-06" splits at its hyphens as raw text
+    for i, (answer, tokens) in enumerate(zip(by_tokens, sentences)):
+        assert answer["tokens"] == tokens and len(answer["tags"]) == len(tokens)
+        if i not in resplit:
+            assert answer == by_text[i]
+    scores = predictor.tag_scores(sentences[:3])
+    assert [len(s) for s in scores] == [len(t) for t in sentences[:3]]
+    tf_ids = TextTokenizer.load(find_onnx_dir(export_dir)).encode(sentences).to_list()
+    assert tf_ids == [predictor.tokenizer.encode_tokens(s) for s in sentences]
 
 
 def _lm_export_generates_the_same_text_in_both_runtimes(export_dir, length):

@@ -41,6 +41,10 @@ class Task:
     #: its models are causal, so padding after a token cannot change them.
     stream: bool = False
 
+    #: Answers token lists as well as raw texts (`OnnxPredictor`: tokens already split, e.g. from
+    #: a CoNLL file, are answered one tag each instead of being split again).
+    takes_token_lists: bool = False
+
     #: Answers a text with a decoded target sequence (encoder-decoders: `keras-seq generate --text`).
     transduces: bool = False
 

@@ -12,6 +12,7 @@ class TagTask(Task):
     label_file = TAGS_FILE
     monitors = ("val_loss", "val_accuracy", "val_f1")
     character_features = True
+    takes_token_lists = True
 
     def read_file(self, corpus, path, split):
         from keras_seq.pipelines.readers import conll
@@ -140,13 +141,14 @@ class TagTask(Task):
         return {"tokens": answer["tokens"], "tags": answer["tags"], "lengths": len(answer["tokens"])}
 
     def onnx_scores(self, predictor, texts: list) -> tuple[list, list]:
-        """(tokens per text, per-token scores per text): tag probabilities, or the CRF's emissions."""
+        """(tokens per text, per-token scores per text): tag probabilities, or the CRF's emissions.
+        A text may be a list of tokens, taken as split (`TextTokenizer.given_tokens`)."""
         import numpy as np
 
         from keras_seq.serving.text import pad_rows
 
         tokenizer = predictor.tokenizer
-        tokens = [tokenizer.tokens(t) for t in texts]
+        tokens = [tokenizer.tokens(t) if isinstance(t, (str, bytes)) else tokenizer.given_tokens(t) for t in texts]
         feeds = {"ids": pad_rows([tokenizer.lookup(row) for row in tokens])}
         if tokenizer.char_vocab is not None:
             words = [tokenizer.word_chars(row) for row in tokens]
