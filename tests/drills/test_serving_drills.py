@@ -196,6 +196,12 @@ def test_server_abuse_gets_4xx_and_the_server_keeps_serving(export, tmp_path):
             s.sendall(b"POST /v1/models/reviews:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"in")
             s.settimeout(10)
             assert s.recv(64).startswith(b"HTTP/1.1 408")
+        # a client that waits for 100-continue is refused at once, not invited to send 20 MB
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(b"POST /v1/models/reviews:predict HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                      b"Content-Length: 20971520\r\n\r\n")
+            s.settimeout(10)
+            assert s.recv(64).startswith(b"HTTP/1.1 413")
 
         # load: 8 concurrent clients x 1,000 requests, memory measured before and after
         rss_before = _rss_kb(process.pid)
