@@ -41,6 +41,17 @@ def check(name, got, want, tolerance=TOLERANCE):
         raise AssertionError(f"{BACKEND}: {name}: max abs difference {diff:.3g} > {tolerance}")
 
 
+def _compare(label: str, ours, theirs, x, mask=None) -> None:
+    """Our layer with Keras' layer's weights: each output (and state) checked as LABEL/i."""
+    want = theirs(x, mask=mask)
+    ours(x, mask=mask)
+    ours.set_weights(theirs.get_weights())
+    got = ours(x, mask=mask)
+    got, want = (got, want) if isinstance(got, (list, tuple)) else ([got], [want])
+    for i, (a, b) in enumerate(zip(got, want)):
+        check(f"{label}/{i}", keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+
+
 def parity():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(3, 7, 6)).astype("float32")
@@ -61,26 +72,14 @@ def parity():
                 if name == "lstm":
                     continue  # return_state inside Bidirectional is covered by the ONNX tests
                 ours, theirs = keras.layers.Bidirectional(ours), keras.layers.Bidirectional(theirs)
-            want = theirs(x, mask=mask)
-            ours(x, mask=mask)
-            ours.set_weights(theirs.get_weights())
-            got = ours(x, mask=mask)
-            got, want = (got, want) if isinstance(got, (list, tuple)) else ([got], [want])
-            for i, (a, b) in enumerate(zip(got, want)):
-                check(f"parity/{'bidirectional_' if wrap else ''}{name}/{i}", keras.ops.convert_to_numpy(a),
-                      keras.ops.convert_to_numpy(b))
+            _compare(f"parity/{'bidirectional_' if wrap else ''}{name}", ours, theirs, x, mask)
     # Backwards without a mask: where the backend's loop reads the steps backwards in place (JAX),
     # the layer hands it go_backwards instead of flipping the inputs first.
     for name, (ours_cls, theirs_cls) in {"elman": (keras_seq.Elman, keras.layers.SimpleRNN),
                                          "gru": (keras_seq.GRU, keras.layers.GRU),
                                          "lstm": (keras_seq.LSTM, keras.layers.LSTM)}.items():
         kwargs = {"return_sequences": True, "return_state": True, "go_backwards": True}
-        ours, theirs = ours_cls(5, **kwargs), theirs_cls(5, **kwargs)
-        want = theirs(x)
-        ours(x)
-        ours.set_weights(theirs.get_weights())
-        for i, (a, b) in enumerate(zip(ours(x), want)):
-            check(f"backwards/{name}/{i}", keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+        _compare(f"backwards/{name}", ours_cls(5, **kwargs), theirs_cls(5, **kwargs), x)
     memory = rng.normal(size=(3, 7, 5)).astype("float32")
     context, weights = keras_seq.MultiplicativeAttention("dot")(x[:, :4, :5], memory, memory_mask=mask)
     theirs, their_weights = keras.layers.Attention()([x[:, :4, :5], memory], mask=[None, mask],
