@@ -38,7 +38,7 @@ def _median_batch_seconds(predict, texts: list, batch: int, repeats: int) -> flo
 def _gold(corpus):
     """(raw texts, inputs to score, gold answers' symbols) of the test split; a tagger's inputs
     are the gold token lists."""
-    task = corpus.kind
+    task = corpus.pipeline
     examples = list(corpus.examples("test"))
     texts = [task.text_of(e) for e in examples]
     if task.name == "classify":

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from keras_seq.export.parity import parity  # noqa: E402
-from keras_seq.export.probes import adversarial_texts  # noqa: E402
+from keras_seq.export.checks.parity import parity  # noqa: E402
+from keras_seq.export.checks.probes import adversarial_texts  # noqa: E402
 from keras_seq.contracts import ExportDirectory, RunDirectory  # noqa: E402
 from keras_seq.pipelines.evaluate import corpus_from_config  # noqa: E402
 from keras_seq.tasks import get_task  # noqa: E402

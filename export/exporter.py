@@ -24,12 +24,12 @@ from pathlib import Path
 
 from keras_seq.contracts.export_dir import ONNX_MODEL_FILE, ExportDirectory, write_export_info
 
-from keras_seq.export.keras_to_savedmodel import DEFAULT_WARMUP, version_target, write_version
-from keras_seq.export.probes import adversarial_texts
-from keras_seq.export.processes import remove_debris
+from keras_seq.export.savedmodel.keras_model import DEFAULT_WARMUP, version_target, write_version
+from keras_seq.export.checks.probes import adversarial_texts
+from keras_seq.export.checks.processes import remove_debris
 from keras_seq.export.runs import TrainedRun, check_padding_invariance, load_trained_run, stage_tokenizer
-from keras_seq.export.savedmodel import ServingFunctions, install_atomically, text_requests
-from keras_seq.export.verify import int8_agreement, text_feeds, verify_onnx
+from keras_seq.export.savedmodel.signatures import ServingFunctions, install_atomically, text_requests
+from keras_seq.export.checks.verify import int8_agreement, text_feeds, verify_onnx
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 logger = logging.getLogger(__name__)
@@ -81,9 +81,9 @@ def export_trained(run: TrainedRun, out: str | Path, *, name: str, version: int 
                    overwrite: bool = False, max_len: int | None = None, generate_length: int = 200,
                    warmup_texts: list[str] | None = None, verify: bool = True, int8: bool = False) -> dict:
     """Both artifacts of a trained model, verified, then installed atomically; returns the summary.
-    `int8`: also int8 ONNX graphs (`keras_seq.export.quantize`), their agreement with the float
+    `int8`: also int8 ONNX graphs (`keras_seq.export.onnx.quantize`), their agreement with the float
     answers measured (not required) on the check texts."""
-    from keras_seq.export.onnx_export import write_onnx_dir
+    from keras_seq.export.onnx.task_graphs import write_onnx_dir
 
     check_padding_invariance(run)
     out = Path(out)
@@ -104,7 +104,7 @@ def export_trained(run: TrainedRun, out: str | Path, *, name: str, version: int 
         functions = ServingFunctions(run, TextEncoder(staged_onnx), generate_length)
         warmup = list(warmup_texts or DEFAULT_WARMUP)
         texts = warmup + adversarial_texts(spec.max_len)
-        signatures = run.task.text_signatures
+        signatures = run.export_part.text_signatures
         reference, report = write_version(functions, staged, name, text_requests(signatures, warmup),
                                           text_feeds(texts, signatures), verify)
         logger.info("writing the ONNX model ...")

@@ -11,6 +11,7 @@ import keras
 import keras_seq
 from keras_seq.contracts import RunDirectory, TokenizerSpec, read_labels
 from keras_seq.pipelines.evaluate import load_model
+from keras_seq.export.tasks import TaskExport, export_for
 from keras_seq.tasks import Task, get_task
 from keras_seq.tasks.tag import crf_layer
 
@@ -34,9 +35,14 @@ class TrainedRun:
         return self.task.character_features and len(self.model.inputs) == 2
 
     @property
+    def export_part(self) -> TaskExport:
+        """The export room's part of the run's task (signatures, ONNX outputs)."""
+        return export_for(self.task)
+
+    @property
     def kind(self) -> str:
-        """classify | tag | crf | lm: what the graph's output means."""
-        return self.task.kind(self.model)
+        """classify | tag | crf | lm | seq2seq: what the graph's output means."""
+        return self.export_part.output_kind(self.model)
 
 
 def load_trained_run(run_dir: str | Path) -> TrainedRun:
@@ -113,11 +119,11 @@ def check_padding_invariance(run: TrainedRun, tolerance: float = 1e-4) -> None:
         chars[ids == 0] = 0
         inputs.append(chars)
     padded = [np.pad(x, [[0, 0], [0, 4]] + [[0, 0]] * (x.ndim - 2)) for x in inputs]
-    fixed = run.task.probe_inputs(run.model, rng)  # inputs the probe does not pad (a decoder's targets)
+    fixed = run.export_part.probe_inputs(run.model, rng)  # inputs the probe does not pad (a decoder's targets)
     inputs, padded = inputs + fixed, padded + fixed
     plain = np.asarray(run.model(inputs if len(inputs) > 1 else inputs[0], training=False))
     more = np.asarray(run.model(padded if len(padded) > 1 else padded[0], training=False))
-    plain, more = run.task.padding_probe(plain, more, ids)
+    plain, more = run.export_part.padding_probe(plain, more, ids)
     if float(np.max(np.abs(plain - more))) > tolerance:
         raise ValueError(f"{run.directory}: the model's answers change with batch padding, so no runtime "
                          "could reproduce them; it was likely trained before keras-seq fixed the character "

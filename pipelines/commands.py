@@ -98,7 +98,7 @@ def _cmd_data_service(args: argparse.Namespace) -> int:
     def ready(port: int) -> None:  # the port on stdout, for scripts that asked for port 0
         print(port, flush=True)
 
-    from keras_seq.cli import Terminated
+    from keras_seq._terminate import Terminated
 
     try:
         if args.role == "dispatcher":
@@ -126,9 +126,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     RunDirectory(args.run_dir).check()
     register_layers()  # keras and its backend (quietly for the command), after the cheap checks
     from keras_seq.pipelines.generate import generate_text, transduce
-    from keras_seq.tasks import get_task
+    from keras_seq.pipelines.tasks import pipeline_for
 
-    if get_task(RunDirectory(args.run_dir).config()["task"]).transduces:
+    if pipeline_for(RunDirectory(args.run_dir).config()["task"]).transduces:
         if args.temperature is not None:
             raise ValueError("--temperature samples language models; an encoder-decoder takes --beam K")
         answer = transduce(args.run_dir, args.prompt, beam=args.beam, plot=args.plot)

@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from keras_seq.pipelines.tasks import pipeline_for
 from keras_seq.tasks import get_task
 from keras_seq.tasks.seq2seq import DECODE_DEFAULTS, check_decode_settings
 
@@ -159,7 +160,8 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     from keras_seq.pipelines.readers.sources import check_fractions
 
     check_fractions(config["data"]["split_fractions"])
-    monitors = get_task(config["task"]).monitors
+    part = pipeline_for(config["task"])
+    monitors = part.monitors
     if config["train"]["monitor"] not in monitors:
         raise ValueError(f"train.monitor must be one of {monitors} for a {config['task']} run; "
                          f"received {config['train']['monitor']!r}")
@@ -178,9 +180,6 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     smoothing = config["train"]["label_smoothing"]
     if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not 0 <= smoothing < 1:
         raise ValueError(f"train.label_smoothing must be a number in [0, 1); received {smoothing!r}")
-    if smoothing and config["model"]["crf"] and config["task"] == "tag":
-        raise ValueError("train.label_smoothing applies to softmax outputs, not to a CRF (model.crf = true); "
-                         "set one of them off")
     weight_decay = config["train"]["weight_decay"]
     if weight_decay is not None and (isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float))
                                      or not 0 <= weight_decay < 1):
@@ -203,6 +202,7 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0:
             raise ValueError(f'train.lr_schedule = "budget" needs train.max_minutes > 0 (the budget it decays '
                              f"over); received {minutes!r}")
+    part.check_config(config)
     return config
 
 

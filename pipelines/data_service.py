@@ -132,7 +132,7 @@ def service_epoch_batches(corpus, encoder, labels, lengths: np.ndarray, epochs: 
     examples = corpus.examples("train")
     if limit is not None:
         examples = (e for _, e in zip(range(limit), examples))
-    signature = corpus.kind.example_signature()
+    signature = corpus.pipeline.example_signature()
     paths, shard_of = write_shards(examples, signature, folder, shards, seed)
     if len(shard_of) != len(lengths):
         raise RuntimeError(f"{corpus.source}: the training split gave {len(lengths)} examples, then {len(shard_of)}")
@@ -146,7 +146,7 @@ def service_epoch_batches(corpus, encoder, labels, lengths: np.ndarray, epochs: 
 
         def one_shard(path):  # runs on a service worker: read, tokenize, shuffle, bucket
             raw = tf.data.TFRecordDataset(path).map(parse)
-            encoded = corpus.kind.encode(raw, encoder, labels)
+            encoded = corpus.pipeline.encode(raw, encoder, labels)
             shuffled = encoded.shuffle(buffer, seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False)
             return bucket_by_length(shuffled, boundaries, sizes)
 

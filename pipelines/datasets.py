@@ -27,13 +27,13 @@ ENCODE_BATCH = 512  # examples tokenized together (vectorised)
 def raw_dataset(corpus: Corpus, split: str) -> tf.data.Dataset:
     """The split's examples as a tf.data stream of strings (labels as strings)."""
     return tf.data.Dataset.from_generator(lambda: corpus.examples(split),
-                                          output_signature=corpus.kind.example_signature())
+                                          output_signature=corpus.pipeline.example_signature())
 
 
 def count_split_tokens(corpus: Corpus, split: str, spec: TokenizerSpec) -> collections.Counter:
     """Counts of the split's tokens, as written (before rule 7's keys)."""
     counts: collections.Counter = collections.Counter()
-    for batch in corpus.kind.token_batches(raw_dataset(corpus, split), spec):
+    for batch in corpus.pipeline.token_batches(raw_dataset(corpus, split), spec):
         counts.update(t.decode("utf-8") for t in batch.flat_values.numpy())
     return counts
 
@@ -77,9 +77,9 @@ def build_label_vocab(corpus: Corpus, directory: str | Path, file_name: str | No
     """The task's label vocabulary from the training split, written to its label file."""
     counts: collections.Counter = collections.Counter()
     for example in corpus.examples("train"):
-        counts.update(corpus.kind.label_items(example))
-    vocab = corpus.kind.label_vocabulary(counts)
-    vocab.save(Path(directory) / (file_name or corpus.kind.label_file))
+        counts.update(corpus.pipeline.label_items(example))
+    vocab = corpus.pipeline.label_vocabulary(counts)
+    vocab.save(Path(directory) / (file_name or corpus.pipeline.task.label_file))
     return vocab
 
 
@@ -126,7 +126,7 @@ def encoded_dataset(corpus: Corpus, split: str, encoder: TextEncoder,
                     labels: LabelLookup | None = None) -> tf.data.Dataset:
     """Unbatched elements: classify -> (ids [T], label id); tag -> (ids [T], tag ids [T]),
     or ((ids [T], char ids [T, C]), tag ids [T]) when the tokenizer has characters; lm -> ids [T]."""
-    return corpus.kind.encode(raw_dataset(corpus, split), encoder, labels)
+    return corpus.pipeline.encode(raw_dataset(corpus, split), encoder, labels)
 
 
 def first_ids(element):

@@ -19,6 +19,7 @@ from keras_seq.contracts import RunDirectory, Vocabulary
 from keras_seq.pipelines.datasets import LabelLookup, batched, encoded_dataset, split_lengths
 from keras_seq.pipelines.readers import Corpus, open_corpus
 from keras_seq.pipelines.vocab import TextEncoder
+from keras_seq.pipelines.tasks import pipeline_for
 from keras_seq.tasks import get_task
 from keras_seq.tasks.tag import crf_layer
 
@@ -97,13 +98,13 @@ def evaluate_run(run_dir: str | Path, source: str | None = None, split: str = "t
     labels = Vocabulary.load(run.file(task.label_file), level="label") if task.label_file else None
     context = EvaluationContext(config, corpus, split, model, TextEncoder(run.path), labels, limit,
                                 run.file(task.label_file) if task.label_file else None)
-    return task.evaluate(context)
+    return pipeline_for(task).evaluate(context)
 
 
 def _decode_overrides(config: dict, task, decode: dict) -> dict:
     from keras_seq.tasks.seq2seq import check_decode_settings, decode_settings
 
-    if not task.transduces:
+    if not pipeline_for(task).transduces:
         raise ValueError(f"decode settings ({', '.join(decode)}) apply to seq2seq runs; this is a {task.name} run")
     check_decode_settings(decode)
     return {**decode_settings(config), **decode}

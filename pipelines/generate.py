@@ -43,6 +43,7 @@ def transduce(run_dir: str | Path, text: str, beam: int | None = None, plot: str
     from keras_seq.contracts import Vocabulary
     from keras_seq.contracts.answers import seq2seq_answer
     from keras_seq.tasks import get_task
+    from keras_seq.tasks.seq2seq import decode_ids
 
     run = RunDirectory(run_dir).check()
     config = run.config()
@@ -54,7 +55,7 @@ def transduce(run_dir: str | Path, text: str, beam: int | None = None, plot: str
     ids = encoder.lookup(tf.ragged.constant([tokens], dtype=tf.string)).to_tensor(0).numpy()
     if ids.size == 0:
         raise ValueError("the text is empty after tokenization")
-    best = task.decode_ids(model, config, ids, targets, beam=beam)
+    best = decode_ids(model, config, ids, targets, beam=beam)
     row = best.rows()[0]
     answer = seq2seq_answer([targets[i] for i in row], best.scores[0])
     if plot is not None:

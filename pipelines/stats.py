@@ -11,6 +11,7 @@ from keras_seq.pipelines.datasets import (LabelLookup, batched, build_label_voca
 from keras_seq.pipelines.readers import open_corpus
 from keras_seq.pipelines.readers.sources import SPLITS
 from keras_seq.pipelines.tokenize import TokenizerSpec
+from keras_seq.tasks import get_task
 
 
 def corpus_stats(source: str, task: str, level: str = "word", max_len: int | None = None,
@@ -28,7 +29,7 @@ def corpus_stats(source: str, task: str, level: str = "word", max_len: int | Non
     spec = TokenizerSpec(level=level, lower=lower, max_len=max_len)
     with tempfile.TemporaryDirectory() as tmp:
         encoder = prepare_text_dir(corpus, tmp, spec, vocab_size=vocab_size, min_count=min_count)
-        labels = LabelLookup(build_label_vocab(corpus, tmp)) if corpus.kind.label_file else None
+        labels = LabelLookup(build_label_vocab(corpus, tmp)) if corpus.pipeline.task.label_file else None
         # Read and tokenize the training split once; every later pass replays the cache.
         train = encoded_dataset(corpus, "train", encoder, labels).cache()
         lengths = split_lengths(train)
@@ -53,7 +54,7 @@ def corpus_stats(source: str, task: str, level: str = "word", max_len: int | Non
             "unk_share": float(np.mean(unk_ids == 1)) if unk_ids.size else 0.0,
             "unk_share_split": held_out,
         }
-        if corpus.kind.stream:
+        if corpus.pipeline.task.stream:
             result.update(padded_share_fixed=0.0, padded_share_bucketed=0.0, padded_share_sorted=0.0,
                           note="language modelling uses contiguous windows: nothing is padded")
             return result
@@ -81,7 +82,7 @@ def split_counts(corpus) -> dict[str, int]:
     for split in SPLITS:
         try:
             items = corpus.examples(split)
-            counts[split] = sum(len(text) for text in items) if corpus.kind.stream else sum(1 for _ in items)
+            counts[split] = sum(len(text) for text in items) if corpus.pipeline.task.stream else sum(1 for _ in items)
         except FileNotFoundError:
             continue
     return counts
@@ -90,7 +91,7 @@ def split_counts(corpus) -> dict[str, int]:
 def format_stats(stats: dict) -> str:
     q = stats["length_quantiles"]
     rule = stats["split_rule"]
-    unit = "characters" if stats["task"] == "lm" else "examples"
+    unit = "characters" if get_task(stats["task"]).stream else "examples"
     shares = "   ".join(f"{k} {v:,}" for k, v in stats["split_examples"].items())
     lines = [
         f"source   {stats['source']} ({stats['task']}, {stats['level']} level, max_len={stats['max_len']})",

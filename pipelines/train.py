@@ -37,6 +37,7 @@ from keras_seq.pipelines.resume import (BackupState, RunBackup, best_file, check
                                         history_rows, open_backup)
 from keras_seq.pipelines.tokenize import TokenizerSpec
 from keras_seq.pipelines.vocab import TextEncoder, load_word_vectors
+from keras_seq.pipelines.tasks import pipeline_for
 from keras_seq.tasks import get_task
 
 logger = logging.getLogger(__name__)
@@ -148,11 +149,11 @@ class FitData:
     steps_per_epoch: int | None = None  # set when `train` streams every epoch in one dataset
 
 
-def labeled_fit_data(task, setup: TrainingSetup) -> FitData:
+def labeled_fit_data(part, setup: TrainingSetup) -> FitData:
     """Examples with labels (classify, tag, seq2seq): batches under a token budget (length-sorted, or length
     buckets: ``train.batching``), shuffled per epoch, with word dropout."""
     data, train = setup.config["data"], setup.config["train"]
-    label_vocab = build_label_vocab(setup.corpus, setup.run.path, task.label_file)
+    label_vocab = build_label_vocab(setup.corpus, setup.run.path, part.task.label_file)
     labels = LabelLookup(label_vocab)
     train_raw = _limited(encoded_dataset(setup.corpus, "train", setup.encoder, labels), data["limit"])
     val_raw = _limited(encoded_dataset(setup.corpus, "validation", setup.encoder, labels), data["limit"])
@@ -180,7 +181,7 @@ def labeled_fit_data(task, setup: TrainingSetup) -> FitData:
     else:
         train_ds, steps = epoch_batches(train_raw, lengths, setup.epochs, seed=train["seed"], dropout=dropout,
                                         batching=train["batching"], **batching)
-    callbacks = task.validation_callbacks(validation, label_vocab, train["monitor"])
+    callbacks = part.validation_callbacks(validation, label_vocab, train["monitor"])
     return FitData(train_ds, validation, callbacks, label_vocab, steps)
 
 
@@ -265,7 +266,8 @@ def _train(config: dict, task, run: RunDirectory, out: RunDirectory, state, wher
                                counts=counts)
     done = state.epoch if state else 0
     epochs = range(done, train["epochs"]) if not (state and state.stopped) else range(done, done)
-    fit = task.fit_data(TrainingSetup(config, out, corpus, encoder, counts, epochs))
+    part = pipeline_for(task)
+    fit = part.fit_data(TrainingSetup(config, out, corpus, encoder, counts, epochs))
     contract = [TOKENIZER_FILE, spec.vocab_file, *([spec.char_vocab_file] if chars else []),
                 *([task.label_file] if fit.label_vocab is not None and task.label_file else [])]
     where.check_same("the vocabulary and label files", files_digest(out.path, contract))
@@ -342,9 +344,9 @@ def _train(config: dict, task, run: RunDirectory, out: RunDirectory, state, wher
     if where.distributed or train["data_service"]:
         metrics["distribution"] = {"strategy": where.name, "workers": where.workers, "replicas": where.replicas,
                                    "data_service": train["data_service"] or None, "weights_sha256": trained}
-    metrics[task.report_split] = evaluate_run(run.path, None, split=task.report_split, corpus=corpus, model=model,
+    metrics[part.report_split] = evaluate_run(run.path, None, split=part.report_split, corpus=corpus, model=model,
                                               limit=data["limit"])
-    if task.report_split != "validation":
+    if part.report_split != "validation":
         metrics["validation"] = evaluate_run(run.path, None, split="validation", corpus=corpus, model=model,
                                              limit=data["limit"])
     _plot_curves(history, run.curves)

@@ -2,7 +2,7 @@
 neither TensorFlow nor keras (``pip install keras-seq[serving]``).
 
 `predictor.OnnxPredictor` (ONNX Runtime + the tokenizer twin in `text`),
-`answers` (Viterbi and greedy beside the graph), `client` (REST and gRPC),
-`server` (KServe model server), `tfserving_kit` (TF Serving / KServe
-deployment files), `savedmodel_predictor` (TensorFlow).
+`scoring` (Viterbi and greedy beside the graph), `answers` (signature outputs), `client` (REST and gRPC),
+`server` (KServe model server), `savedmodel_predictor` (TensorFlow), `tasks` (this room's
+per-task part). The deployment files (TF Serving, KServe, Kubeflow) are `keras_seq.deploy`.
 """

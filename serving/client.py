@@ -25,7 +25,7 @@ import numpy as np
 
 from keras_seq.contracts.tokenizer import valid_text
 from keras_seq.serving.answers import from_signature_outputs, rows_of
-from keras_seq.tasks import task_for_outputs
+from keras_seq.serving.tasks import task_for_outputs
 
 
 class ServingError(RuntimeError):

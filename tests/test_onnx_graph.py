@@ -8,7 +8,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 import keras_seq  # noqa: E402
-from keras_seq.export.onnx_export import task_model_to_onnx  # noqa: E402
+from keras_seq.export.onnx.task_graphs import task_model_to_onnx  # noqa: E402
 
 RNG = np.random.default_rng(0)
 

@@ -183,7 +183,7 @@ def _merged_by_hand(log_probs: np.ndarray, classes: list[int]) -> np.ndarray:
 
 
 def test_merge_classes_sums_each_class_onto_its_likeliest_member_in_numpy_and_tf():
-    from keras_seq.export.seq2seq_graph import merge_classes as merge_in_tf
+    from keras_seq.export.savedmodel.beam_search import merge_classes as merge_in_tf
 
     rng = np.random.default_rng(4)
     classes = [0, 1, 2, 2, 4, 2, 6, 6, 8]

@@ -23,8 +23,8 @@ from conftest import free_port, served, train_and_export  # noqa: E402
 from keras_seq.pipelines.synthetic import DEMO_SENTENCES  # noqa: E402
 from keras_seq.serving.client import GrpcClient, RestClient, ServingError  # noqa: E402
 from keras_seq.serving.savedmodel_predictor import SavedModelPredictor, latest_version  # noqa: E402
-from keras_seq.serving.kserve_kit import check_dns_name  # noqa: E402
-from keras_seq.serving.tfserving_kit import per_model, version_policy, write_kit  # noqa: E402
+from keras_seq.deploy.kserve import check_dns_name  # noqa: E402
+from keras_seq.deploy.tfserving import per_model, version_policy, write_kit  # noqa: E402
 
 pytestmark = pytest.mark.slow
 TEXTS = [*DEMO_SENTENCES, "", "good \U0001F600 , not bad"]
@@ -131,8 +131,8 @@ def test_deployment_kit_files_come_from_the_real_schemas(exported, tmp_path):
     import yaml
     from google.protobuf import text_format
 
-    from keras_seq.serving.kserve_kit import dockerfile_instructions, onnx_service, tensorflow_service
-    from keras_seq.serving.serving_protos import serving_messages
+    from keras_seq.deploy.kserve import dockerfile_instructions, onnx_service, tensorflow_service
+    from keras_seq.deploy.protos import serving_messages
 
     out = tmp_path / "kit"
     kit = write_kit([exported], out, versions=["reviews=specific:1,2"], storage_uri="gs://bucket/reviews",

@@ -61,7 +61,7 @@ def test_sequential_with_masking_and_a_clear_error_for_other_layers():
 
 
 def test_parity_failure_raises():
-    from keras_seq.export import keras_to_onnx
+    from keras_seq.export.onnx import keras_model as keras_to_onnx
 
     model = _model("bilstm_gru")
     proto = to_onnx(model, check=False)

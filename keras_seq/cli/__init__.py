@@ -16,6 +16,7 @@ import signal
 import sys
 
 from keras_seq.contracts import ContractError
+from keras_seq._terminate import Terminated, raise_terminated
 
 def _version() -> str:
     from keras_seq._version import __version__
@@ -25,6 +26,7 @@ def _version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from keras_seq.cli.demo import add_demo
+    from keras_seq.deploy.commands import add_commands as add_deploy_commands
     from keras_seq.export.commands import add_commands as add_export_commands
     from keras_seq.pipelines.commands import add_commands as add_pipeline_commands
     from keras_seq.serving.commands import add_commands as add_serving_commands
@@ -39,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_pipeline_commands(sub)
     add_export_commands(sub)
     add_serving_commands(sub)
+    add_deploy_commands(sub)
     return parser
 
 
@@ -74,18 +77,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised where the command is, so its cleanup (`finally`, temporary folders) runs."""
-
-
-def _raise_terminated(signum, frame):
-    raise Terminated()
-
-
 def main(argv: list[str] | None = None) -> int:
     """Runs one command; returns the exit status (2: the user's input was wrong)."""
     args = parse(argv)
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    signal.signal(signal.SIGTERM, raise_terminated)
     quiet(args.verbose)
     _configure_logging(args.verbose)
     try:

@@ -1,20 +1,26 @@
-"""The task registry: one object per task (`Task`), found by name.
+"""The task registry: one `Task` per task (identity, label file, flags, model, loss), found by name.
 
 >>> from keras_seq.tasks import get_task
 >>> get_task("tag").label_file
 'tags.txt'
 
-Adding a task is adding one module with a `Task` subclass and registering it here.
+Adding a task is one module with a `Task` subclass registered with `register_task`, plus one
+module per room that handles it (`keras_seq.pipelines.tasks`, `keras_seq.export.tasks`,
+`keras_seq.serving.tasks`), each registered with that room's decorator.
 """
 from __future__ import annotations
 
 from keras_seq.tasks.base import Task
-from keras_seq.tasks.classify import ClassifyTask
-from keras_seq.tasks.lm import LanguageModelTask
-from keras_seq.tasks.seq2seq import Seq2SeqTask
-from keras_seq.tasks.tag import TagTask
 
-TASKS: dict[str, Task] = {task.name: task for task in (ClassifyTask(), TagTask(), LanguageModelTask(), Seq2SeqTask())}
+TASKS: dict[str, Task] = {}
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Class decorator: registers an instance of a `Task` subclass under its name."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} names no task (set its `name`)")
+    TASKS[cls.name] = cls()
+    return cls
 
 
 def get_task(name: str) -> Task:
@@ -25,16 +31,11 @@ def get_task(name: str) -> Task:
         raise ValueError(f"unknown task {name!r}; known: {', '.join(TASKS)}") from None
 
 
-def task_for_outputs(row: dict) -> Task:
-    """The task whose ``serving_default`` outputs `row` holds (clients of a server that does not say)."""
-    for task in TASKS.values():
-        if task.signature_key in row:
-            return task
-    raise ValueError(f"no task answers with the outputs {sorted(row)}")
-
-
 def task_names() -> tuple[str, ...]:
     return tuple(TASKS)
 
 
-__all__ = ["Task", "TASKS", "get_task", "task_for_outputs", "task_names"]
+# The shipped tasks register themselves on import, in this order.
+from keras_seq.tasks import classify, tag, lm, seq2seq  # noqa: E402,F401
+
+__all__ = ["Task", "TASKS", "get_task", "register_task", "task_names"]

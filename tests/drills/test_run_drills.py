@@ -16,7 +16,7 @@ import pytest
 
 from conftest import cli_in_process, fresh_copy, run_cli
 
-from keras_seq.export.processes import find_debris
+from keras_seq.export.checks.processes import find_debris
 
 pytestmark = pytest.mark.slow
 WORDS = "the a movie film plot actor scene good bad great awful boring fun long short music story".split()

@@ -1,6 +1,6 @@
 """Deployment files for exported models (`keras-seq kit EXPORT_DIR ... --out DIR`).
 
-TF Serving, written through its config messages (`serving_protos`):
+TF Serving, written through its config messages (`keras_seq.deploy.protos`):
 
 * ``models.config`` -- ModelServerConfig: one entry per export, each with its own version policy;
 * ``batching_parameters.txt`` -- BatchingParameters (``--max-batch-size``, ``--batch-timeout-micros``;
@@ -9,7 +9,7 @@ TF Serving, written through its config messages (`serving_protos`):
 * ``docker-compose.yml`` -- the ``tensorflow/serving`` image of the TensorFlow version that wrote
   the exports (from ``export.json``) on the exported folders, reading the three files above.
 
-KServe (`kserve_kit`, SDK objects): ``kserve-NAME.yaml``, an InferenceService on the
+KServe (`keras_seq.deploy.kserve`, SDK objects): ``kserve-NAME.yaml``, an InferenceService on the
 TensorFlow runtime pinned to that version, one per model with its own storage URI.
 
 With ``onnx=True``: ``onnx/NAME/Dockerfile`` for ``keras-seq serve`` (no TensorFlow), the
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from keras_seq.contracts.export_dir import EXPORT_FILE, ONNX_DIR, ExportDirectory
-from keras_seq.serving.kserve_kit import check_dns_name, dockerfile, onnx_service, tensorflow_service
+from keras_seq.deploy.kserve import check_dns_name, dockerfile, onnx_service, tensorflow_service
 
 REST_PORT, GRPC_PORT = 8501, 8500
 
@@ -95,7 +95,7 @@ def _models(export_dirs: list) -> list[KitModel]:
 def _text_files(models: list[KitModel], policies: dict, max_batch_size: int, batch_timeout_micros: int) -> dict:
     from google.protobuf import text_format
 
-    from keras_seq.serving.serving_protos import serving_messages
+    from keras_seq.deploy.protos import serving_messages
 
     messages = serving_messages()
     config = messages["ModelServerConfig"]()
@@ -141,7 +141,7 @@ def _compose(models: list[KitModel], out: Path) -> str:
             ":predict\n" + yaml.safe_dump({"services": {"tfserving": service}}, sort_keys=False))
 
 
-def _wheel(wheel: str | Path | None, folder: Path) -> str:
+def build_wheel(wheel: str | Path | None, folder: Path) -> str:
     """Copies the given wheel into `folder`, or builds one from this source tree."""
     import subprocess
     import sys
@@ -192,7 +192,7 @@ def write_kit(export_dirs: list, out: str | Path, *, storage_uri: list[str] | st
             f"# {m.folder}; runtimeVersion: TF Serving {m.serving_version}, the TensorFlow that wrote the export\n"
             + yaml.safe_dump(tensorflow_service(m.name, uri, m.serving_version, namespace), sort_keys=False))
     if onnx:
-        wheel_name = _wheel(wheel, out / "onnx" / "wheels")
+        wheel_name = build_wheel(wheel, out / "onnx" / "wheels")
         urls["ONNX container (docker run -p 8080:8080)"] = {}
         urls["KServe, ONNX container"] = {}
         for m in models:

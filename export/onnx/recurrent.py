@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_seq.export.onnx_graph import GraphBuilder
+from keras_seq.export.onnx.graph import GraphBuilder
 
 # Keras activation name -> (ONNX name, alpha, beta)
 _ACTIVATIONS = {

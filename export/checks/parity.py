@@ -16,9 +16,9 @@ import tensorflow as tf
 
 from keras_seq.contracts.answers import NUMBER_FIELDS
 from keras_seq.contracts.export_dir import ExportDirectory
-from keras_seq.export.processes import run_child, scratch_dir
+from keras_seq.export.checks.processes import run_child, scratch_dir
 from keras_seq.export.runs import load_trained_run
-from keras_seq.export.verify import FRESH_CHECK, _quiet_env, texts_file
+from keras_seq.export.checks.verify import FRESH_CHECK, _quiet_env, texts_file
 from keras_seq.pipelines.vocab import TextEncoder
 from keras_seq.serving import answers as A
 from keras_seq.serving.predictor import OnnxPredictor
@@ -39,7 +39,7 @@ def keras_answers(run_dir: str | Path, tokenizer_dir: str | Path, texts: list, b
         ids = encoder.lookup(tokens)
         dense = ids.to_tensor(0)
         dense = tf.pad(dense, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(dense)[1])]])
-        out += run.task.keras_answers(run, encoder, tokens, dense, ids.row_lengths().numpy(), predict, raw_scores)
+        out += run.export_part.keras_answers(run, encoder, tokens, dense, ids.row_lengths().numpy(), predict, raw_scores)
     return out
 
 

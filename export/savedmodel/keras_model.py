@@ -2,7 +2,7 @@
 model folder (``PATH/VERSION/``; point ``--model_base_path`` at PATH).
 
 With `task` (classify, tag, lm) the signatures are those of ``keras-seq export``
-(see `keras_seq.export.savedmodel`). Without one, the model's own outputs are
+(see `keras_seq.export.savedmodel.signatures`). Without one, the model's own outputs are
 exported, named after its output layers:
 
 * ``serving_default``: ``text`` (a batch of strings) -> the outputs, plus
@@ -28,11 +28,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_seq.export.probes import adversarial_texts
-from keras_seq.export.processes import remove_debris, scratch_dir
-from keras_seq.export.savedmodel import (TEXT, _at_least_one_step, install_atomically, text_requests,
+from keras_seq.export.checks.probes import adversarial_texts
+from keras_seq.export.checks.processes import remove_debris, scratch_dir
+from keras_seq.export.savedmodel.signatures import (TEXT, _at_least_one_step, install_atomically, text_requests,
                                          write_savedmodel, write_warmup)
-from keras_seq.export.verify import text_feeds, verify_savedmodel
+from keras_seq.export.checks.verify import text_feeds, verify_savedmodel
 
 logger = logging.getLogger(__name__)
 DEFAULT_WARMUP = ["", "A short example.", "This one is a little longer, with punctuation: (yes) - and numbers 42!"]
@@ -210,13 +210,13 @@ def to_savedmodel(model: keras.Model, path: str | Path, *, tokenizer=None, label
 
 def _task_functions(model, tokenizer, labels, task, tmp: Path, max_len, warmup_texts):
     from keras_seq.export.runs import check_padding_invariance, in_memory_run, stage_tokenizer
-    from keras_seq.export.savedmodel import ServingFunctions
+    from keras_seq.export.savedmodel.signatures import ServingFunctions
     from keras_seq.pipelines.vocab import TextEncoder
 
     run = in_memory_run(model, tokenizer, labels, task, tmp / "run")
     check_padding_invariance(run)
     spec = stage_tokenizer(run, tmp / "tokenizer", max_len)
     functions = ServingFunctions(run, TextEncoder(tmp / "tokenizer"))
-    signatures = run.task.text_signatures
+    signatures = run.export_part.text_signatures
     texts = list(warmup_texts) + adversarial_texts(spec.max_len)
     return functions, text_requests(signatures, warmup_texts), text_feeds(texts, signatures)

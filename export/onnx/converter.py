@@ -19,8 +19,8 @@ import numpy as np
 import onnx
 
 from keras_seq._keras_compat import functional_nodes
-from keras_seq.export.onnx_graph import FLOAT, INT64, GraphBuilder
-from keras_seq.export.onnx_rnn import add_recurrent
+from keras_seq.export.onnx.graph import FLOAT, INT64, GraphBuilder
+from keras_seq.export.onnx.recurrent import add_recurrent
 
 _DENSE_ACTIVATIONS = {"softmax": "Softmax", "relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid"}
 

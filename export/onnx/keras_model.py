@@ -4,7 +4,7 @@ ONNX with native ``RNN`` / ``GRU`` / ``LSTM`` nodes, checked against the model.
 ``keras.Model.export(format="onnx")`` goes through tf2onnx, which turns a masked
 Keras RNN into a generic ``Loop`` (slow in ONNX Runtime, and a known open
 tf2onnx problem); this maps each layer onto ONNX's own operators instead
-(`keras_seq.export.onnx_model`), for Keras' built-in ``SimpleRNN`` / ``GRU`` /
+(`keras_seq.export.onnx.converter`), for Keras' built-in ``SimpleRNN`` / ``GRU`` /
 ``LSTM`` as well as this package's layers.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 
 from keras_seq._keras_compat import functional_nodes
-from keras_seq.export.onnx_model import _Converter
+from keras_seq.export.onnx.converter import _Converter
 
 DEFAULT_BATCH, DEFAULT_STEPS = 4, 9
 

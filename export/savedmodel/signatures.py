@@ -72,7 +72,7 @@ class ServingFunctions:
 
     def signatures(self) -> dict:
         """name -> (function, input signature); the first is `serving_default` (the task chooses)."""
-        return self.run.task.serving_signatures(self)
+        return self.run.export_part.serving_signatures(self)
 
     def cached(self, name: str, factory):
         """One helper object per export (a task's signatures may be asked for more than once)."""

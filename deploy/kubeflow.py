@@ -25,7 +25,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from keras_seq.serving.kserve_kit import check_dns_name
+from keras_seq.deploy.kserve import check_dns_name
 
 RUNS_MOUNT = "/runs"
 TF_PORT = 2222  # the Training Operator's default TFJob port
@@ -174,7 +174,7 @@ def write_training_kit(config: str, out: str | Path, *, workers: int = 2, image:
 
     from keras_seq.pipelines.commands import resolve_config
     from keras_seq.pipelines.config import load_config
-    from keras_seq.serving.tfserving_kit import _wheel, write_files
+    from keras_seq.deploy.tfserving import build_wheel, write_files
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"--workers must be a positive integer; received {workers!r}")
@@ -213,7 +213,7 @@ def write_training_kit(config: str, out: str | Path, *, workers: int = 2, image:
             f"worker(s); the trainer reads {service}\n"
             + yaml.safe_dump_all(data_service(name, image, data_service_workers, claim, namespace), sort_keys=False))
     train_dir = out / "train"
-    wheel_name = _wheel(wheel, train_dir)
+    wheel_name = build_wheel(wheel, train_dir)
     if not shipped:
         shutil.copy2(path, train_dir / path.name)
     files["train/Dockerfile"] = train_dockerfile(wheel_name, None if shipped else str(path))

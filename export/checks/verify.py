@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_seq.contracts.answers import NUMBER_FIELDS
-from keras_seq.export.processes import run_child, scratch_dir
+from keras_seq.export.checks.processes import run_child, scratch_dir
 
 TOLERANCE = 1e-5
 FRESH_CHECK = Path(__file__).with_name("fresh_check.py")
@@ -151,13 +151,13 @@ def verify_onnx(onnx_dir: str | Path, texts: list, reference: dict) -> dict:
     from keras_seq.serving.predictor import OnnxPredictor
 
     predictor = OnnxPredictor(onnx_dir)
-    task = predictor.task
+    task = predictor.answers
     expected = [task.answer_from_outputs(row, predictor.labels) for row in rows_of(reference["serving_default"])]
     worst = 0.0
     for i, (answer, want) in enumerate(zip(predictor.predict(texts), expected)):
         worst = max(worst, compare_answer(answer, want, task.answer_numbers(answer), task.answer_numbers(want),
                                           f"onnx answer {i}"))
-    if task.generates:
+    if predictor.task.generates:
         for i, answer in enumerate(predictor.generate(texts)):
             compare(np.array(answer["continuation"]), np.array(reference["generate"]["continuation"][i].decode()),
                     f"onnx continuation {i}")
@@ -170,7 +170,7 @@ def int8_agreement(onnx_dir: str | Path, texts: list) -> dict:
     from keras_seq.serving.predictor import OnnxPredictor
 
     exact, quantized = OnnxPredictor(onnx_dir), OnnxPredictor(onnx_dir, int8=True)
-    task = exact.task
+    task = exact.answers
     same, worst = 0, 0.0
     for a, b in zip(exact.predict(texts), quantized.predict(texts)):
         symbols = lambda x: {k: v for k, v in x.items() if k not in NUMBER_FIELDS}  # noqa: E731

@@ -17,9 +17,9 @@ import numpy as np
 import onnx
 
 from keras_seq.contracts.export_dir import DECODER_STEP_FILE, ONNX_MODEL_FILE
-from keras_seq.export.onnx_graph import FLOAT, INT64, GraphBuilder
-from keras_seq.export.onnx_model import _Converter
-from keras_seq.export.onnx_rnn import add_recurrent
+from keras_seq.export.onnx.graph import FLOAT, INT64, GraphBuilder
+from keras_seq.export.onnx.converter import _Converter
+from keras_seq.export.onnx.recurrent import add_recurrent
 
 STATE_NAMES = ("state_h", "state_c")
 

@@ -49,7 +49,7 @@ class Seq2SeqServing:
         self.classes = None if classes is None else [tf.constant(t) for t in class_tables(classes)]
 
     def text(self, text):
-        from keras_seq.export.savedmodel import _at_least_one_step
+        from keras_seq.export.savedmodel.signatures import _at_least_one_step
 
         ids = self.encoder.encode(text)
         return self.ids(_at_least_one_step(ids.to_tensor(0)), ids.row_lengths())

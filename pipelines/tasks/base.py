@@ -1,0 +1,105 @@
+"""`TaskPipeline`: what the pipelines do differently per task -- read a source's examples,
+turn them into tf.data elements, fit, and score -- and its registry, `PIPELINE_PARTS`.
+
+Import-time this module needs only the core; TensorFlow loads when a method runs, so
+config validation and the CLI's cheap checks stay fast.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from keras_seq.tasks import Task, get_task
+from keras_seq.tasks.registry import TaskParts
+
+#: Per example, what readers yield: classify (text, label), tag (tokens, tags), lm one text per split.
+Example = Any
+
+
+class TaskPipeline:
+    """The pipelines' part of a task; one subclass per task, registered with ``@PIPELINE_PARTS.register``."""
+
+    name: str = ""
+    #: Validation quantities `train.monitor` may name.
+    monitors: tuple[str, ...] = ("val_loss",)
+    #: The split `train` reports as its held-out result.
+    report_split: str = "test"
+    #: A source of this task always has its own validation split (no holding out).
+    own_validation: bool = False
+    #: Answers a text with a decoded target sequence (encoder-decoders: `keras-seq generate --text`).
+    transduces: bool = False
+
+    @property
+    def task(self) -> Task:
+        """The core task (label file, flags, model)."""
+        return get_task(self.name)
+
+    # -- reading -------------------------------------------------------------------
+    def read_file(self, corpus, path, split: str) -> Iterator[Example]:
+        """Examples of `split` from a local source (file or folder)."""
+        raise NotImplementedError
+
+    def from_tfds(self, items: Iterator) -> Iterator[Example]:
+        """Examples from a TFDS split's items."""
+        return items
+
+    def label_items(self, example: Example) -> list[str]:
+        """The label strings of one example (for the label vocabulary)."""
+        return []
+
+    def sample_texts(self, corpus, n: int) -> list[str]:
+        """About `n` raw texts of held-out data, spread over the split (parity checks, benchmarks)."""
+        examples = list(corpus.examples("test"))
+        picked = examples[:: max(1, len(examples) // n)][:n]
+        return [self.text_of(example) for example in picked]
+
+    def text_of(self, example: Example) -> str:
+        """An example's input as the raw text a deployed model receives."""
+        return example[0]
+
+    # -- tf.data --------------------------------------------------------------------
+    def example_signature(self):
+        """The tf.TensorSpec (structure) of one raw example."""
+        raise NotImplementedError
+
+    def token_batches(self, raw, spec):
+        """Raw examples -> ragged token batches through the TF tokenizer (vocabulary counting)."""
+        raise NotImplementedError
+
+    def encode(self, raw, encoder, labels):
+        """Raw examples -> unbatched id elements, as `keras_seq.pipelines.encoded_dataset` documents."""
+        raise NotImplementedError
+
+    def label_vocabulary(self, counts):
+        """The label vocabulary from the training split's label counts (None: no labels)."""
+        return None
+
+    def check_config(self, config: dict) -> None:
+        """Refuses, with one line naming the key, settings this task cannot train with."""
+
+    # -- fitting and scoring ----------------------------------------------------------
+    def fit_data(self, setup):
+        """(training batches, validation batches or None, callbacks, label vocabulary or None) for `fit`;
+        `setup` is `keras_seq.pipelines.train.TrainingSetup`."""
+        from keras_seq.pipelines.train import labeled_fit_data
+
+        return labeled_fit_data(self, setup)
+
+    def validation_callbacks(self, validation, label_vocab, monitor: str) -> list:
+        """Callbacks that log the validation quantity `monitor` when Keras' own metrics do not."""
+        return []
+
+    def evaluate(self, context) -> dict:
+        """Metrics over one split; `context` is `keras_seq.pipelines.evaluate.EvaluationContext`."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<pipeline part of task {self.name}>"
+
+
+PIPELINE_PARTS: TaskParts[TaskPipeline] = TaskParts("pipelines")
+
+
+def pipeline_for(task) -> TaskPipeline:
+    """The pipelines' part of `task` (a name or a core `Task`)."""
+    get_task(task if isinstance(task, str) else task.name)  # an unknown name says which tasks exist
+    return PIPELINE_PARTS.get(task)

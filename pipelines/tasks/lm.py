@@ -1,0 +1,54 @@
+"""Language models in the pipelines: one text stream per split, windows of it, perplexity."""
+from __future__ import annotations
+
+from keras_seq.pipelines.tasks.base import PIPELINE_PARTS, TaskPipeline
+
+
+@PIPELINE_PARTS.register
+class LanguageModelPipeline(TaskPipeline):
+    name = "lm"
+    report_split = "validation"
+    own_validation = True  # the 90/10 split of one text, or the source's own files
+
+    def read_file(self, corpus, path, split):
+        from keras_seq.pipelines.readers import plain_text
+
+        text = plain_text.read_text(corpus.split_file(path, split))
+        if path.is_file():
+            parts = plain_text.split_text(text, corpus.options.get("train_fraction", 0.9))
+            text = parts["train" if split == "train" else "validation"]
+        return iter([text])
+
+    def from_tfds(self, items):
+        return iter(["".join(items)])
+
+    def sample_texts(self, corpus, n):
+        held_out = "".join(corpus.examples("validation"))
+        width = min(300, max(1, len(held_out) // n))
+        return [held_out[i * width : (i + 1) * width] for i in range(n) if held_out[i * width : (i + 1) * width]]
+
+    def example_signature(self):
+        import tensorflow as tf
+
+        return tf.TensorSpec([], tf.string)
+
+    def token_batches(self, raw, spec):
+        from keras_seq.pipelines.datasets import ENCODE_BATCH
+        from keras_seq.pipelines.tokenize import tokenize
+
+        return raw.batch(ENCODE_BATCH).map(lambda t: tokenize(t, spec))
+
+    def encode(self, raw, encoder, labels):
+        from keras_seq.pipelines.datasets import unbatch_ragged
+
+        return unbatch_ragged(raw.batch(1).map(lambda t: encoder.encode(t)))
+
+    def fit_data(self, setup):
+        from keras_seq.pipelines.train import stream_fit_data
+
+        return stream_fit_data(setup)
+
+    def evaluate(self, context):
+        from keras_seq.pipelines.evaluate import evaluate_stream
+
+        return evaluate_stream(context)
