@@ -26,7 +26,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not slow"
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_layers.py
+	$(BIN)/python -m benchmarks.bench_layers
 
 clean:
 	rm -rf $(VENV) build *.egg-info

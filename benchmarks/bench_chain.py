@@ -1,7 +1,7 @@
 """The critical path of a recurrent layer, measured: how much of a step is the recurrent chain,
 how much is the loop itself, and how far two identical Keras layers differ from each other.
 
-    python benchmarks/bench_chain.py [--shapes 64x100x128x256,32x200x256x512,16x50x64x128]
+    python -m benchmarks.bench_chain [--shapes 64x100x128x256,32x200x256x512,16x50x64x128]
                                      [--cells elman,gru,lstm] [--rounds 6] [--out FILE]
 
 Issue #13 asks that a case which stays below 1.0x of Keras' built-in be explained by the measured
@@ -42,7 +42,7 @@ from keras_seq.pipelines.precision import machine_summary  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # the retracing notices of the alternating shapes
 
-from bench_projection import PAIRS, _batch, _model, _seconds, add_matrix_arguments, matrix, rotated  # noqa: E402
+from benchmarks.bench_projection import PAIRS, _batch, _model, _seconds, add_matrix_arguments, matrix, rotated  # noqa: E402
 
 GATES = {"elman": 1, "gru": 3, "lstm": 4}
 

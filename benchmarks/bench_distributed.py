@@ -1,6 +1,6 @@
 """One worker against two, and what the all-reduce costs against a step's compute.
 
-    python benchmarks/bench_distributed.py [--rounds 3] [--out benchmarks/results/bench_distributed.json]
+    python -m benchmarks.bench_distributed [--rounds 3] [--out benchmarks/results/bench_distributed.json]
 
 1. Throughput: the demo config on a generated corpus, trained by one process and by two
    MultiWorkerMirroredStrategy workers on loopback (``keras-seq train --strategy multi_worker``),

@@ -5,7 +5,7 @@
 * `keras.Model.export(format="onnx")` of the same model (tf2onnx), in ONNX Runtime, fed by the same twin
   tokenizer.
 
-    python benchmarks/bench_export.py RUN_DIR EXPORT_DIR [--reviews ../shared/data/imdb/aclImdb_v1.tar.gz]
+    python -m benchmarks.bench_export RUN_DIR EXPORT_DIR [--reviews ../shared/data/imdb/aclImdb_v1.tar.gz]
 
 Batch sizes 1, 8 and 64; prints median latency per batch, texts/s and each system's ratio to the
 SavedModel measured in the same run; writes benchmarks/results/bench_export.json.
@@ -21,18 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.timing import timed
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def _timed(fn, batches, repeats: int) -> list[float]:
-    fn(batches[0])  # warm up
-    times = []
-    for i in range(repeats):
-        start = time.perf_counter()
-        fn(batches[i % len(batches)])
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def main() -> None:
@@ -93,7 +84,7 @@ def main() -> None:
             repeats = max(5, args.repeats if batch < 64 else args.repeats // 3)
             row = {}
             for system, fn in systems.items():
-                times = _timed(fn, batches, repeats)
+                times = timed(fn, batches, repeats)
                 median = statistics.median(times)
                 row[system] = {"median_ms": round(1000 * median, 2), "texts_per_s": round(batch / median, 1)}
             base = row["savedmodel_tf"]["texts_per_s"]

@@ -13,7 +13,7 @@ Prints median latency per batch, each system's ratio to the Keras model measured
 the parity of each ONNX model against Keras (max abs difference of the probabilities), and each
 graph's node count and whether any Loop remains. Writes benchmarks/results/bench_keras_onnx.json.
 
-    python benchmarks/bench_keras_onnx.py [--reviews ../shared/data/imdb/aclImdb_v1.tar.gz]
+    python -m benchmarks.bench_keras_onnx [--reviews ../shared/data/imdb/aclImdb_v1.tar.gz]
 """
 from __future__ import annotations
 
@@ -26,18 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.timing import median_seconds
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def _median_ms(fn, batches, repeats: int) -> float:
-    fn(batches[0])
-    times = []
-    for i in range(repeats):
-        start = time.perf_counter()
-        fn(batches[i % len(batches)])
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def main() -> None:
@@ -107,7 +98,7 @@ def main() -> None:
             entry.update(parity_max_abs_diff=max(diffs), nodes=len(graphs[name].graph.node), has_loop="Loop" in ops,
                          recurrent_ops=sorted(ops & {"Loop", "Scan", "LSTM", "GRU", "RNN"}))
         for size, bs in batches.items():
-            entry["ms_per_batch"][size] = round(_median_ms(fn, bs, args.repeats), 2)
+            entry["ms_per_batch"][size] = round(1000 * median_seconds(fn, bs, args.repeats), 2)
         results["systems"][name] = entry
     for name, entry in results["systems"].items():
         for size, ms in entry["ms_per_batch"].items():

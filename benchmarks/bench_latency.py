@@ -1,7 +1,7 @@
 """Text in -> answer out, from an export: the SavedModel in TensorFlow (the reference) against
 our ONNX graphs in ONNX Runtime, float and int8, on the export's own test split.
 
-    python benchmarks/bench_latency.py EXPORT_DIR [EXPORT_DIR ...] [--repeats 30] [--full-test]
+    python -m benchmarks.bench_latency EXPORT_DIR [EXPORT_DIR ...] [--repeats 30] [--full-test]
 
 * Latency: median seconds per batch of 1, 8 and 64 texts (the test split's texts, every k-th),
   each system's ratio to the SavedModel measured in the same run. Taggers with a CRF decode with
@@ -23,16 +23,15 @@ import statistics
 import sys
 from pathlib import Path
 
+from benchmarks.timing import median_seconds
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
-from bench_export import _timed  # noqa: E402
 
 
 def _median_batch_seconds(predict, texts: list, batch: int, repeats: int) -> float:
     batches = [texts[i: i + batch] for i in range(0, len(texts) - batch + 1, batch)] or [texts[:batch]]
-    return statistics.median(_timed(predict, batches, repeats))
+    return median_seconds(predict, batches, repeats)
 
 
 def _gold(corpus):

@@ -1,7 +1,7 @@
 """Training throughput and inference latency: keras_seq layers vs Keras' built-ins
 (and PyTorch's, when importable), measured in the same run.
 
-    python benchmarks/bench_layers.py [--batch 64 --steps 100 --input 128 --hidden 256]
+    python -m benchmarks.bench_layers [--batch 64 --steps 100 --input 128 --hidden 256]
                                       [--iters 20] [--jit both|on|off] [--cells elman,gru,lstm]
 
 Training: forward + backward + Adam update of Input -> layer -> Dense(1) on
@@ -23,23 +23,13 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_seq  # noqa: E402
+from benchmarks.timing import median_seconds  # noqa: E402
 
 PAIRS = {
     "elman": (keras_seq.Elman, keras.layers.SimpleRNN),
     "gru": (keras_seq.GRU, keras.layers.GRU),
     "lstm": (keras_seq.LSTM, keras.layers.LSTM),
 }
-
-
-def _median_time(fn, iters: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iters):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _model(layer_cls, args, jit: bool) -> keras.Model:
@@ -55,11 +45,11 @@ def measure_keras(layer_cls, args, jit: bool) -> dict:
     x = rng.normal(size=(args.batch, args.steps, args.input)).astype("float32")
     y = rng.normal(size=(args.batch, 1)).astype("float32")
     model = _model(layer_cls, args, jit)
-    train = _median_time(lambda: model.train_on_batch(x, y), args.iters)
+    train = median_seconds(lambda: model.train_on_batch(x, y), repeats=args.iters, warmup=3)
     lat = {}
     for b in (1, 64):
         xb = x[:b] if b <= args.batch else np.resize(x, (b,) + x.shape[1:])
-        lat[b] = _median_time(lambda: model.predict_on_batch(xb), args.iters)
+        lat[b] = median_seconds(lambda: model.predict_on_batch(xb), repeats=args.iters, warmup=3)
     return {"tokens_per_s": args.batch * args.steps / train, "lat1": lat[1], "lat64": lat[64]}
 
 
@@ -84,12 +74,12 @@ def measure_torch(name: str, args) -> dict | None:
         loss.backward()
         opt.step()
 
-    train = _median_time(step, args.iters)
+    train = median_seconds(step, repeats=args.iters, warmup=3)
     lat = {}
     with torch.no_grad():
         for b in (1, 64):
             xb = torch.randn(b, args.steps, args.input)
-            lat[b] = _median_time(lambda: head(rnn(xb)[0][:, -1]), args.iters)
+            lat[b] = median_seconds(lambda: head(rnn(xb)[0][:, -1]), repeats=args.iters, warmup=3)
     return {"tokens_per_s": args.batch * args.steps / train, "lat1": lat[1], "lat64": lat[64]}
 
 

@@ -1,6 +1,6 @@
 """Input pipeline rate vs. the rate the reference model consumes it, in one run.
 
-    python benchmarks/bench_pipeline.py [--data ../shared/data] [--max-len 400]
+    python -m benchmarks.bench_pipeline [--data ../shared/data] [--max-len 400]
 
 Producer: IMDB train (word level, top-20k vocabulary, max length 400) through
 the real pipeline -- archive reader, TF tokenizer, lookup, cache, seeded

@@ -2,7 +2,7 @@
 matrix of issue #13: Elman / GRU / LSTM, one direction and both, masked and not, three shapes,
 on the backend Keras runs (KERAS_BACKEND=tensorflow | jax).
 
-    python benchmarks/bench_projection.py [--shapes 64x100x128x256,32x200x256x512,16x50x64x128]
+    python -m benchmarks.bench_projection [--shapes 64x100x128x256,32x200x256x512,16x50x64x128]
                                           [--cells elman,gru,lstm] [--rounds 6] [--control] [--out FILE]
 
 Model: Input (B, T, D) [-> Masking, right-padded, lengths drawn from T/4..T] -> layer (H units,
@@ -68,7 +68,7 @@ def _batch(shape, masked: bool, rng: np.random.Generator):
 def rotated(models: dict, round_index: int) -> list:
     """The models' (name, model) pairs, starting at `round_index` (mod their number). The first
     model timed in a round ran up to 19 % slower than an identical one timed next (16x50x64x128,
-    benchmarks/results/bench_chain-fixed-order.json), so every model leads a round in turn."""
+    the first bench_chain run; benchmarks/README.md), so every model leads a round in turn."""
     items = list(models.items())
     start = round_index % len(items)
     return items[start:] + items[:start]

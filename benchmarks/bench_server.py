@@ -1,6 +1,6 @@
 """Load on the local server: N concurrent clients x M requests of real IMDB reviews.
 
-    python benchmarks/bench_server.py EXPORT_DIR [--clients 8] [--requests 50] [--batch 1]
+    python -m benchmarks.bench_server EXPORT_DIR [--clients 8] [--requests 50] [--batch 1]
 
 Starts `keras-seq serve EXPORT_DIR` on a free loopback port, sends the requests through
 `serving.client.RestClient` from N threads, prints requests/s, texts/s, p50/p99 latency and the
@@ -18,7 +18,6 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from keras_seq.contracts import ExportDirectory  # noqa: E402
 

@@ -2,7 +2,7 @@
 length-sorted batches, and this package's recurrent layers against Keras' built-ins in the same
 pipeline, in one run.
 
-    python benchmarks/bench_training.py [--configs imdb_sentiment,ewt_upos,...] [--rounds 2]
+    python -m benchmarks.bench_training [--configs imdb_sentiment,ewt_upos,...] [--rounds 2]
 
 Each variant trains the config's model on the first `--limit` examples of each split for
 `--epochs` epochs (``keras-seq train ... --set data.limit=N``), the variants alternating, `--rounds`

@@ -8,9 +8,8 @@
   backend's executor runs it beside the recurrent matmul on an idle core.
 
 Which is faster depends on the backend, the cell and the mode (training, answering one row,
-answering a batch), so ``projection="auto"`` reads `AUTO_PROJECTION`, filled in from
-`benchmarks/bench_projection.py`. The two forms compute the same function (tested to 1e-5 with
-gradients); only the schedule differs.
+answering a batch), so ``projection="auto"`` reads `AUTO_PROJECTION`. The two forms compute the
+same function (tested to 1e-5 with gradients); only the schedule differs.
 """
 from __future__ import annotations
 
@@ -22,42 +21,24 @@ from keras import ops
 from keras_seq import _keras_compat as keras_backend
 
 PROJECTIONS = ("auto", "hoisted", "per_step")
-# projection="auto" on a CPU: (backend, cell class, mode) -> the form measured faster on a 2-core CPU
-# (benchmarks/bench_projection.py; benchmarks/results/bench_projection-BACKEND.json). The modes:
-# "training"; "inference" (a batch of one row, or of unknown size); "inference_batched" (more than
-# one row; a missing entry falls back to "inference"). Else, and wherever a GPU is visible (one large
-# matmul suits it), "hoisted".
+# projection="auto" on a CPU: (backend, cell class, mode) -> the form picked. Modes: "training";
+# "inference" (a batch of one row, or of unknown size); "inference_batched" (more than one row; a
+# missing entry falls back to "inference"). Anything not listed, and wherever a GPU is visible, is
+# "hoisted". Chosen by benchmarks/bench_projection.py (figures: benchmarks/README.md).
 AUTO_PROJECTION: dict[tuple[str, str, str], str] = {
-    # TensorFlow, 36 cases (3 shapes x uni / bi x masked or not), per-step / hoisted speed, Elman /
-    # GRU / LSTM: training tokens/s 1.135 / 1.054 / 1.073; batch-1 latency 0.83 / 0.85 / 0.86 (hoisted
-    # answers one row sooner); batch-B (16-64) latency 0.98 / 1.07 / 0.98. A second CPU (AMD EPYC, no
-    # AVX-512; 24 cases, -epyc.json) agrees but for the LSTM in inference (batch 1 1.01, batch B 1.12).
-    # A second run on the first CPU (-run2.json) agrees but for the LSTM at batch B (1.06): over the
-    # three runs its per-step form answers a batch at 0.98 / 0.99 / 1.04 of Keras' LSTM (worst case
-    # 0.81) against hoisted's 1.00 / 0.93 / 0.93 (worst 0.66), so the LSTM answers a batch per-step.
     ("tensorflow", "ElmanCell", "training"): "per_step",
     ("tensorflow", "GRUCell", "training"): "per_step",
     ("tensorflow", "LSTMCell", "training"): "per_step",
     ("tensorflow", "GRUCell", "inference_batched"): "per_step",
     ("tensorflow", "LSTMCell", "inference_batched"): "per_step",
-    # JAX, 36 cases, the same ratios (three runs, -jax.json, -jax-run2.json, -jax-run3.json; a
-    # fourth, -jax-run4.json, after the in-place backwards loop, agrees on every pick):
-    # training 1.06-1.08 / 1.04-1.06 / 1.03; batch B 1.06-1.07 / 1.62-1.64 / 1.35-1.37; batch 1 by
-    # the weights' size (PER_STEP_WEIGHT_LIMIT). (Under jit the batch size is static.)
     **{("jax", cell, mode): "per_step" for cell in ("ElmanCell", "GRUCell", "LSTMCell")
        for mode in ("training", "inference", "inference_batched")},
 }
 
-# Answering one row, the per-step form multiplies a (1, D) row by the input kernel at every step
-# beside the recurrent matmul: it pays while the cell's kernels are small, and costs about twice the
-# hoisted form's time once they outgrow the cache. So where (backend, cell, mode) has a limit here, a
-# "per_step" pick stands only for a cell whose kernel and recurrent kernel take at most that many
-# bytes (in the compute dtype), else "hoisted". JAX, batch 1, per-step / hoisted speed in the two runs
-# the limits were chosen on (a third agreed), by the kernels' size: Elman 49 kB 1.21 / 1.13, 393 kB
-# 0.92 / 0.98, 1.6 MB 0.75 / 0.74; GRU 147 kB 1.41 / 1.48, 1.2 MB 1.29 / 1.36, 4.7 MB 0.45 / 0.47;
-# LSTM 197 kB 1.17 / 1.25, 1.6 MB 0.96 / 1.03 (the two later runs 0.92, 0.88: near even at the
-# limit), 6.3 MB 0.44 / 0.45. Measured on a 2-core Xeon with 2 MiB of L2 cache per core; another CPU
-# may want other limits.
+# Answering one row, the per-step form multiplies a (1, D) row by the input kernel at every step: it
+# pays while the kernels stay in cache. Where (backend, cell, mode) has a limit here, a "per_step" pick
+# stands only for a cell whose kernel and recurrent kernel take at most that many bytes in the compute
+# dtype, else "hoisted". Chosen by benchmarks/bench_projection.py (figures: benchmarks/README.md).
 PER_STEP_WEIGHT_LIMIT: dict[tuple[str, str, str], int] = {
     ("jax", "ElmanCell", "inference"): 256 * 2**10,
     ("jax", "GRUCell", "inference"): 2 * 2**20,
@@ -115,8 +96,7 @@ class ProjectedLoop:
         """Whether the backend's loop goes backwards without a reversed copy of its inputs: JAX's
         ``lax.scan(reverse=True)`` reads the steps in place. TensorFlow's loop copies them reversed
         (``tf.reverse``), so there the layer flips the raw inputs (D wide) itself, before the hoisted
-        projection would make them G x H wide. (JAX, bidirectional Elman 64x100x128x256: the copy
-        was the one op of the training step Keras' layer does not have.)"""
+        projection would make them G x H wide."""
         return keras.backend.backend() == "jax"
 
     def _run(self, form: str, sequences, states, mask, recurrent_mask, steps, time_major: bool):

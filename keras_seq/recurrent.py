@@ -183,8 +183,8 @@ class Recurrent(FusedKernel, ProjectedLoop, keras.layers.Layer):
                     "`keras.Input(batch_shape=(B, T, ...))`; received batch size None."
                 )
             self._create_state_variables(sequences_shape[0])
-        # "auto" skips JAX's fused kernel (jax.experimental.rnn): on an H100 our loop (lax.scan under
-        # XLA) trained 1.14-1.33x faster than it (benchmarks/results/gpu_fused_check-run1.json).
+        # "auto" skips JAX's fused kernel (jax.experimental.rnn): on a GPU our loop (lax.scan under
+        # XLA) trained faster than it (benchmarks/gpu_fused_check.py).
         self._fused_device = (not self.fused_kernel_blockers()
                               and (self.use_cudnn is True or keras.backend.backend() != "jax")
                               and keras_backend.fused_kernel_device(self.cell.activation,

@@ -89,7 +89,7 @@ DEFAULTS: dict[str, Any] = {
         # "mixed_float16" (GPUs); matmuls in 16 bits, states, losses and outputs in float32. The run's
         # model.keras is float32 (what exports serve), evaluated as such. None: float32 throughout.
         # "auto": mixed_bfloat16 where the hardware has bf16 instructions, else float32
-        # (keras_seq.pipelines.precision; emulated bf16 is slower: 1.38x float32's G2P epoch time on an AMD EPYC).
+        # (keras_seq.pipelines.precision: emulated bf16 is slower than float32).
         "mixed_precision": None,
         "lm_batch": 32,  # lm: parallel tracks
         "lm_window": 100,  # lm: truncated-BPTT window

@@ -1,11 +1,10 @@
 """`train.mixed_precision`: which Keras dtype policy a run trains under, and "auto", which takes
 mixed_bfloat16 only where the hardware runs bf16 matmuls natively.
 
-Why "auto" exists: on a CPU with AVX512_BF16 the G2P config trained an epoch in 115 s under
-mixed_bfloat16 against about 200 s in float32, but on an AMD EPYC (Zen 3: AVX2, no bf16 instructions)
-the same policy is emulated and took 1.38x float32's epoch time (benchmarks/bench_training.py, which
-measures both policies on the machine it runs on: benchmarks/results/bench_training-g2p-epyc.json).
-A shipped config cannot know the machine, so it says "auto".
+Why "auto" exists: bf16 matmuls pay where the CPU (AVX512_BF16, AMX) or GPU runs them in
+hardware, and cost time where they are emulated (benchmarks/bench_training.py measures both
+policies on the machine it runs on; figures in benchmarks/README.md). A shipped config cannot
+know the machine, so it says "auto".
 """
 from __future__ import annotations
 

@@ -39,8 +39,7 @@ HEAD_TIMEOUT = 10.0  # seconds for a request head, from the connection or the pr
 # A body over the limit is still read, up to this many bytes in all, and thrown away before
 # the 413 goes out. Closing a socket with unread bytes in it makes the kernel reset the
 # connection, and a client still sending then sees a broken pipe instead of the answer
-# (measured: 2 of 20 3 MB bodies against a 2 MB limit, 20 of 20 at 20 MB). nginx's
-# lingering close does the same. A body declared larger than this is answered at once, and so
+# (the serving drill's 3 MB and 20 MB bodies). nginx's lingering close does the same. A body declared larger than this is answered at once, and so
 # is one whose client waits for ``Expect: 100-continue`` (it has sent nothing yet: reading would
 # make uvicorn invite the body).
 DRAIN_BYTES = 64 * 1024 * 1024

@@ -60,6 +60,38 @@ def test_sequential_with_masking_and_a_clear_error_for_other_layers():
         to_onnx(keras.Sequential([keras.Input((7, 3)), L.Conv1D(2, 3, name="conv")]))
 
 
+def test_a_users_own_layer_exports_through_one_registered_handler():
+    """The converter's registry is open: one decorator beside the handler, no list to edit."""
+    from keras_seq.export.onnx.registry import HANDLERS, onnx_handler
+
+    class Doubled(L.Layer):  # a layer of the user's, acting on the last axis
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.supports_masking = True
+
+        def call(self, x):
+            return x * 2.0
+
+        def compute_output_shape(self, shape):
+            return shape
+
+    ids = keras.Input((None,), dtype="int32")
+    x = L.LSTM(3, return_sequences=True)(L.Embedding(20, 4, mask_zero=True)(ids))
+    model = keras.Model(ids, L.GlobalAveragePooling1D()(L.TimeDistributed(Doubled())(x)))
+    with pytest.raises(ValueError, match=r"\(Doubled\) is not supported"):
+        to_onnx(model)
+
+    @onnx_handler(Doubled, per_step=True)
+    def doubled(conv, layer, inputs, lengths):
+        return conv.g.node("Mul", [inputs[0], conv.g.const("two", 2.0, np.float32)], layer.name)
+
+    try:
+        proto = to_onnx(model)  # parity with Keras, masked mean included, or it raises
+        assert "Mul" in {node.op_type for node in proto.graph.node}
+    finally:
+        del HANDLERS[Doubled]
+
+
 def test_parity_failure_raises():
     from keras_seq.export.onnx import keras_model as keras_to_onnx
 

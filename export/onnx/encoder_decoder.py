@@ -18,7 +18,7 @@ import onnx
 
 from keras_seq.contracts.export_dir import DECODER_STEP_FILE, ONNX_MODEL_FILE
 from keras_seq.export.onnx.graph import FLOAT, INT64, GraphBuilder
-from keras_seq.export.onnx.converter import _Converter
+from keras_seq.export.onnx.converter import Converter
 from keras_seq.export.onnx.recurrent import add_recurrent
 
 STATE_NAMES = ("state_h", "state_c")
@@ -35,7 +35,7 @@ def _encoder_graph(stepper, metadata: dict) -> onnx.ModelProto:
     decoder = stepper.decoder
     states = [STATE_NAMES[k] for k in range(len(decoder.state_size))]
     axes = [["batch", "time", "features"]] + [["batch", "units"]] * len(states)
-    g = _Converter(stepper.encoder, ["memory", *states], axes, False, ["ids"]).convert()
+    g = Converter(stepper.encoder, ["memory", *states], axes, False, ["ids"]).convert()
     attention = decoder.attention
     if attention is not None and hasattr(attention, "memory_kernel"):  # additive: W_m m_s + b, once per source
         keys = g.node("Add", [g.node("MatMul", ["memory", g.const("memory_kernel", attention.memory_kernel.numpy())]),

@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 
 from keras_seq._keras_compat import functional_nodes
-from keras_seq.export.onnx.converter import _Converter
+from keras_seq.export.onnx.converter import Converter
 
 DEFAULT_BATCH, DEFAULT_STEPS = 4, 9
 
@@ -76,7 +76,7 @@ def to_onnx(model, path: str | Path | None = None, *, sample_inputs=None, check:
         model = keras.Model(first, x, name=model.name)
     inputs, outputs = _names(model.inputs, "input"), _names(model.outputs, "output")
     outputs = [f"{name}_out" if name in inputs else name for name in outputs]
-    graph = _Converter(model, outputs, [_axes(t) for t in model.outputs], False, inputs).convert()
+    graph = Converter(model, outputs, [_axes(t) for t in model.outputs], False, inputs).convert()
     proto = graph.model(metadata or {}, doc=f"{model.name}, exported by keras_seq.export.to_onnx")
     onnx.checker.check_model(proto, full_check=True)
     if check:

@@ -2,7 +2,7 @@
 it agree with our loop, and how fast is it against Keras' built-in layers, which call the
 same backend kernel? One process per backend:
 
-    python benchmarks/gpu_fused_check.py [--backends torch,jax] [--shape 64,100,128,256] [--out FILE]
+    python -m benchmarks.bench_gpu_fused [--backends torch,jax] [--shape 64,100,128,256] [--out FILE]
 
 Per backend, cell (LSTM, GRU) and direction (one, Bidirectional):
 * ``fused``: whether the layer with use_cudnn="auto" ran the backend's fused kernel
@@ -155,7 +155,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="torch,jax")
     parser.add_argument("--shape", default="64,100,128,256", help="B,T,D,H")
-    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "gpu_fused_check.json"))
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bench_gpu_fused.json"))
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     shape = tuple(int(v) for v in args.shape.split(","))

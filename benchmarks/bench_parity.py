@@ -1,12 +1,12 @@
 """Parity of Keras, the reloaded SavedModel (fresh process) and ONNX Runtime on
 real inputs from ../shared/data plus the adversarial set.
 
-    python benchmarks/export_parity.py RUN_DIR EXPORT_DIR [SOURCE] [--n 1000]
+    python -m benchmarks.bench_parity RUN_DIR EXPORT_DIR [SOURCE] [--n 1000]
 
 SOURCE: the data the texts come from (an aclImdb folder / .tar.gz, a CoNLL
 file folder, or tinyshakespeare's input.txt); default: the run's own source,
 split as the run split it (g2p_cmudict: its test words). Prints one JSON object and
-writes it to benchmarks/results/parity-<export name>.json.
+writes it to benchmarks/results/bench_parity-<export name>.json.
 """
 from __future__ import annotations
 
@@ -16,18 +16,17 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from keras_seq.export.checks.parity import parity  # noqa: E402
 from keras_seq.export.checks.probes import adversarial_texts  # noqa: E402
 from keras_seq.contracts import ExportDirectory, RunDirectory  # noqa: E402
 from keras_seq.pipelines.evaluate import corpus_from_config  # noqa: E402
-from keras_seq.tasks import get_task  # noqa: E402
+from keras_seq.pipelines.tasks import pipeline_for  # noqa: E402
 
 
 def real_texts(run_dir: str, source: str | None, task: str, n: int) -> list[str]:
     """About `n` held-out texts of the source, as the task reads them."""
-    return get_task(task).sample_texts(corpus_from_config(RunDirectory(run_dir).config(), source), n)
+    return pipeline_for(task).sample_texts(corpus_from_config(RunDirectory(run_dir).config(), source), n)
 
 
 def main() -> None:
@@ -44,7 +43,7 @@ def main() -> None:
     result["seconds"] = round(time.perf_counter() - start, 1)
     result["real_texts"] = len(texts) - len(adversarial_texts(info["max_len"]))
     print(json.dumps(result, indent=2))
-    out = Path(__file__).parent / "results" / f"parity-{info['name']}.json"
+    out = Path(__file__).parent / "results" / f"bench_parity-{info['name']}.json"
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 

@@ -1,9 +1,9 @@
 """The same config trained with Elman, GRU and LSTM, side by side.
 
-    python benchmarks/compare_cells.py ewt_upos --out runs/cells [--set key=value ...]
+    python -m benchmarks.bench_cells ewt_upos --out runs/cells [--set key=value ...]
 
 Prints a Markdown table (main metric, best validation loss, epochs, seconds,
-parameters) and writes it with the metrics to benchmarks/results/<config>-cells.json.
+parameters) and writes it with the metrics to benchmarks/results/bench_cells-<config>.json.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def main(argv=None) -> None:
     print(table)
     results = Path(__file__).resolve().parent / "results"
     results.mkdir(exist_ok=True)
-    (results / f"{path.stem}-cells.json").write_text(
+    (results / f"bench_cells-{path.stem}.json").write_text(
         json.dumps({"config": path.stem, "overrides": args.set, "table": table, "runs": rows}, indent=2) + "\n")
 
 
