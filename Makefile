@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench install clean
+.PHONY: demo test test-fast test-durations lint bench install clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,10 +17,18 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/keras-seq demo
 
-# Two workers, one test file each at a time (module fixtures train once), the heaviest files
-# first (HEAVIEST_FIRST in tests/conftest.py), so neither worker is left with a long tail.
-test: $(STAMP)
+# Lint first (seconds), then two workers, one test file each at a time (module fixtures train
+# once), the longest files first by their measured times (tests/durations.json, written by
+# `make test-durations`), so neither worker is left with a long tail.
+test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
+
+test-durations: $(STAMP)
+	KERAS_SEQ_STORE_DURATIONS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not slow"

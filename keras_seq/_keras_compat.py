@@ -31,7 +31,7 @@
   ``TFOptimizer._all_reduce_sum_gradients``), so a clipped step differs from the single-process
   step of the same global batch; the patch sums first and clips the sum, and the later sum is
   skipped. The changes apply only under a multi-worker strategy (or, for (1) and (3), several
-  replicas); everything else runs Keras' code unchanged. `tests/test_distributed.py` trains two
+  replicas); everything else runs Keras' code unchanged. `tests/pipelines/test_distributed.py` trains two
   workers and fails loudly if a later Keras changes either.
 
 Checked against Keras 3.15.1 (setup.cfg pins ``keras>=3.15,<3.16``); the

@@ -3,7 +3,7 @@
 It reads the same ``tokenizer.json`` and vocabulary files, through the same
 contract (`keras_seq.contracts.tokenizer` / `vocab`: one validating reader
 for both twins), and gives the same token ids byte for byte;
-``tests/test_tokenizer_twin.py`` checks that on real corpora. The rules are
+``tests/pipelines/test_tokenizer_twin.py`` checks that on real corpora. The rules are
 documented in `keras_seq.pipelines.tokenize`.
 """
 from __future__ import annotations

@@ -1,18 +1,18 @@
-"""Shared test fixtures: quiet TensorFlow, the real-data folder, a subprocess runner."""
+"""Fixtures and the order the two xdist workers take the test files in; helpers are `tests.helpers`."""
 from __future__ import annotations
 
-import contextlib
+import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("KERAS_SEQ_DATA", REPO.parent / "shared" / "data"))
+from tests.helpers import DATA_DIR  # noqa: E402
+
+#: seconds each test file took in the last `make test-durations` run (tests/durations.json)
+DURATIONS = Path(__file__).with_name("durations.json")
 
 
 @pytest.fixture(scope="session")
@@ -23,110 +23,27 @@ def data_dir() -> Path:
     return DATA_DIR
 
 
-def run_python(code: str, *args: str, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Runs `code` in a fresh interpreter (nothing imported from this process)."""
-    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout, env=full_env, cwd=REPO
-    )
-
-
-def run_cli(*args: str, timeout: int = 600, **kwargs) -> subprocess.CompletedProcess:
-    """`keras-seq ARGS` in a fresh process, in the environment a user has (no TF log level set)."""
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    return subprocess.run([sys.executable, "-m", "keras_seq.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, **kwargs)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def served(export_dir, *options: str, log=None, name: str = "reviews"):
-    """`keras-seq serve EXPORT_DIR OPTIONS` on a free loopback port, ready; yields (port, process).
-    Its output goes to `log` (a path), so a test can read what the server logged."""
-    import time
-
-    from keras_seq.serving.client import RestClient, ServingError
-
-    port = free_port()
-    sink = open(log, "wb") if log else subprocess.DEVNULL
-    process = subprocess.Popen([sys.executable, "-m", "keras_seq.cli", "serve", str(export_dir), "--port", str(port),
-                                *options], stdout=sink, stderr=subprocess.STDOUT)
-    try:
-        client = RestClient(f"http://127.0.0.1:{port}", name, retries=0, timeout=5)
-        for _ in range(240):
-            if process.poll() is not None:
-                pytest.fail(f"the server exited with {process.returncode}")
-            try:
-                if client.status().get("ready"):
-                    break
-            except (ServingError, OSError):
-                time.sleep(0.25)
-        else:
-            pytest.fail("the server did not become ready in 60 s")
-        yield port, process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        if log:
-            sink.close()
-
-
-def train_and_export(root: Path, name: str = "reviews") -> Path:
-    """The demo classifier trained one epoch on a small generated corpus, exported
-    (unverified) as ROOT/export; for tests that need any real export."""
-    from keras_seq.export.exporter import export_run
-    from keras_seq.pipelines.config import load_config
-    from keras_seq.pipelines.synthetic import write_corpus
-    from keras_seq.pipelines.train import train_run
-
-    corpus = write_corpus(root / "data", {"train": 600, "dev": 100, "test": 100})
-    train_run(load_config(REPO / "pipelines" / "configs" / "demo.toml", [f'data.source="{corpus}"', "train.epochs=1"]),
-              root / "run", verbose=0)
-    export_run(root / "run", root / "export", name=name, verify=False)
-    return root / "export"
-
-
-def cli_in_process(*args: str) -> tuple[int, str, str]:
-    """`keras-seq ARGS` in this process: (exit status, stdout, stderr)."""
-    import io
-
-    from keras_seq.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue(), err.getvalue()
-
-
-def fresh_copy(source: Path, target: Path) -> Path:
-    """TARGET as a new copy of the folder SOURCE (drills damage the copy)."""
-    import shutil
-
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(source, target)
-    return target
-
-
-# The heaviest test files first, longest first (measured: .ci/run's log, pytest --durations):
-# `make test` runs with --dist loadfile --no-loadscope-reorder, so two workers take whole
-# files in this order, and longest-first keeps one worker from finishing long after the other.
-HEAVIEST_FIRST = ["test_export.py", "test_pipelines_e2e.py", "test_g2p.py", "test_distributed.py",
-                  "test_serving_drills.py", "test_run_drills.py", "test_backends.py", "test_library_api.py", "test_serving.py", "test_to_onnx.py",
-                  "test_tokenizer_twin.py", "test_seq2seq.py", "test_layers.py"]
+def _file_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
 
 
 def pytest_collection_modifyitems(config, items):
-    rank = {name: i for i, name in enumerate(HEAVIEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its order
+    """The longest test files first, by their measured time: `make test` runs with --dist loadfile
+    --no-loadscope-reorder, so two workers take whole files in this order, and longest-first keeps
+    one worker from finishing long after the other. A file not measured yet goes last."""
+    seconds = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+    items.sort(key=lambda item: -seconds.get(_file_of(item.nodeid), 0.0))  # stable: each file keeps its order
+
+
+_measured: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    """Adds up each file's time (setup, call and teardown of every test; on the controller too)."""
+    _measured[_file_of(report.nodeid)] = _measured.get(_file_of(report.nodeid), 0.0) + report.duration
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """`KERAS_SEQ_STORE_DURATIONS=1` (make test-durations) writes the measured times for the order above."""
+    if os.environ.get("KERAS_SEQ_STORE_DURATIONS") == "1" and not hasattr(session.config, "workerinput"):
+        DURATIONS.write_text(json.dumps({k: round(v, 1) for k, v in sorted(_measured.items())}, indent=1) + "\n")

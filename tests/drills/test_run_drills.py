@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli_in_process, fresh_copy, run_cli
+from tests.helpers import cli_in_process, fresh_copy, run_cli
 
 from keras_seq.export.checks.processes import find_debris
 

@@ -18,7 +18,7 @@ import pytest
 
 pytest.importorskip("kserve")
 
-from conftest import cli_in_process, fresh_copy, run_cli, served, train_and_export  # noqa: E402
+from tests.helpers import cli_in_process, fresh_copy, run_cli, served, train_and_export  # noqa: E402
 
 from keras_seq.contracts.tokenizer import valid_text  # noqa: E402
 from keras_seq.serving.client import RestClient  # noqa: E402

@@ -7,7 +7,7 @@ import tensorflow as tf
 import keras
 
 import keras_seq
-from tests.conftest import run_python
+from tests.helpers import run_python
 
 B, T, D, U = 4, 9, 5, 6
 LENGTHS = np.array([9, 4, 1, 6])

@@ -1,6 +1,6 @@
 """The backend matrix: our layers, SequencePooling, CRF, the model builders, `model.fit` on
 `text_dataset` and decoding on TensorFlow, JAX and (when importable) PyTorch, with `.keras`
-files moved between every pair of backends. The work is `tests/backend_matrix.py`, run
+files moved between every pair of backends. The work is `tests/scripts/backend_matrix.py`, run
 once per backend in its own process (a process has one Keras backend)."""
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import math
 
 import pytest
 
-from conftest import REPO, run_python
+from tests.helpers import REPO, run_python
 
-MATRIX = REPO / "tests" / "backend_matrix.py"
+MATRIX = REPO / "tests" / "scripts" / "backend_matrix.py"
 BACKENDS = ["tensorflow", "jax"] + (["torch"] if importlib.util.find_spec("torch") else [])
 
 
@@ -29,7 +29,7 @@ def test_every_backend_matches_the_builtins_trains_and_reads_every_others_keras_
     then this process loads what they saved: every pair of backends, both ways."""
     import keras
 
-    import backend_matrix
+    from tests.scripts import backend_matrix
 
     assert keras.backend.backend() == "tensorflow"
     if "torch" not in BACKENDS:

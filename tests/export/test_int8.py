@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import cli_in_process
+from tests.helpers import cli_in_process
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_a_damaged_int8_graph_is_named(exported, tmp_path):
 
 
 def test_an_export_without_int8_graphs_says_how_to_get_them(tmp_path):
-    from conftest import train_and_export
+    from tests.helpers import train_and_export
 
     from keras_seq.serving.predictor import OnnxPredictor
 

@@ -1,11 +1,13 @@
 """LabelSmoothedCrossentropy: the one-hot smoothed loss on ids, masks as Keras' own, saved with a model."""
 from __future__ import annotations
 
+
 import keras
 import numpy as np
 import pytest
 
 import keras_seq
+from tests.helpers import REPO
 
 
 @pytest.mark.parametrize("from_logits", [True, False])
@@ -57,7 +59,7 @@ def test_the_config_key_reaches_the_task_loss_and_refuses_a_crf():
     from keras_seq.pipelines.config import load_config
     from keras_seq.tasks import get_task
 
-    configs = Path(__file__).resolve().parents[1] / "pipelines" / "configs"
+    configs = REPO / "pipelines" / "configs"
 
     config = load_config(configs / "g2p_cmudict.toml", ["train.label_smoothing=0.1"])
     loss = get_task("seq2seq").loss(None, config["train"]["label_smoothing"])

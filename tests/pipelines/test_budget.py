@@ -12,7 +12,7 @@ from keras_seq.pipelines import budget as budget_module
 from keras_seq.pipelines.budget import LR_FLOOR, TrainingBudget, budget_rate
 from keras_seq.pipelines.config import load_config
 
-from conftest import REPO
+from tests.helpers import REPO
 
 DEMO = REPO / "pipelines" / "configs" / "demo.toml"
 

@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("kserve")
 pytest.importorskip("tensorflow_serving")
 
-from conftest import free_port, served, train_and_export  # noqa: E402
+from tests.helpers import free_port, served, train_and_export  # noqa: E402
 
 from keras_seq.pipelines.synthetic import DEMO_SENTENCES  # noqa: E402
 from keras_seq.serving.client import GrpcClient, RestClient, ServingError  # noqa: E402

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import REPO, run_python
+from tests.helpers import REPO, run_python
 
 
 def test_readme_example_runs_as_written(tmp_path):
@@ -61,7 +61,7 @@ def test_export_of_a_keras_builtins_model_answers_in_both_runtimes_and_the_cli(t
 
     import keras
 
-    from conftest import run_cli
+    from tests.helpers import run_cli
     from keras_seq.export import export
     from keras_seq.pipelines import TextTokenizer, text_dataset
     from keras_seq.serving.predictor import OnnxPredictor

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, free_port, run_python, train_and_export
+from tests.helpers import REPO, free_port, run_python, train_and_export
 from keras_seq.contracts import ContractError, ExportDirectory, RunDirectory, TokenizerSpec, Vocabulary, read_labels
 from keras_seq.contracts.export_dir import read_onnx_info
 from keras_seq.serving.tasks import answers_for, task_for_outputs

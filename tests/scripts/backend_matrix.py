@@ -1,4 +1,4 @@
-"""One backend's share of the backend matrix (run by tests/test_backends.py, once per
+"""One backend's share of the backend matrix (run by tests/layers/test_backends.py, once per
 backend, with KERAS_BACKEND set):
 
     python backend_matrix.py OUT_DIR [OTHER_OUT_DIR ...]

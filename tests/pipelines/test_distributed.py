@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, free_port, run_python
+from tests.helpers import REPO, free_port, run_python
 
 pytestmark = pytest.mark.slow  # real worker and server processes: minutes
 

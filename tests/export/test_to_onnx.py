@@ -106,7 +106,7 @@ def test_parity_failure_raises():
 def test_a_model_trained_under_jax_exports_with_parity():
     """Keras 3 users pick their backend: our layers and Keras' trained under JAX, then `to_onnx`
     (its parity check runs the JAX model against ONNX Runtime)."""
-    from conftest import run_python
+    from tests.helpers import run_python
 
     code = """
 import keras, numpy as np, keras_seq

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from tests.conftest import cli_in_process
+from tests.helpers import cli_in_process
 
 
 @pytest.fixture()

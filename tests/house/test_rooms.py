@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from tests.helpers import REPO
 
 #: folder -> the module prefix it installs as (setup.cfg's package_dir)
 FOLDERS = {"keras_seq": "keras_seq", "pipelines": "keras_seq.pipelines", "export": "keras_seq.export",

@@ -2,6 +2,7 @@
 and float32 models in the run directory."""
 from __future__ import annotations
 
+
 import contextlib
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 import keras_seq
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 BUILTINS = {"LSTM": keras.layers.LSTM, "GRU": keras.layers.GRU}
 
@@ -103,7 +104,7 @@ def test_mixed_precision_setting_is_checked():
     with pytest.raises(ValueError, match="train.mixed_precision must be one of 'auto'"):
         load_config(None, ['train.mixed_precision="bf16"'])
     # TOML has no null: "float32" switches off a config's mixed precision (g2p_cmudict ships "auto")
-    shipped = Path(__file__).resolve().parents[1] / "pipelines" / "configs" / "g2p_cmudict.toml"
+    shipped = REPO / "pipelines" / "configs" / "g2p_cmudict.toml"
     assert load_config(shipped, [])["train"]["mixed_precision"] == "auto"
     assert load_config(shipped, ['train.mixed_precision="float32"'])["train"]["mixed_precision"] is None
 
