@@ -5,6 +5,7 @@
 Prints a Markdown table (main metric, best validation loss, epochs, seconds,
 parameters) and writes it with the metrics to benchmarks/results/bench_cells-<config>.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,14 +38,17 @@ def main(argv=None) -> None:
     split, key = MAIN_METRIC[config["task"]]
     lines = [f"| cell | {split} {key} | best val loss | epochs | train s | parameters |", "|---|---|---|---|---|---|"]
     for cell, m in rows.items():
-        lines.append(f"| {cell} | {m[split][key]:.4f} | {m['best_val_loss']:.4f} | {m['epochs_run']} | "
-                     f"{m['train_seconds']:.0f} | {m['parameters']:,} |")
+        lines.append(
+            f"| {cell} | {m[split][key]:.4f} | {m['best_val_loss']:.4f} | {m['epochs_run']} | "
+            f"{m['train_seconds']:.0f} | {m['parameters']:,} |"
+        )
     table = "\n".join(lines)
     print(table)
     results = Path(__file__).resolve().parent / "results"
     results.mkdir(exist_ok=True)
     (results / f"bench_cells-{path.stem}.json").write_text(
-        json.dumps({"config": path.stem, "overrides": args.set, "table": table, "runs": rows}, indent=2) + "\n")
+        json.dumps({"config": path.stem, "overrides": args.set, "table": table, "runs": rows}, indent=2) + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ microseconds per time step:
 The models come from ``bench_projection`` (the same harness, so the ratios compare), timed in
 alternating rounds, each model leading in turn; medians of ``--rounds``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,9 @@ def _loops(shape, gates: int):
     """The empty loop and the chain, forward (inference) and forward + backward (training)."""
     batch, steps, _, units = shape
     h0 = tf.constant(np.random.default_rng(1).normal(size=(batch, units)).astype("float32"))
-    kernel = tf.Variable(np.random.default_rng(2).normal(scale=units ** -0.5, size=(units, gates * units))
-                         .astype("float32"))
+    kernel = tf.Variable(
+        np.random.default_rng(2).normal(scale=units**-0.5, size=(units, gates * units)).astype("float32")
+    )
 
     def run(body):
         return tf.while_loop(lambda t, h: t < steps, lambda t, h: (t + 1, body(h)), (tf.constant(0), h0))[1]
@@ -65,19 +67,27 @@ def _loops(shape, gates: int):
             loss = tf.reduce_sum(run(body))
         return tape.gradient(loss, kernel, unconnected_gradients="zero")
 
-    return {"loop": {"inference": tf.function(lambda: run(lambda h: h * 0.5)),
-                     "training": tf.function(lambda: backward(lambda h: h * 0.5 + 0.0 * kernel[0, 0]))},
-            "chain": {"inference": tf.function(lambda: run(chain_body)),
-                      "training": tf.function(lambda: backward(chain_body))}}
+    return {
+        "loop": {
+            "inference": tf.function(lambda: run(lambda h: h * 0.5)),
+            "training": tf.function(lambda: backward(lambda h: h * 0.5 + 0.0 * kernel[0, 0])),
+        },
+        "chain": {
+            "inference": tf.function(lambda: run(chain_body)),
+            "training": tf.function(lambda: backward(chain_body)),
+        },
+    }
 
 
 def measure_case(cell: str, shape, masked: bool, rounds: int) -> dict:
     ours_cls, keras_cls = PAIRS[cell]
     batch, steps, _, units = shape
     x, y = _batch(shape, masked, np.random.default_rng(0))
-    models = {"keras": _model(keras_cls(units), shape, masked, False),
-              "keras_again": _model(keras_cls(units), shape, masked, False),
-              "ours": _model(ours_cls(units, projection="auto"), shape, masked, False)}
+    models = {
+        "keras": _model(keras_cls(units), shape, masked, False),
+        "keras_again": _model(keras_cls(units), shape, masked, False),
+        "ours": _model(ours_cls(units, projection="auto"), shape, masked, False),
+    }
     weights = models["keras"].get_weights()
     loops = _loops(shape, GATES[cell])
     for model in models.values():
@@ -112,24 +122,41 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if keras.backend.backend() != "tensorflow":
         sys.exit("bench_chain: the chain is timed with tf.while_loop; run it with KERAS_BACKEND=tensorflow")
-    print(f"keras {keras.__version__}, tensorflow {tf.__version__}; microseconds per step, median of "
-          f"{args.rounds} alternating rounds; ratios Keras / X (higher: X faster)", file=sys.stderr)
-    print(f"{'B x T x D x H':16} {'cell':6} {'mask':4} {'mode':9} {'loop':>7} {'chain':>7} {'keras':>7} "
-          f"{'ours':>7} {'ours/K':>7} {'K2/K':>6} {'chain/K':>7}")
+    print(
+        f"keras {keras.__version__}, tensorflow {tf.__version__}; microseconds per step, median of "
+        f"{args.rounds} alternating rounds; ratios Keras / X (higher: X faster)",
+        file=sys.stderr,
+    )
+    print(
+        f"{'B x T x D x H':16} {'cell':6} {'mask':4} {'mode':9} {'loop':>7} {'chain':>7} {'keras':>7} "
+        f"{'ours':>7} {'ours/K':>7} {'K2/K':>6} {'chain/K':>7}"
+    )
     cases = []
     for shape, cell, _, mask in matrix(args):
         result = measure_case(cell, shape, mask == "on", args.rounds)
-        cases.append({"cell": cell, "masked": mask == "on", "shape": dict(zip("BTDH", shape)),
-                      "us_per_step": result})
+        cases.append({"cell": cell, "masked": mask == "on", "shape": dict(zip("BTDH", shape)), "us_per_step": result})
         for mode, r in result.items():
-            print(f"{'x'.join(map(str, shape)):16} {cell:6} {mask:4} {mode:9} {r['loop']:7.1f} "
-                  f"{r['chain']:7.1f} {r['keras']:7.1f} {r['ours']:7.1f} {r['ours_vs_keras']:6.2f}x "
-                  f"{r['keras_again_vs_keras']:5.2f}x {r['chain_share_of_keras']:7.2f}", flush=True)
+            print(
+                f"{'x'.join(map(str, shape)):16} {cell:6} {mask:4} {mode:9} {r['loop']:7.1f} "
+                f"{r['chain']:7.1f} {r['keras']:7.1f} {r['ours']:7.1f} {r['ours_vs_keras']:6.2f}x "
+                f"{r['keras_again_vs_keras']:5.2f}x {r['chain_share_of_keras']:7.2f}",
+                flush=True,
+            )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": machine_summary(),
-                               "keras": keras.__version__, "tensorflow": tf.__version__,
-                               "rounds": args.rounds, "cases": cases}, indent=1) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "machine": machine_summary(),
+                "keras": keras.__version__,
+                "tensorflow": tf.__version__,
+                "rounds": args.rounds,
+                "cases": cases,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     print(f"wrote {out}", file=sys.stderr)
 
 

@@ -18,6 +18,7 @@
    speed-up t_step / t(N). Weak scaling (each worker keeps the batch): efficiency
    t_step / (t_step + t_comm(N)).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,16 +60,37 @@ def _env(tf_config: dict | None = None) -> dict:
 
 def train(corpus: Path, out: Path, workers: int, epochs: int) -> float:
     """Training examples per second of one run."""
-    command = [sys.executable, "-m", "keras_seq.cli", "train", str(DEMO), "--set", f'data.source="{corpus}"',
-               "--set", f"train.epochs={epochs}", "--set", "train.patience=100", "--out", str(out), "--overwrite",
-               "--verbose", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "keras_seq.cli",
+        "train",
+        str(DEMO),
+        "--set",
+        f'data.source="{corpus}"',
+        "--set",
+        f"train.epochs={epochs}",
+        "--set",
+        "train.patience=100",
+        "--out",
+        str(out),
+        "--overwrite",
+        "--verbose",
+        "0",
+    ]
     if workers == 1:
         subprocess.run(command, env=_env(), check=True, capture_output=True, timeout=900)
     else:
         cluster = _cluster(workers)
-        processes = [subprocess.Popen(command + ["--strategy", "multi_worker"],
-                                      env=_env({"cluster": {"worker": cluster}, "task": {"type": "worker", "index": i}}),
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in range(workers)]
+        processes = [
+            subprocess.Popen(
+                command + ["--strategy", "multi_worker"],
+                env=_env({"cluster": {"worker": cluster}, "task": {"type": "worker", "index": i}}),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            for i in range(workers)
+        ]
         for p in processes:
             _, err = p.communicate(timeout=900)
             if p.returncode:
@@ -81,10 +103,25 @@ def train(corpus: Path, out: Path, workers: int, epochs: int) -> float:
 # -- the programs the benchmark runs in worker processes ---------------------------------
 MODELS = {
     # name: (builder keyword arguments, batch (B, T), sparse rows per step)
-    "imdb_sentiment": ("classifier", dict(vocab_size=30000, num_classes=2, cell="gru", embed_dim=128, units=96,
-                                          bidirectional=True, pooling="max", dropout=0.3), (20, 400)),
-    "shakespeare_char": ("lm", dict(vocab_size=65, units=512, embed_dim=64, depth=2, dropout=0.2, batch_size=64,
-                                    stateful=True), (64, 100)),
+    "imdb_sentiment": (
+        "classifier",
+        dict(
+            vocab_size=30000,
+            num_classes=2,
+            cell="gru",
+            embed_dim=128,
+            units=96,
+            bidirectional=True,
+            pooling="max",
+            dropout=0.3,
+        ),
+        (20, 400),
+    ),
+    "shakespeare_char": (
+        "lm",
+        dict(vocab_size=65, units=512, embed_dim=64, depth=2, dropout=0.2, batch_size=64, stateful=True),
+        (64, 100),
+    ),
 }
 
 
@@ -116,14 +153,20 @@ def comm_worker() -> None:
         @tf.function
         def reduce_dense():
             grads = strategy.run(lambda: [tf.ones_like(v) for v in dense])
-            return strategy.extended.batch_reduce_to(tf.distribute.ReduceOp.SUM, [(g, v.value) for g, v in zip(grads, dense)])
+            return strategy.extended.batch_reduce_to(
+                tf.distribute.ReduceOp.SUM, [(g, v.value) for g, v in zip(grads, dense)]
+            )
 
         @tf.function
         def gather_sparse():
             def one():
                 e = embedding[0]
-                return tf.IndexedSlices(tf.ones([tokens // 2, e.shape[1]]), tf.range(tokens // 2),
-                                        dense_shape=tf.shape(e, out_type=tf.int32))
+                return tf.IndexedSlices(
+                    tf.ones([tokens // 2, e.shape[1]]),
+                    tf.range(tokens // 2),
+                    dense_shape=tf.shape(e, out_type=tf.int32),
+                )
+
             grads = strategy.run(one)
             return strategy.extended.batch_reduce_to(tf.distribute.ReduceOp.SUM, [(grads, embedding[0].value)])
 
@@ -154,8 +197,12 @@ def step_time() -> dict:
         rng = np.random.default_rng(0)
         ids = rng.integers(1, kwargs["vocab_size"], (rows, length)).astype("int32")
         y = rng.integers(0, 2, rows) if kind == "classifier" else rng.integers(1, kwargs["vocab_size"], (rows, length))
-        model.compile("adam", "sparse_categorical_crossentropy" if kind == "classifier" else
-                      __import__("keras").losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.compile(
+            "adam",
+            "sparse_categorical_crossentropy"
+            if kind == "classifier"
+            else __import__("keras").losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
         for _ in range(2):
             model.train_on_batch(ids, y)
         times = []
@@ -168,10 +215,17 @@ def step_time() -> dict:
 
 
 def estimate(step: float, comm: dict, n: int) -> dict:
-    t_comm = (2 * (n - 1) / n * comm["dense_bytes"] / BANDWIDTH + (n - 1) / n * comm["sparse_bytes_per_step"] / BANDWIDTH
-              + 2 * (n - 1) * HOP_LATENCY)
-    return {"workers": n, "comm_s": round(t_comm, 4), "strong_speedup": round(step / (step / n + t_comm), 2),
-            "weak_efficiency": round(step / (step + t_comm), 3)}
+    t_comm = (
+        2 * (n - 1) / n * comm["dense_bytes"] / BANDWIDTH
+        + (n - 1) / n * comm["sparse_bytes_per_step"] / BANDWIDTH
+        + 2 * (n - 1) * HOP_LATENCY
+    )
+    return {
+        "workers": n,
+        "comm_s": round(t_comm, 4),
+        "strong_speedup": round(step / (step / n + t_comm), 2),
+        "weak_efficiency": round(step / (step + t_comm), 3),
+    }
 
 
 def main() -> None:
@@ -196,10 +250,15 @@ def main() -> None:
     one, two = statistics.median(speeds[1]), statistics.median(speeds[2])
 
     cluster = _cluster(2)
-    processes = [subprocess.Popen([sys.executable, __file__, "--comm-worker"], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE,
-                                  env=_env({"cluster": {"worker": cluster}, "task": {"type": "worker", "index": i}}))
-                 for i in range(2)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--comm-worker"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_env({"cluster": {"worker": cluster}, "task": {"type": "worker", "index": i}}),
+        )
+        for i in range(2)
+    ]
     outputs = [p.communicate(timeout=900) for p in processes]
     if any(p.returncode for p in processes):
         raise RuntimeError(outputs[0][1].decode()[-3000:])
@@ -208,14 +267,25 @@ def main() -> None:
     models = {}
     for name in MODELS:
         c = comm[name]
-        models[name] = {"parameters": c["parameters"], "step_s_one_process": round(steps[name], 4),
-                        "loopback_2_workers": {k: round(v, 5) if isinstance(v, float) else v for k, v in c.items()},
-                        "estimate_10gbps": [estimate(steps[name], c, n) for n in (2, 8, 32)]}
-    result = {"machine": machine_summary(),
-              "throughput_examples_per_s": {"1_worker": round(one, 1), "2_workers": round(two, 1),
-                                            "ratio_2_over_1": round(two / one, 3), "rounds": args.rounds,
-                                            "all": {str(k): [round(v, 1) for v in vs] for k, vs in speeds.items()}},
-              "models": models, "bandwidth_bytes_per_s": BANDWIDTH, "hop_latency_s": HOP_LATENCY}
+        models[name] = {
+            "parameters": c["parameters"],
+            "step_s_one_process": round(steps[name], 4),
+            "loopback_2_workers": {k: round(v, 5) if isinstance(v, float) else v for k, v in c.items()},
+            "estimate_10gbps": [estimate(steps[name], c, n) for n in (2, 8, 32)],
+        }
+    result = {
+        "machine": machine_summary(),
+        "throughput_examples_per_s": {
+            "1_worker": round(one, 1),
+            "2_workers": round(two, 1),
+            "ratio_2_over_1": round(two / one, 3),
+            "rounds": args.rounds,
+            "all": {str(k): [round(v, 1) for v in vs] for k, vs in speeds.items()},
+        },
+        "models": models,
+        "bandwidth_bytes_per_s": BANDWIDTH,
+        "hop_latency_s": HOP_LATENCY,
+    }
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 

@@ -10,15 +10,14 @@
 Batch sizes 1, 8 and 64; prints median latency per batch, texts/s and each system's ratio to the
 SavedModel measured in the same run; writes benchmarks/results/bench_export.json.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 from benchmarks.timing import timed
@@ -66,7 +65,9 @@ def main() -> None:
             session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
             name = session.get_inputs()[0].name
             kind = np.int32 if "int32" in session.get_inputs()[0].type else np.int64
-            ops = sorted({n.op_type for n in __import__("onnx").load(path).graph.node} & {"Loop", "Scan", "LSTM", "GRU", "RNN"})
+            ops = sorted(
+                {n.op_type for n in __import__("onnx").load(path).graph.node} & {"Loop", "Scan", "LSTM", "GRU", "RNN"}
+            )
 
             def keras_onnx(texts):
                 ids, _ = tokenizer.encode_batch(texts)
@@ -91,9 +92,14 @@ def main() -> None:
             for system in row:
                 row[system]["throughput_vs_savedmodel"] = round(row[system]["texts_per_s"] / base, 2)
             results["batches"][batch] = row
-            print(f"batch {batch:>2}: " + "  ".join(
-                f"{s} {r['median_ms']} ms ({r['texts_per_s']} texts/s, {r['throughput_vs_savedmodel']}x)"
-                for s, r in row.items()), flush=True)
+            print(
+                f"batch {batch:>2}: "
+                + "  ".join(
+                    f"{s} {r['median_ms']} ms ({r['texts_per_s']} texts/s, {r['throughput_vs_savedmodel']}x)"
+                    for s, r in row.items()
+                ),
+                flush=True,
+            )
     for system, note in notes.items():
         print(f"  {system}: {note}")
     out = Path(__file__).parent / "results" / "bench_export.json"

@@ -18,6 +18,7 @@ Per backend, cell (LSTM, GRU) and direction (one, Bidirectional):
 
 No timing here is asserted anywhere; the numbers go to the note and benchmarks/results/.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,8 @@ def _builtin(keras, cell: str, bidirectional: bool, units: int):
 
 
 def worker(shape: tuple[int, int, int, int]) -> dict:
-    import numpy as np
     import keras
+    import numpy as np
 
     import keras_seq
     from keras_seq import _keras_compat as compat
@@ -103,8 +104,9 @@ def worker(shape: tuple[int, int, int, int]) -> dict:
             before = calls[cell]
             masked = keras.ops.convert_to_numpy(auto(x, mask=mask))
             case["masked_fused"] = calls[cell] > before
-            case["masked_max_diff_auto_vs_loop"] = float(np.abs(
-                masked - keras.ops.convert_to_numpy(loop(x, mask=mask))).max())
+            case["masked_max_diff_auto_vs_loop"] = float(
+                np.abs(masked - keras.ops.convert_to_numpy(loop(x, mask=mask))).max()
+            )
             models = [model_of(auto), model_of(loop)]
             models[1].set_weights(models[0].get_weights())
             stepped = []
@@ -114,9 +116,11 @@ def worker(shape: tuple[int, int, int, int]) -> dict:
             case["max_diff_after_one_sgd_step"] = float(np.abs(stepped[0] - stepped[1]).max())
 
             precise(False)
-            variants = [("ours_auto", _layers(keras, keras_seq, cell, bidirectional, H, "auto")),
-                        ("keras", _builtin(keras, cell, bidirectional, H)),
-                        ("ours_loop", _layers(keras, keras_seq, cell, bidirectional, H, False))]
+            variants = [
+                ("ours_auto", _layers(keras, keras_seq, cell, bidirectional, H, "auto")),
+                ("keras", _builtin(keras, cell, bidirectional, H)),
+                ("ours_loop", _layers(keras, keras_seq, cell, bidirectional, H, False)),
+            ]
             if not case["fused"]:
                 variants.append(("ours_forced_fused", _layers(keras, keras_seq, cell, bidirectional, H, True)))
             models = {}
@@ -164,22 +168,29 @@ def main() -> None:
         return
     reports = []
     for backend in args.backends.split(","):
-        env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        env = {
+            **os.environ,
+            "KERAS_BACKEND": backend,
+            "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        }
         # The worker's stderr passes through: each case's line shows as soon as it is measured.
-        result = subprocess.run([sys.executable, __file__, "--worker", "--shape", args.shape], env=env,
-                                stdout=subprocess.PIPE, text=True)
+        result = subprocess.run(
+            [sys.executable, __file__, "--worker", "--shape", args.shape], env=env, stdout=subprocess.PIPE, text=True
+        )
         if result.returncode != 0:
             reports.append({"backend": backend, "error": f"exit {result.returncode} (see stderr)"})
             continue
         reports.append(json.loads(result.stdout.strip().splitlines()[-1]))
     for report in reports:
         for case in report.get("cases", []):
-            print(f"{report['backend']:6} {case['cell']:4} {'bi ' if case['bidirectional'] else 'uni'} "
-                  f"fused={case['fused']!s:5} diff(loop)={case['max_diff_auto_vs_loop']:.1e} "
-                  f"diff(keras)={case['max_diff_auto_vs_keras']:.1e} step={case['max_diff_after_one_sgd_step']:.1e} "
-                  f"masked fused={case['masked_fused']!s:5} diff={case['masked_max_diff_auto_vs_loop']:.1e} "
-                  f"ours/keras={case['ratio_ours_auto_vs_keras']} fused/loop={case['ratio_fused_vs_loop']} "
-                  f"{case['tokens_per_s']}")
+            print(
+                f"{report['backend']:6} {case['cell']:4} {'bi ' if case['bidirectional'] else 'uni'} "
+                f"fused={case['fused']!s:5} diff(loop)={case['max_diff_auto_vs_loop']:.1e} "
+                f"diff(keras)={case['max_diff_auto_vs_keras']:.1e} step={case['max_diff_after_one_sgd_step']:.1e} "
+                f"masked fused={case['masked_fused']!s:5} diff={case['masked_max_diff_auto_vs_loop']:.1e} "
+                f"ours/keras={case['ratio_ours_auto_vs_keras']} fused/loop={case['ratio_fused_vs_loop']} "
+                f"{case['tokens_per_s']}"
+            )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(reports, indent=1))
 

@@ -14,12 +14,12 @@ our ONNX graphs in ONNX Runtime, float and int8, on the export's own test split.
 Run it from the repository root (the shipped configs name their data relative to it). Writes
 benchmarks/results/bench_latency.json (one entry per export, by its name).
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import statistics
 import sys
 from pathlib import Path
 
@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _median_batch_seconds(predict, texts: list, batch: int, repeats: int) -> float:
-    batches = [texts[i: i + batch] for i in range(0, len(texts) - batch + 1, batch)] or [texts[:batch]]
+    batches = [texts[i : i + batch] for i in range(0, len(texts) - batch + 1, batch)] or [texts[:batch]]
     return median_seconds(predict, batches, repeats)
 
 
@@ -80,27 +80,44 @@ def main() -> None:
         corpus = corpus_from_config(RunDirectory(info["run"]).config())  # the run's own source and split
         texts, inputs, gold = _gold(corpus)
         sample = texts[:: max(1, len(texts) // 640)][:640]
-        systems = {"savedmodel": SavedModelPredictor(export_dir).predict,
-                   "onnx": OnnxPredictor(export_dir, threads=args.threads).predict}
+        systems = {
+            "savedmodel": SavedModelPredictor(export_dir).predict,
+            "onnx": OnnxPredictor(export_dir, threads=args.threads).predict,
+        }
         if info.get("int8"):
             systems["onnx_int8"] = OnnxPredictor(export_dir, threads=args.threads, int8=True).predict
         latency = {}
         for batch in (1, 8, 64):
             seconds = {name: _median_batch_seconds(fn, sample, batch, args.repeats) for name, fn in systems.items()}
-            latency[batch] = {name: {"ms": round(1000 * s, 3), "texts_per_s": round(batch / s, 1),
-                                     "speed_vs_savedmodel": round(seconds["savedmodel"] / s, 2)}
-                              for name, s in seconds.items()}
-            print(f"{info['name']} batch {batch}: " + ", ".join(f"{k} {v['ms']} ms ({v['speed_vs_savedmodel']}x)"
-                                                               for k, v in latency[batch].items()), file=sys.stderr)
-        entry = {"task": info["task"], "kind": info["kind"], "operators": info["onnx_operators"],
-                 "int8": info.get("int8"), "latency": latency, "sample_texts": len(sample)}
+            latency[batch] = {
+                name: {
+                    "ms": round(1000 * s, 3),
+                    "texts_per_s": round(batch / s, 1),
+                    "speed_vs_savedmodel": round(seconds["savedmodel"] / s, 2),
+                }
+                for name, s in seconds.items()
+            }
+            print(
+                f"{info['name']} batch {batch}: "
+                + ", ".join(f"{k} {v['ms']} ms ({v['speed_vs_savedmodel']}x)" for k, v in latency[batch].items()),
+                file=sys.stderr,
+            )
+        entry = {
+            "task": info["task"],
+            "kind": info["kind"],
+            "operators": info["onnx_operators"],
+            "int8": info.get("int8"),
+            "latency": latency,
+            "sample_texts": len(sample),
+        }
         if args.full_test:
             answers = {name: fn(inputs) for name, fn in systems.items() if name.startswith("onnx")}
             entry["test"] = {name: _scores(a, gold, info["task"]) for name, a in answers.items()}
             if "onnx_int8" in answers:
                 key = "label" if info["task"] == "classify" else "tags"
                 entry["test"]["int8_answers_that_differ"] = sum(
-                    a[key] != b[key] for a, b in zip(answers["onnx"], answers["onnx_int8"])) / len(texts)
+                    a[key] != b[key] for a, b in zip(answers["onnx"], answers["onnx_int8"])
+                ) / len(texts)
             print(f"{info['name']} test: {json.dumps(entry['test'])}", file=sys.stderr)
         results[info["name"]] = entry
     out_path.write_text(json.dumps(results, indent=2) + "\n")

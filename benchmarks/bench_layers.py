@@ -9,13 +9,12 @@ random data (``train_on_batch``), tokens/s = batch * steps / time per batch.
 Inference: ``predict_on_batch`` latency at batch 1 and 64 (median).
 Ratios are ours / reference (higher is better for tokens/s, lower for latency).
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -100,33 +99,51 @@ def main(argv=None) -> None:
         if args.out:
             with open(args.out, "a", encoding="utf-8") as f:
                 f.write(json.dumps({"shape": shape, "keras_version": keras.__version__, **row}) + "\n")
+
     jits = {"both": [False, True], "on": [True], "off": [False]}[args.jit]
-    print(f"shape: B={args.batch} T={args.steps} input={args.input} hidden={args.hidden}; "
-          f"median of {args.iters}; keras {keras.__version__}")
-    header = f"{'cell':6} {'jit':4} {'ours tok/s':>11} {'keras tok/s':>12} {'train ratio':>11} " \
-             f"{'lat1 ratio':>10} {'lat64 ratio':>11}"
+    print(
+        f"shape: B={args.batch} T={args.steps} input={args.input} hidden={args.hidden}; "
+        f"median of {args.iters}; keras {keras.__version__}"
+    )
+    header = (
+        f"{'cell':6} {'jit':4} {'ours tok/s':>11} {'keras tok/s':>12} {'train ratio':>11} "
+        f"{'lat1 ratio':>10} {'lat64 ratio':>11}"
+    )
     print(header)
     for name in args.cells.split(","):
         ours_cls, ref_cls = PAIRS[name]
         for jit in jits:
             ours = measure_keras(ours_cls, args, jit)
             ref = measure_keras(ref_cls, args, jit)
-            print(f"{name:6} {str(jit):4} {ours['tokens_per_s']:11.0f} {ref['tokens_per_s']:12.0f} "
-                  f"{ours['tokens_per_s'] / ref['tokens_per_s']:10.2f}x "
-                  f"{ours['lat1'] / ref['lat1']:10.2f} {ours['lat64'] / ref['lat64']:11.2f}", flush=True)
+            print(
+                f"{name:6} {str(jit):4} {ours['tokens_per_s']:11.0f} {ref['tokens_per_s']:12.0f} "
+                f"{ours['tokens_per_s'] / ref['tokens_per_s']:10.2f}x "
+                f"{ours['lat1'] / ref['lat1']:10.2f} {ours['lat64'] / ref['lat64']:11.2f}",
+                flush=True,
+            )
             record({"cell": name, "jit": jit, "ours": ours, "keras": ref})
         torch_result = measure_torch(name, args)
         if torch_result is not None:
             best = max(jits, key=lambda j: j)  # compare torch with our jit-compiled run when measured
             ours = measure_keras(ours_cls, args, best)
-            print(f"{name:6} torch {torch_result['tokens_per_s']:10.0f} tok/s; ours(jit={best}) / torch: "
-                  f"train {ours['tokens_per_s'] / torch_result['tokens_per_s']:.2f}x, "
-                  f"lat1 {ours['lat1'] / torch_result['lat1']:.2f}, lat64 {ours['lat64'] / torch_result['lat64']:.2f}",
-                  flush=True)
+            print(
+                f"{name:6} torch {torch_result['tokens_per_s']:10.0f} tok/s; ours(jit={best}) / torch: "
+                f"train {ours['tokens_per_s'] / torch_result['tokens_per_s']:.2f}x, "
+                f"lat1 {ours['lat1'] / torch_result['lat1']:.2f}, lat64 {ours['lat64'] / torch_result['lat64']:.2f}",
+                flush=True,
+            )
             import torch
 
-            record({"cell": name, "jit": best, "ours": ours, "torch": torch_result, "torch_version": torch.__version__,
-                    "torch_threads": torch.get_num_threads()})
+            record(
+                {
+                    "cell": name,
+                    "jit": best,
+                    "ours": ours,
+                    "torch": torch_result,
+                    "torch_version": torch.__version__,
+                    "torch_threads": torch.get_num_threads(),
+                }
+            )
 
 
 if __name__ == "__main__":

@@ -8,18 +8,17 @@ file folder, or tinyshakespeare's input.txt); default: the run's own source,
 split as the run split it (g2p_cmudict: its test words). Prints one JSON object and
 writes it to benchmarks/results/bench_parity-<export name>.json.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-
+from keras_seq.contracts import ExportDirectory, RunDirectory  # noqa: E402
 from keras_seq.export.checks.parity import parity  # noqa: E402
 from keras_seq.export.checks.probes import adversarial_texts  # noqa: E402
-from keras_seq.contracts import ExportDirectory, RunDirectory  # noqa: E402
 from keras_seq.pipelines.evaluate import corpus_from_config  # noqa: E402
 from keras_seq.pipelines.tasks import pipeline_for  # noqa: E402
 

@@ -9,6 +9,7 @@ epoch after the first costs) and on the first, uncached epoch.
 Consumer: the foundation benchmark's reference model (keras_seq.LSTM(256) on
 128 features, B=64, T=100, forward + backward + Adam), tokens/s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,14 @@ def main(argv=None) -> None:
     import keras
 
     import keras_seq
-    from keras_seq.pipelines.datasets import LabelLookup, batched, build_label_vocab, encoded_dataset, prepare_text_dir, split_lengths
+    from keras_seq.pipelines.datasets import (
+        LabelLookup,
+        batched,
+        build_label_vocab,
+        encoded_dataset,
+        prepare_text_dir,
+        split_lengths,
+    )
     from keras_seq.pipelines.readers import open_corpus
     from keras_seq.pipelines.tokenize import TokenizerSpec
 
@@ -68,7 +76,9 @@ def main(argv=None) -> None:
     print(f"pipeline, first epoch (read + tokenize): {tokens / first_s:12,.0f} tokens/s ({first_s:.1f} s)")
     print(f"pipeline, cached epoch:                  {tokens / cached_s:12,.0f} tokens/s ({cached_s:.1f} s)")
     print(f"consumer LSTM(256), B=64, T=100:         {consumer:12,.0f} tokens/s")
-    print(f"ratio pipeline/consumer: cached {tokens / cached_s / consumer:.1f}x, first epoch {tokens / first_s / consumer:.1f}x")
+    print(
+        f"ratio pipeline/consumer: cached {tokens / cached_s / consumer:.1f}x, first epoch {tokens / first_s / consumer:.1f}x"
+    )
 
 
 if __name__ == "__main__":

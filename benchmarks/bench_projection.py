@@ -22,6 +22,7 @@ The last table is what ``projection="auto"`` should pick per cell on this backen
 rotation: how far apart noise alone puts two equal models in this run. ``--from FILE`` prints both
 for an earlier run's JSON without measuring (on the backend it was measured on).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,11 @@ import numpy as np  # noqa: E402
 import keras_seq  # noqa: E402
 from keras_seq.pipelines.precision import machine_summary  # noqa: E402
 
-PAIRS = {"elman": (keras_seq.Elman, keras.layers.SimpleRNN), "gru": (keras_seq.GRU, keras.layers.GRU),
-         "lstm": (keras_seq.LSTM, keras.layers.LSTM)}
+PAIRS = {
+    "elman": (keras_seq.Elman, keras.layers.SimpleRNN),
+    "gru": (keras_seq.GRU, keras.layers.GRU),
+    "lstm": (keras_seq.LSTM, keras.layers.LSTM),
+}
 CONTROL = "keras_again"  # --control: a second, identical Keras model: the run's own A/A noise floor
 MODES = ("training", "inference", "inference_batched")  # AUTO_PROJECTION's
 
@@ -80,16 +84,17 @@ def _seconds(fn) -> float:
     return time.perf_counter() - start
 
 
-def measure_case(cell: str, shape, masked: bool, bidirectional: bool, rounds: int,
-                 control: bool = False) -> dict:
+def measure_case(cell: str, shape, masked: bool, bidirectional: bool, rounds: int, control: bool = False) -> dict:
     ours_cls, keras_cls = PAIRS[cell]
     units = shape[3]
     rng = np.random.default_rng(0)
     x, y = _batch(shape, masked, rng)
     one = x[:1]
-    models = {"hoisted": _model(ours_cls(units, projection="hoisted"), shape, masked, bidirectional),
-              "per_step": _model(ours_cls(units, projection="per_step"), shape, masked, bidirectional),
-              "keras": _model(keras_cls(units), shape, masked, bidirectional)}
+    models = {
+        "hoisted": _model(ours_cls(units, projection="hoisted"), shape, masked, bidirectional),
+        "per_step": _model(ours_cls(units, projection="per_step"), shape, masked, bidirectional),
+        "keras": _model(keras_cls(units), shape, masked, bidirectional),
+    }
     if control:
         models[CONTROL] = _model(keras_cls(units), shape, masked, bidirectional)
     variants = list(models)
@@ -107,15 +112,22 @@ def measure_case(cell: str, shape, masked: bool, bidirectional: bool, rounds: in
             latency_b[name].append(_seconds(lambda: model.predict_on_batch(x)))
             latency_1[name].append(_seconds(lambda: model.predict_on_batch(one)))
     batch, steps = shape[0], shape[1]
-    result = {v: {"train_tokens_per_s": round(batch * steps / statistics.median(train[v]), 1),
-                  "latency_batch1_ms": round(1e3 * statistics.median(latency_1[v]), 3),
-                  f"latency_batch{batch}_ms": round(1e3 * statistics.median(latency_b[v]), 3)} for v in variants}
+    result = {
+        v: {
+            "train_tokens_per_s": round(batch * steps / statistics.median(train[v]), 1),
+            "latency_batch1_ms": round(1e3 * statistics.median(latency_1[v]), 3),
+            f"latency_batch{batch}_ms": round(1e3 * statistics.median(latency_b[v]), 3),
+        }
+        for v in variants
+    }
     for v in (name for name in variants if name != "keras"):
         result[v]["vs_keras"] = {
             "train": round(result[v]["train_tokens_per_s"] / result["keras"]["train_tokens_per_s"], 3),
             "latency_batch1": round(result["keras"]["latency_batch1_ms"] / result[v]["latency_batch1_ms"], 3),
-            f"latency_batch{batch}": round(result["keras"][f"latency_batch{batch}_ms"]
-                                           / result[v][f"latency_batch{batch}_ms"], 3)}
+            f"latency_batch{batch}": round(
+                result["keras"][f"latency_batch{batch}_ms"] / result[v][f"latency_batch{batch}_ms"], 3
+            ),
+        }
     return result
 
 
@@ -135,14 +147,18 @@ def choose(cases: list[dict]) -> dict:
             h, p = c["result"]["hoisted"][key], c["result"]["per_step"][key]
             return p / h if key.endswith("_per_s") else h / p
 
-        ratios = {"training": [speedup("train_tokens_per_s", c) for c in mine],
-                  "inference": [speedup("latency_batch1_ms", c) for c in mine],
-                  "inference_batched": [speedup(f"latency_batch{c['shape']['B']}_ms", c) for c in mine]}
+        ratios = {
+            "training": [speedup("train_tokens_per_s", c) for c in mine],
+            "inference": [speedup("latency_batch1_ms", c) for c in mine],
+            "inference_batched": [speedup(f"latency_batch{c['shape']['B']}_ms", c) for c in mine],
+        }
         picks[cell] = {}
         for mode, values in ratios.items():
             mean = _geometric_mean(values)
-            picks[cell][mode] = {"per_step_over_hoisted": round(mean, 3),
-                                 "pick": "per_step" if mean > 1.0 else "hoisted"}
+            picks[cell][mode] = {
+                "per_step_over_hoisted": round(mean, 3),
+                "pick": "per_step" if mean > 1.0 else "hoisted",
+            }
     return picks
 
 
@@ -169,14 +185,28 @@ def auto_summary(cases: list[dict]) -> dict:
             if CONTROL in case["result"]:
                 control.append(case["result"][CONTROL]["vs_keras"][key])
             if ratio < 1.0:
-                below.append({"cell": case["cell"], "bidirectional": case["bidirectional"],
-                              "masked": case["masked"], "shape": shape, "mode": mode, "form": form,
-                              "ratio": ratio})
+                below.append(
+                    {
+                        "cell": case["cell"],
+                        "bidirectional": case["bidirectional"],
+                        "masked": case["masked"],
+                        "shape": shape,
+                        "mode": mode,
+                        "form": form,
+                        "ratio": ratio,
+                    }
+                )
 
     def counts(values: list[float]) -> dict:
-        return {"cells": len(values), "at_least_1": sum(v >= 1.0 for v in values),
-                "from_0.85_to_1": sum(0.85 <= v < 1.0 for v in values), "under_0.85": sum(v < 0.85 for v in values),
-                "geometric_mean": round(_geometric_mean(values), 3), "min": min(values), "max": max(values)}
+        return {
+            "cells": len(values),
+            "at_least_1": sum(v >= 1.0 for v in values),
+            "from_0.85_to_1": sum(0.85 <= v < 1.0 for v in values),
+            "under_0.85": sum(v < 0.85 for v in values),
+            "geometric_mean": round(_geometric_mean(values), 3),
+            "min": min(values),
+            "max": max(values),
+        }
 
     summary = {"auto_vs_keras": counts(auto), "below_1": sorted(below, key=lambda b: b["ratio"])}
     if control:
@@ -188,9 +218,11 @@ def _print_summary(summary: dict) -> None:
     print("\nprojection='auto' against Keras' layer, every cell (case x training / batch 1 / batch B):")
     for name, row in summary.items():
         if name != "below_1":
-            print(f"  {name:21} {row['at_least_1']:3} >= 1.0x, {row['from_0.85_to_1']:3} in 0.85-1.0x, "
-                  f"{row['under_0.85']:3} < 0.85x of {row['cells']}; geometric mean {row['geometric_mean']:.3f}, "
-                  f"range {row['min']:.2f}-{row['max']:.2f}")
+            print(
+                f"  {name:21} {row['at_least_1']:3} >= 1.0x, {row['from_0.85_to_1']:3} in 0.85-1.0x, "
+                f"{row['under_0.85']:3} < 0.85x of {row['cells']}; geometric mean {row['geometric_mean']:.3f}, "
+                f"range {row['min']:.2f}-{row['max']:.2f}"
+            )
 
 
 def add_matrix_arguments(p: argparse.ArgumentParser) -> None:
@@ -213,8 +245,11 @@ def matrix(args: argparse.Namespace, directions: str = "uni"):
 def _print_picks(picks: dict) -> None:
     print("\nprojection='auto' on this backend (geometric mean of per-step / hoisted speed):")
     for cell, modes in picks.items():
-        print("  " + f"{cell:6} " + "; ".join(f"{mode} {p['per_step_over_hoisted']:.3f} -> {p['pick']}"
-                                               for mode, p in modes.items()))
+        print(
+            "  "
+            + f"{cell:6} "
+            + "; ".join(f"{mode} {p['per_step_over_hoisted']:.3f} -> {p['pick']}" for mode, p in modes.items())
+        )
 
 
 def main(argv=None) -> None:
@@ -222,8 +257,11 @@ def main(argv=None) -> None:
     add_matrix_arguments(p)
     p.add_argument("--directions", default="uni,bi")
     p.add_argument("--out", default=None, help="JSON file (default: benchmarks/results/bench_projection-BACKEND.json)")
-    p.add_argument("--control", action="store_true",
-                   help="time a second, identical Keras model too (the A/A noise floor of the run)")
+    p.add_argument(
+        "--control",
+        action="store_true",
+        help="time a second, identical Keras model too (the A/A noise floor of the run)",
+    )
     p.add_argument("--from", dest="from_file", default=None, help="print the picks of this JSON; measure nothing")
     args = p.parse_args(argv)
     backend = keras.backend.backend()
@@ -231,33 +269,61 @@ def main(argv=None) -> None:
         earlier = json.loads(Path(args.from_file).read_text())
         _print_picks(choose(earlier["cases"]))
         if earlier["backend"] != backend:
-            p.error(f"--from {args.from_file}: measured on {earlier['backend']}; run with KERAS_BACKEND="
-                    f"{earlier['backend']} to see what projection='auto' picks there")
+            p.error(
+                f"--from {args.from_file}: measured on {earlier['backend']}; run with KERAS_BACKEND="
+                f"{earlier['backend']} to see what projection='auto' picks there"
+            )
         _print_summary(auto_summary(earlier["cases"]))
         return
     out = Path(args.out or Path(__file__).parent / "results" / f"bench_projection-{backend}.json")
-    print(f"backend {backend}, keras {keras.__version__}; median of {args.rounds} alternating rounds; "
-          f"ratios ours / Keras (higher is better)", file=sys.stderr)
-    print(f"{'cell':6} {'dir':3} {'mask':4} {'B x T x D x H':16} {'keras tok/s':>11} {'hoisted':>8} {'per-step':>8} "
-          f"{'lat1 h/p':>11} {'latB h/p':>11}")
+    print(
+        f"backend {backend}, keras {keras.__version__}; median of {args.rounds} alternating rounds; "
+        f"ratios ours / Keras (higher is better)",
+        file=sys.stderr,
+    )
+    print(
+        f"{'cell':6} {'dir':3} {'mask':4} {'B x T x D x H':16} {'keras tok/s':>11} {'hoisted':>8} {'per-step':>8} "
+        f"{'lat1 h/p':>11} {'latB h/p':>11}"
+    )
     cases = []
     for shape, cell, direction, mask in matrix(args, args.directions):
         result = measure_case(cell, shape, mask == "on", direction == "bi", args.rounds, args.control)
-        cases.append({"cell": cell, "bidirectional": direction == "bi", "masked": mask == "on",
-                      "shape": dict(zip("BTDH", shape)), "result": result})
+        cases.append(
+            {
+                "cell": cell,
+                "bidirectional": direction == "bi",
+                "masked": mask == "on",
+                "shape": dict(zip("BTDH", shape)),
+                "result": result,
+            }
+        )
         h, s = result["hoisted"]["vs_keras"], result["per_step"]["vs_keras"]
         lat_b = f"latency_batch{shape[0]}"
-        print(f"{cell:6} {direction:3} {mask:4} {'x'.join(map(str, shape)):16} "
-              f"{result['keras']['train_tokens_per_s']:11.0f} {h['train']:7.2f}x {s['train']:7.2f}x "
-              f"{h['latency_batch1']:5.2f}/{s['latency_batch1']:<5.2f} {h[lat_b]:5.2f}/{s[lat_b]:<5.2f}",
-              flush=True)
+        print(
+            f"{cell:6} {direction:3} {mask:4} {'x'.join(map(str, shape)):16} "
+            f"{result['keras']['train_tokens_per_s']:11.0f} {h['train']:7.2f}x {s['train']:7.2f}x "
+            f"{h['latency_batch1']:5.2f}/{s['latency_batch1']:<5.2f} {h[lat_b]:5.2f}/{s[lat_b]:<5.2f}",
+            flush=True,
+        )
     picks, summary = choose(cases), auto_summary(cases)
     _print_picks(picks)
     _print_summary(summary)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": machine_summary(), "backend": backend, "keras": keras.__version__,
-                               "rounds": args.rounds, "cases": cases, "auto": picks, "auto_vs_keras": summary},
-                              indent=1) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "machine": machine_summary(),
+                "backend": backend,
+                "keras": keras.__version__,
+                "rounds": args.rounds,
+                "cases": cases,
+                "auto": picks,
+                "auto_vs_keras": summary,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     print(f"wrote {out}", file=sys.stderr)
 
 

@@ -6,6 +6,7 @@ Starts `keras-seq serve EXPORT_DIR` on a free loopback port, sends the requests 
 `serving.client.RestClient` from N threads, prints requests/s, texts/s, p50/p99 latency and the
 error count, and writes benchmarks/results/bench_server.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-
 
 from keras_seq.contracts import ExportDirectory  # noqa: E402
 
@@ -39,8 +39,11 @@ def main() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "keras_seq.cli", "serve", args.export_dir, "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "keras_seq.cli", "serve", args.export_dir, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(240):
@@ -83,11 +86,16 @@ def main() -> None:
         server.wait(timeout=30)
     ordered = sorted(latencies)
     result = {
-        "clients": args.clients, "requests": len(latencies), "texts_per_request": args.batch,
-        "requests_per_s": round(len(latencies) / wall, 1), "texts_per_s": round(len(latencies) * args.batch / wall, 1),
+        "clients": args.clients,
+        "requests": len(latencies),
+        "texts_per_request": args.batch,
+        "requests_per_s": round(len(latencies) / wall, 1),
+        "texts_per_s": round(len(latencies) * args.batch / wall, 1),
         "p50_ms": round(1000 * statistics.median(ordered), 1),
         "p99_ms": round(1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 1),
-        "errors": len(errors), "first_errors": errors[:3], "wall_s": round(wall, 1),
+        "errors": len(errors),
+        "first_errors": errors[:3],
+        "wall_s": round(wall, 1),
     }
     print(json.dumps(result, indent=2))
     (Path(__file__).parent / "results" / "bench_server.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -1,11 +1,12 @@
 """What every benchmark shares: one timer, the results folder, and the machine's description."""
+
 from __future__ import annotations
 
 import json
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"

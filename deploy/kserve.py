@@ -13,6 +13,7 @@ The Dockerfile is for ``keras-seq serve`` (onnxruntime, no TensorFlow):
 checks each rule: slim base, wheel install, non-root user, one port, 0.0.0.0
 inside the container, a HEALTHCHECK on readiness).
 """
+
 from __future__ import annotations
 
 import json
@@ -27,10 +28,12 @@ def check_dns_name(name: str) -> str:
     """Model names become the InferenceService's name and every URL path: a DNS-1123
     label is the one form that is the same in TF Serving, the ONNX server and KServe."""
     if not DNS_LABEL.match(name):
-        raise ValueError(f"model name {name!r} is not a DNS-1123 label (lower-case letters, digits and '-', "
-                         "at most 63, starting and ending with a letter or digit), so KServe would rename it and "
-                         "its URL would differ from TF Serving's; export again with --name, e.g. "
-                         f"{re.sub(r'[^a-z0-9-]+', '-', name.lower()).strip('-')[:63]!r}")
+        raise ValueError(
+            f"model name {name!r} is not a DNS-1123 label (lower-case letters, digits and '-', "
+            "at most 63, starting and ending with a letter or digit), so KServe would rename it and "
+            "its URL would differ from TF Serving's; export again with --name, e.g. "
+            f"{re.sub(r'[^a-z0-9-]+', '-', name.lower()).strip('-')[:63]!r}"
+        )
     return name
 
 
@@ -47,13 +50,21 @@ def tensorflow_service(name: str, storage_uri: str, runtime_version: str, namesp
     from kubernetes.client import V1ObjectMeta, V1ResourceRequirements
 
     service = kserve.V1beta1InferenceService(
-        api_version="serving.kserve.io/v1beta1", kind="InferenceService",
+        api_version="serving.kserve.io/v1beta1",
+        kind="InferenceService",
         metadata=V1ObjectMeta(name=name, namespace=namespace),
-        spec=kserve.V1beta1InferenceServiceSpec(predictor=kserve.V1beta1PredictorSpec(
-            model=kserve.V1beta1ModelSpec(name="kserve-container",  # KServe's own name for it (the SDK's default is "")
-                                          model_format=kserve.V1beta1ModelFormat(name="tensorflow"),
-                                          runtime_version=runtime_version, storage_uri=storage_uri,
-                                          resources=V1ResourceRequirements(**RESOURCES)))))
+        spec=kserve.V1beta1InferenceServiceSpec(
+            predictor=kserve.V1beta1PredictorSpec(
+                model=kserve.V1beta1ModelSpec(
+                    name="kserve-container",  # KServe's own name for it (the SDK's default is "")
+                    model_format=kserve.V1beta1ModelFormat(name="tensorflow"),
+                    runtime_version=runtime_version,
+                    storage_uri=storage_uri,
+                    resources=V1ResourceRequirements(**RESOURCES),
+                )
+            )
+        ),
+    )
     return _serialize(service)
 
 
@@ -61,24 +72,36 @@ def onnx_service(name: str, image: str, namespace: str | None = None) -> dict:
     """An InferenceService running the ONNX server's image as a custom predictor
     (KServe routes to port 8080; the REST paths are TF Serving's)."""
     import kserve
-    from kubernetes.client import (V1Container, V1ContainerPort, V1HTTPGetAction, V1ObjectMeta, V1Probe,
-                                   V1ResourceRequirements)
+    from kubernetes.client import (
+        V1Container,
+        V1ContainerPort,
+        V1HTTPGetAction,
+        V1ObjectMeta,
+        V1Probe,
+        V1ResourceRequirements,
+    )
 
     container = V1Container(
-        name="kserve-container", image=image, ports=[V1ContainerPort(container_port=SERVE_PORT, protocol="TCP")],
+        name="kserve-container",
+        image=image,
+        ports=[V1ContainerPort(container_port=SERVE_PORT, protocol="TCP")],
         readiness_probe=V1Probe(http_get=V1HTTPGetAction(path=f"/v1/models/{name}", port=SERVE_PORT)),
-        resources=V1ResourceRequirements(**RESOURCES))
+        resources=V1ResourceRequirements(**RESOURCES),
+    )
     service = kserve.V1beta1InferenceService(
-        api_version="serving.kserve.io/v1beta1", kind="InferenceService",
+        api_version="serving.kserve.io/v1beta1",
+        kind="InferenceService",
         metadata=V1ObjectMeta(name=f"{name}-onnx", namespace=namespace),
-        spec=kserve.V1beta1InferenceServiceSpec(predictor=kserve.V1beta1PredictorSpec(containers=[container])))
+        spec=kserve.V1beta1InferenceServiceSpec(predictor=kserve.V1beta1PredictorSpec(containers=[container])),
+    )
     return _serialize(service)
 
 
 def dockerfile(name: str, wheel: str, export_path: str) -> str:
     """The ONNX server's Dockerfile; the build context is the kit folder."""
-    health = (f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{SERVE_PORT}/v1/models/{name}', "
-              "timeout=3)")
+    health = (
+        f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{SERVE_PORT}/v1/models/{name}', timeout=3)"
+    )
     command = ["keras-seq", "serve", f"/models/{name}", "--name", name, "--host", "0.0.0.0", "--port", str(SERVE_PORT)]
     return f"""# keras-seq serve in a container: onnxruntime, no TensorFlow.
 # Build from the kit folder:  docker build -f onnx/{name}/Dockerfile -t keras-seq-{name} .

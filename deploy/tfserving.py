@@ -17,6 +17,7 @@ export's ONNX half beside it, the wheel in ``onnx/wheels/``, and ``kserve-NAME-o
 running that image. Model names must be DNS-1123 labels, so every target's URL has the same
 path; `write_kit` returns the files and the URL of each model in each target.
 """
+
 from __future__ import annotations
 
 import os
@@ -47,16 +48,14 @@ def version_policy(spec: str):
     return policy
 
 
-def per_model(option: str, values: list[str] | str | None, names: list[str], default,
-              shared: bool = True) -> dict:
+def per_model(option: str, values: list[str] | str | None, names: list[str], default, shared: bool = True) -> dict:
     """``NAME=VALUE`` items -> {name: value}; an item whose text before '=' names no model is a
     VALUE for every model -- allowed when `shared`, or when there is one model."""
     values = [values] if isinstance(values, str) else list(values or [])
     out = dict.fromkeys(names, default)
     bare = [item for item in values if item.partition("=")[0] not in names]
     if len(bare) > 1 or (bare and not shared and len(names) > 1):
-        raise ValueError(f"{option}: give one per model as NAME=VALUE (models: {', '.join(names)}); "
-                         f"received {values}")
+        raise ValueError(f"{option}: give one per model as NAME=VALUE (models: {', '.join(names)}); received {values}")
     for name in names:
         out[name] = bare[0] if bare else default
     for item in values:
@@ -84,8 +83,15 @@ def _models(export_dirs: list) -> list[KitModel]:
         if not written_by.count("."):
             raise ValueError(f"{layout.info_file}: names no TensorFlow version (tools.tensorflow); export again")
         major, minor = written_by.split(".")[:2]
-        models.append(KitModel(check_dns_name(info["name"]), Path(directory), layout.savedmodel(info).parent.resolve(),
-                               info["task"], f"{major}.{minor}.0"))
+        models.append(
+            KitModel(
+                check_dns_name(info["name"]),
+                Path(directory),
+                layout.savedmodel(info).parent.resolve(),
+                info["task"],
+                f"{major}.{minor}.0",
+            )
+        )
     names = [m.name for m in models]
     if len(set(names)) != len(names):
         raise ValueError(f"model names must differ; got {names} (export with --name)")
@@ -100,8 +106,9 @@ def _text_files(models: list[KitModel], policies: dict, max_batch_size: int, bat
     messages = serving_messages()
     config = messages["ModelServerConfig"]()
     for m in models:
-        entry = config.model_config_list.config.add(name=m.name, base_path=f"/models/{m.name}",
-                                                    model_platform="tensorflow")
+        entry = config.model_config_list.config.add(
+            name=m.name, base_path=f"/models/{m.name}", model_platform="tensorflow"
+        )
         entry.model_version_policy.CopyFrom(version_policy(policies[m.name]))
     batching = messages["BatchingParameters"](pad_variable_length_inputs=True)
     batching.max_batch_size.value = max_batch_size
@@ -113,12 +120,14 @@ def _text_files(models: list[KitModel], policies: dict, max_batch_size: int, bat
     monitoring.prometheus_config.path = "/monitoring/prometheus/metrics"
     header = "# written by keras-seq kit from TF Serving's {} message\n"
     return {
-        "models.config": header.format("ModelServerConfig") + "# one entry per model; versions: "
-                         + ", ".join(f"{m.name} {policies[m.name]}" for m in models) + "\n"
-                         + text_format.MessageToString(config),
+        "models.config": header.format("ModelServerConfig")
+        + "# one entry per model; versions: "
+        + ", ".join(f"{m.name} {policies[m.name]}" for m in models)
+        + "\n"
+        + text_format.MessageToString(config),
         "batching_parameters.txt": header.format("BatchingParameters")
         + f"# up to {max_batch_size} requests per batch (--max-batch-size), waiting at most {batch_timeout_micros} us "
-          "(--batch-timeout-micros);\n# pad_variable_length_inputs: texts of different lengths batch together\n"
+        "(--batch-timeout-micros);\n# pad_variable_length_inputs: texts of different lengths batch together\n"
         + text_format.MessageToString(batching),
         "monitoring.config": header.format("MonitoringConfig") + text_format.MessageToString(monitoring),
     }
@@ -129,16 +138,26 @@ def _compose(models: list[KitModel], out: Path) -> str:
 
     versions = sorted({m.serving_version for m in models})
     volumes = [f"{os.path.relpath(m.folder, out.resolve())}:/models/{m.name}:ro" for m in models] + ["./:/config:ro"]
-    service = {"image": f"tensorflow/serving:{versions[-1]}", "ports": [f"{GRPC_PORT}:8500", f"{REST_PORT}:8501"],
-               "volumes": volumes,
-               "command": ["--port=8500", "--rest_api_port=8501", "--model_config_file=/config/models.config",
-                           "--model_config_file_poll_wait_seconds=60", "--enable_batching=true",
-                           "--batching_parameters_file=/config/batching_parameters.txt",
-                           "--monitoring_config_file=/config/monitoring.config"]}
-    return (f"# TF Serving {versions[-1]} (the TensorFlow that wrote the exports: {', '.join(versions)}): "
-            "docker compose up\n"
-            f"# REST: curl -d '{{\"instances\": [\"some text\"]}}' localhost:{REST_PORT}/v1/models/{models[0].name}"
-            ":predict\n" + yaml.safe_dump({"services": {"tfserving": service}}, sort_keys=False))
+    service = {
+        "image": f"tensorflow/serving:{versions[-1]}",
+        "ports": [f"{GRPC_PORT}:8500", f"{REST_PORT}:8501"],
+        "volumes": volumes,
+        "command": [
+            "--port=8500",
+            "--rest_api_port=8501",
+            "--model_config_file=/config/models.config",
+            "--model_config_file_poll_wait_seconds=60",
+            "--enable_batching=true",
+            "--batching_parameters_file=/config/batching_parameters.txt",
+            "--monitoring_config_file=/config/monitoring.config",
+        ],
+    }
+    return (
+        f"# TF Serving {versions[-1]} (the TensorFlow that wrote the exports: {', '.join(versions)}): "
+        "docker compose up\n"
+        f'# REST: curl -d \'{{"instances": ["some text"]}}\' localhost:{REST_PORT}/v1/models/{models[0].name}'
+        ":predict\n" + yaml.safe_dump({"services": {"tfserving": service}}, sort_keys=False)
+    )
 
 
 def build_wheel(wheel: str | Path | None, folder: Path) -> str:
@@ -150,10 +169,26 @@ def build_wheel(wheel: str | Path | None, folder: Path) -> str:
     if wheel is None:
         source = Path(__file__).resolve().parents[1]
         if not (source / "pyproject.toml").exists():
-            raise FileNotFoundError("keras-seq is not installed from its source tree here: pass --wheel "
-                                    "keras_seq-VERSION-py3-none-any.whl")
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                        str(folder), str(source)], check=True, capture_output=True, timeout=600)
+            raise FileNotFoundError(
+                "keras-seq is not installed from its source tree here: pass --wheel keras_seq-VERSION-py3-none-any.whl"
+            )
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--no-deps",
+                "--no-build-isolation",
+                "-q",
+                "-w",
+                str(folder),
+                str(source),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
         return sorted(folder.glob("keras_seq-*.whl"))[-1].name
     wheel = Path(wheel)
     if not wheel.is_file() or not wheel.name.endswith(".whl"):
@@ -162,10 +197,19 @@ def build_wheel(wheel: str | Path | None, folder: Path) -> str:
     return wheel.name
 
 
-def write_kit(export_dirs: list, out: str | Path, *, storage_uri: list[str] | str | None = None,
-              versions: list[str] | str = "latest:1", max_batch_size: int = 64, batch_timeout_micros: int = 2000,
-              onnx: bool = False, wheel: str | Path | None = None, image_prefix: str = "keras-seq",
-              namespace: str | None = None) -> dict:
+def write_kit(
+    export_dirs: list,
+    out: str | Path,
+    *,
+    storage_uri: list[str] | str | None = None,
+    versions: list[str] | str = "latest:1",
+    max_batch_size: int = 64,
+    batch_timeout_micros: int = 2000,
+    onnx: bool = False,
+    wheel: str | Path | None = None,
+    image_prefix: str = "keras-seq",
+    namespace: str | None = None,
+) -> dict:
     """Writes the deployment files; returns {"files": [paths], "urls": {target: {model: url}}}.
     `storage_uri` / `versions`: ``NAME=VALUE`` items, or one value for every model."""
     import yaml
@@ -181,16 +225,21 @@ def write_kit(export_dirs: list, out: str | Path, *, storage_uri: list[str] | st
     files = _text_files(models, policies, max_batch_size, batch_timeout_micros)
     files["docker-compose.yml"] = _compose(models, out)
     host = f"{{name}}.{namespace or 'default'}.example.com"  # the cluster's domain replaces example.com
-    urls = {"docker compose (TF Serving)": {m.name: f"http://localhost:{REST_PORT}/v1/models/{m.name}:predict"
-                                            for m in models},
-            "KServe, TensorFlow runtime": {m.name: f"http://{host.format(name=m.name)}/v1/models/{m.name}:predict"
-                                           for m in models}}
+    urls = {
+        "docker compose (TF Serving)": {
+            m.name: f"http://localhost:{REST_PORT}/v1/models/{m.name}:predict" for m in models
+        },
+        "KServe, TensorFlow runtime": {
+            m.name: f"http://{host.format(name=m.name)}/v1/models/{m.name}:predict" for m in models
+        },
+    }
     for m in models:
         uri = uris[m.name] or f"pvc://models/{m.name}"
         files[f"kserve-{m.name}.yaml"] = (
             f"# kubectl apply -f kserve-{m.name}.yaml -- storageUri: the folder holding the numbered versions of\n"
             f"# {m.folder}; runtimeVersion: TF Serving {m.serving_version}, the TensorFlow that wrote the export\n"
-            + yaml.safe_dump(tensorflow_service(m.name, uri, m.serving_version, namespace), sort_keys=False))
+            + yaml.safe_dump(tensorflow_service(m.name, uri, m.serving_version, namespace), sort_keys=False)
+        )
     if onnx:
         wheel_name = build_wheel(wheel, out / "onnx" / "wheels")
         urls["ONNX container (docker run -p 8080:8080)"] = {}
@@ -206,12 +255,15 @@ def write_kit(export_dirs: list, out: str | Path, *, storage_uri: list[str] | st
             image = f"{image_prefix}-{m.name}:latest"
             files[f"kserve-{m.name}-onnx.yaml"] = (
                 f"# kubectl apply -f kserve-{m.name}-onnx.yaml after pushing the image built from "
-                f"onnx/{m.name}/Dockerfile as {image}\n" + yaml.safe_dump(onnx_service(m.name, image, namespace),
-                                                                           sort_keys=False))
-            urls["ONNX container (docker run -p 8080:8080)"][m.name] = (f"http://localhost:8080/v1/models/{m.name}"
-                                                                        ":predict")
-            urls["KServe, ONNX container"][m.name] = (f"http://{host.format(name=m.name + '-onnx')}/v1/models/"
-                                                      f"{m.name}:predict")
+                f"onnx/{m.name}/Dockerfile as {image}\n"
+                + yaml.safe_dump(onnx_service(m.name, image, namespace), sort_keys=False)
+            )
+            urls["ONNX container (docker run -p 8080:8080)"][m.name] = (
+                f"http://localhost:8080/v1/models/{m.name}:predict"
+            )
+            urls["KServe, ONNX container"][m.name] = (
+                f"http://{host.format(name=m.name + '-onnx')}/v1/models/{m.name}:predict"
+            )
     return {"files": write_files(out, files), "urls": urls}
 
 

@@ -1,4 +1,5 @@
 """The exporters' subcommand: ``export`` (calls `keras_seq.export.export_run`)."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,17 +15,36 @@ def _cmd_export(args: argparse.Namespace) -> int:
     register_layers()  # keras and TensorFlow, quietly for the command
     from keras_seq.export.exporter import export_run
 
-    summary = export_run(args.run_dir, args.out, name=args.name, version=args.version, overwrite=args.overwrite,
-                         max_len=args.max_len, generate_length=args.generate_length, verify=not args.no_verify,
-                         int8=args.int8)
+    summary = export_run(
+        args.run_dir,
+        args.out,
+        name=args.name,
+        version=args.version,
+        overwrite=args.overwrite,
+        max_len=args.max_len,
+        generate_length=args.generate_length,
+        verify=not args.no_verify,
+        int8=args.int8,
+    )
     report = summary["verification"] or {}
-    print(json.dumps({"savedmodel": str(Path(args.out) / summary["savedmodel"]),
-                      "onnx": str(Path(args.out) / summary["onnx"]), "task": summary["task"],
-                      "opset": summary["opset"], "onnx_operators": summary["onnx_operators"],
-                      "verified": report.get("checked", "skipped (--no-verify)"),
-                      "max_abs_diff": {"savedmodel": report.get("max_abs_diff"),
-                                       "onnx": (report.get("onnx") or {}).get("max_abs_diff")},
-                      **({"int8": report.get("onnx_int8") or summary.get("int8")} if args.int8 else {})}, indent=2))
+    print(
+        json.dumps(
+            {
+                "savedmodel": str(Path(args.out) / summary["savedmodel"]),
+                "onnx": str(Path(args.out) / summary["onnx"]),
+                "task": summary["task"],
+                "opset": summary["opset"],
+                "onnx_operators": summary["onnx_operators"],
+                "verified": report.get("checked", "skipped (--no-verify)"),
+                "max_abs_diff": {
+                    "savedmodel": report.get("max_abs_diff"),
+                    "onnx": (report.get("onnx") or {}).get("max_abs_diff"),
+                },
+                **({"int8": report.get("onnx_int8") or summary.get("int8")} if args.int8 else {}),
+            },
+            indent=2,
+        )
+    )
     return 0
 
 
@@ -36,10 +56,18 @@ def add_commands(sub) -> None:
     export.add_argument("--name", default=None, help="model name in savedmodel/NAME/ (default: the run's folder name)")
     export.add_argument("--version", type=int, default=None, help="version number (default: the next free one)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing version")
-    export.add_argument("--max-len", type=int, default=None,
-                        help="serving truncation for runs trained without max_len (default 1024 tokens)")
+    export.add_argument(
+        "--max-len",
+        type=int,
+        default=None,
+        help="serving truncation for runs trained without max_len (default 1024 tokens)",
+    )
     export.add_argument("--generate-length", type=int, default=200, help="lm: tokens the generate signature adds")
     export.add_argument("--no-verify", action="store_true", help="skip the fresh-process verification")
-    export.add_argument("--int8", action="store_true", help="also int8 ONNX graphs (ONNX Runtime's dynamic "
-                        "quantization of MatMul, Gather and LSTM; GRU / RNN stay float): predict / serve --int8")
+    export.add_argument(
+        "--int8",
+        action="store_true",
+        help="also int8 ONNX graphs (ONNX Runtime's dynamic "
+        "quantization of MatMul, Gather and LSTM; GRU / RNN stay float): predict / serve --int8",
+    )
     export.set_defaults(func=_cmd_export)

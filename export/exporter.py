@@ -14,6 +14,7 @@ target, the SavedModel is reloaded in a fresh process and checked against the
 exporting model's answers, and only then renamed into place -- a server
 polling ``savedmodel/NAME`` never sees a half-written or unverified version.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,13 +24,12 @@ import shutil
 from pathlib import Path
 
 from keras_seq.contracts.export_dir import ONNX_MODEL_FILE, ExportDirectory, write_export_info
-
-from keras_seq.export.savedmodel.keras_model import DEFAULT_WARMUP, version_target, write_version
 from keras_seq.export.checks.probes import adversarial_texts
 from keras_seq.export.checks.processes import remove_debris
-from keras_seq.export.runs import TrainedRun, check_padding_invariance, load_trained_run, stage_tokenizer
-from keras_seq.export.savedmodel.signatures import ServingFunctions, install_atomically, text_requests
 from keras_seq.export.checks.verify import int8_agreement, text_feeds, verify_onnx
+from keras_seq.export.runs import TrainedRun, check_padding_invariance, load_trained_run, stage_tokenizer
+from keras_seq.export.savedmodel.keras_model import DEFAULT_WARMUP, version_target, write_version
+from keras_seq.export.savedmodel.signatures import ServingFunctions, install_atomically, text_requests
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 logger = logging.getLogger(__name__)
@@ -43,8 +43,13 @@ def _tool_versions() -> dict:
 
     import keras_seq
 
-    return {"keras_seq": keras_seq.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-            "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
+    return {
+        "keras_seq": keras_seq.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
 
 
 def _staging(target: Path) -> Path:
@@ -60,8 +65,16 @@ def export_run(run_dir: str | Path, out: str | Path, *, name: str | None = None,
     return export_trained(load_trained_run(run_dir), out, name=name or Path(run_dir).resolve().name, **options)
 
 
-def export(model, out: str | Path, *, tokenizer, labels: list[str] | None = None, task: str = "classify",
-           name: str = "model", **options) -> dict:
+def export(
+    model,
+    out: str | Path,
+    *,
+    tokenizer,
+    labels: list[str] | None = None,
+    task: str = "classify",
+    name: str = "model",
+    **options,
+) -> dict:
     """Exports a model trained in your own code: the same layout as ``keras-seq export``
     (a verified SavedModel for TF Serving with raw-text signatures, the ONNX model and its
     tokenizer files, export.json), answered by ``keras-seq predict`` / ``serve`` and
@@ -77,9 +90,19 @@ def export(model, out: str | Path, *, tokenizer, labels: list[str] | None = None
         return export_trained(in_memory_run(model, tokenizer, labels, task, Path(tmp)), out, name=name, **options)
 
 
-def export_trained(run: TrainedRun, out: str | Path, *, name: str, version: int | None = None,
-                   overwrite: bool = False, max_len: int | None = None, generate_length: int = 200,
-                   warmup_texts: list[str] | None = None, verify: bool = True, int8: bool = False) -> dict:
+def export_trained(
+    run: TrainedRun,
+    out: str | Path,
+    *,
+    name: str,
+    version: int | None = None,
+    overwrite: bool = False,
+    max_len: int | None = None,
+    generate_length: int = 200,
+    warmup_texts: list[str] | None = None,
+    verify: bool = True,
+    int8: bool = False,
+) -> dict:
     """Both artifacts of a trained model, verified, then installed atomically; returns the summary.
     `int8`: also int8 ONNX graphs (`keras_seq.export.onnx.quantize`), their agreement with the float
     answers measured (not required) on the check texts."""
@@ -105,8 +128,9 @@ def export_trained(run: TrainedRun, out: str | Path, *, name: str, version: int 
         warmup = list(warmup_texts or DEFAULT_WARMUP)
         texts = warmup + adversarial_texts(spec.max_len)
         signatures = run.export_part.text_signatures
-        reference, report = write_version(functions, staged, name, text_requests(signatures, warmup),
-                                          text_feeds(texts, signatures), verify)
+        reference, report = write_version(
+            functions, staged, name, text_requests(signatures, warmup), text_feeds(texts, signatures), verify
+        )
         logger.info("writing the ONNX model ...")
         onnx_info = write_onnx_dir(run, staged_onnx, generate_length, int8=int8)
         if verify:
@@ -121,14 +145,22 @@ def export_trained(run: TrainedRun, out: str | Path, *, name: str, version: int 
             if leftover.exists():
                 shutil.rmtree(leftover)
     summary = {
-        "task": run.task.name, "kind": run.kind, "name": name, "version": version,
-        "savedmodel": str(target.relative_to(out)), "onnx": str((layout.onnx_dir / ONNX_MODEL_FILE).relative_to(out)),
-        "labels": run.labels, "labels_file": run.task.label_file,
+        "task": run.task.name,
+        "kind": run.kind,
+        "name": name,
+        "version": version,
+        "savedmodel": str(target.relative_to(out)),
+        "onnx": str((layout.onnx_dir / ONNX_MODEL_FILE).relative_to(out)),
+        "labels": run.labels,
+        "labels_file": run.task.label_file,
         "signatures": {k: [s.name for s in v[1]] for k, v in functions.signatures().items()},
         "max_len": spec.max_len,
         "generate_length": generate_length if run.task.generates else None,
-        "opset": onnx_info["opset"], "onnx_operators": onnx_info["operators"], "int8": onnx_info.get("int8"),
-        "run": None if run.config.get("from") else str(Path(run.directory).resolve()), "tools": _tool_versions(),
+        "opset": onnx_info["opset"],
+        "onnx_operators": onnx_info["operators"],
+        "int8": onnx_info.get("int8"),
+        "run": None if run.config.get("from") else str(Path(run.directory).resolve()),
+        "tools": _tool_versions(),
         "verification": report,
     }
     write_export_info(out, summary)

@@ -1,5 +1,6 @@
 """A trained run directory (from `keras-seq train`), read for export, and the
 tokenizer files every exported artifact carries beside the model."""
+
 from __future__ import annotations
 
 import shutil
@@ -10,8 +11,8 @@ import keras
 
 import keras_seq
 from keras_seq.contracts import RunDirectory, TokenizerSpec, read_labels
-from keras_seq.pipelines.evaluate import load_model
 from keras_seq.export.tasks import TaskExport, export_for
+from keras_seq.pipelines.evaluate import load_model
 from keras_seq.tasks import Task, get_task
 from keras_seq.tasks.tag import crf_layer
 
@@ -71,8 +72,15 @@ def in_memory_run(model: keras.Model, tokenizer, labels: list[str] | None, task:
         Vocabulary(list(labels), "label").save(directory / task_.label_file)
     elif labels:
         raise ValueError(f"a {task} model has no labels")
-    return TrainedRun(directory, {"task": task, "from": "a Keras model in memory"}, task_, model,
-                      list(labels) if labels else None, crf_layer(model), TokenizerSpec.load(directory))
+    return TrainedRun(
+        directory,
+        {"task": task, "from": "a Keras model in memory"},
+        task_,
+        model,
+        list(labels) if labels else None,
+        crf_layer(model),
+        TokenizerSpec.load(directory),
+    )
 
 
 def stage_tokenizer(run: TrainedRun, directory: Path, max_len: int | None = None) -> TokenizerSpec:
@@ -81,14 +89,17 @@ def stage_tokenizer(run: TrainedRun, directory: Path, max_len: int | None = None
     return serving_tokenizer(run.spec, run.directory, directory, max_len, also=(run.task.label_file,))
 
 
-def serving_tokenizer(spec: TokenizerSpec, source: Path, directory: Path, max_len: int | None = None,
-                      also: tuple = ()) -> TokenizerSpec:
+def serving_tokenizer(
+    spec: TokenizerSpec, source: Path, directory: Path, max_len: int | None = None, also: tuple = ()
+) -> TokenizerSpec:
     """The tokenizer in `source` (and the files named in `also`) copied to `directory`, its
     ``max_len`` bounded for serving: a model's own, else `max_len`, else DEFAULT_SERVING_MAX_LEN."""
     directory.mkdir(parents=True, exist_ok=True)
     if max_len is not None and spec.max_len is not None and max_len != spec.max_len:
-        raise ValueError(f"the model was trained with max_len={spec.max_len}; serving truncates the same way "
-                         f"(drop --max-len, or retrain)")
+        raise ValueError(
+            f"the model was trained with max_len={spec.max_len}; serving truncates the same way "
+            f"(drop --max-len, or retrain)"
+        )
     limit = spec.max_len or max_len or DEFAULT_SERVING_MAX_LEN
     spec = replace(spec, max_len=limit)
     for name in (spec.vocab_file, spec.char_vocab_file, *also):
@@ -125,6 +136,8 @@ def check_padding_invariance(run: TrainedRun, tolerance: float = 1e-4) -> None:
     more = np.asarray(run.model(padded if len(padded) > 1 else padded[0], training=False))
     plain, more = run.export_part.padding_probe(plain, more, ids)
     if float(np.max(np.abs(plain - more))) > tolerance:
-        raise ValueError(f"{run.directory}: the model's answers change with batch padding, so no runtime "
-                         "could reproduce them; it was likely trained before keras-seq fixed the character "
-                         "encoder's mask -- retrain it")
+        raise ValueError(
+            f"{run.directory}: the model's answers change with batch padding, so no runtime "
+            "could reproduce them; it was likely trained before keras-seq fixed the character "
+            "encoder's mask -- retrain it"
+        )

@@ -12,11 +12,11 @@ In an install without a Keras backend (``pip install keras-seq[serving]``:
 keras but no TensorFlow, JAX or torch) the package still imports, for the
 serving room; asking for a layer then says what is missing.
 """
+
 import sys as _sys
 from importlib.util import find_spec as _find_spec
 
 from keras_seq._version import __version__
-
 
 _BACKENDS = ("tensorflow", "jax", "jaxlib", "torch")
 
@@ -39,11 +39,33 @@ def _keras_with_backend() -> str | None:
     return None
 
 
-_LAYERS = ("RecurrentCell", "ElmanCell", "GRUCell", "LSTMCell", "Recurrent", "Elman", "GRU", "LSTM",
-           "SequencePooling", "CRF", "CRFLoss", "AdditiveAttention", "MultiplicativeAttention", "AttentionDecoder",
-           "CharacterWordEncoder", "build_classifier", "build_tagger", "build_language_model", "build_seq2seq",
-           "attention_model", "Seq2SeqStepper", "tagger_loss", "LabelSmoothedCrossentropy", "LanguageModelStepper",
-           "decoding")
+_LAYERS = (
+    "RecurrentCell",
+    "ElmanCell",
+    "GRUCell",
+    "LSTMCell",
+    "Recurrent",
+    "Elman",
+    "GRU",
+    "LSTM",
+    "SequencePooling",
+    "CRF",
+    "CRFLoss",
+    "AdditiveAttention",
+    "MultiplicativeAttention",
+    "AttentionDecoder",
+    "CharacterWordEncoder",
+    "build_classifier",
+    "build_tagger",
+    "build_language_model",
+    "build_seq2seq",
+    "attention_model",
+    "Seq2SeqStepper",
+    "tagger_loss",
+    "LabelSmoothedCrossentropy",
+    "LanguageModelStepper",
+    "decoding",
+)
 _MISSING: str | None = ""  # "" = not checked yet; None = the layers are loaded
 
 
@@ -60,14 +82,25 @@ def register_layers() -> None:
         if _MISSING is None:
             from importlib import import_module
 
-            for name in ("attention", "cells", "charwords", "crf", "losses", "models", "pooling", "recurrent",
-                         "seq2seq"):
+            for name in (
+                "attention",
+                "cells",
+                "charwords",
+                "crf",
+                "losses",
+                "models",
+                "pooling",
+                "recurrent",
+                "seq2seq",
+            ):
                 module = import_module(f"keras_seq.{name}")
                 globals().update({key: getattr(module, key) for key in module.__all__})
             globals()["decoding"] = import_module("keras_seq.decoding")
     if _MISSING is not None:
-        raise ImportError(f"keras_seq's layers need keras and a backend, and {_MISSING} is missing: "
-                          "pip install keras-seq[tf] (or keras-seq plus jax or torch, with KERAS_BACKEND set)")
+        raise ImportError(
+            f"keras_seq's layers need keras and a backend, and {_MISSING} is missing: "
+            "pip install keras-seq[tf] (or keras-seq plus jax or torch, with KERAS_BACKEND set)"
+        )
 
 
 def __getattr__(name: str):

@@ -38,9 +38,10 @@ Checked against Keras 3.15.1 (setup.cfg pins ``keras>=3.15,<3.16``); the
 parity tests against the built-in layers, the CRF tests and the ONNX export
 tests fail loudly if a later Keras changes either.
 """
+
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from keras.src.backend import cudnn_ok as _cudnn_ok
 from keras.src.backend import gru as fused_gru  # noqa: F401  (re-exported: see the module docstring)
@@ -77,7 +78,10 @@ def distributed_fit() -> None:
     from keras.src import tree
     from keras.src.backend.tensorflow import trainer
 
-    reduce_per_replica, maybe_symbolic_build = trainer.reduce_per_replica, trainer.TensorFlowTrainer._maybe_symbolic_build
+    reduce_per_replica, maybe_symbolic_build = (
+        trainer.reduce_per_replica,
+        trainer.TensorFlowTrainer._maybe_symbolic_build,
+    )
 
     def local_spec(spec):
         return spec._value_specs[0] if hasattr(spec, "_value_specs") else spec  # PerReplicaSpec -> one replica's
@@ -89,8 +93,11 @@ def distributed_fit() -> None:
 
     def symbolic_build(self, iterator=None, data_batch=None):
         strategy = self._distribute_strategy
-        if strategy is None or iterator is None or not (
-                trainer._collective_all_reduce_multi_worker(strategy) or strategy.num_replicas_in_sync > 1):
+        if (
+            strategy is None
+            or iterator is None
+            or not (trainer._collective_all_reduce_multi_worker(strategy) or strategy.num_replicas_in_sync > 1)
+        ):
             return maybe_symbolic_build(self, iterator=iterator, data_batch=data_batch)
         spec = tree.map_structure(local_spec, iterator._distributed_dataset.element_spec)
         with strategy.scope():

@@ -1,4 +1,5 @@
 """Small `keras.ops` helpers shared by the layers (backend-neutral)."""
+
 from __future__ import annotations
 
 from keras import ops

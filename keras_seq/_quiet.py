@@ -4,6 +4,7 @@ level (``TF_CPP_MIN_LOG_LEVEL``) is read. The command line silences them;
 ``keras-seq -v`` or ``KERAS_SEQ_DEBUG=1`` keep them. Library users are never
 silenced: this acts only when the process was started as the command.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -11,11 +12,7 @@ import os
 import sys
 import tempfile
 
-QUIET_ENV = {
-    "TF_CPP_MIN_LOG_LEVEL": "3",
-    "GRPC_VERBOSITY": "ERROR",
-    "ABSL_MIN_LOG_LEVEL": "3",
-}
+QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR", "ABSL_MIN_LOG_LEVEL": "3"}
 
 
 def invoked_as_cli() -> bool:

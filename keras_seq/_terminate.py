@@ -1,5 +1,6 @@
 """SIGTERM as an exception, shared by the CLI (which installs the handler) and the long-running
 commands of every room (which stop on it), so no room imports the CLI."""
+
 from __future__ import annotations
 
 

@@ -9,6 +9,7 @@ get weight exactly 0; a memory with no valid step gives zero weights and a zero 
 Shapes: B = batch size, L = decoder steps (target length), S = encoder steps (source
 length), Q = query features, M = memory features, A = attention units.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -42,11 +43,15 @@ class _Attention(keras.layers.Layer):
 
     def _check(self, query_shape, memory_shape) -> None:
         if len(memory_shape) != 3:
-            raise ValueError(f"`memory` of {type(self).__name__} must be rank 3 (batch, source steps, features); "
-                             f"received shape {tuple(memory_shape)}.")
+            raise ValueError(
+                f"`memory` of {type(self).__name__} must be rank 3 (batch, source steps, features); "
+                f"received shape {tuple(memory_shape)}."
+            )
         if len(query_shape) not in (2, 3):
-            raise ValueError(f"`query` of {type(self).__name__} must be (batch, features) or (batch, steps, "
-                             f"features); received shape {tuple(query_shape)}.")
+            raise ValueError(
+                f"`query` of {type(self).__name__} must be (batch, features) or (batch, steps, "
+                f"features); received shape {tuple(query_shape)}."
+            )
 
     def compute_output_shape(self, query_shape, memory_shape):
         context = (*query_shape[:-1], memory_shape[-1])
@@ -112,10 +117,12 @@ class AdditiveAttention(_Attention):
 
     def build(self, query_shape, memory_shape) -> None:
         self._check(query_shape, memory_shape)
-        self.query_kernel = self.add_weight(shape=(query_shape[-1], self.units), initializer="glorot_uniform",
-                                            name="query_kernel")
-        self.memory_kernel = self.add_weight(shape=(memory_shape[-1], self.units), initializer="glorot_uniform",
-                                             name="memory_kernel")
+        self.query_kernel = self.add_weight(
+            shape=(query_shape[-1], self.units), initializer="glorot_uniform", name="query_kernel"
+        )
+        self.memory_kernel = self.add_weight(
+            shape=(memory_shape[-1], self.units), initializer="glorot_uniform", name="memory_kernel"
+        )
         self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias")
         self.score_vector = self.add_weight(shape=(self.units,), initializer="glorot_uniform", name="score_vector")
         self.built = True
@@ -165,11 +172,14 @@ class MultiplicativeAttention(_Attention):
     def build(self, query_shape, memory_shape) -> None:
         self._check(query_shape, memory_shape)
         if self.score == "dot" and query_shape[-1] != memory_shape[-1]:
-            raise ValueError(f"score='dot' needs query and memory features of the same size; received "
-                             f"{query_shape[-1]} and {memory_shape[-1]} (use score='general').")
+            raise ValueError(
+                f"score='dot' needs query and memory features of the same size; received "
+                f"{query_shape[-1]} and {memory_shape[-1]} (use score='general')."
+            )
         if self.score == "general":
-            self.kernel = self.add_weight(shape=(query_shape[-1], memory_shape[-1]), initializer="glorot_uniform",
-                                          name="kernel")
+            self.kernel = self.add_weight(
+                shape=(query_shape[-1], memory_shape[-1]), initializer="glorot_uniform", name="kernel"
+            )
         self.built = True
 
     def scores(self, queries, memory, projected_memory=None):

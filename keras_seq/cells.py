@@ -22,9 +22,11 @@ the dtype of the states it is given -- float32 from `get_initial_state` (`state_
 from `keras_seq.recurrent.Recurrent` -- so the state does not drift by bf16 roundings
 accumulated over hundreds of steps. In float32 every cast is the identity.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 from keras import ops
@@ -266,14 +268,14 @@ class ElmanCell(RecurrentCell):
 class GatedCell(RecurrentCell):
     """A cell with gates: adds ``recurrent_activation`` (sigmoid by default)."""
 
-    def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid", **kwargs: Any
+    ) -> None:
         super().__init__(units, activation=activation, **kwargs)
         self.recurrent_activation = _activation("recurrent_activation", recurrent_activation)
 
     def get_config(self) -> dict:
-        return {**super().get_config(),
-                "recurrent_activation": keras.activations.serialize(self.recurrent_activation)}
+        return {**super().get_config(), "recurrent_activation": keras.activations.serialize(self.recurrent_activation)}
 
 
 @keras.saving.register_keras_serializable(package=_SERIALIZABLE)

@@ -2,6 +2,7 @@
 bidirectional recurrent layer (as in Lample et al. 2016, Plank et al. 2016),
 so a tagger can read prefixes, suffixes and capitalisation of words it has
 never seen."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -32,8 +33,9 @@ class CharacterWordEncoder(keras.layers.Layer):
         (1, 3, 12)
     """
 
-    def __init__(self, vocab_size: int, embed_dim: int = 32, units: int = 32, cell: str = "lstm",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, vocab_size: int, embed_dim: int = 32, units: int = 32, cell: str = "lstm", **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         if cell not in _CELLS:
             raise ValueError(f"`cell` must be one of {sorted(_CELLS)}; received cell={cell!r}.")
@@ -43,8 +45,10 @@ class CharacterWordEncoder(keras.layers.Layer):
 
     def build(self, input_shape) -> None:
         if len(input_shape) != 3:
-            raise ValueError(f"`inputs` of CharacterWordEncoder must be (batch, words, chars) ids; "
-                             f"received shape {tuple(input_shape)}.")
+            raise ValueError(
+                f"`inputs` of CharacterWordEncoder must be (batch, words, chars) ids; "
+                f"received shape {tuple(input_shape)}."
+            )
         self.embedding.build((None, input_shape[2]))
         self.encoder.build((None, input_shape[2], self.embed_dim))
         self.built = True
@@ -65,5 +69,10 @@ class CharacterWordEncoder(keras.layers.Layer):
         return ops.any(ops.not_equal(inputs, 0), axis=-1)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "vocab_size": self.vocab_size, "embed_dim": self.embed_dim,
-                "units": self.units, "cell": self.cell}
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "embed_dim": self.embed_dim,
+            "units": self.units,
+            "cell": self.cell,
+        }

@@ -13,12 +13,14 @@ Viterbi decoding. Padded steps (mask False) are skipped; padding must be on
 the right. Tag id 0 is the padding tag of the pipelines' tag vocabularies, so
 the training mask is ``y_true != 0``.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 import keras
 from keras import ops
+
 from keras_seq import _keras_compat as keras_backend
 
 __all__ = ["CRF", "CRFLoss"]
@@ -107,8 +109,9 @@ class CRF(keras.layers.Layer):
         if emissions.shape[1] == 1:
             alpha = first
         else:
-            _, _, (alpha,) = keras_backend.rnn(step, emissions[:, 1:], [first], mask=mask[:, 1:],
-                                               return_all_outputs=False)
+            _, _, (alpha,) = keras_backend.rnn(
+                step, emissions[:, 1:], [first], mask=mask[:, 1:], return_all_outputs=False
+            )
         total = ops.logsumexp(alpha + self.end_scores, axis=-1)
         return ops.where(mask[:, 0], total, ops.zeros_like(total))
 
@@ -197,8 +200,10 @@ def _one_more_padded_step(emissions, mask):
     """Appends one masked step. With an unknown length (a traced graph), a batch of
     one-token sentences would run the loops over zero steps, which fails in TF (stacking
     zero outputs of unknown batch size); a masked step changes no score and no tag."""
-    return (ops.concatenate([emissions, ops.zeros_like(emissions[:, :1])], axis=1),
-            ops.concatenate([mask, ops.zeros_like(mask[:, :1])], axis=1))
+    return (
+        ops.concatenate([emissions, ops.zeros_like(emissions[:, :1])], axis=1),
+        ops.concatenate([mask, ops.zeros_like(mask[:, :1])], axis=1),
+    )
 
 
 @keras.saving.register_keras_serializable(package="keras_seq")
@@ -217,15 +222,18 @@ class CRFLoss(keras.losses.Loss):
         >>> tagger.compile("adam", loss=keras_seq.CRFLoss(tagger.get_layer("crf")))
     """
 
-    def __init__(self, crf: CRF | None = None, name: str = "crf_loss", reduction: str = "sum_over_batch_size",
-                 dtype=None) -> None:
+    def __init__(
+        self, crf: CRF | None = None, name: str = "crf_loss", reduction: str = "sum_over_batch_size", dtype=None
+    ) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.crf = crf
 
     def call(self, y_true, y_pred):
         if self.crf is None:
-            raise ValueError("this CRF loss was read from a saved model and is not bound to its CRF layer; "
-                             "compile again: model.compile(optimizer, loss=keras_seq.tagger_loss(model))")
+            raise ValueError(
+                "this CRF loss was read from a saved model and is not bound to its CRF layer; "
+                "compile again: model.compile(optimizer, loss=keras_seq.tagger_loss(model))"
+            )
         return self.crf.loss(y_true, y_pred)
 
     def get_config(self) -> dict:

@@ -15,18 +15,30 @@ This module needs NumPy only: ``keras_seq.serving`` runs the same searches
 beside the ONNX graphs, with the arithmetic and tie-breaking of the SavedModel's
 in-graph search (ties go to the lower flat index, as ``tf.math.top_k``).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
 StepFn = Callable[[np.ndarray, list], tuple[np.ndarray, list]]
 
-__all__ = ["greedy", "sample", "beam_search", "exhaustive_search", "Hypothesis", "normalized_score",
-           "max_target_lengths", "batch_greedy", "batch_beam_search", "BatchHypotheses", "merge_classes",
-           "class_tables"]
+__all__ = [
+    "greedy",
+    "sample",
+    "beam_search",
+    "exhaustive_search",
+    "Hypothesis",
+    "normalized_score",
+    "max_target_lengths",
+    "batch_greedy",
+    "batch_beam_search",
+    "BatchHypotheses",
+    "merge_classes",
+    "class_tables",
+]
 
 
 def _check_length(length: int) -> None:
@@ -59,8 +71,9 @@ def greedy(step: StepFn, log_probs: np.ndarray, states: list, length: int) -> np
     return np.stack(out, axis=1) if out else np.zeros((log_probs.shape[0], 0), np.int64)
 
 
-def sample(step: StepFn, log_probs: np.ndarray, states: list, length: int, temperature: float = 1.0,
-           seed: int | None = None) -> np.ndarray:
+def sample(
+    step: StepFn, log_probs: np.ndarray, states: list, length: int, temperature: float = 1.0, seed: int | None = None
+) -> np.ndarray:
     """Samples from softmax(log_probs / temperature); seeded, so reproducible.
 
     Example::
@@ -101,8 +114,15 @@ def normalized_score(log_prob: float, length: int, alpha: float) -> float:
     return log_prob / max(length, 1) ** alpha
 
 
-def beam_search(step: StepFn, log_probs: np.ndarray, states: list, length: int, beam_width: int = 4,
-                eos_id: int | None = None, alpha: float = 1.0) -> list[Hypothesis]:
+def beam_search(
+    step: StepFn,
+    log_probs: np.ndarray,
+    states: list,
+    length: int,
+    beam_width: int = 4,
+    eos_id: int | None = None,
+    alpha: float = 1.0,
+) -> list[Hypothesis]:
     """Beam search for one prompt (B = 1): hypotheses best first.
 
     A hypothesis ends at `eos_id` (included in its tokens) or after `length`
@@ -135,8 +155,9 @@ def beam_search(step: StepFn, log_probs: np.ndarray, states: list, length: int, 
             b, token = divmod(int(index), vocab)
             tokens = beams[b][0] + (token,)
             if (eos_id is not None and token == eos_id) or position + 1 == length:
-                finished.append(Hypothesis(tokens, float(flat[index]), normalized_score(float(flat[index]),
-                                                                                        len(tokens), alpha)))
+                finished.append(
+                    Hypothesis(tokens, float(flat[index]), normalized_score(float(flat[index]), len(tokens), alpha))
+                )
             elif len(candidates) < beam_width:
                 candidates.append((b, tokens, float(flat[index])))
         if not candidates:
@@ -155,8 +176,9 @@ def beam_search(step: StepFn, log_probs: np.ndarray, states: list, length: int, 
     return finished[:beam_width]
 
 
-def exhaustive_search(step: StepFn, log_probs: np.ndarray, states: list, length: int,
-                      eos_id: int | None = None, alpha: float = 1.0) -> Hypothesis:
+def exhaustive_search(
+    step: StepFn, log_probs: np.ndarray, states: list, length: int, eos_id: int | None = None, alpha: float = 1.0
+) -> Hypothesis:
     """The best hypothesis by enumerating every sequence (for tests; V**length calls)."""
     best: Hypothesis | None = None
 
@@ -243,9 +265,18 @@ class BatchHypotheses:
         return [row[:n].tolist() for row, n in zip(self.tokens, self.lengths)]
 
 
-def batch_beam_search(step: StepFn, states: list, max_lengths, *, bos_id: int, eos_id: int, beam_width: int = 4,
-                      alpha: float = 1.0, banned: tuple[int, ...] = (0,),
-                      classes: Sequence[int] | None = None) -> BatchHypotheses:
+def batch_beam_search(
+    step: StepFn,
+    states: list,
+    max_lengths,
+    *,
+    bos_id: int,
+    eos_id: int,
+    beam_width: int = 4,
+    alpha: float = 1.0,
+    banned: tuple[int, ...] = (0,),
+    classes: Sequence[int] | None = None,
+) -> BatchHypotheses:
     """Beam search for B sources at once; `states` hold one row per source (B, ...).
 
     The step function sees B*K rows, source-major (row b*K + k is beam k of source b).
@@ -315,8 +346,10 @@ def batch_beam_search(step: StepFn, states: list, max_lengths, *, bos_id: int, e
     return BatchHypotheses(tokens[:, 0], best_len - saw_eos[:, 0], ranked, scores[:, 0])
 
 
-def batch_greedy(step: StepFn, states: list, max_lengths, *, bos_id: int, eos_id: int,
-                 banned: tuple[int, ...] = (0,)) -> BatchHypotheses:
+def batch_greedy(
+    step: StepFn, states: list, max_lengths, *, bos_id: int, eos_id: int, banned: tuple[int, ...] = (0,)
+) -> BatchHypotheses:
     """The most likely next token at every step, for B sources at once (beam width 1)."""
-    return batch_beam_search(step, states, max_lengths, bos_id=bos_id, eos_id=eos_id, beam_width=1, alpha=0.0,
-                             banned=banned)
+    return batch_beam_search(
+        step, states, max_lengths, bos_id=bos_id, eos_id=eos_id, beam_width=1, alpha=0.0, banned=banned
+    )

@@ -4,6 +4,7 @@ and running it with the loop's conventions.
 The conditions are Keras' own for its LSTM and GRU layers (``fused_kernel_blockers``); the
 kernels are the ones Keras' layers call (`keras_seq._keras_compat.fused_lstm / fused_gru`).
 """
+
 from __future__ import annotations
 
 import keras
@@ -29,8 +30,9 @@ class FusedKernel:
         if keras.activations.serialize(cell.activation) != "tanh":
             blockers.append(f"activation={keras.activations.serialize(cell.activation)!r} (needs 'tanh')")
         if keras.activations.serialize(cell.recurrent_activation) != "sigmoid":
-            blockers.append(f"recurrent_activation={keras.activations.serialize(cell.recurrent_activation)!r} "
-                            "(needs 'sigmoid')")
+            blockers.append(
+                f"recurrent_activation={keras.activations.serialize(cell.recurrent_activation)!r} (needs 'sigmoid')"
+            )
         if not cell.use_bias:
             blockers.append("use_bias=False")
         if not getattr(cell, "reset_after", True):
@@ -48,15 +50,23 @@ class FusedKernel:
         cell = self.cell
 
         def fused():
-            arguments = dict(kernel=cell.kernel, recurrent_kernel=cell.recurrent_kernel, bias=cell.bias,
-                             activation=cell.activation, recurrent_activation=cell.recurrent_activation,
-                             return_sequences=self.return_sequences, go_backwards=self.go_backwards, unroll=False)
+            arguments = dict(
+                kernel=cell.kernel,
+                recurrent_kernel=cell.recurrent_kernel,
+                bias=cell.bias,
+                activation=cell.activation,
+                recurrent_activation=cell.recurrent_activation,
+                return_sequences=self.return_sequences,
+                go_backwards=self.go_backwards,
+                unroll=False,
+            )
             initial = [ops.cast(x, sequences.dtype) for x in states]
             if len(states) == 2:
                 last, outputs, final = keras_backend.fused_lstm(sequences, initial[0], initial[1], mask, **arguments)
             else:
-                last, outputs, final = keras_backend.fused_gru(sequences, initial[0], mask, reset_after=True,
-                                                               **arguments)
+                last, outputs, final = keras_backend.fused_gru(
+                    sequences, initial[0], mask, reset_after=True, **arguments
+                )
             final = [ops.cast(x, sequences.dtype) for x in final]
             if not self.return_sequences:
                 return ops.cast(last, sequences.dtype), None, final

@@ -4,6 +4,7 @@ Keras 3's ``SparseCategoricalCrossentropy`` has no ``label_smoothing`` (only the
 one-hot ``CategoricalCrossentropy`` has), and one-hot targets over a vocabulary
 cost a (B, T, K) tensor per batch; this loss takes the ids.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -4,6 +4,7 @@ language model, plus `LanguageModelStepper` for token-by-token generation.
 Inputs are right-padded int ids with 0 as padding (the pipelines' contract);
 the classifier and tagger mask padding through ``Embedding(mask_zero=True)``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -37,27 +38,49 @@ def _embedding(vocab_size: int, embed_dim: int, mask_zero: bool, matrix: np.ndar
         init = keras.initializers.Constant(matrix)
     else:
         init = "uniform"
-    return keras.layers.Embedding(vocab_size, embed_dim, mask_zero=mask_zero, embeddings_initializer=init,
-                                  trainable=trainable, name="embedding")
+    return keras.layers.Embedding(
+        vocab_size, embed_dim, mask_zero=mask_zero, embeddings_initializer=init, trainable=trainable, name="embedding"
+    )
 
 
-def _stack(x, cell: str, units: int, depth: int, bidirectional: bool, dropout: float, recurrent_dropout: float,
-           last_returns_sequences: bool = True):
+def _stack(
+    x,
+    cell: str,
+    units: int,
+    depth: int,
+    bidirectional: bool,
+    dropout: float,
+    recurrent_dropout: float,
+    last_returns_sequences: bool = True,
+):
     if depth < 1:
         raise ValueError(f"`depth` must be >= 1; received depth={depth!r}.")
     layer_cls = _cell(cell)
     for i in range(depth):
         sequences = last_returns_sequences or i < depth - 1
-        layer = layer_cls(units, return_sequences=sequences, dropout=dropout, recurrent_dropout=recurrent_dropout,
-                          name=f"{cell}_{i}")
+        layer = layer_cls(
+            units, return_sequences=sequences, dropout=dropout, recurrent_dropout=recurrent_dropout, name=f"{cell}_{i}"
+        )
         x = keras.layers.Bidirectional(layer, name=f"bi_{cell}_{i}")(x) if bidirectional else layer(x)
     return x
 
 
-def build_classifier(vocab_size: int, num_classes: int, *, cell: str = "lstm", embed_dim: int = 128,
-                     units: int = 128, depth: int = 1, bidirectional: bool = True, dropout: float = 0.0,
-                     recurrent_dropout: float = 0.0, pooling: str = "last", embedding_matrix: Any = None,
-                     trainable_embeddings: bool = True, name: str = "classifier") -> keras.Model:
+def build_classifier(
+    vocab_size: int,
+    num_classes: int,
+    *,
+    cell: str = "lstm",
+    embed_dim: int = 128,
+    units: int = 128,
+    depth: int = 1,
+    bidirectional: bool = True,
+    dropout: float = 0.0,
+    recurrent_dropout: float = 0.0,
+    pooling: str = "last",
+    embedding_matrix: Any = None,
+    trainable_embeddings: bool = True,
+    name: str = "classifier",
+) -> keras.Model:
     """ids (B, T) -> class probabilities (B, num_classes).
 
     ``pooling``: ``last`` / ``mean`` / ``max`` over the valid steps of the top
@@ -87,10 +110,24 @@ def build_classifier(vocab_size: int, num_classes: int, *, cell: str = "lstm", e
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_tagger(vocab_size: int, num_tags: int, *, cell: str = "lstm", embed_dim: int = 100, units: int = 128,
-                 depth: int = 2, dropout: float = 0.0, recurrent_dropout: float = 0.0, crf: bool = False,
-                 embedding_matrix: Any = None, trainable_embeddings: bool = True, char_vocab_size: int | None = None,
-                 char_embed_dim: int = 32, char_units: int = 32, name: str = "tagger") -> keras.Model:
+def build_tagger(
+    vocab_size: int,
+    num_tags: int,
+    *,
+    cell: str = "lstm",
+    embed_dim: int = 100,
+    units: int = 128,
+    depth: int = 2,
+    dropout: float = 0.0,
+    recurrent_dropout: float = 0.0,
+    crf: bool = False,
+    embedding_matrix: Any = None,
+    trainable_embeddings: bool = True,
+    char_vocab_size: int | None = None,
+    char_embed_dim: int = 32,
+    char_units: int = 32,
+    name: str = "tagger",
+) -> keras.Model:
     """ids (B, T) -> per-token tag probabilities (B, T, num_tags), or CRF
     emissions when ``crf=True`` (decode with the CRF layer's Viterbi).
 
@@ -137,8 +174,10 @@ def tagger_loss(model: keras.Model, label_smoothing: float = 0.0):
     """
     crfs = [layer for layer in model.layers if isinstance(layer, CRF)]
     if crfs and label_smoothing:
-        raise ValueError("label smoothing (train.label_smoothing) applies to softmax outputs, not to a CRF's "
-                         "sequence likelihood; set it to 0 or model.crf = false")
+        raise ValueError(
+            "label smoothing (train.label_smoothing) applies to softmax outputs, not to a CRF's "
+            "sequence likelihood; set it to 0 or model.crf = false"
+        )
     if crfs:
         return CRFLoss(crfs[0])
     if label_smoothing:
@@ -146,10 +185,19 @@ def tagger_loss(model: keras.Model, label_smoothing: float = 0.0):
     return keras.losses.SparseCategoricalCrossentropy()
 
 
-def build_language_model(vocab_size: int, *, cell: str = "lstm", embed_dim: int = 64, units: int = 256,
-                         depth: int = 2, dropout: float = 0.0, recurrent_dropout: float = 0.0,
-                         batch_size: int | None = None, stateful: bool = False,
-                         name: str = "language_model") -> keras.Model:
+def build_language_model(
+    vocab_size: int,
+    *,
+    cell: str = "lstm",
+    embed_dim: int = 64,
+    units: int = 256,
+    depth: int = 2,
+    dropout: float = 0.0,
+    recurrent_dropout: float = 0.0,
+    batch_size: int | None = None,
+    stateful: bool = False,
+    name: str = "language_model",
+) -> keras.Model:
     """ids (B, T) -> next-token logits (B, T, vocab_size), teacher-forced.
 
     ``stateful=True`` (with a fixed ``batch_size``) carries the states from
@@ -168,8 +216,14 @@ def build_language_model(vocab_size: int, *, cell: str = "lstm", embed_dim: int 
     x = keras.layers.Embedding(vocab_size, embed_dim, name="embedding")(inputs)
     layer_cls = _cell(cell)
     for i in range(depth):
-        x = layer_cls(units, return_sequences=True, stateful=stateful, dropout=dropout,
-                      recurrent_dropout=recurrent_dropout, name=f"{cell}_{i}")(x)
+        x = layer_cls(
+            units,
+            return_sequences=True,
+            stateful=stateful,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            name=f"{cell}_{i}",
+        )(x)
         if dropout:
             x = keras.layers.Dropout(dropout)(x)
     outputs = keras.layers.Dense(vocab_size, name="logits", dtype="float32")(x)
@@ -210,8 +264,15 @@ class LanguageModelStepper:
         mask = keras.ops.not_equal(ids, 0) if masked else None
         state_inputs, state_outputs, clones = [], [], []
         for layer in recurrent:
-            config = {**layer.get_config(), "return_state": True, "stateful": False, "dropout": 0.0,
-                      "recurrent_dropout": 0.0, "return_sequences": True, "name": layer.name + "_step"}
+            config = {
+                **layer.get_config(),
+                "return_state": True,
+                "stateful": False,
+                "dropout": 0.0,
+                "recurrent_dropout": 0.0,
+                "return_sequences": True,
+                "name": layer.name + "_step",
+            }
             clone = type(layer).from_config(config)
             inputs = [keras.Input((size,)) for size in layer.state_size]
             x, *states = clone(x, initial_state=inputs, mask=mask)

@@ -1,4 +1,5 @@
 """Mask-aware pooling of a sequence of vectors into one vector."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -11,6 +11,7 @@ Which is faster depends on the backend, the cell and the mode (training, answeri
 answering a batch), so ``projection="auto"`` reads `AUTO_PROJECTION`. The two forms compute the
 same function (tested to 1e-5 with gradients); only the schedule differs.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,11 @@ AUTO_PROJECTION: dict[tuple[str, str, str], str] = {
     ("tensorflow", "LSTMCell", "training"): "per_step",
     ("tensorflow", "GRUCell", "inference_batched"): "per_step",
     ("tensorflow", "LSTMCell", "inference_batched"): "per_step",
-    **{("jax", cell, mode): "per_step" for cell in ("ElmanCell", "GRUCell", "LSTMCell")
-       for mode in ("training", "inference", "inference_batched")},
+    **{
+        ("jax", cell, mode): "per_step"
+        for cell in ("ElmanCell", "GRUCell", "LSTMCell")
+        for mode in ("training", "inference", "inference_batched")
+    },
 }
 
 # Answering one row, the per-step form multiplies a (1, D) row by the input kernel at every step: it
@@ -87,8 +91,7 @@ class ProjectedLoop:
             last, outputs, final = self._run(form, sequences, states, mask, recurrent_mask, steps, time_major)
             return (last, final) if outputs is None else (last, final, outputs)
 
-        picked = ops.cond(ops.shape(sequences)[batch_axis] > 1,
-                          lambda: run(batched), lambda: run(single))
+        picked = ops.cond(ops.shape(sequences)[batch_axis] > 1, lambda: run(batched), lambda: run(single))
         return picked[0], (picked[2] if len(picked) > 2 else None), list(picked[1])
 
     @property

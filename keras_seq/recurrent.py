@@ -24,14 +24,15 @@
 
 A cell's output is its first state (``h_t``), as for Keras' cells.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 import keras
 from keras import ops
-from keras_seq import _keras_compat as keras_backend
 
+from keras_seq import _keras_compat as keras_backend
 from keras_seq.cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell, _rate
 from keras_seq.fused import FusedKernel
 from keras_seq.projection import PROJECTIONS, ProjectedLoop
@@ -140,12 +141,15 @@ class Recurrent(FusedKernel, ProjectedLoop, keras.layers.Layer):
             raise ValueError(f"`use_cudnn` must be 'auto', True or False; received use_cudnn={use_cudnn!r}.")
         self.use_cudnn = use_cudnn
         if projection not in PROJECTIONS:
-            raise ValueError(f"`projection` must be one of {', '.join(map(repr, PROJECTIONS))}; "
-                             f"received projection={projection!r}.")
+            raise ValueError(
+                f"`projection` must be one of {', '.join(map(repr, PROJECTIONS))}; received projection={projection!r}."
+            )
         self.projection = projection
         if use_cudnn is True and self.fused_kernel_blockers():
-            raise ValueError(f"use_cudnn=True, but {type(self).__name__} cannot use the fused kernel: "
-                             f"{'; '.join(self.fused_kernel_blockers())} (use_cudnn='auto' falls back to the loop)")
+            raise ValueError(
+                f"use_cudnn=True, but {type(self).__name__} cannot use the fused kernel: "
+                f"{'; '.join(self.fused_kernel_blockers())} (use_cudnn='auto' falls back to the loop)"
+            )
         self.supports_masking = True
         self.seed_generator = keras.random.SeedGenerator(seed) if (self.dropout or self.recurrent_dropout) else None
         # State variables of a stateful layer are deliberately not tracked as
@@ -185,10 +189,11 @@ class Recurrent(FusedKernel, ProjectedLoop, keras.layers.Layer):
             self._create_state_variables(sequences_shape[0])
         # "auto" skips JAX's fused kernel (jax.experimental.rnn): on a GPU our loop (lax.scan under
         # XLA) trained faster than it (benchmarks/gpu_fused_check.py).
-        self._fused_device = (not self.fused_kernel_blockers()
-                              and (self.use_cudnn is True or keras.backend.backend() != "jax")
-                              and keras_backend.fused_kernel_device(self.cell.activation,
-                                                                    self.cell.recurrent_activation))
+        self._fused_device = (
+            not self.fused_kernel_blockers()
+            and (self.use_cudnn is True or keras.backend.backend() != "jax")
+            and keras_backend.fused_kernel_device(self.cell.activation, self.cell.recurrent_activation)
+        )
         # cuDNN's ops cannot be XLA-compiled: Keras then compiles the model without XLA (as for its layers).
         if self._fused_device and keras.backend.backend() == "tensorflow":
             self.supports_jit = False
@@ -196,9 +201,7 @@ class Recurrent(FusedKernel, ProjectedLoop, keras.layers.Layer):
 
     def _create_state_variables(self, batch_size: int) -> None:
         variables = [
-            keras.Variable(
-                ops.zeros((batch_size, size)), trainable=False, dtype=self.variable_dtype, name=f"state_{i}"
-            )
+            keras.Variable(ops.zeros((batch_size, size)), trainable=False, dtype=self.variable_dtype, name=f"state_{i}")
             for i, size in enumerate(self.state_size)
         ]
         object.__setattr__(self, "_state_variables", variables)
@@ -233,8 +236,9 @@ class Recurrent(FusedKernel, ProjectedLoop, keras.layers.Layer):
             if self.stateful:
                 # A copy: `call` assigns the final states to these variables, in place on
                 # torch, which would corrupt the saved tensors its backward pass needs.
-                return [ops.copy(ops.convert_to_tensor(v.value, dtype=self.cell.state_dtype))
-                        for v in self._state_variables]
+                return [
+                    ops.copy(ops.convert_to_tensor(v.value, dtype=self.cell.state_dtype)) for v in self._state_variables
+                ]
             return self.cell.get_initial_state(ops.shape(sequences)[0])
         if not isinstance(initial_state, (list, tuple)):
             initial_state = [initial_state]
@@ -261,8 +265,10 @@ class Recurrent(FusedKernel, ProjectedLoop, keras.layers.Layer):
         result = self._fused(sequences, states, mask) if getattr(self, "_fused_device", False) else None
         if result is None:
             if self.use_cudnn is True:
-                raise ValueError(f"use_cudnn=True, but layer '{self.name}' finds no fused kernel on this "
-                                 f"backend ({keras.backend.backend()}) and device (use_cudnn='auto' runs the loop)")
+                raise ValueError(
+                    f"use_cudnn=True, but layer '{self.name}' finds no fused kernel on this "
+                    f"backend ({keras.backend.backend()}) and device (use_cudnn='auto' runs the loop)"
+                )
             result = self._loop(sequences, states, mask, recurrent_mask, training)
         last_output, outputs, final_states = result
         if self.stateful:

@@ -15,6 +15,7 @@ next step (input feeding). ``attention`` is `AdditiveAttention` (Bahdanau's scor
 `MultiplicativeAttention` (Luong's dot / general); without attention the decoder is the
 plain encoder-decoder: h~_t = h_t and the encoder's final state is the only context.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -73,8 +74,14 @@ class AttentionDecoder(keras.layers.Layer):
         (True, (2, 3, 5))
     """
 
-    def __init__(self, units: int, cell: str = "lstm", attention: str | None = "luong",
-                 attention_units: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        units: int,
+        cell: str = "lstm",
+        attention: str | None = "luong",
+        attention_units: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if cell not in _CELLS:
             raise ValueError(f"`cell` must be one of {sorted(_CELLS)}; received cell={cell!r}.")
@@ -86,8 +93,7 @@ class AttentionDecoder(keras.layers.Layer):
         if attention == "bahdanau":
             self.attention = AdditiveAttention(attention_units or self.units, name="attention")
         elif attention in ("luong", "luong_dot"):
-            self.attention = MultiplicativeAttention("dot" if attention == "luong_dot" else "general",
-                                                     name="attention")
+            self.attention = MultiplicativeAttention("dot" if attention == "luong_dot" else "general", name="attention")
         else:
             self.attention = None
         self.supports_masking = True
@@ -102,14 +108,20 @@ class AttentionDecoder(keras.layers.Layer):
         self.cell.build((None, self.embed_dim + feed))  # kernel rows: [x_t; h~_{t-1}]
         if self.attention is not None:
             self.attention.build((None, self.units), memory_shape)
-            self.combine_kernel = self.add_weight(shape=(int(memory_shape[-1]) + self.units, self.units),
-                                                  initializer="glorot_uniform", name="combine_kernel")
+            self.combine_kernel = self.add_weight(
+                shape=(int(memory_shape[-1]) + self.units, self.units),
+                initializer="glorot_uniform",
+                name="combine_kernel",
+            )
         self.built = True
 
     def compute_output_shape(self, targets_shape, memory_shape, initial_state_shape=None):
         batch, steps = targets_shape[0], targets_shape[1]
-        return ((batch, steps, self.units), (batch, steps, memory_shape[1]),
-                *[(batch, size) for size in self.state_size])
+        return (
+            (batch, steps, self.units),
+            (batch, steps, memory_shape[1]),
+            *[(batch, size) for size in self.state_size],
+        )
 
     def compute_mask(self, targets, memory=None, initial_state=None, mask=None, memory_mask=None):
         target_mask = mask[0] if isinstance(mask, (list, tuple)) else mask
@@ -135,7 +147,7 @@ class AttentionDecoder(keras.layers.Layer):
             output, states = cell.recurrent_step(projected_t, list(carry))
             return ops.cast(output, self.compute_dtype), None, list(states)
         *states, attentional = carry
-        feed_kernel = ops.cast(cell.kernel[self.embed_dim:], attentional.dtype)
+        feed_kernel = ops.cast(cell.kernel[self.embed_dim :], attentional.dtype)
         h, states = cell.recurrent_step(projected_t + ops.matmul(attentional, feed_kernel), list(states))
         h = ops.cast(h, self.compute_dtype)  # attention and the combination run in the compute dtype
         context, weights = self.attention.attend(h, memory, memory_mask, keys)
@@ -183,22 +195,43 @@ class AttentionDecoder(keras.layers.Layer):
                 weights = ops.zeros((ops.shape(output)[0], source_steps), output.dtype)
             return ops.concatenate([output, weights], axis=-1), new_carry
 
-        _, outputs, final = keras_backend.rnn(step, projected, self.initial_carry(initial_state), mask=mask,
-                                              input_length=targets.shape[1], time_major=time_major,
-                                              zero_output_for_mask=True)
+        _, outputs, final = keras_backend.rnn(
+            step,
+            projected,
+            self.initial_carry(initial_state),
+            mask=mask,
+            input_length=targets.shape[1],
+            time_major=time_major,
+            zero_output_for_mask=True,
+        )
         if time_major:
             outputs = ops.transpose(outputs, (1, 0, 2))
         states = [ops.cast(x, self.compute_dtype) for x in list(final)[: len(self.state_size)]]
-        return (outputs[..., : self.units], outputs[..., self.units:], *states)
+        return (outputs[..., : self.units], outputs[..., self.units :], *states)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "units": self.units, "cell": self.cell_name,
-                "attention": self.attention_name, "attention_units": self.attention_units}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "cell": self.cell_name,
+            "attention": self.attention_name,
+            "attention_units": self.attention_units,
+        }
 
 
-def build_seq2seq(source_vocab: int, target_vocab: int, *, cell: str = "lstm", units: int = 256,
-                  embed_dim: int = 128, encoder_depth: int = 1, bidirectional_encoder: bool = True,
-                  attention: str | None = "luong", dropout: float = 0.0, name: str = "seq2seq") -> keras.Model:
+def build_seq2seq(
+    source_vocab: int,
+    target_vocab: int,
+    *,
+    cell: str = "lstm",
+    units: int = 256,
+    embed_dim: int = 128,
+    encoder_depth: int = 1,
+    bidirectional_encoder: bool = True,
+    attention: str | None = "luong",
+    dropout: float = 0.0,
+    name: str = "seq2seq",
+) -> keras.Model:
     """(source ids (B, S), target input ids (B, L)) -> target-token logits (B, L, target_vocab).
 
     The encoder: an embedding (id 0 pads) and `encoder_depth` recurrent layers (each
@@ -228,22 +261,25 @@ def build_seq2seq(source_vocab: int, target_vocab: int, *, cell: str = "lstm", u
     x = keras.layers.Embedding(source_vocab, embed_dim, mask_zero=True, name="source_embedding")(source)
     for depth in range(encoder_depth):
         last = depth == encoder_depth - 1
-        layer = layer_class(units, return_sequences=True, return_state=last, dropout=dropout,
-                            name=f"encoder_{depth + 1}")
+        layer = layer_class(
+            units, return_sequences=True, return_state=last, dropout=dropout, name=f"encoder_{depth + 1}"
+        )
         if bidirectional_encoder:
             layer = keras.layers.Bidirectional(layer, name=f"encoder_{depth + 1}_bidirectional")
         x = layer(x)
     memory, *states = x
     count = len(_CELLS[cell](units).state_size)
     if bidirectional_encoder:
-        states = [keras.layers.Concatenate(name=f"bridge_{k}_concat")([states[k], states[count + k]])
-                  for k in range(count)]
+        states = [
+            keras.layers.Concatenate(name=f"bridge_{k}_concat")([states[k], states[count + k]]) for k in range(count)
+        ]
     states = [keras.layers.Dense(units, activation="tanh", name=f"bridge_{k}")(s) for k, s in enumerate(states)]
     targets = keras.layers.Embedding(target_vocab, embed_dim, mask_zero=True, name="target_embedding")(target_in)
     if dropout:
         targets = keras.layers.Dropout(dropout)(targets)
     outputs, _, *_ = AttentionDecoder(units, cell=cell, attention=attention, name="decoder")(
-        targets, memory, initial_state=states, memory_mask=ops.not_equal(source, 0))
+        targets, memory, initial_state=states, memory_mask=ops.not_equal(source, 0)
+    )
     if dropout:
         outputs = keras.layers.Dropout(dropout)(outputs)
     logits = keras.layers.Dense(target_vocab, name="logits", dtype="float32")(outputs)  # float32 under mixed precision
@@ -293,11 +329,14 @@ class Seq2SeqStepper:
         self.decoder = model.get_layer("decoder")
         self.embedding = model.get_layer("target_embedding")
         self.logits = model.get_layer("logits")
-        encoders = sorted((layer for layer in model.layers if layer.name.startswith("encoder_")),
-                          key=lambda layer: int(layer.name.split("_")[1]))
+        encoders = sorted(
+            (layer for layer in model.layers if layer.name.startswith("encoder_")),
+            key=lambda layer: int(layer.name.split("_")[1]),
+        )
         bridges = [model.get_layer(f"bridge_{k}") for k in range(len(self.decoder.state_size))]
-        self.encoder = keras.Model(model.inputs[0], [encoders[-1].output[0], *[b.output for b in bridges]],
-                                   name="encoder")
+        self.encoder = keras.Model(
+            model.inputs[0], [encoders[-1].output[0], *[b.output for b in bridges]], name="encoder"
+        )
         self._encode = _compiled(lambda ids: self.encoder(ids, training=False))
         self._step = _compiled(self._step_logic)
 
@@ -323,8 +362,18 @@ class Seq2SeqStepper:
 
         return step
 
-    def decode(self, source_ids, *, bos_id: int, eos_id: int, beam_width: int = 1, alpha: float = 1.0,
-               max_length_factor: float = 2.0, max_length_extra: int = 5, classes=None):
+    def decode(
+        self,
+        source_ids,
+        *,
+        bos_id: int,
+        eos_id: int,
+        beam_width: int = 1,
+        alpha: float = 1.0,
+        max_length_factor: float = 2.0,
+        max_length_extra: int = 5,
+        classes=None,
+    ):
         """The best target per source (`keras_seq.decoding.BatchHypotheses`); `classes`: one
         class id per target token, ranking by class sequence (`keras_seq.decoding.merge_classes`)."""
         from keras_seq import decoding
@@ -334,5 +383,6 @@ class Seq2SeqStepper:
         max_lengths = decoding.max_target_lengths(mask.sum(axis=1), max_length_factor, max_length_extra)
         rows = np.repeat(np.arange(len(source_ids)), beam_width)
         step = self.step_fn(ops.take(memory, rows, axis=0), mask[rows])
-        return decoding.batch_beam_search(step, carry, max_lengths, bos_id=bos_id, eos_id=eos_id,
-                                          beam_width=beam_width, alpha=alpha, classes=classes)
+        return decoding.batch_beam_search(
+            step, carry, max_lengths, bos_id=bos_id, eos_id=eos_id, beam_width=beam_width, alpha=alpha, classes=classes
+        )

@@ -4,8 +4,12 @@ vocabularies, length-bucketed tf.data batches, and the jobs -- `train_run`,
 `make_strategy` / `replica_batches` for training on several replicas or workers
 (`keras_seq.pipelines.distribute`). Needs TensorFlow (``pip install keras-seq[tf]``)."""
 
-_EXPORTS = {"TextTokenizer": "library", "text_dataset": "library", "make_strategy": "distribute",
-            "replica_batches": "distribute"}
+_EXPORTS = {
+    "TextTokenizer": "library",
+    "text_dataset": "library",
+    "make_strategy": "distribute",
+    "replica_batches": "distribute",
+}
 __all__ = list(_EXPORTS)
 
 

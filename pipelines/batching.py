@@ -4,9 +4,10 @@ Padding is always id 0 on the right, so a model's mask is ``ids != 0``
 (``Embedding(mask_zero=True)``), and ONNX ``sequence_lens`` = number of
 non-zero ids.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -27,8 +28,7 @@ def length_boundaries(lengths: Sequence[int], buckets: int = 12) -> list[int]:
     return sorted({int(q) + 1 for q in qs if q + 1 <= lengths.max()})
 
 
-def bucket_batch_sizes(boundaries: Sequence[int], tokens_per_batch: int, max_batch: int,
-                       longest: int) -> list[int]:
+def bucket_batch_sizes(boundaries: Sequence[int], tokens_per_batch: int, max_batch: int, longest: int) -> list[int]:
     """One batch size per bucket so that a batch holds about `tokens_per_batch`
     tokens (never more than `max_batch` sequences)."""
     uppers = [b - 1 for b in boundaries] + [max(longest, boundaries[-1] if boundaries else 1)]
@@ -38,7 +38,9 @@ def bucket_batch_sizes(boundaries: Sequence[int], tokens_per_batch: int, max_bat
 def bucketed_batch_count(lengths: Sequence[int], boundaries: Sequence[int], batch_sizes: Sequence[int]) -> int:
     """Batches per epoch of `bucket_by_length`: each bucket flushes its remainder
     at the end, so the count does not depend on the shuffled order."""
-    buckets = np.searchsorted(np.asarray(boundaries), np.asarray(lengths), side="right")  # boundaries[i-1] <= n < boundaries[i]
+    buckets = np.searchsorted(
+        np.asarray(boundaries), np.asarray(lengths), side="right"
+    )  # boundaries[i-1] <= n < boundaries[i]
     counts = np.bincount(buckets, minlength=len(batch_sizes))
     return int(sum(-(-int(c) // int(size)) for c, size in zip(counts, batch_sizes)))
 
@@ -48,9 +50,14 @@ def _length(inputs, *targets) -> tf.Tensor:
     return tf.shape(ids)[0]
 
 
-def sorted_batches(lengths: Sequence[int], tokens_per_batch: int, max_batch: int,
-                   rng: np.random.Generator | None = None, max_padded_share: float = 0.03,
-                   min_rows: int = 8) -> list[np.ndarray]:
+def sorted_batches(
+    lengths: Sequence[int],
+    tokens_per_batch: int,
+    max_batch: int,
+    rng: np.random.Generator | None = None,
+    max_padded_share: float = 0.03,
+    min_rows: int = 8,
+) -> list[np.ndarray]:
     """fairseq's batching (Ott et al. 2019, ``batch_by_size``): example indices sorted by length,
     ties in a random order drawn from `rng`, cut greedily into batches of at most `max_batch` rows
     and `tokens_per_batch` padded tokens (rows x the longest; a longer example is a batch alone);
@@ -73,8 +80,11 @@ def sorted_batches(lengths: Sequence[int], tokens_per_batch: int, max_batch: int
     cuts, start, real = [], 0, 0
     for i, n in enumerate(lengths[order].tolist()):
         rows, width = i - start + 1, max(n, 1)
-        if i > start and (rows > max_batch or rows * width > tokens_per_batch
-                          or (rows > min_rows and 1.0 - (real + n) / (rows * width) > max_padded_share)):
+        if i > start and (
+            rows > max_batch
+            or rows * width > tokens_per_batch
+            or (rows > min_rows and 1.0 - (real + n) / (rows * width) > max_padded_share)
+        ):
             cuts.append(i)
             start, real = i, 0
         real += n
@@ -92,8 +102,9 @@ def sorted_padded_share(lengths: Sequence[int], tokens_per_batch: int, max_batch
     return 1.0 - float(lengths.sum()) / total if total else 0.0
 
 
-def bucket_by_length(dataset: tf.data.Dataset, boundaries: Sequence[int], batch_sizes: Sequence[int],
-                     ) -> tf.data.Dataset:
+def bucket_by_length(
+    dataset: tf.data.Dataset, boundaries: Sequence[int], batch_sizes: Sequence[int]
+) -> tf.data.Dataset:
     """Groups (ids, target...) elements into batches of similar length, padded
     with 0 to the longest in the batch."""
     if len(batch_sizes) != len(boundaries) + 1:
@@ -129,8 +140,7 @@ def lm_tracks(ids: np.ndarray, batch_size: int, window: int) -> tf.data.Dataset:
     windows = track_len // window
     if windows < 1:
         raise ValueError(
-            f"the text is too short for {batch_size} tracks of windows of {window} tokens "
-            f"({len(ids)} tokens)"
+            f"the text is too short for {batch_size} tracks of windows of {window} tokens ({len(ids)} tokens)"
         )
     usable = windows * window
     inputs = ids[: batch_size * track_len].reshape(batch_size, track_len)[:, :usable]

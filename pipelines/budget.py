@@ -7,11 +7,12 @@ learning rate that falls linearly to zero at the end of the budget beats step an
 Our configs end on a wall-clock budget, so the budget here is seconds of training, the same clock
 that stops the run and that a resumed run carries on (``BackupState.train_seconds``).
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from time import monotonic
-from typing import Callable
 
 import keras
 
@@ -42,9 +43,15 @@ class TrainingBudget(keras.callbacks.Callback):
     The next epoch's length is predicted from the last one, and the rate never rises.
     """
 
-    def __init__(self, minutes: float | None, spent_seconds: float = 0.0, epochs_done: int = 0,
-                 schedule: bool = False, agree: Callable[[bool], bool] = bool,
-                 chiefs: Callable[[list[float]], list[float]] = lambda values: values) -> None:
+    def __init__(
+        self,
+        minutes: float | None,
+        spent_seconds: float = 0.0,
+        epochs_done: int = 0,
+        schedule: bool = False,
+        agree: Callable[[bool], bool] = bool,
+        chiefs: Callable[[list[float]], list[float]] = lambda values: values,
+    ) -> None:
         super().__init__()
         if schedule and minutes is None:
             raise ValueError('train.lr_schedule = "budget" needs train.max_minutes (the budget it decays over)')
@@ -95,6 +102,5 @@ class TrainingBudget(keras.callbacks.Callback):
         if self.schedule:
             stop = stop or spent + self._epoch_seconds(spent) / 2.0 > self.budget
         if self.agree(stop):
-            logger.info("time budget reached after epoch %d (%.0f of %.0f s); stopping", epoch + 1, spent,
-                        self.budget)
+            logger.info("time budget reached after epoch %d (%.0f of %.0f s); stopping", epoch + 1, spent, self.budget)
             self.model.stop_training = True

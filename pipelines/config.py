@@ -4,6 +4,7 @@ A config has ``task`` and the tables ``[data]``, ``[model]`` and ``[train]``;
 `DEFAULTS` lists every key with its default, so a config names only what it
 changes, and an unknown key is an error (a typo must not be ignored).
 """
+
 from __future__ import annotations
 
 import copy
@@ -163,8 +164,10 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     part = pipeline_for(config["task"])
     monitors = part.monitors
     if config["train"]["monitor"] not in monitors:
-        raise ValueError(f"train.monitor must be one of {monitors} for a {config['task']} run; "
-                         f"received {config['train']['monitor']!r}")
+        raise ValueError(
+            f"train.monitor must be one of {monitors} for a {config['task']} run; "
+            f"received {config['train']['monitor']!r}"
+        )
     check_decode_settings(config["decode"])
     _check_distribution(config)
     if config["train"]["batching"] not in ("sorted", "buckets"):
@@ -173,16 +176,18 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
 
     precision = config["train"]["mixed_precision"]
     if precision is not None and precision not in PRECISIONS:
-        raise ValueError(f"train.mixed_precision must be one of {', '.join(map(repr, PRECISIONS))}; "
-                         f"received {precision!r}")
+        raise ValueError(
+            f"train.mixed_precision must be one of {', '.join(map(repr, PRECISIONS))}; received {precision!r}"
+        )
     if precision == "float32":  # TOML has no null: the way to switch off a config's mixed precision
         config["train"]["mixed_precision"] = None
     smoothing = config["train"]["label_smoothing"]
     if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not 0 <= smoothing < 1:
         raise ValueError(f"train.label_smoothing must be a number in [0, 1); received {smoothing!r}")
     weight_decay = config["train"]["weight_decay"]
-    if weight_decay is not None and (isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float))
-                                     or not 0 <= weight_decay < 1):
+    if weight_decay is not None and (
+        isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or not 0 <= weight_decay < 1
+    ):
         raise ValueError(f"train.weight_decay must be a number in [0, 1); received {weight_decay!r}")
     decay = config["train"]["lr_decay"]
     if decay is not None and (isinstance(decay, bool) or not (isinstance(decay, (int, float)) and 0 < decay <= 1)):
@@ -194,14 +199,17 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         from keras_seq.pipelines.budget import LR_SCHEDULES
 
         if schedule not in LR_SCHEDULES:
-            raise ValueError(f"train.lr_schedule must be one of {', '.join(map(repr, LR_SCHEDULES))}; "
-                             f"received {schedule!r}")
+            raise ValueError(
+                f"train.lr_schedule must be one of {', '.join(map(repr, LR_SCHEDULES))}; received {schedule!r}"
+            )
         if decay is not None:
             raise ValueError("train.lr_schedule and train.lr_decay both set the learning rate; set one of them")
         minutes = config["train"]["max_minutes"]
         if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0:
-            raise ValueError(f'train.lr_schedule = "budget" needs train.max_minutes > 0 (the budget it decays '
-                             f"over); received {minutes!r}")
+            raise ValueError(
+                f'train.lr_schedule = "budget" needs train.max_minutes > 0 (the budget it decays '
+                f"over); received {minutes!r}"
+            )
     part.check_config(config)
     return config
 
@@ -211,7 +219,7 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 
 def service_address(address: str) -> str:
     """train.data_service's ``grpc://HOST:PORT`` -> ``HOST:PORT``; a one-line error for anything else."""
-    rest = address[len("grpc://"):] if isinstance(address, str) and address.startswith("grpc://") else ""
+    rest = address[len("grpc://") :] if isinstance(address, str) and address.startswith("grpc://") else ""
     host, _, port = rest.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"train.data_service must be 'grpc://HOST:PORT'; received {address!r}")
@@ -232,16 +240,21 @@ def _check_distribution(config: dict) -> None:
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         raise ValueError(f"train.data_service_timeout must be a positive number of seconds; received {timeout!r}")
     if train["strategy"] == "multi_worker":
-        raise ValueError("train.data_service feeds one trainer (its batches arrive in the order the service's "
-                         "workers finish them, which several training workers could not share step for step); "
-                         "use it with train.strategy = 'default' or 'mirrored'")
+        raise ValueError(
+            "train.data_service feeds one trainer (its batches arrive in the order the service's "
+            "workers finish them, which several training workers could not share step for step); "
+            "use it with train.strategy = 'default' or 'mirrored'"
+        )
     if get_task(config["task"]).stream:
-        raise ValueError(f"train.data_service makes batches of examples; a {config['task']} run reads one token "
-                         "stream in windows (train it without the data service)")
+        raise ValueError(
+            f"train.data_service makes batches of examples; a {config['task']} run reads one token "
+            "stream in windows (train it without the data service)"
+        )
 
 
 def dump_toml(config: dict) -> str:
     """The resolved config as TOML (None values are left out: TOML has no null)."""
+
     def value(v):
         if isinstance(v, bool):
             return "true" if v else "false"

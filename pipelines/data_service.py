@@ -39,6 +39,7 @@ the dispatcher's gRPC port and fails with one line naming the address.
 ``ss -ltn``). ``--host`` is the address a worker gives the dispatcher for clients to reach it
 (``worker_address``); keep the ports behind a firewall or the kit's NetworkPolicy.
 """
+
 from __future__ import annotations
 
 import logging
@@ -69,9 +70,11 @@ def check_dispatcher(address: str, timeout: float) -> None:
     try:
         grpc.channel_ready_future(channel).result(timeout=timeout)
     except grpc.FutureTimeoutError:
-        raise ConnectionError(f"the tf.data service dispatcher at {address} did not answer within {timeout:g} s "
-                              "(train.data_service_timeout); start it with `keras-seq data-service dispatcher "
-                              "--port PORT`, or check the address") from None
+        raise ConnectionError(
+            f"the tf.data service dispatcher at {address} did not answer within {timeout:g} s "
+            "(train.data_service_timeout); start it with `keras-seq data-service dispatcher "
+            "--port PORT`, or check the address"
+        ) from None
     finally:
         channel.close()
 
@@ -82,15 +85,18 @@ def _features(example, signature) -> tf.train.Example:
     feature = {}
     for i, (part, spec) in enumerate(zip(parts, signature if isinstance(signature, tuple) else (signature,))):
         values = [part] if spec.shape.rank == 0 else list(part)
-        feature[f"f{i}"] = tf.train.Feature(bytes_list=tf.train.BytesList(
-            value=[v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in values]))
+        feature[f"f{i}"] = tf.train.Feature(
+            bytes_list=tf.train.BytesList(value=[v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in values])
+        )
     return tf.train.Example(features=tf.train.Features(feature=feature))
 
 
 def _parser(signature):
     specs = signature if isinstance(signature, tuple) else (signature,)
-    description = {f"f{i}": (tf.io.FixedLenFeature([], tf.string) if s.shape.rank == 0 else
-                             tf.io.RaggedFeature(tf.string)) for i, s in enumerate(specs)}
+    description = {
+        f"f{i}": (tf.io.FixedLenFeature([], tf.string) if s.shape.rank == 0 else tf.io.RaggedFeature(tf.string))
+        for i, s in enumerate(specs)
+    }
 
     def parse(record):
         parsed = tf.io.parse_single_example(record, description)
@@ -113,18 +119,33 @@ def write_shards(examples, signature, folder: Path, shards: int, seed: int) -> t
     shard_of = np.random.default_rng(seed).permutation(len(examples)) % shards
     paths = [folder / f"train-{s:05d}-of-{shards:05d}.tfrecord" for s in range(shards)]
     for s, path in enumerate(paths):
+
         def write(tmp, s=s):
             with tf.io.TFRecordWriter(str(tmp)) as writer:
                 for i in np.flatnonzero(shard_of == s):
                     writer.write(_features(examples[i], signature).SerializeToString())
+
         replace_atomically(path, write)
     return paths, shard_of
 
 
-def service_epoch_batches(corpus, encoder, labels, lengths: np.ndarray, epochs: range, folder: Path, *,
-                          service: str, shards: int, seed: int = 0, dropout: dict | None = None,
-                          tokens_per_batch: int = 4096, max_batch: int = 64, buckets: int = 12,
-                          limit: int | None = None) -> tuple[tf.data.Dataset, int]:
+def service_epoch_batches(
+    corpus,
+    encoder,
+    labels,
+    lengths: np.ndarray,
+    epochs: range,
+    folder: Path,
+    *,
+    service: str,
+    shards: int,
+    seed: int = 0,
+    dropout: dict | None = None,
+    tokens_per_batch: int = 4096,
+    max_batch: int = 64,
+    buckets: int = 12,
+    limit: int | None = None,
+) -> tuple[tf.data.Dataset, int]:
     """The training batches of `epochs` (at least one), made by the tf.data service at `service`:
     (stream, batches per epoch). See the module docstring for what runs where."""
     from keras_seq.pipelines.datasets import _bucket_plan, word_dropout
@@ -151,8 +172,11 @@ def service_epoch_batches(corpus, encoder, labels, lengths: np.ndarray, epochs: 
             return bucket_by_length(shuffled, boundaries, sizes)
 
         files = tf.data.Dataset.from_tensor_slices([str(paths[s]) for s in order])
-        batches = files.flat_map(one_shard).prefetch(AUTOTUNE).apply(tf.data.experimental.service.distribute(
-            processing_mode="distributed_epoch", service=service))
+        batches = (
+            files.flat_map(one_shard)
+            .prefetch(AUTOTUNE)
+            .apply(tf.data.experimental.service.distribute(processing_mode="distributed_epoch", service=service))
+        )
         return word_dropout(batches, seed=seed, epoch=epoch, **dropout) if dropout else batches
 
     stream = one_epoch(epochs[0])
@@ -198,8 +222,9 @@ def _serve(server, port: int, what: str, ready=None) -> None:
 def run_dispatcher(port: int, work_dir: str | None = None, ready=None) -> None:
     """A tf.data service dispatcher on `port` (0: any free one) until SIGTERM. `work_dir` keeps
     its journal, so a restarted dispatcher resumes its jobs (fault-tolerant mode)."""
-    config = tf.data.experimental.service.DispatcherConfig(port=port, protocol=PROTOCOL, work_dir=work_dir,
-                                                           fault_tolerant_mode=bool(work_dir))
+    config = tf.data.experimental.service.DispatcherConfig(
+        port=port, protocol=PROTOCOL, work_dir=work_dir, fault_tolerant_mode=bool(work_dir)
+    )
     server = tf.data.experimental.service.DispatchServer(config)
     _serve(server, int(server.target.rsplit(":", 1)[1]), "dispatcher", ready)
 
@@ -209,7 +234,8 @@ def run_worker(dispatcher: str, port: int, host: str = "127.0.0.1", ready=None) 
     `host` is the address it gives the dispatcher for trainers to reach it."""
     dispatcher = service_address(dispatcher if "://" in dispatcher else f"{PROTOCOL}://{dispatcher}")
     check_dispatcher(f"{PROTOCOL}://{dispatcher}", 30.0)
-    config = tf.data.experimental.service.WorkerConfig(dispatcher_address=dispatcher, port=port,
-                                                       worker_address=f"{host}:%port%", protocol=PROTOCOL)
+    config = tf.data.experimental.service.WorkerConfig(
+        dispatcher_address=dispatcher, port=port, worker_address=f"{host}:%port%", protocol=PROTOCOL
+    )
     server = tf.data.experimental.service.WorkerServer(config)
     _serve(server, int(server._address.rsplit(":", 1)[1]), f"worker, of the dispatcher at {dispatcher}", ready)

@@ -5,6 +5,7 @@ file) from the training split; `encoded_dataset` streams a split through the
 one tokenizer (vectorised, in batches) and `batched` adds shuffling, length
 bucketing and prefetching.
 """
+
 from __future__ import annotations
 
 import collections
@@ -15,8 +16,15 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from keras_seq.pipelines.batching import (AUTOTUNE, bucket_batch_sizes, bucket_by_length, bucketed_batch_count,
-                                          fixed_length_batches, length_boundaries, sorted_batches)
+from keras_seq.pipelines.batching import (
+    AUTOTUNE,
+    bucket_batch_sizes,
+    bucket_by_length,
+    bucketed_batch_count,
+    fixed_length_batches,
+    length_boundaries,
+    sorted_batches,
+)
 from keras_seq.pipelines.readers import Corpus
 from keras_seq.pipelines.tokenize import UNK_ID, TokenizerSpec, word_keys
 from keras_seq.pipelines.vocab import TextEncoder, Vocabulary
@@ -26,8 +34,9 @@ ENCODE_BATCH = 512  # examples tokenized together (vectorised)
 
 def raw_dataset(corpus: Corpus, split: str) -> tf.data.Dataset:
     """The split's examples as a tf.data stream of strings (labels as strings)."""
-    return tf.data.Dataset.from_generator(lambda: corpus.examples(split),
-                                          output_signature=corpus.pipeline.example_signature())
+    return tf.data.Dataset.from_generator(
+        lambda: corpus.examples(split), output_signature=corpus.pipeline.example_signature()
+    )
 
 
 def count_split_tokens(corpus: Corpus, split: str, spec: TokenizerSpec) -> collections.Counter:
@@ -50,9 +59,14 @@ def key_counts(counts: collections.Counter, spec: TokenizerSpec) -> collections.
     return out
 
 
-def prepare_text_dir(corpus: Corpus, directory: str | Path, spec: TokenizerSpec,
-                     vocab_size: int | None = 20000, min_count: int = 1,
-                     counts: collections.Counter | None = None) -> TextEncoder:
+def prepare_text_dir(
+    corpus: Corpus,
+    directory: str | Path,
+    spec: TokenizerSpec,
+    vocab_size: int | None = 20000,
+    min_count: int = 1,
+    counts: collections.Counter | None = None,
+) -> TextEncoder:
     """Builds the vocabulary from the training split only and writes the
     tokenizer contract into `directory`. Returns the encoder reading it.
     `counts`: the training split's `count_split_tokens`, when the caller has them."""
@@ -122,8 +136,9 @@ def unbatch_ragged(dataset: tf.data.Dataset) -> tf.data.Dataset:
     return dataset.map(to_dense).unbatch().map(trim)
 
 
-def encoded_dataset(corpus: Corpus, split: str, encoder: TextEncoder,
-                    labels: LabelLookup | None = None) -> tf.data.Dataset:
+def encoded_dataset(
+    corpus: Corpus, split: str, encoder: TextEncoder, labels: LabelLookup | None = None
+) -> tf.data.Dataset:
     """Unbatched elements: classify -> (ids [T], label id); tag -> (ids [T], tag ids [T]),
     or ((ids [T], char ids [T, C]), tag ids [T]) when the tokenizer has characters; lm -> ids [T]."""
     return corpus.pipeline.encode(raw_dataset(corpus, split), encoder, labels)
@@ -141,8 +156,14 @@ def split_lengths(dataset: tf.data.Dataset) -> np.ndarray:
     return np.fromiter((int(first_ids(e).shape[0]) for e in dataset), dtype=np.int64)
 
 
-def word_dropout(dataset: tf.data.Dataset, rate: float, seed: int, singletons_from: int | None = None,
-                 singleton_rate: float = 0.0, epoch=0) -> tf.data.Dataset:
+def word_dropout(
+    dataset: tf.data.Dataset,
+    rate: float,
+    seed: int,
+    singletons_from: int | None = None,
+    singleton_rate: float = 0.0,
+    epoch=0,
+) -> tf.data.Dataset:
     """Training only: replaces each word id by <UNK> with probability `rate`, so
     the model learns to tag words it has never seen from their context. Ids from
     `singletons_from` on (words seen once in training: the vocabulary's tail) are
@@ -168,14 +189,21 @@ def word_dropout(dataset: tf.data.Dataset, rate: float, seed: int, singletons_fr
     return dataset.enumerate().map(drop, num_parallel_calls=AUTOTUNE)
 
 
-def _batches(dataset: tf.data.Dataset, lengths: np.ndarray, *, tokens_per_batch: int, max_batch: int, buckets: int,
-             bucketing: bool = True, fixed_length: int | None = None) -> tuple[tf.data.Dataset, int]:
+def _batches(
+    dataset: tf.data.Dataset,
+    lengths: np.ndarray,
+    *,
+    tokens_per_batch: int,
+    max_batch: int,
+    buckets: int,
+    bucketing: bool = True,
+    fixed_length: int | None = None,
+) -> tuple[tf.data.Dataset, int]:
     """(padded batches, their exact number)."""
     if bucketing:
         boundaries, sizes = _bucket_plan(lengths, tokens_per_batch, max_batch, buckets)
         return bucket_by_length(dataset, boundaries, sizes), bucketed_batch_count(lengths, boundaries, sizes)
-    return (fixed_length_batches(dataset, max_batch, fixed_length or int(lengths.max())),
-            -(-len(lengths) // max_batch))
+    return (fixed_length_batches(dataset, max_batch, fixed_length or int(lengths.max())), -(-len(lengths) // max_batch))
 
 
 def _bucket_plan(lengths: np.ndarray, tokens_per_batch: int, max_batch: int, buckets: int) -> tuple[list, list]:
@@ -209,15 +237,20 @@ class ExampleTable:
         if spec.shape.rank == 1:
             return tf.RaggedTensor.from_row_lengths(flat, np.asarray([len(v) for v in column], np.int64))
         # (T, C) per example (a tagger's characters): rows of rows
-        return tf.RaggedTensor.from_nested_row_lengths(flat, [
-            np.asarray([v.shape[0] for v in column], np.int64),
-            np.asarray([v.shape[1] for v in column for _ in range(v.shape[0])], np.int64)])
+        return tf.RaggedTensor.from_nested_row_lengths(
+            flat,
+            [
+                np.asarray([v.shape[0] for v in column], np.int64),
+                np.asarray([v.shape[1] for v in column for _ in range(v.shape[0])], np.int64),
+            ],
+        )
 
     def batches(self, plan: list[np.ndarray]) -> tf.data.Dataset:
         """One padded batch (0 on the right) per index array of `plan`, in that order."""
         indices = tf.RaggedTensor.from_row_lengths(
             np.concatenate(plan).astype(np.int64) if plan else np.zeros((0,), np.int64),
-            np.asarray([len(b) for b in plan], np.int64))
+            np.asarray([len(b) for b in plan], np.int64),
+        )
         parts = self.parts
 
         def gather(index):
@@ -228,9 +261,19 @@ class ExampleTable:
         return tf.data.Dataset.from_tensor_slices(indices).map(gather, num_parallel_calls=AUTOTUNE)
 
 
-def epoch_batches(dataset: tf.data.Dataset, lengths: np.ndarray, epochs: range, *, seed: int = 0,
-                  dropout: dict | None = None, tokens_per_batch: int = 4096, max_batch: int = 64, buckets: int = 12,
-                  cache: bool = True, batching: str = "sorted") -> tuple[tf.data.Dataset, int]:
+def epoch_batches(
+    dataset: tf.data.Dataset,
+    lengths: np.ndarray,
+    epochs: range,
+    *,
+    seed: int = 0,
+    dropout: dict | None = None,
+    tokens_per_batch: int = 4096,
+    max_batch: int = 64,
+    buckets: int = 12,
+    cache: bool = True,
+    batching: str = "sorted",
+) -> tuple[tf.data.Dataset, int]:
     """Training batches of the epochs `epochs` as one stream, and the batches per epoch
     (fit's ``steps_per_epoch``).
 
@@ -278,16 +321,33 @@ def sorted_fixed_batches(table: ExampleTable, tokens_per_batch: int = 4096, max_
     return table.batches(plan).apply(tf.data.experimental.assert_cardinality(len(plan))).prefetch(AUTOTUNE)
 
 
-def batched(dataset: tf.data.Dataset, lengths: np.ndarray, *, tokens_per_batch: int = 4096, max_batch: int = 64,
-            buckets: int = 12, shuffle: bool = True, seed: int = 0, bucketing: bool = True,
-            fixed_length: int | None = None, cache: bool = True) -> tf.data.Dataset:
+def batched(
+    dataset: tf.data.Dataset,
+    lengths: np.ndarray,
+    *,
+    tokens_per_batch: int = 4096,
+    max_batch: int = 64,
+    buckets: int = 12,
+    shuffle: bool = True,
+    seed: int = 0,
+    bucketing: bool = True,
+    fixed_length: int | None = None,
+    cache: bool = True,
+) -> tf.data.Dataset:
     """Shuffled (seeded), bucketed (or fixed-length) and prefetched batches."""
     if cache:
         dataset = dataset.cache()
     if shuffle:
         dataset = dataset.shuffle(min(len(lengths), 20000), seed=seed, reshuffle_each_iteration=True)
-    dataset, count = _batches(dataset, lengths, tokens_per_batch=tokens_per_batch, max_batch=max_batch,
-                              buckets=buckets, bucketing=bucketing, fixed_length=fixed_length)
+    dataset, count = _batches(
+        dataset,
+        lengths,
+        tokens_per_batch=tokens_per_batch,
+        max_batch=max_batch,
+        buckets=buckets,
+        bucketing=bucketing,
+        fixed_length=fixed_length,
+    )
     # Known batches per epoch: Keras shows real progress from the first epoch and never
     # guesses the epoch's length from a previous one.
     return dataset.apply(tf.data.experimental.assert_cardinality(count)).prefetch(AUTOTUNE)

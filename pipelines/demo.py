@@ -3,6 +3,7 @@
 `train_demo` is what ``keras-seq demo`` runs first (`keras_seq.cli.demo` then
 exports and answers from both runtimes); it logs progress and returns results.
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,8 +40,10 @@ def train_demo(out: str | Path, verbose: int = 2) -> dict:
     ids = encoder.encode(tf.constant(DEMO_SENTENCES)).to_tensor().numpy()
     probabilities = np.asarray(model(ids, training=False))
     metrics["bag_of_words_accuracy"] = bag_of_words_accuracy(data, encoder, labels)
-    metrics["samples"] = [{"text": t, "label": labels[int(p.argmax())], "probability": float(p.max())}
-                          for t, p in zip(DEMO_SENTENCES, probabilities)]
+    metrics["samples"] = [
+        {"text": t, "label": labels[int(p.argmax())], "probability": float(p.max())}
+        for t, p in zip(DEMO_SENTENCES, probabilities)
+    ]
     return metrics
 
 

@@ -36,6 +36,7 @@ Every decision a worker makes alone (the epoch to resume from, the vocabulary, t
 a callback's validation score, the final weights) is checked or agreed across workers with one
 collective, so workers never silently diverge.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -60,8 +61,10 @@ def read_tf_config(environ: dict | None = None) -> dict:
     """TF_CONFIG, checked: one line naming the field at fault."""
     text = (os.environ if environ is None else environ).get("TF_CONFIG")
     if not text:
-        raise ValueError("train.strategy = 'multi_worker' reads the cluster from the TF_CONFIG environment "
-                         "variable, which is not set (see the README, 'Training on several machines')")
+        raise ValueError(
+            "train.strategy = 'multi_worker' reads the cluster from the TF_CONFIG environment "
+            "variable, which is not set (see the README, 'Training on several machines')"
+        )
     try:
         config = json.loads(text)
     except json.JSONDecodeError as error:
@@ -78,11 +81,15 @@ def read_tf_config(environ: dict | None = None) -> dict:
         raise ValueError(f"TF_CONFIG field 'task.type' must name a job of the cluster ({sorted(cluster)})")
     index = task.get("index")
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(cluster[task["type"]]):
-        raise ValueError(f"TF_CONFIG field 'task.index' must be 0 .. {len(cluster[task['type']]) - 1} for job "
-                         f"{task['type']!r}; received {index!r}")
+        raise ValueError(
+            f"TF_CONFIG field 'task.index' must be 0 .. {len(cluster[task['type']]) - 1} for job "
+            f"{task['type']!r}; received {index!r}"
+        )
     if set(cluster) - {"chief", "worker"}:
-        raise ValueError(f"TF_CONFIG field 'cluster': MultiWorkerMirroredStrategy takes 'chief' and 'worker' jobs; "
-                         f"received {sorted(cluster)}")
+        raise ValueError(
+            f"TF_CONFIG field 'cluster': MultiWorkerMirroredStrategy takes 'chief' and 'worker' jobs; "
+            f"received {sorted(cluster)}"
+        )
     return config
 
 
@@ -107,8 +114,10 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
             try:
                 _STRATEGIES[name] = tf.distribute.MultiWorkerMirroredStrategy()
             except (RuntimeError, ValueError) as error:
-                raise RuntimeError(f"cannot start MultiWorkerMirroredStrategy ({' '.join(str(error).split())[:300]}); "
-                                   "it must be created before TensorFlow runs anything in the process") from None
+                raise RuntimeError(
+                    f"cannot start MultiWorkerMirroredStrategy ({' '.join(str(error).split())[:300]}); "
+                    "it must be created before TensorFlow runs anything in the process"
+                ) from None
     return _STRATEGIES[name]
 
 
@@ -149,8 +158,10 @@ class Placement:
         """Raises unless every worker holds the same `text` (a digest, a number)."""
         rows = self.gather([_digest_number(text)])
         if len(set(rows[:, 0].tolist())) > 1:
-            raise RuntimeError(f"the workers disagree on {what} (worker {self.worker_index} has {text!r}); every "
-                               "worker must run the same command on the same data")
+            raise RuntimeError(
+                f"the workers disagree on {what} (worker {self.worker_index} has {text!r}); every "
+                "worker must run the same command on the same data"
+            )
 
     def any(self, flag: bool) -> bool:
         """Whether any worker says `flag` (a stop decision every worker must share)."""
@@ -184,11 +195,18 @@ def placement(name: str) -> Placement:
         return Placement(strategy, name, replicas=strategy.num_replicas_in_sync)
     resolver = strategy.cluster_resolver
     cluster = resolver.cluster_spec().as_dict()
-    order = [("chief", i) for i in range(len(cluster.get("chief", [])))] + \
-            [("worker", i) for i in range(len(cluster.get("worker", [])))]
+    order = [("chief", i) for i in range(len(cluster.get("chief", [])))] + [
+        ("worker", i) for i in range(len(cluster.get("worker", [])))
+    ]
     index = order.index((resolver.task_type, resolver.task_id))
-    return Placement(strategy, name, is_chief=index == 0, worker_index=index, workers=len(order),
-                     replicas=strategy.num_replicas_in_sync)
+    return Placement(
+        strategy,
+        name,
+        is_chief=index == 0,
+        worker_index=index,
+        workers=len(order),
+        replicas=strategy.num_replicas_in_sync,
+    )
 
 
 def _rows(element, replica, replicas, unit: str | None = None):
@@ -238,8 +256,11 @@ def replica_batches(dataset: tf.data.Dataset, strategy: tf.distribute.Strategy, 
         if local == 1:
             out = dataset.map(pick(first))
         else:  # one element per local replica, in replica order (how tf.distribute hands them out)
-            out = dataset.flat_map(lambda *parts: tf.data.Dataset.range(first, first + local).map(
-                lambda r: _rows(parts[0] if single else parts, r, replicas, unit)))
+            out = dataset.flat_map(
+                lambda *parts: tf.data.Dataset.range(first, first + local).map(
+                    lambda r: _rows(parts[0] if single else parts, r, replicas, unit)
+                )
+            )
         return out.with_options(options)
 
     return strategy.distribute_datasets_from_function(per_worker)

@@ -4,6 +4,7 @@ classify: accuracy; tag: masked token accuracy, plus entity-level span F1
 (seqeval, exact BIO spans) when the tags are BIO; lm: loss in nats per token,
 perplexity and bits per token (= per character at char level).
 """
+
 from __future__ import annotations
 
 import math
@@ -18,19 +19,28 @@ import keras_seq
 from keras_seq.contracts import RunDirectory, Vocabulary
 from keras_seq.pipelines.datasets import LabelLookup, batched, encoded_dataset, split_lengths
 from keras_seq.pipelines.readers import Corpus, open_corpus
-from keras_seq.pipelines.vocab import TextEncoder
 from keras_seq.pipelines.tasks import pipeline_for
+from keras_seq.pipelines.vocab import TextEncoder
 from keras_seq.tasks import get_task
 from keras_seq.tasks.tag import crf_layer
 
-_CORPUS_OPTIONS = ("text_column", "label_column", "tag_column", "train_fraction", "holdout_every",
-                   "split_fractions", "split_seed", "source_column", "target_column", "strip_stress")
+_CORPUS_OPTIONS = (
+    "text_column",
+    "label_column",
+    "tag_column",
+    "train_fraction",
+    "holdout_every",
+    "split_fractions",
+    "split_seed",
+    "source_column",
+    "target_column",
+    "strip_stress",
+)
 
 
 def corpus_from_config(config: dict, source: str | None = None) -> Corpus:
     data = config["data"]
-    return open_corpus(source or data["source"], config["task"],
-                       **{k: data[k] for k in _CORPUS_OPTIONS if k in data})
+    return open_corpus(source or data["source"], config["task"], **{k: data[k] for k in _CORPUS_OPTIONS if k in data})
 
 
 def lm_stream(corpus, split: str, encoder: TextEncoder) -> np.ndarray:
@@ -80,8 +90,16 @@ class EvaluationContext:
         return batched(dataset, lengths, shuffle=False, cache=False, max_batch=64, tokens_per_batch=8192)
 
 
-def evaluate_run(run_dir: str | Path, source: str | None = None, split: str = "test", *, corpus=None,
-                 model: keras.Model | None = None, limit: int | None = None, decode: dict | None = None) -> dict:
+def evaluate_run(
+    run_dir: str | Path,
+    source: str | None = None,
+    split: str = "test",
+    *,
+    corpus=None,
+    model: keras.Model | None = None,
+    limit: int | None = None,
+    decode: dict | None = None,
+) -> dict:
     """The run's metrics on `split` of `source` (default: the run's own source). `decode`: seq2seq
     search settings over the run's ``[decode]`` table, e.g. ``{"beam": 8, "alpha": 0.6}`` (to tune
     them on the validation split)."""
@@ -96,8 +114,16 @@ def evaluate_run(run_dir: str | Path, source: str | None = None, split: str = "t
     if model is None:
         model = load_model(run.check().model)
     labels = Vocabulary.load(run.file(task.label_file), level="label") if task.label_file else None
-    context = EvaluationContext(config, corpus, split, model, TextEncoder(run.path), labels, limit,
-                                run.file(task.label_file) if task.label_file else None)
+    context = EvaluationContext(
+        config,
+        corpus,
+        split,
+        model,
+        TextEncoder(run.path),
+        labels,
+        limit,
+        run.file(task.label_file) if task.label_file else None,
+    )
     return pipeline_for(task).evaluate(context)
 
 
@@ -118,8 +144,10 @@ def load_model(path: Path) -> keras.Model:
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as error:  # zip, HDF5 and config errors from deep inside keras
-        raise ValueError(f"{path}: not a readable Keras model ({type(error).__name__}: "
-                         f"{str(error).strip().splitlines()[0][:200] if str(error).strip() else 'no detail'})") from None
+        raise ValueError(
+            f"{path}: not a readable Keras model ({type(error).__name__}: "
+            f"{str(error).strip().splitlines()[0][:200] if str(error).strip() else 'no detail'})"
+        ) from None
 
 
 def compiled_predict(model: keras.Model):
@@ -153,8 +181,11 @@ def tagging_metrics(model: keras.Model, predict, batches, vocab: Vocabulary) -> 
 
         # Reserved/unknown predictions are "O" for the span scorer.
         clean = [[t if t.startswith(("B-", "I-")) or t == "O" else "O" for t in s] for s in pred_seqs]
-        result.update(entity_f1=f1_score(gold_seqs, clean), entity_precision=precision_score(gold_seqs, clean),
-                      entity_recall=recall_score(gold_seqs, clean))
+        result.update(
+            entity_f1=f1_score(gold_seqs, clean),
+            entity_precision=precision_score(gold_seqs, clean),
+            entity_recall=recall_score(gold_seqs, clean),
+        )
     return result
 
 
@@ -168,8 +199,14 @@ def evaluate_stream(context: EvaluationContext) -> dict:
     while batch > 1 and (len(ids) - 1) // batch < window:
         batch //= 2  # short texts: fewer tracks
     stateful = keras_seq.build_language_model(
-        model.get_layer("logits").units, cell=m["cell"], embed_dim=m["embed_dim"], units=m["units"],
-        depth=m["depth"], batch_size=batch, stateful=True)
+        model.get_layer("logits").units,
+        cell=m["cell"],
+        embed_dim=m["embed_dim"],
+        units=m["units"],
+        depth=m["depth"],
+        batch_size=batch,
+        stateful=True,
+    )
     stateful.set_weights(model.get_weights())
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
     total, count = 0.0, 0
@@ -178,5 +215,4 @@ def evaluate_stream(context: EvaluationContext) -> dict:
         total += float(loss_fn(y, predict(x)))
         count += int(np.prod(y.shape))
     nats = total / count
-    return {"loss_nats": nats, "perplexity": math.exp(nats), "bits_per_token": nats / math.log(2),
-            "tokens": count}
+    return {"loss_nats": nats, "perplexity": math.exp(nats), "bits_per_token": nats / math.log(2), "tokens": count}

@@ -1,5 +1,6 @@
 """`keras-seq generate`: continue a prompt with a trained language model (`generate_text`),
 or transduce a text with an encoder-decoder (`transduce`), optionally plotting its alignment."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,14 @@ from keras_seq.pipelines.evaluate import load_model
 from keras_seq.pipelines.vocab import TextEncoder
 
 
-def generate_text(run_dir: str | Path, prompt: str, length: int = 200, temperature: float | None = None,
-                  beam: int | None = None, seed: int = 0) -> str:
+def generate_text(
+    run_dir: str | Path,
+    prompt: str,
+    length: int = 200,
+    temperature: float | None = None,
+    beam: int | None = None,
+    seed: int = 0,
+) -> str:
     """Greedy by default; temperature sampling (seeded) or beam search on request."""
     run_dir = Path(run_dir)
     encoder = TextEncoder(run_dir)
@@ -26,7 +33,9 @@ def generate_text(run_dir: str | Path, prompt: str, length: int = 200, temperatu
         raise ValueError("the prompt is empty after tokenization")
     log_probs, states = stepper.run(np.array([ids]), stepper.initial_states(1))
     if beam is not None:
-        tokens = list(decoding.beam_search(stepper.step, log_probs, states, length, beam_width=beam, alpha=0.0)[0].tokens)
+        tokens = list(
+            decoding.beam_search(stepper.step, log_probs, states, length, beam_width=beam, alpha=0.0)[0].tokens
+        )
     elif temperature is not None:
         tokens = decoding.sample(stepper.step, log_probs, states, length, temperature, seed)[0].tolist()
     else:

@@ -10,13 +10,14 @@ strings; taggers give token lists and tag lists. `TextTokenizer.save` writes the
 ``tokenizer.json`` contract (`keras_seq.contracts.tokenizer`) with its vocabulary,
 which every exporter and both tokenizer twins read.
 """
+
 from __future__ import annotations
 
 import collections
 import shutil
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -50,8 +51,17 @@ class TextTokenizer:
         self.vocab: Vocabulary = self.encoder.vocab
 
     @classmethod
-    def fit(cls, texts, *, level: str = "word", vocab_size: int | None = 20000, min_count: int = 1,
-            max_len: int | None = None, lower: bool = True, truncate: str = "tail") -> "TextTokenizer":
+    def fit(
+        cls,
+        texts,
+        *,
+        level: str = "word",
+        vocab_size: int | None = 20000,
+        min_count: int = 1,
+        max_len: int | None = None,
+        lower: bool = True,
+        truncate: str = "tail",
+    ) -> TextTokenizer:
         """A vocabulary of the `vocab_size` most frequent tokens of `texts` (strings, or
         token lists for taggers); ids 0 and 1 are <PAD> and <UNK>."""
         spec = TokenizerSpec(level=level, lower=lower, max_len=max_len, truncate=truncate)
@@ -62,13 +72,14 @@ class TextTokenizer:
         if not counts:
             raise ValueError("TextTokenizer.fit: the texts hold no tokens")
         directory = Path(tempfile.mkdtemp(prefix="keras-seq-tokenizer-"))
-        Vocabulary.build(key_counts(counts, spec), max_size=vocab_size, min_count=min_count,
-                         level=level).save(directory / spec.vocab_file)
+        Vocabulary.build(key_counts(counts, spec), max_size=vocab_size, min_count=min_count, level=level).save(
+            directory / spec.vocab_file
+        )
         spec.save(directory)
         return cls(directory)
 
     @classmethod
-    def load(cls, directory: str | Path) -> "TextTokenizer":
+    def load(cls, directory: str | Path) -> TextTokenizer:
         """A tokenizer saved by `save` (or a run or export's tokenizer folder)."""
         return cls(directory)
 
@@ -116,9 +127,17 @@ def label_ids(labels: Sequence, names: Sequence[str] | None = None) -> tuple[lis
     return [index[str(x)] for x in labels], names
 
 
-def text_dataset(texts, labels: Iterable | None = None, *, tokenizer: TextTokenizer, tokens_per_batch: int = 4096,
-                 max_batch: int = 64, buckets: int = 12, shuffle_seed: int | None = 0,
-                 label_names: Sequence[str] | None = None) -> tf.data.Dataset:
+def text_dataset(
+    texts,
+    labels: Iterable | None = None,
+    *,
+    tokenizer: TextTokenizer,
+    tokens_per_batch: int = 4096,
+    max_batch: int = 64,
+    buckets: int = 12,
+    shuffle_seed: int | None = 0,
+    label_names: Sequence[str] | None = None,
+) -> tf.data.Dataset:
     """Length-bucketed, padded batches for `model.fit`: (ids, label ids) or just ids.
 
     Classifiers: `labels` are class names or ids (names get ids in sorted order, or
@@ -127,13 +146,23 @@ def text_dataset(texts, labels: Iterable | None = None, *, tokenizer: TextTokeni
     `tokens_per_batch` tokens (at most `max_batch` rows); `shuffle_seed=None`
     keeps the order. Rows are right-padded with 0, so ``Embedding(mask_zero=True)``
     masks exactly the padding."""
-    ids = unbatch_ragged(_string_batches(texts).map(lambda batch: tokenizer.encode(batch) if not isinstance(
-        batch, tf.RaggedTensor) else tokenizer.encoder.encode_tokens(batch)))
+    ids = unbatch_ragged(
+        _string_batches(texts).map(
+            lambda batch: (
+                tokenizer.encode(batch)
+                if not isinstance(batch, tf.RaggedTensor)
+                else tokenizer.encoder.encode_tokens(batch)
+            )
+        )
+    )
     if labels is not None:
         targets, _ = label_ids(labels, label_names)
         if isinstance(targets[0], list):
-            target_ds = unbatch_ragged(tf.data.Dataset.from_tensor_slices(tf.ragged.constant(targets, dtype=tf.int64))
-                                       .batch(ENCODE_BATCH).map(lambda t: truncate(t, tokenizer.spec)))
+            target_ds = unbatch_ragged(
+                tf.data.Dataset.from_tensor_slices(tf.ragged.constant(targets, dtype=tf.int64))
+                .batch(ENCODE_BATCH)
+                .map(lambda t: truncate(t, tokenizer.spec))
+            )
         else:
             target_ds = tf.data.Dataset.from_tensor_slices(tf.constant(targets, tf.int64))
         ids = tf.data.Dataset.zip((ids, target_ds))
@@ -141,5 +170,13 @@ def text_dataset(texts, labels: Iterable | None = None, *, tokenizer: TextTokeni
     lengths = split_lengths(ids)
     if lengths.size == 0:
         raise ValueError("text_dataset: no texts")
-    return batched(ids, np.maximum(lengths, 1), tokens_per_batch=tokens_per_batch, max_batch=max_batch,
-                   buckets=buckets, shuffle=shuffle_seed is not None, seed=shuffle_seed or 0, cache=False)
+    return batched(
+        ids,
+        np.maximum(lengths, 1),
+        tokens_per_batch=tokens_per_batch,
+        max_batch=max_batch,
+        buckets=buckets,
+        shuffle=shuffle_seed is not None,
+        seed=shuffle_seed or 0,
+        cache=False,
+    )

@@ -8,6 +8,7 @@ Always predicting 1 (the mean of the target) gives MSE = Var(U + U') = 1/6
 up to T steps. Plain Elman RNNs are known to fail at moderate T; gated cells
 (GRU, LSTM) do not.
 """
+
 from __future__ import annotations
 
 import time
@@ -83,8 +84,7 @@ def run_memory_experiment(
 
 def format_table(results: list[MemoryResult], steps: int) -> str:
     lines = [
-        f"Adding problem, T={steps}: test MSE after the same training budget "
-        f"(predicting 1 scores {BASELINE_MSE:.3f})",
+        f"Adding problem, T={steps}: test MSE after the same training budget (predicting 1 scores {BASELINE_MSE:.3f})",
         f"{'cell':6} {'test MSE':>9} {'vs baseline':>12} {'train s':>8}",
     ]
     for r in results:

@@ -6,6 +6,7 @@ hardware, and cost time where they are emulated (benchmarks/bench_training.py me
 policies on the machine it runs on; figures in benchmarks/README.md). A shipped config cannot
 know the machine, so it says "auto".
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -81,8 +82,9 @@ def resolve_precision(setting: str | None) -> tuple[str | None, str]:
 def machine_summary() -> str:
     """One line for benchmark results: architecture, cores, CPU model and whether it has native bf16."""
     flags = [flag for flag in BF16_CPU_FLAGS if flag in cpu_flags()]
-    return (f"{platform.machine()}, {os.cpu_count()} cores, {cpu_model()}, "
-            f"bf16 instructions: {', '.join(flags) or 'none'}")
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, {cpu_model()}, bf16 instructions: {', '.join(flags) or 'none'}"
+    )
 
 
 @contextlib.contextmanager

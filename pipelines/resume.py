@@ -10,6 +10,7 @@ when `fit` returns, before the run is evaluated. `RunBackup` keeps all of that
 temporary name and renaming it, and is deleted by `train_run` only after
 metrics.json is written.
 """
+
 from __future__ import annotations
 
 import csv
@@ -55,15 +56,16 @@ class BackupState:
     callbacks: dict = field(default_factory=dict)  # class name -> {attribute: value}
 
     @staticmethod
-    def read(path: Path) -> "BackupState | None":
+    def read(path: Path) -> BackupState | None:
         if not path.exists():
             return None
         data = read_json_object(path, "the training backup's state")
         try:
             return BackupState(**data)
         except TypeError as error:
-            raise ContractError(f"{path}: not a training backup state ({error}); delete {path.parent} "
-                                "to train from the start") from None
+            raise ContractError(
+                f"{path}: not a training backup state ({error}); delete {path.parent} to train from the start"
+            ) from None
 
 
 def best_file(epoch: int) -> str:
@@ -78,8 +80,14 @@ class RunBackup(keras.callbacks.Callback):
     `on_train_begin` has reset it. `checkpoint` must save to `best_file(epoch)`
     names in `directory` (`checkpoint_for`)."""
 
-    def __init__(self, directory: Path, state: BackupState | None, callbacks: list, started: float,
-                 restore_from: Path | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        state: BackupState | None,
+        callbacks: list,
+        started: float,
+        restore_from: Path | None = None,
+    ) -> None:
         super().__init__()
         self.directory = Path(directory)
         # Where the state's weights are: `directory`, or (a worker that is not the chief) the chief's backup.
@@ -99,8 +107,10 @@ class RunBackup(keras.callbacks.Callback):
                 self.model.load_weights(str(path))
             except Exception as error:  # h5py / Keras say little about which file
                 detail = " ".join(str(error).split())  # h5py's messages span lines
-                raise ContractError(f"{path}: cannot restore the training backup ({type(error).__name__}: "
-                                    f"{detail}); delete {self.restore_from} to train from the start") from None
+                raise ContractError(
+                    f"{path}: cannot restore the training backup ({type(error).__name__}: "
+                    f"{detail}); delete {self.restore_from} to train from the start"
+                ) from None
             logger.info("resumed after epoch %d (%.0f s trained before)", self.state.epoch, self.earlier_seconds)
         for callback in self.tracked:
             for name, value in self.state.callbacks.get(type(callback).__name__, {}).items():
@@ -115,10 +125,16 @@ class RunBackup(keras.callbacks.Callback):
         replace_atomically(self.directory / weights, lambda tmp: self.model.save_weights(str(tmp)))
         best_epoch = done if self.checkpoint.best != self._best_before else self.state.best_epoch
         self.state = BackupState(
-            epoch=done, weights=weights, best_epoch=best_epoch, stopped=bool(self.model.stop_training),
+            epoch=done,
+            weights=weights,
+            best_epoch=best_epoch,
+            stopped=bool(self.model.stop_training),
             train_seconds=round(self.earlier_seconds + time.perf_counter() - self.started, 3),
-            callbacks={type(c).__name__: {name: _plain(getattr(c, name)) for name in CALLBACK_STATE[type(c)]}
-                       for c in self.tracked})
+            callbacks={
+                type(c).__name__: {name: _plain(getattr(c, name)) for name in CALLBACK_STATE[type(c)]}
+                for c in self.tracked
+            },
+        )
         write_json(self.directory / BACKUP_STATE_FILE, asdict(self.state))
         keep = {weights, best_file(best_epoch) if best_epoch else None}
         remove_stale(self.directory, keep)
@@ -132,8 +148,13 @@ def remove_stale(directory: Path, keep: set) -> None:
 
 
 def checkpoint_for(directory: Path, monitor: str, mode: str) -> keras.callbacks.ModelCheckpoint:
-    return keras.callbacks.ModelCheckpoint(str(Path(directory) / "best-{epoch:03d}.weights.h5"), monitor=monitor,
-                                           mode=mode, save_best_only=True, save_weights_only=True)
+    return keras.callbacks.ModelCheckpoint(
+        str(Path(directory) / "best-{epoch:03d}.weights.h5"),
+        monitor=monitor,
+        mode=mode,
+        save_best_only=True,
+        save_weights_only=True,
+    )
 
 
 def open_backup(run: RunDirectory, config_text: str, overwrite: bool) -> BackupState | None:
@@ -171,6 +192,7 @@ def history_rows(path: Path, epochs: int | None = None) -> list[dict]:
                     writer = csv.DictWriter(handle, fieldnames=fields)
                     writer.writeheader()
                     writer.writerows(kept)
+
             replace_atomically(path, write)
         rows = kept
     return [{k: (float(v) if v not in ("", None) else math.nan) for k, v in row.items()} for row in rows]

@@ -1,4 +1,5 @@
 """Corpus statistics for `keras-seq data stats`."""
+
 from __future__ import annotations
 
 import tempfile
@@ -6,17 +7,33 @@ import tempfile
 import numpy as np
 
 from keras_seq.pipelines.batching import bucket_batch_sizes, length_boundaries, padded_share, sorted_padded_share
-from keras_seq.pipelines.datasets import (LabelLookup, batched, build_label_vocab, encoded_dataset, first_ids,
-                                          prepare_text_dir, split_lengths)
+from keras_seq.pipelines.datasets import (
+    LabelLookup,
+    batched,
+    build_label_vocab,
+    encoded_dataset,
+    first_ids,
+    prepare_text_dir,
+    split_lengths,
+)
 from keras_seq.pipelines.readers import open_corpus
 from keras_seq.pipelines.readers.sources import SPLITS
 from keras_seq.pipelines.tokenize import TokenizerSpec
 from keras_seq.tasks import get_task
 
 
-def corpus_stats(source: str, task: str, level: str = "word", max_len: int | None = None,
-                 vocab_size: int = 20000, min_count: int = 1, batch_size: int = 64, buckets: int = 12,
-                 lower: bool = True, **options) -> dict:
+def corpus_stats(
+    source: str,
+    task: str,
+    level: str = "word",
+    max_len: int | None = None,
+    vocab_size: int = 20000,
+    min_count: int = 1,
+    batch_size: int = 64,
+    buckets: int = 12,
+    lower: bool = True,
+    **options,
+) -> dict:
     """Statistics of the training split (and the <UNK> share on a held-out split).
 
     Padded shares are measured by running one epoch of the real batching
@@ -35,8 +52,9 @@ def corpus_stats(source: str, task: str, level: str = "word", max_len: int | Non
         lengths = split_lengths(train)
         held_out = "validation"
         try:
-            unk_ids = np.concatenate([np.asarray(first_ids(e)) for e in encoded_dataset(corpus, held_out, encoder,
-                                                                                        labels)])
+            unk_ids = np.concatenate(
+                [np.asarray(first_ids(e)) for e in encoded_dataset(corpus, held_out, encoder, labels)]
+            )
         except FileNotFoundError:
             held_out = "train"
             unk_ids = np.concatenate([np.asarray(first_ids(e)) for e in train])
@@ -55,15 +73,27 @@ def corpus_stats(source: str, task: str, level: str = "word", max_len: int | Non
             "unk_share_split": held_out,
         }
         if corpus.pipeline.task.stream:
-            result.update(padded_share_fixed=0.0, padded_share_bucketed=0.0, padded_share_sorted=0.0,
-                          note="language modelling uses contiguous windows: nothing is padded")
+            result.update(
+                padded_share_fixed=0.0,
+                padded_share_bucketed=0.0,
+                padded_share_sorted=0.0,
+                note="language modelling uses contiguous windows: nothing is padded",
+            )
             return result
         fixed_len = max_len or int(lengths.max())
-        fixed = batched(train, lengths, max_batch=batch_size, bucketing=False, fixed_length=fixed_len, shuffle=False,
-                        cache=False)
+        fixed = batched(
+            train, lengths, max_batch=batch_size, bucketing=False, fixed_length=fixed_len, shuffle=False, cache=False
+        )
         tokens_per_batch = int(batch_size * lengths.mean())
-        bucketed = batched(train, lengths, tokens_per_batch=tokens_per_batch, max_batch=4 * batch_size,
-                           buckets=buckets, shuffle=True, cache=False)
+        bucketed = batched(
+            train,
+            lengths,
+            tokens_per_batch=tokens_per_batch,
+            max_batch=4 * batch_size,
+            buckets=buckets,
+            shuffle=True,
+            cache=False,
+        )
         boundaries = length_boundaries(lengths, buckets)
         result.update(
             padded_share_fixed=padded_share(fixed)[0],

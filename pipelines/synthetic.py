@@ -6,6 +6,7 @@ not bad at all" (pos) vs "the plot was bad , not good at all" (neg). Only a
 model that reads the order -- negation scope, contrast after "but" -- can beat
 chance on the contrastive patterns.
 """
+
 from __future__ import annotations
 
 import json

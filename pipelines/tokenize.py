@@ -30,15 +30,40 @@ The rules (``RULES_VERSION`` names them; change both twins together):
    characters (rule 6) keep the original, so a tagger can share one embedding
    for "The" / "the" / "THE" and still see the case through the characters.
 """
+
 from __future__ import annotations
 
 import tensorflow as tf
 
-from keras_seq.contracts.tokenizer import (BR_PATTERN, PAD, PAD_ID, PUNCT_PATTERN, RULES_VERSION, SPACE_PATTERN, UNK,
-                                           UNK_ID, WINDOW_MARGIN, TokenizerSpec, word_window)
+from keras_seq.contracts.tokenizer import (
+    BR_PATTERN,
+    PAD,
+    PAD_ID,
+    PUNCT_PATTERN,
+    RULES_VERSION,
+    SPACE_PATTERN,
+    UNK,
+    UNK_ID,
+    WINDOW_MARGIN,
+    TokenizerSpec,
+    word_window,
+)
 
-__all__ = ["TokenizerSpec", "RULES_VERSION", "PAD", "UNK", "PAD_ID", "UNK_ID", "clean_text", "split_words",
-           "tokenize", "truncate", "normalize_tokens", "word_keys", "word_chars"]
+__all__ = [
+    "TokenizerSpec",
+    "RULES_VERSION",
+    "PAD",
+    "UNK",
+    "PAD_ID",
+    "UNK_ID",
+    "clean_text",
+    "split_words",
+    "tokenize",
+    "truncate",
+    "normalize_tokens",
+    "word_keys",
+    "word_chars",
+]
 
 
 def clean_text(texts: tf.Tensor, lower: bool = True) -> tf.Tensor:
@@ -100,6 +125,7 @@ def normalize_tokens(tokens: tf.RaggedTensor, spec: TokenizerSpec) -> tf.RaggedT
 
 def word_keys(tokens: tf.Tensor | tf.RaggedTensor, spec: TokenizerSpec):
     """Rule 7: word tokens (any shape, ragged or not) -> vocabulary keys."""
+
     def key(flat):
         if spec.lower_words:
             flat = tf.strings.lower(flat)  # ASCII letters only, as rule 2

@@ -7,6 +7,7 @@ RUN_DIR holds ``model.keras`` (the best epoch by ``train.monitor``),
 ``backup/`` (`keras_seq.pipelines.resume`: rerunning the same command resumes
 exactly where it stopped; a finished run is refused unless ``overwrite``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,22 +23,45 @@ import numpy as np
 import tensorflow as tf
 
 from keras_seq.contracts import RunDirectory
+from keras_seq.contracts.errors import replace_atomically, write_json
 from keras_seq.contracts.tokenizer import TOKENIZER_FILE
 from keras_seq.pipelines.budget import TrainingBudget
 from keras_seq.pipelines.config import dump_toml
-from keras_seq.contracts.errors import replace_atomically, write_json
-from keras_seq.pipelines.datasets import (ExampleTable, LabelLookup, batched, build_label_vocab, count_split_tokens,
-                                          encoded_dataset, epoch_batches, key_counts, prepare_text_dir, sorted_fixed_batches,
-                                          split_lengths)
+from keras_seq.pipelines.datasets import (
+    ExampleTable,
+    LabelLookup,
+    batched,
+    build_label_vocab,
+    count_split_tokens,
+    encoded_dataset,
+    epoch_batches,
+    key_counts,
+    prepare_text_dir,
+    sorted_fixed_batches,
+    split_lengths,
+)
+from keras_seq.pipelines.evaluate import (
+    compiled_predict,
+    corpus_from_config,
+    evaluate_run,
+    lm_stream,
+    lm_windows,
+    tagging_metrics,
+)
 from keras_seq.pipelines.precision import precision, resolve_precision
-from keras_seq.pipelines.evaluate import (compiled_predict, corpus_from_config, evaluate_run, lm_stream, lm_windows,
-                                          tagging_metrics)
 from keras_seq.pipelines.readers import Corpus
-from keras_seq.pipelines.resume import (BackupState, RunBackup, best_file, checkpoint_for, history_columns,
-                                        history_rows, open_backup)
+from keras_seq.pipelines.resume import (
+    BackupState,
+    RunBackup,
+    best_file,
+    checkpoint_for,
+    history_columns,
+    history_rows,
+    open_backup,
+)
+from keras_seq.pipelines.tasks import pipeline_for
 from keras_seq.pipelines.tokenize import TokenizerSpec
 from keras_seq.pipelines.vocab import TextEncoder, load_word_vectors
-from keras_seq.pipelines.tasks import pipeline_for
 from keras_seq.tasks import get_task
 
 logger = logging.getLogger(__name__)
@@ -114,8 +138,12 @@ def _singletons(counts: dict, encoder, rate: float) -> tuple[int | None, float]:
 
 
 def _optimizer(train: dict) -> keras.optimizers.Optimizer:
-    classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW, "sgd": keras.optimizers.SGD,
-               "rmsprop": keras.optimizers.RMSprop}
+    classes = {
+        "adam": keras.optimizers.Adam,
+        "adamw": keras.optimizers.AdamW,
+        "sgd": keras.optimizers.SGD,
+        "rmsprop": keras.optimizers.RMSprop,
+    }
     if train["optimizer"] not in classes:
         raise ValueError(f"train.optimizer must be one of {sorted(classes)}; received {train['optimizer']!r}")
     decay = {} if train["weight_decay"] is None else {"weight_decay": train["weight_decay"]}
@@ -165,8 +193,9 @@ def labeled_fit_data(part, setup: TrainingSetup) -> FitData:
     else:
         train_raw, val_raw = train_raw.cache(), val_raw.cache()
         lengths = split_lengths(train_raw)
-        validation = batched(val_raw, split_lengths(val_raw), shuffle=False, buckets=train["buckets"], cache=False,
-                             **budget)
+        validation = batched(
+            val_raw, split_lengths(val_raw), shuffle=False, buckets=train["buckets"], cache=False, **budget
+        )
     batching = dict(**budget, buckets=train["buckets"], cache=False)
     singletons = _singletons(setup.counts, setup.encoder, train.get("unk_singletons", 0.0))
     dropout = dict(rate=train["word_dropout"], singletons_from=singletons[0], singleton_rate=singletons[1])
@@ -174,13 +203,29 @@ def labeled_fit_data(part, setup: TrainingSetup) -> FitData:
         from keras_seq.pipelines.data_service import SHARDS_DIR, service_epoch_batches
 
         train_ds, steps = service_epoch_batches(
-            setup.corpus, setup.encoder, labels, lengths, setup.epochs, setup.run.path / SHARDS_DIR,
-            service=train["data_service"], shards=train["data_service_shards"], seed=train["seed"],
-            dropout=dropout, limit=data["limit"],
-            **{k: v for k, v in batching.items() if k != "cache"})
+            setup.corpus,
+            setup.encoder,
+            labels,
+            lengths,
+            setup.epochs,
+            setup.run.path / SHARDS_DIR,
+            service=train["data_service"],
+            shards=train["data_service_shards"],
+            seed=train["seed"],
+            dropout=dropout,
+            limit=data["limit"],
+            **{k: v for k, v in batching.items() if k != "cache"},
+        )
     else:
-        train_ds, steps = epoch_batches(train_raw, lengths, setup.epochs, seed=train["seed"], dropout=dropout,
-                                        batching=train["batching"], **batching)
+        train_ds, steps = epoch_batches(
+            train_raw,
+            lengths,
+            setup.epochs,
+            seed=train["seed"],
+            dropout=dropout,
+            batching=train["batching"],
+            **batching,
+        )
     callbacks = part.validation_callbacks(validation, label_vocab, train["monitor"])
     return FitData(train_ds, validation, callbacks, label_vocab, steps)
 
@@ -196,8 +241,12 @@ def stream_fit_data(setup: TrainingSetup) -> FitData:
 
 
 # What a collective op raises when another worker of the cluster dies or stops answering.
-_PEER_LOST = (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError,
-              tf.errors.DeadlineExceededError)
+_PEER_LOST = (
+    tf.errors.UnavailableError,
+    tf.errors.AbortedError,
+    tf.errors.CancelledError,
+    tf.errors.DeadlineExceededError,
+)
 
 
 def train_run(config: dict, run_dir: str | Path, verbose: int = 1, overwrite: bool = False) -> dict:
@@ -218,9 +267,11 @@ def train_run(config: dict, run_dir: str | Path, verbose: int = 1, overwrite: bo
 
         check_dispatcher(config["train"]["data_service"], config["train"]["data_service_timeout"])
     if task.stream and where.replicas > 1:
-        raise ValueError(f"a {task.name} run carries each track's state from window to window, which one "
-                         f"state per replica cannot keep across {where.replicas} replicas (Keras mirrors "
-                         "variables); train it with train.strategy = 'default'")
+        raise ValueError(
+            f"a {task.name} run carries each track's state from window to window, which one "
+            f"state per replica cannot keep across {where.replicas} replicas (Keras mirrors "
+            "variables); train it with train.strategy = 'default'"
+        )
     run = RunDirectory(run_dir)
     config_text = dump_toml(config)
     if where.is_chief:
@@ -238,16 +289,19 @@ def train_run(config: dict, run_dir: str | Path, verbose: int = 1, overwrite: bo
         if where.workers == 1:
             raise
         saved = BackupState.read(run.backup_state_file)
-        raise RuntimeError(f"worker {where.worker_index} of {where.workers}: the cluster lost a worker "
-                           f"({type(error).__name__}); run the same command on every worker again to resume after "
-                           f"epoch {saved.epoch if saved else 0} (the last one backed up in {run.backup})") from None
+        raise RuntimeError(
+            f"worker {where.worker_index} of {where.workers}: the cluster lost a worker "
+            f"({type(error).__name__}); run the same command on every worker again to resume after "
+            f"epoch {saved.epoch if saved else 0} (the last one backed up in {run.backup})"
+        ) from None
     finally:
         if out is not run:
             shutil.rmtree(out.path, ignore_errors=True)
 
 
-def _train(config: dict, task, run: RunDirectory, out: RunDirectory, state, where, config_text: str,
-           verbose: int) -> dict:
+def _train(
+    config: dict, task, run: RunDirectory, out: RunDirectory, state, where, config_text: str, verbose: int
+) -> dict:
     """`train_run` after the run directory's checks: `run` holds the backup to restore, `out` is where this
     process writes (`run` itself, but for a worker that is not the chief)."""
     from keras_seq.pipelines.distribute import files_digest, weights_digest
@@ -258,18 +312,30 @@ def _train(config: dict, task, run: RunDirectory, out: RunDirectory, state, wher
     out.config_file.write_text(config_text, encoding="utf-8")
     corpus = corpus_from_config(config)
     chars = bool(data["char_features"]) and task.character_features
-    spec = TokenizerSpec(level=data["level"], lower=data["lower"], max_len=data["max_len"], truncate=data["truncate"],
-                         char_vocab_file="chars.txt" if chars else None, max_word_len=data["max_word_len"],
-                         lower_words=data["lower_words"], zero_digits=data["zero_digits"])
+    spec = TokenizerSpec(
+        level=data["level"],
+        lower=data["lower"],
+        max_len=data["max_len"],
+        truncate=data["truncate"],
+        char_vocab_file="chars.txt" if chars else None,
+        max_word_len=data["max_word_len"],
+        lower_words=data["lower_words"],
+        zero_digits=data["zero_digits"],
+    )
     counts = count_split_tokens(corpus, "train", spec)  # once: the vocabulary and the singletons
-    encoder = prepare_text_dir(corpus, out.path, spec, vocab_size=data["vocab_size"], min_count=data["min_count"],
-                               counts=counts)
+    encoder = prepare_text_dir(
+        corpus, out.path, spec, vocab_size=data["vocab_size"], min_count=data["min_count"], counts=counts
+    )
     done = state.epoch if state else 0
     epochs = range(done, train["epochs"]) if not (state and state.stopped) else range(done, done)
     part = pipeline_for(task)
     fit = part.fit_data(TrainingSetup(config, out, corpus, encoder, counts, epochs))
-    contract = [TOKENIZER_FILE, spec.vocab_file, *([spec.char_vocab_file] if chars else []),
-                *([task.label_file] if fit.label_vocab is not None and task.label_file else [])]
+    contract = [
+        TOKENIZER_FILE,
+        spec.vocab_file,
+        *([spec.char_vocab_file] if chars else []),
+        *([task.label_file] if fit.label_vocab is not None and task.label_file else []),
+    ]
     where.check_same("the vocabulary and label files", files_digest(out.path, contract))
     matrix = None
     if m["vectors"]:
@@ -286,9 +352,12 @@ def _train(config: dict, task, run: RunDirectory, out: RunDirectory, state, wher
     policy, policy_reason = resolve_precision(train["mixed_precision"])  # "auto": bf16 where the hardware has it
     with where.scope(), precision(policy):
         model = task.build_model(config, *sizes, matrix, chars_size)
-        model.compile(optimizer=_optimizer(train), loss=task.loss(model, train["label_smoothing"]),
-                      jit_compile=train["jit_compile"],
-                      metrics=compiled_metrics or None)
+        model.compile(
+            optimizer=_optimizer(train),
+            loss=task.loss(model, train["label_smoothing"]),
+            jit_compile=train["jit_compile"],
+            metrics=compiled_metrics or None,
+        )
     monitor = train["monitor"]
     mode = "min" if monitor == "val_loss" else "max"
     out.backup.mkdir(exist_ok=True)
@@ -296,16 +365,33 @@ def _train(config: dict, task, run: RunDirectory, out: RunDirectory, state, wher
     callbacks = list(fit.callbacks)
     if fit.callbacks and where.workers > 1:
         callbacks.append(_ChiefScores(where.chiefs))
-    callbacks += [checkpoint_for(out.backup, monitor, mode),
-                  keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=train["patience"])]
+    callbacks += [
+        checkpoint_for(out.backup, monitor, mode),
+        keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=train["patience"]),
+    ]
     if train["lr_decay"]:  # before the CSV logger: history.csv gets the learning rate of every epoch
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=train["lr_decay"],
-                                                           patience=train["lr_patience"], min_delta=0.0,
-                                                           verbose=int(verbose > 0)))
-    callbacks += [TrainingBudget(train["max_minutes"], state.train_seconds if state else 0.0, done,
-                                 schedule=train["lr_schedule"] == "budget", agree=where.any, chiefs=where.chiefs),
-                  keras.callbacks.CSVLogger(str(out.history), append=True),
-                  keras.callbacks.TensorBoard(str(out.logs), write_graph=False)]
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor,
+                mode=mode,
+                factor=train["lr_decay"],
+                patience=train["lr_patience"],
+                min_delta=0.0,
+                verbose=int(verbose > 0),
+            )
+        )
+    callbacks += [
+        TrainingBudget(
+            train["max_minutes"],
+            state.train_seconds if state else 0.0,
+            done,
+            schedule=train["lr_schedule"] == "budget",
+            agree=where.any,
+            chiefs=where.chiefs,
+        ),
+        keras.callbacks.CSVLogger(str(out.history), append=True),
+        keras.callbacks.TensorBoard(str(out.logs), write_graph=False),
+    ]
     backup = RunBackup(out.backup, state, callbacks, started=time.perf_counter(), restore_from=run.backup)
     if len(epochs):
         with precision(policy):
@@ -316,8 +402,13 @@ def _train(config: dict, task, run: RunDirectory, out: RunDirectory, state, wher
     trained = weights_digest(model.get_weights())
     where.check_same("the trained weights", trained)
     if not where.is_chief:
-        logger.info("worker %d of %d: trained weights sha256 %s (the same as the chief's); the chief writes %s",
-                    where.worker_index, where.workers, trained, run.path)
+        logger.info(
+            "worker %d of %d: trained weights sha256 %s (the same as the chief's); the chief writes %s",
+            where.worker_index,
+            where.workers,
+            trained,
+            run.path,
+        )
         where.barrier()  # leave once the chief has finished the run
         return {"worker": where.worker_index, "workers": where.workers, "weights_sha256": trained}
     if not model.optimizer.built:  # a rerun that only finishes (every epoch trained): fit never built it
@@ -330,11 +421,16 @@ def _train(config: dict, task, run: RunDirectory, out: RunDirectory, state, wher
     replace_atomically(run.model, lambda tmp: model.save(tmp))
 
     history = history_columns(history_rows(run.history))
-    metrics = {"task": task.name, "train_seconds": round(final.train_seconds, 1),
-               "epochs_run": len(history.get("loss", [])), "kept_epoch": final.best_epoch,
-               "parameters": int(model.count_params()),
-               "best_val_loss": float(min(history.get("val_loss", [math.nan]))), "monitor": monitor,
-               "data_split": corpus.split_rule()}
+    metrics = {
+        "task": task.name,
+        "train_seconds": round(final.train_seconds, 1),
+        "epochs_run": len(history.get("loss", [])),
+        "kept_epoch": final.best_epoch,
+        "parameters": int(model.count_params()),
+        "best_val_loss": float(min(history.get("val_loss", [math.nan]))),
+        "monitor": monitor,
+        "data_split": corpus.split_rule(),
+    }
     if monitor != "val_loss":
         metrics[f"best_{monitor}"] = float(max(history.get(monitor, [math.nan])))
     if train["mixed_precision"]:  # the policy training ran under ("auto" resolved); model.keras is float32
@@ -342,13 +438,20 @@ def _train(config: dict, task, run: RunDirectory, out: RunDirectory, state, wher
         if train["mixed_precision"] == "auto":
             metrics["mixed_precision_auto"] = policy_reason
     if where.distributed or train["data_service"]:
-        metrics["distribution"] = {"strategy": where.name, "workers": where.workers, "replicas": where.replicas,
-                                   "data_service": train["data_service"] or None, "weights_sha256": trained}
-    metrics[part.report_split] = evaluate_run(run.path, None, split=part.report_split, corpus=corpus, model=model,
-                                              limit=data["limit"])
+        metrics["distribution"] = {
+            "strategy": where.name,
+            "workers": where.workers,
+            "replicas": where.replicas,
+            "data_service": train["data_service"] or None,
+            "weights_sha256": trained,
+        }
+    metrics[part.report_split] = evaluate_run(
+        run.path, None, split=part.report_split, corpus=corpus, model=model, limit=data["limit"]
+    )
     if part.report_split != "validation":
-        metrics["validation"] = evaluate_run(run.path, None, split="validation", corpus=corpus, model=model,
-                                             limit=data["limit"])
+        metrics["validation"] = evaluate_run(
+            run.path, None, split="validation", corpus=corpus, model=model, limit=data["limit"]
+        )
     _plot_curves(history, run.curves)
     write_json(run.metrics_file, metrics)
     shutil.rmtree(run.backup)  # only now: a kill before this line resumes, after it the run is finished
@@ -364,10 +467,17 @@ def _fit(model, fit: FitData, where, task, config: dict, epochs: range, callback
     """`model.fit` over the remaining epochs, distributed as `where` says."""
     validation = where.distribute(fit.validation)
     # shuffle=False: the datasets shuffle themselves (seeded per epoch); Keras would only warn that it cannot.
-    model.fit(where.distribute(fit.train, task.loss_unit(config)), validation_data=validation, epochs=epochs.stop,
-              initial_epoch=epochs.start, steps_per_epoch=fit.steps_per_epoch,
-              validation_steps=int(fit.validation.cardinality()) if validation is not fit.validation else None,
-              callbacks=callbacks, verbose=verbose, shuffle=False)
+    model.fit(
+        where.distribute(fit.train, task.loss_unit(config)),
+        validation_data=validation,
+        epochs=epochs.stop,
+        initial_epoch=epochs.start,
+        steps_per_epoch=fit.steps_per_epoch,
+        validation_steps=int(fit.validation.cardinality()) if validation is not fit.validation else None,
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,
+    )
 
 
 def _float32_twin(task, config: dict, model, sizes: tuple, chars_size: int | None):
@@ -375,8 +485,11 @@ def _float32_twin(task, config: dict, model, sizes: tuple, chars_size: int | Non
     compiled as it was."""
     twin = task.build_model(config, *sizes, None, chars_size)
     twin.set_weights(model.get_weights())
-    twin.compile(optimizer=_optimizer(config["train"]), loss=task.loss(twin, config["train"]["label_smoothing"]),
-                 metrics=task.metrics())
+    twin.compile(
+        optimizer=_optimizer(config["train"]),
+        loss=task.loss(twin, config["train"]["label_smoothing"]),
+        metrics=task.metrics(),
+    )
     twin.optimizer.build(twin.trainable_variables)  # with the trained optimizer state, as the model had it
     for mine, trained in zip(twin.optimizer.variables, model.optimizer.variables, strict=True):
         mine.assign(keras.ops.cast(trained.value, mine.dtype))
@@ -391,8 +504,10 @@ def _plot_curves(history: dict, path: Path) -> None:
 
     scores = sorted(k for k in history if k.endswith(("accuracy", "_f1")))
     fig, axes = plt.subplots(1, 2 if scores else 1, figsize=(11 if scores else 6, 4), squeeze=False)
-    for ax, keys, label in ((axes[0, 0], sorted(k for k in history if "loss" in k), "loss"),
-                            *(((axes[0, 1], scores, "accuracy / F1"),) if scores else ())):
+    for ax, keys, label in (
+        (axes[0, 0], sorted(k for k in history if "loss" in k), "loss"),
+        *(((axes[0, 1], scores, "accuracy / F1"),) if scores else ()),
+    ):
         for key in keys:
             ax.plot(np.arange(1, len(history[key]) + 1), history[key], marker="o", label=key)
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))

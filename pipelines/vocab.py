@@ -4,6 +4,7 @@ tables initialised from the vocabulary files, so they can be SavedModel assets.
 The files themselves (and `Vocabulary`) are the contract in
 `keras_seq.contracts.vocab`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,7 +13,15 @@ import numpy as np
 import tensorflow as tf
 
 from keras_seq.contracts.vocab import Vocabulary
-from keras_seq.pipelines.tokenize import PAD_ID, UNK_ID, TokenizerSpec, normalize_tokens, tokenize, word_chars, word_keys
+from keras_seq.pipelines.tokenize import (
+    PAD_ID,
+    UNK_ID,
+    TokenizerSpec,
+    normalize_tokens,
+    tokenize,
+    word_chars,
+    word_keys,
+)
 
 __all__ = ["Vocabulary", "TextEncoder", "lookup_table", "load_word_vectors"]
 
@@ -55,8 +64,7 @@ class TextEncoder(tf.Module):
     def _ids(table, keys: tf.RaggedTensor, code_points: bool) -> tf.RaggedTensor:
         if code_points:  # one-character strings -> their code points (char vocabularies' keys)
             keys = tf.ragged.map_flat_values(
-                lambda t: tf.cast(tf.strings.unicode_decode(t, "UTF-8", errors="replace").flat_values, tf.int64),
-                keys,
+                lambda t: tf.cast(tf.strings.unicode_decode(t, "UTF-8", errors="replace").flat_values, tf.int64), keys
             )
         ids = tf.ragged.map_flat_values(table.lookup, keys)
         # A literal "<PAD>" token in the data must not become padding.
@@ -84,8 +92,9 @@ class TextEncoder(tf.Module):
         return self._ids(self.char_table, word_chars(tokens, self.spec), True)
 
 
-def load_word_vectors(path: str | Path, vocab: Vocabulary, dim: int | None = None,
-                      seed: int = 0) -> tuple[np.ndarray, float]:
+def load_word_vectors(
+    path: str | Path, vocab: Vocabulary, dim: int | None = None, seed: int = 0
+) -> tuple[np.ndarray, float]:
     """Embedding matrix aligned with `vocab` from a text vector file
     (``word v1 v2 ...`` per line, as GloVe / word2vec text; a word2vec
     ``count dim`` header line is skipped). Rows of words not in the file are

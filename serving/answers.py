@@ -2,14 +2,27 @@
 signature outputs (as TF Serving returns them, and as the local server sends them). The NumPy
 decoding beside the ONNX graph is `keras_seq.serving.scoring`, re-exported here as before.
 """
+
 from __future__ import annotations
 
 from keras_seq.contracts.answers import classify_answer, generate_answer, lm_answer, tag_answer, text_of
 from keras_seq.serving.scoring import greedy_tokens, join_tokens, lm_scores, log_softmax, viterbi
 from keras_seq.serving.tasks import answers_for
 
-__all__ = ["classify_answer", "tag_answer", "lm_answer", "generate_answer", "viterbi", "log_softmax", "lm_scores",
-           "greedy_tokens", "join_tokens", "rows_of", "from_signature_outputs", "to_signature_outputs"]
+__all__ = [
+    "classify_answer",
+    "tag_answer",
+    "lm_answer",
+    "generate_answer",
+    "viterbi",
+    "log_softmax",
+    "lm_scores",
+    "greedy_tokens",
+    "join_tokens",
+    "rows_of",
+    "from_signature_outputs",
+    "to_signature_outputs",
+]
 
 
 def from_signature_outputs(task: str, row: dict, signature: str = "serving_default") -> dict:

@@ -11,6 +11,7 @@ Both return the answers of `serving.answers` (the same shapes as ``keras-seq pre
 Connection failures and timeouts are retried (predict is idempotent) and then raised as
 `ServingError` with a message that names the server; server-side errors carry the server's text.
 """
+
 from __future__ import annotations
 
 import base64
@@ -19,7 +20,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -43,7 +44,7 @@ def _retrying(call, retries: int, backoff: float, describe: str, transient: tupl
         except transient as error:
             if attempt == retries:
                 raise ServingError(f"{describe}: {error} (after {retries + 1} attempts)") from None
-            time.sleep(backoff * 2 ** attempt)
+            time.sleep(backoff * 2**attempt)
 
 
 def _rest_text(text: str | bytes):
@@ -56,8 +57,17 @@ def _rest_text(text: str | bytes):
 
 
 class RestClient:
-    def __init__(self, url: str, model: str, *, version: int | None = None, timeout: float = 30.0,
-                 retries: int = 2, backoff: float = 0.2, form: str = "instances") -> None:
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        *,
+        version: int | None = None,
+        timeout: float = 30.0,
+        retries: int = 2,
+        backoff: float = 0.2,
+        form: str = "instances",
+    ) -> None:
         if form not in ("instances", "inputs"):
             raise ValueError(f"`form` must be 'instances' or 'inputs'; received {form!r}")
         self.base = url.rstrip("/") + f"/v1/models/{model}" + (f"/versions/{version}" if version else "")
@@ -65,8 +75,9 @@ class RestClient:
 
     def _request(self, path: str, body: dict | None = None) -> dict:
         data = None if body is None else json.dumps(body).encode("utf-8")
-        request = urllib.request.Request(self.base + path, data=data, method="POST" if data else "GET",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.base + path, data=data, method="POST" if data else "GET", headers={"Content-Type": "application/json"}
+        )
 
         def call():
             try:
@@ -86,11 +97,12 @@ class RestClient:
                 if isinstance(reason, (socket.timeout, TimeoutError)):
                     raise TimeoutError(f"no answer within {self.timeout} s") from None
                 raise ConnectionError(str(reason)) from None
-            except (socket.timeout, TimeoutError):  # the answer did not arrive in time
+            except TimeoutError:  # the answer did not arrive in time
                 raise TimeoutError(f"no answer within {self.timeout} s") from None
 
-        return _retrying(call, self.retries, self.backoff, self.base + path,
-                         (ConnectionError, TimeoutError, socket.timeout))
+        return _retrying(
+            call, self.retries, self.backoff, self.base + path, (ConnectionError, TimeoutError, socket.timeout)
+        )
 
     def status(self) -> dict:
         return self._request("")
@@ -132,8 +144,16 @@ def _tensor_to_numpy(proto) -> np.ndarray:
 
 
 class GrpcClient:
-    def __init__(self, target: str, model: str, *, version: int | None = None, timeout: float = 30.0,
-                 retries: int = 2, backoff: float = 0.2) -> None:
+    def __init__(
+        self,
+        target: str,
+        model: str,
+        *,
+        version: int | None = None,
+        timeout: float = 30.0,
+        retries: int = 2,
+        backoff: float = 0.2,
+    ) -> None:
         import grpc
         from tensorflow_serving.apis import prediction_service_pb2_grpc
 
@@ -155,8 +175,9 @@ class GrpcClient:
             request.model_spec.version.value = self.version
         values = [t if isinstance(t, bytes) else t.encode("utf-8", "surrogatepass") for t in texts]
         shape = tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=len(values))])
-        request.inputs["text"].CopyFrom(tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, tensor_shape=shape,
-                                                               string_val=values))
+        request.inputs["text"].CopyFrom(
+            tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, tensor_shape=shape, string_val=values)
+        )
         return request
 
     @staticmethod

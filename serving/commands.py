@@ -3,6 +3,7 @@
 `predict` answers from an export in either runtime (`OnnxPredictor`: no
 TensorFlow; `SavedModelPredictor`); `serve` runs `keras_seq.serving.server.serve`;
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,12 @@ def read_jsonl_texts(path: str) -> list:
             try:
                 value = json.loads(raw.decode("utf-8"))
             except UnicodeDecodeError as error:
-                items.append((f"line {number}: not valid UTF-8 (byte {error.start}); "
-                              "write the text as a JSON string with \\u escapes",))
+                items.append(
+                    (
+                        f"line {number}: not valid UTF-8 (byte {error.start}); "
+                        "write the text as a JSON string with \\u escapes",
+                    )
+                )
                 continue
             except json.JSONDecodeError as error:
                 items.append((f"line {number}: not valid JSON ({error.msg})",))
@@ -91,8 +96,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             failed.append(number)
     if failed:
         shown = ", ".join(map(str, failed[:20])) + (" ..." if len(failed) > 20 else "")
-        print(f"keras-seq predict: {len(failed)} of {len(items)} inputs got an error (line {shown}); "
-              "the others were answered", file=sys.stderr)
+        print(
+            f"keras-seq predict: {len(failed)} of {len(items)} inputs got an error (line {shown}); "
+            "the others were answered",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -106,6 +114,7 @@ def positive(kind):
         if not value > 0:
             raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}")
         return value
+
     return parse
 
 
@@ -113,9 +122,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from keras_seq.serving.server import serve
 
     print(f"serving {args.export_dir} on http://{args.host}:{args.port}", file=sys.stderr)
-    serve(args.export_dir, port=args.port, host=args.host, name=args.name, max_texts=args.max_texts,
-          max_body_bytes=args.max_body_bytes, body_timeout=args.body_timeout, head_timeout=args.head_timeout,
-          int8=args.int8)
+    serve(
+        args.export_dir,
+        port=args.port,
+        host=args.host,
+        name=args.name,
+        max_texts=args.max_texts,
+        max_body_bytes=args.max_body_bytes,
+        body_timeout=args.body_timeout,
+        head_timeout=args.head_timeout,
+        int8=args.int8,
+    )
     return 0
 
 
@@ -147,10 +164,19 @@ def add_commands(sub) -> None:
     serve.add_argument("--name", default=None, help="model name in the URL (default: the export's name)")
     serve.add_argument("--int8", action="store_true", help="answer from the export's int8 ONNX graphs")
     serve.add_argument("--max-texts", type=positive(int), default=256, help="most texts per request (V1 and V2)")
-    serve.add_argument("--max-body-bytes", type=positive(int), default=4 * 1024 * 1024,
-                       help="larger request bodies get 413 (default 4 MiB)")
-    serve.add_argument("--body-timeout", type=positive(float), default=30.0,
-                       help="seconds for a request body to arrive (408 after)")
-    serve.add_argument("--head-timeout", type=positive(float), default=10.0,
-                       help="seconds for a request head, from connecting or the previous answer (then closed)")
+    serve.add_argument(
+        "--max-body-bytes",
+        type=positive(int),
+        default=4 * 1024 * 1024,
+        help="larger request bodies get 413 (default 4 MiB)",
+    )
+    serve.add_argument(
+        "--body-timeout", type=positive(float), default=30.0, help="seconds for a request body to arrive (408 after)"
+    )
+    serve.add_argument(
+        "--head-timeout",
+        type=positive(float),
+        default=10.0,
+        help="seconds for a request head, from connecting or the previous answer (then closed)",
+    )
     serve.set_defaults(func=_cmd_serve)

@@ -22,6 +22,7 @@ forever, and every 4xx is logged as an ERROR traceback. So:
 * `quiet_client_errors`: KServe's 4xx handlers log at ERROR with a traceback;
   this filter turns those records into one WARNING line.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -78,8 +79,13 @@ class _BodyTooLarge(Exception):
 class RequestGuard:
     """ASGI middleware around the KServe app (see the module docstring)."""
 
-    def __init__(self, app, max_body_bytes: int = MAX_BODY_BYTES, body_timeout: float = BODY_TIMEOUT,
-                 drain_bytes: int = DRAIN_BYTES) -> None:
+    def __init__(
+        self,
+        app,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        body_timeout: float = BODY_TIMEOUT,
+        drain_bytes: int = DRAIN_BYTES,
+    ) -> None:
         self.app, self.max_body_bytes, self.body_timeout = app, max_body_bytes, body_timeout
         self.drain_bytes = drain_bytes
 
@@ -113,11 +119,10 @@ class RequestGuard:
             if int(declared) > self.max_body_bytes:
                 if int(declared) <= self.drain_bytes and headers.get(b"expect", b"").lower() != b"100-continue":
                     await self._discard_rest(receive, 0)
-                raise ClientError(413, f"the body has {int(declared):,} bytes; the limit is "
-                                       f"{self.max_body_bytes:,}")
+                raise ClientError(413, f"the body has {int(declared):,} bytes; the limit is {self.max_body_bytes:,}")
         try:
             body = await asyncio.wait_for(self._read_body(receive), self.body_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ClientError(408, f"the body did not arrive within {self.body_timeout:g} s") from None
         except _BodyTooLarge as too_large:  # no Content-Length (chunked): found out while reading
             if too_large.more:
@@ -126,8 +131,11 @@ class RequestGuard:
         binary = headers.get(_V2_BINARY_HEADER)
         if binary is not None:  # V2 binary extension: a JSON head of that many bytes, then raw tensors
             if not binary.strip().isdigit() or int(binary) > len(body):
-                raise ClientError(400, f"Inference-Header-Content-Length must be a number of bytes within the "
-                                       f"body ({len(body)}); got {binary[:40].decode('latin-1')!r}")
+                raise ClientError(
+                    400,
+                    f"Inference-Header-Content-Length must be a number of bytes within the "
+                    f"body ({len(body)}); got {binary[:40].decode('latin-1')!r}",
+                )
             return scope, body
         if not body.strip():
             raise ClientError(400, "the request body is empty; send a JSON object")
@@ -172,14 +180,13 @@ class RequestGuard:
 
         try:
             await asyncio.wait_for(discard(), self.body_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass  # a slow sender gets its 413 and a closed connection
 
 
 async def _send_json(send, status: int, content: dict, extra_headers: tuple = ()) -> None:
     body = json.dumps(content).encode("utf-8")
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               *extra_headers]
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra_headers]
     if status in (408, 413):  # the rest of the body was not read: the connection cannot be reused
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})

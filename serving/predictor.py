@@ -7,18 +7,19 @@ twin of the tokenizer inside the SavedModel (byte-identical ids, tested).
 Thread-safe: ONNX Runtime sessions may be run from several threads, and
 nothing else here holds mutable state.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
 from keras_seq.contracts import read_labels
 from keras_seq.contracts.export_dir import ONNX_MODEL_FILE, find_onnx_dir, read_onnx_info
 from keras_seq.serving import answers as A
-from keras_seq.serving.text import TextTokenizer
 from keras_seq.serving.tasks import answers_for
+from keras_seq.serving.text import TextTokenizer
 from keras_seq.tasks import get_task
 
 MAX_BATCH = 64  # prompts per generation batch
@@ -49,8 +50,9 @@ def check_texts(texts: Sequence, token_lists: bool = False) -> list:
         if not isinstance(text, (list, tuple)):
             raise TypeError(f"texts[{i}] is {type(text).__name__}, expected a string")
         if not token_lists:
-            raise TypeError(f"texts[{i}] is a {type(text).__name__}: token lists are answered by taggers only; "
-                            "send a string")
+            raise TypeError(
+                f"texts[{i}] is a {type(text).__name__}: token lists are answered by taggers only; send a string"
+            )
         for j, token in enumerate(text):
             if not isinstance(token, (str, bytes)):
                 raise TypeError(f"texts[{i}][{j}] is {type(token).__name__}, expected a token string")
@@ -133,11 +135,14 @@ class OnnxPredictor:
         first = outputs[0][np.arange(len(texts)), np.maximum(lengths - 1, 0)]
 
         def step(tokens, states):
-            result = self.session.run(None, {"ids": tokens[:, None].astype(np.int64),
-                                             **dict(zip(self.state_names, states))})
+            result = self.session.run(
+                None, {"ids": tokens[:, None].astype(np.int64), **dict(zip(self.state_names, states))}
+            )
             return result[0][:, -1], result[1:]
 
         generated = A.greedy_tokens(first, step, outputs[1:], length)
         level = self.tokenizer.level
-        return [A.generate_answer(A.join_tokens(row, self.vocab, level) if n > 0 else "")
-                for row, n in zip(generated, lengths)]
+        return [
+            A.generate_answer(A.join_tokens(row, self.vocab, level) if n > 0 else "")
+            for row, n in zip(generated, lengths)
+        ]

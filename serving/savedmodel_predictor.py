@@ -1,9 +1,10 @@
 """`SavedModelPredictor`: the exported SavedModel in TensorFlow, answering in
 the same shapes as `OnnxPredictor` (TensorFlow is imported only here)."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from keras_seq.contracts.export_dir import ExportDirectory
 from keras_seq.serving import answers as A

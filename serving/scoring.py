@@ -1,8 +1,9 @@
 """The NumPy pieces that run beside the ONNX graph: CRF Viterbi decoding, language-model
 scoring and greedy generation. No TensorFlow, no keras."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -11,8 +12,9 @@ from keras_seq.contracts.answers import lm_answer
 __all__ = ["viterbi", "log_softmax", "lm_scores", "greedy_tokens", "join_tokens"]
 
 
-def viterbi(emissions: np.ndarray, length: int, transitions: np.ndarray, start: np.ndarray,
-            end: np.ndarray) -> np.ndarray:
+def viterbi(
+    emissions: np.ndarray, length: int, transitions: np.ndarray, start: np.ndarray, end: np.ndarray
+) -> np.ndarray:
     """Best tag path of one sentence, in float32 with first-index tie-breaking,
     the same arithmetic as `keras_seq.CRF.decode`."""
     if length == 0:

@@ -1,6 +1,7 @@
 """Encoder-decoders beside ONNX Runtime: the encoder graph once per batch of texts, then
 `keras_seq.decoding.batch_beam_search` (NumPy; the arithmetic and tie-breaking of the
 SavedModel's in-graph search) over the decoder-step graph (`export.seq2seq_onnx`)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,14 +31,25 @@ def onnx_decode(predictor, texts: list) -> list[dict]:
     carry = [encoded[name] if name in encoded else np.zeros_like(encoded["state_h"]) for name in carry_names]
 
     def step(tokens, carry):
-        result = step_graph.run(output_names, {"token": tokens.astype(np.int64), **dict(zip(carry_names, carry)),
-                                               **fixed})
+        result = step_graph.run(
+            output_names, {"token": tokens.astype(np.int64), **dict(zip(carry_names, carry)), **fixed}
+        )
         return result[0], result[1:]
 
-    max_lengths = decoding.max_target_lengths(mask.sum(axis=1), float(settings["max_length_factor"]),
-                                              int(settings["max_length_extra"]))
-    best = decoding.batch_beam_search(step, carry, max_lengths, bos_id=BOS_ID, eos_id=EOS_ID, beam_width=width,
-                                      alpha=float(settings["alpha"]),
-                                      classes=target_classes(settings, list(predictor.labels)))
-    return [answers.seq2seq_answer([predictor.labels[i] for i in row], score)
-            for row, score in zip(best.rows(), best.scores)]
+    max_lengths = decoding.max_target_lengths(
+        mask.sum(axis=1), float(settings["max_length_factor"]), int(settings["max_length_extra"])
+    )
+    best = decoding.batch_beam_search(
+        step,
+        carry,
+        max_lengths,
+        bos_id=BOS_ID,
+        eos_id=EOS_ID,
+        beam_width=width,
+        alpha=float(settings["alpha"]),
+        classes=target_classes(settings, list(predictor.labels)),
+    )
+    return [
+        answers.seq2seq_answer([predictor.labels[i] for i in row], score)
+        for row, score in zip(best.rows(), best.scores)
+    ]

@@ -11,6 +11,7 @@ same `serving.client.RestClient` talks to this server and to TF Serving.
 
 Needs onnxruntime, numpy and kserve -- not TensorFlow.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,8 +26,14 @@ from kserve.errors import InvalidInput
 
 from keras_seq.contracts.export_dir import ExportDirectory
 from keras_seq.serving.answers import to_signature_outputs
-from keras_seq.serving.guard import (BODY_TIMEOUT, HEAD_TIMEOUT, MAX_BODY_BYTES, HeadTimeoutProtocol, RequestGuard,
-                                     quiet_client_errors)
+from keras_seq.serving.guard import (
+    BODY_TIMEOUT,
+    HEAD_TIMEOUT,
+    MAX_BODY_BYTES,
+    HeadTimeoutProtocol,
+    RequestGuard,
+    quiet_client_errors,
+)
 from keras_seq.serving.predictor import OnnxPredictor
 
 MAX_TEXTS = 256  # per request, V1 and V2
@@ -43,8 +50,7 @@ def _text(item, where: str):
             raise InvalidInput(f"{where}: 'b64' is not valid base64") from None
     if isinstance(item, dict) and set(item) == {"text"}:
         return _text(item["text"], where + ".text")
-    raise InvalidInput(f"{where}: expected a string, {{\"b64\": ...}} or {{\"text\": ...}}; "
-                       f"got {type(item).__name__}")
+    raise InvalidInput(f'{where}: expected a string, {{"b64": ...}} or {{"text": ...}}; got {type(item).__name__}')
 
 
 def texts_from_v1(payload, max_texts: int = MAX_TEXTS) -> tuple[list, str, str]:
@@ -90,8 +96,9 @@ def texts_from_v2(request: kserve.InferRequest, max_texts: int = MAX_TEXTS) -> l
     if not isinstance(data, list) or not all(isinstance(t, (str, bytes)) for t in data):
         raise InvalidInput(f"input '{V2_INPUT}' must hold a flat list of strings")
     if list(tensor.shape) != [len(data)]:
-        raise InvalidInput(f"input '{V2_INPUT}' must have shape [{len(data)}] (one string each); "
-                           f"got {list(tensor.shape)[:8]}")
+        raise InvalidInput(
+            f"input '{V2_INPUT}' must have shape [{len(data)}] (one string each); got {list(tensor.shape)[:8]}"
+        )
     if not data:
         raise InvalidInput(f"input '{V2_INPUT}' is empty")
     if len(data) > max_texts:
@@ -102,8 +109,9 @@ def texts_from_v2(request: kserve.InferRequest, max_texts: int = MAX_TEXTS) -> l
 class TextModel(kserve.Model):
     """One exported model (its ONNX artifact), answering raw texts."""
 
-    def __init__(self, export_dir: str | Path, name: str | None = None, max_texts: int = MAX_TEXTS,
-                 int8: bool = False) -> None:
+    def __init__(
+        self, export_dir: str | Path, name: str | None = None, max_texts: int = MAX_TEXTS, int8: bool = False
+    ) -> None:
         export_dir = Path(export_dir)
         info = ExportDirectory(export_dir).info()
         super().__init__(name or info["name"])
@@ -135,9 +143,12 @@ class TextModel(kserve.Model):
         if isinstance(payload, kserve.InferRequest):  # V2: one BYTES input of texts
             texts = texts_from_v2(payload, self.max_texts)
             answers = await asyncio.get_running_loop().run_in_executor(None, self._answer, texts, "serving_default")
-            output = kserve.InferOutput(name=V2_OUTPUT, shape=[len(answers)], datatype="BYTES",
-                                        data=[json.dumps(a) for a in answers])
-            return kserve.InferResponse(model_name=self.name, infer_outputs=[output], response_id=payload.id or str(uuid.uuid4()))
+            output = kserve.InferOutput(
+                name=V2_OUTPUT, shape=[len(answers)], datatype="BYTES", data=[json.dumps(a) for a in answers]
+            )
+            return kserve.InferResponse(
+                model_name=self.name, infer_outputs=[output], response_id=payload.id or str(uuid.uuid4())
+            )
         texts, signature, form = texts_from_v1(payload, self.max_texts)
         answers = await asyncio.get_running_loop().run_in_executor(None, self._answer, texts, signature)
         labels = self.predictor.labels
@@ -169,9 +180,17 @@ def _configure_uvicorn(host: str, max_body_bytes: int, body_timeout: float, head
     rest.uvicorn = types.SimpleNamespace(**{**vars(uvicorn), "Config": guarded_config})
 
 
-def serve(export_dir: str | Path, port: int = 8080, host: str = "127.0.0.1", name: str | None = None,
-          max_texts: int = MAX_TEXTS, max_body_bytes: int = MAX_BODY_BYTES, body_timeout: float = BODY_TIMEOUT,
-          head_timeout: float = HEAD_TIMEOUT, int8: bool = False) -> None:
+def serve(
+    export_dir: str | Path,
+    port: int = 8080,
+    host: str = "127.0.0.1",
+    name: str | None = None,
+    max_texts: int = MAX_TEXTS,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    body_timeout: float = BODY_TIMEOUT,
+    head_timeout: float = HEAD_TIMEOUT,
+    int8: bool = False,
+) -> None:
     """Serves the export's ONNX model (`int8`: its int8 graphs) until interrupted (V1, V2, health, metrics)."""
     model = TextModel(export_dir, name, max_texts, int8)
     model.load()

@@ -6,16 +6,26 @@ for both twins), and gives the same token ids byte for byte;
 ``tests/pipelines/test_tokenizer_twin.py`` checks that on real corpora. The rules are
 documented in `keras_seq.pipelines.tokenize`.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
-from keras_seq.contracts.tokenizer import (BR_PATTERN, PAD_ID, PUNCT_PATTERN, SPACE_PATTERN, UNK_ID, WINDOW_MARGIN,
-                                           TokenizerSpec, valid_text, word_window)
+from keras_seq.contracts.tokenizer import (
+    BR_PATTERN,
+    PAD_ID,
+    PUNCT_PATTERN,
+    SPACE_PATTERN,
+    UNK_ID,
+    WINDOW_MARGIN,
+    TokenizerSpec,
+    valid_text,
+    word_window,
+)
 from keras_seq.contracts.vocab import Vocabulary
 
 _BR = re.compile(BR_PATTERN)
@@ -56,8 +66,9 @@ class TextTokenizer:
         self.zero_digits: bool = spec.level == "word" and spec.zero_digits
         self.vocabulary = Vocabulary.load(directory / spec.vocab_file, spec.level)
         self.vocab = self.vocabulary.index
-        self.char_vocab = (Vocabulary.load(directory / spec.char_vocab_file, "char").index
-                           if spec.char_vocab_file else None)
+        self.char_vocab = (
+            Vocabulary.load(directory / spec.char_vocab_file, "char").index if spec.char_vocab_file else None
+        )
 
     def clean(self, text: str | bytes) -> str:
         text = _as_text(text)

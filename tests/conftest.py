@@ -1,4 +1,5 @@
 """Fixtures and the order the two xdist workers take the test files in; helpers are `tests.helpers`."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """What tests share besides fixtures: the repository's paths, fresh-process runners, a loopback
 server, a trained-and-exported demo model. Imported as `tests.helpers`."""
+
 from __future__ import annotations
 
 import contextlib
@@ -25,8 +26,14 @@ def run_python(code: str, *args: str, timeout: int = 300, env: dict | None = Non
 def run_cli(*args: str, timeout: int = 600, **kwargs) -> subprocess.CompletedProcess:
     """`keras-seq ARGS` in a fresh process, in the environment a user has (no TF log level set)."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    return subprocess.run([sys.executable, "-m", "keras_seq.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "keras_seq.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        **kwargs,
+    )
 
 
 def free_port() -> int:
@@ -47,8 +54,11 @@ def served(export_dir, *options: str, log=None, name: str = "reviews"):
 
     port = free_port()
     sink = open(log, "wb") if log else subprocess.DEVNULL
-    process = subprocess.Popen([sys.executable, "-m", "keras_seq.cli", "serve", str(export_dir), "--port", str(port),
-                                *options], stdout=sink, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keras_seq.cli", "serve", str(export_dir), "--port", str(port), *options],
+        stdout=sink,
+        stderr=subprocess.STDOUT,
+    )
     try:
         client = RestClient(f"http://127.0.0.1:{port}", name, retries=0, timeout=5)
         for _ in range(240):
@@ -82,8 +92,11 @@ def train_and_export(root: Path, name: str = "reviews") -> Path:
     from keras_seq.pipelines.train import train_run
 
     corpus = write_corpus(root / "data", {"train": 600, "dev": 100, "test": 100})
-    train_run(load_config(REPO / "pipelines" / "configs" / "demo.toml", [f'data.source="{corpus}"', "train.epochs=1"]),
-              root / "run", verbose=0)
+    train_run(
+        load_config(REPO / "pipelines" / "configs" / "demo.toml", [f'data.source="{corpus}"', "train.epochs=1"]),
+        root / "run",
+        verbose=0,
+    )
     export_run(root / "run", root / "export", name=name, verify=False)
     return root / "export"
 

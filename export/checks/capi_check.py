@@ -9,6 +9,7 @@ never imported (its folder is only located, to find the libraries).
 SIGNATURE.json: {"inputs": {"text": "name:0"}, "outputs": {key: "name:0"}}
 (the signature's tensor names, from the TF1 loader in `fresh_check.py`).
 """
+
 import ctypes
 import importlib.util
 import json
@@ -33,20 +34,46 @@ def _libraries():
     cc = ctypes.CDLL(os.path.join(folder, "libtensorflow_cc.so.2"), mode=ctypes.RTLD_GLOBAL)
     vp, i64 = ctypes.c_void_p, ctypes.c_int64
     for lib, name, res, args in [
-        (framework, "TF_NewStatus", vp, []), (framework, "TF_GetCode", ctypes.c_int, [vp]),
+        (framework, "TF_NewStatus", vp, []),
+        (framework, "TF_GetCode", ctypes.c_int, [vp]),
         (framework, "TF_Message", ctypes.c_char_p, [vp]),
         (framework, "TF_AllocateTensor", vp, [ctypes.c_int, ctypes.POINTER(i64), ctypes.c_int, ctypes.c_size_t]),
-        (framework, "TF_TensorData", vp, [vp]), (framework, "TF_TensorType", ctypes.c_int, [vp]),
-        (framework, "TF_NumDims", ctypes.c_int, [vp]), (framework, "TF_Dim", i64, [vp, ctypes.c_int]),
-        (cc, "TF_NewGraph", vp, []), (cc, "TF_NewSessionOptions", vp, []),
-        (cc, "TF_LoadSessionFromSavedModel", vp,
-         [vp, vp, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, vp, vp, vp]),
+        (framework, "TF_TensorData", vp, [vp]),
+        (framework, "TF_TensorType", ctypes.c_int, [vp]),
+        (framework, "TF_NumDims", ctypes.c_int, [vp]),
+        (framework, "TF_Dim", i64, [vp, ctypes.c_int]),
+        (cc, "TF_NewGraph", vp, []),
+        (cc, "TF_NewSessionOptions", vp, []),
+        (
+            cc,
+            "TF_LoadSessionFromSavedModel",
+            vp,
+            [vp, vp, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, vp, vp, vp],
+        ),
         (cc, "TF_GraphOperationByName", vp, [vp, ctypes.c_char_p]),
-        (cc, "TF_SessionRun", None, [vp, vp, ctypes.POINTER(TF_Output), ctypes.POINTER(vp), ctypes.c_int,
-                                     ctypes.POINTER(TF_Output), ctypes.POINTER(vp), ctypes.c_int, vp, ctypes.c_int,
-                                     vp, vp]),
-        (cc, "TF_StringInit", None, [vp]), (cc, "TF_StringCopy", None, [vp, ctypes.c_char_p, ctypes.c_size_t]),
-        (cc, "TF_StringGetDataPointer", vp, [vp]), (cc, "TF_StringGetSize", ctypes.c_size_t, [vp]),
+        (
+            cc,
+            "TF_SessionRun",
+            None,
+            [
+                vp,
+                vp,
+                ctypes.POINTER(TF_Output),
+                ctypes.POINTER(vp),
+                ctypes.c_int,
+                ctypes.POINTER(TF_Output),
+                ctypes.POINTER(vp),
+                ctypes.c_int,
+                vp,
+                ctypes.c_int,
+                vp,
+                vp,
+            ],
+        ),
+        (cc, "TF_StringInit", None, [vp]),
+        (cc, "TF_StringCopy", None, [vp, ctypes.c_char_p, ctypes.c_size_t]),
+        (cc, "TF_StringGetDataPointer", vp, [vp]),
+        (cc, "TF_StringGetSize", ctypes.c_size_t, [vp]),
     ]:
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = res, args
@@ -68,8 +95,9 @@ def main(directory, signature_path, texts_path, out_path):
 
     graph = cc.TF_NewGraph()
     tags = (ctypes.c_char_p * 1)(b"serve")
-    session = cc.TF_LoadSessionFromSavedModel(cc.TF_NewSessionOptions(), None, directory.encode(), tags, 1, graph,
-                                              None, status)
+    session = cc.TF_LoadSessionFromSavedModel(
+        cc.TF_NewSessionOptions(), None, directory.encode(), tags, 1, graph, None, status
+    )
     check("TF_LoadSessionFromSavedModel")
 
     def output(tensor_name):

@@ -16,6 +16,7 @@ its own:
 Writes the answers to OUT.npz and a summary (signature tensor names, warmup
 count, imported modules) to OUT.json.
 """
+
 import json
 import sys
 
@@ -33,8 +34,7 @@ def _texts(path):
     with open(path, encoding="utf-8") as f:
         items = json.load(f)
     # Items are {"text": str} or {"hex": bytes as hex} (invalid UTF-8 on purpose).
-    return np.array([bytes.fromhex(i["hex"]) if "hex" in i else i["text"].encode("utf-8") for i in items],
-                    dtype=object)
+    return np.array([bytes.fromhex(i["hex"]) if "hex" in i else i["text"].encode("utf-8") for i in items], dtype=object)
 
 
 def _feeds(path, signature_inputs):
@@ -69,8 +69,10 @@ def main(directory, inputs_path, out_path, chunk=None):
     with tf.Graph().as_default(), tf.compat.v1.Session() as session:
         meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], directory)
         for name, sig in meta.signature_def.items():
-            summary["signatures"][name] = {"inputs": {k: v.name for k, v in sig.inputs.items()},
-                                           "outputs": {k: v.name for k, v in sig.outputs.items()}}
+            summary["signatures"][name] = {
+                "inputs": {k: v.name for k, v in sig.inputs.items()},
+                "outputs": {k: v.name for k, v in sig.outputs.items()},
+            }
             if name not in feeds:
                 continue
             fetches = {k: v.name for k, v in sig.outputs.items()}

@@ -1,4 +1,5 @@
 """Texts every export is checked on: the awkward inputs a deployment meets."""
+
 from __future__ import annotations
 
 

@@ -8,6 +8,7 @@ those whose process is gone (`remove_debris`). Its checking children (fresh
 interpreters, ``saved_model_cli``) get SIGKILL when their parent dies
 (Linux' parent-death signal), so none outlives the export.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -18,8 +19,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 logger = logging.getLogger(__name__)
 SCRATCH_PREFIXES = ("keras-seq-verify", "keras-seq-parity", "keras-seq-savedmodel")
@@ -28,8 +29,10 @@ _SCRATCH = re.compile(r"^(?:%s)-(\d+)-" % "|".join(SCRATCH_PREFIXES))
 # Asks Linux for SIGKILL when the parent dies (prctl PR_SET_PDEATHSIG, kept across exec),
 # checks the parent did not die first, then becomes the command. A launcher rather than
 # subprocess' preexec_fn, which is unsafe in a process with threads (TensorFlow's).
-_GUARD = ("import ctypes, os, signal, sys; ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0); "
-          "os.getppid() == int(sys.argv[1]) or os._exit(137); os.execv(sys.argv[2], sys.argv[2:])")
+_GUARD = (
+    "import ctypes, os, signal, sys; ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0); "
+    "os.getppid() == int(sys.argv[1]) or os._exit(137); os.execv(sys.argv[2], sys.argv[2:])"
+)
 
 
 def run_child(command: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -78,6 +81,5 @@ def remove_debris(*folders: Path) -> list[Path]:
     for path in removed:
         shutil.rmtree(path, ignore_errors=True)
     if removed:
-        logger.info("removed %d folder(s) left by killed exports: %s", len(removed),
-                    ", ".join(p.name for p in removed))
+        logger.info("removed %d folder(s) left by killed exports: %s", len(removed), ", ".join(p.name for p in removed))
     return removed

@@ -7,6 +7,7 @@ loader and replays the warmup records; ``saved_model_cli show`` and ``run``
 load it once more. Every answer must equal the exporting model's: strings
 and ids exactly, numbers within `TOLERANCE`.
 """
+
 from __future__ import annotations
 
 import json
@@ -80,8 +81,11 @@ def verify_savedmodel(directory: str | Path, feeds: dict, reference: dict, timeo
     with scratch_dir("keras-seq-verify") as tmp:
         inputs = tmp / "feeds.npz"
         np.savez(inputs, **{f"{sig}/{name}": value for sig, feed in feeds.items() for name, value in feed.items()})
-        _run([sys.executable, str(FRESH_CHECK), str(directory), str(inputs), str(tmp / "answers.npz")],
-             "loading in a fresh process", timeout)
+        _run(
+            [sys.executable, str(FRESH_CHECK), str(directory), str(inputs), str(tmp / "answers.npz")],
+            "loading in a fresh process",
+            timeout,
+        )
         summary = json.loads((tmp / "answers.json").read_text(encoding="utf-8"))
         if summary["imported"]:
             raise VerificationError(f"the fresh process imported {summary['imported']}")
@@ -99,16 +103,18 @@ def verify_savedmodel(directory: str | Path, feeds: dict, reference: dict, timeo
         report["checked"].append(f"warmup replay ({summary['warmup_requests']} requests)")
         report["signatures"] = summary["signatures"]
         feed = feeds["serving_default"]
-        report["max_abs_diff"] = max(report["max_abs_diff"], _saved_model_cli(directory, feed, reference, tmp,
-                                                                               timeout))
+        report["max_abs_diff"] = max(report["max_abs_diff"], _saved_model_cli(directory, feed, reference, tmp, timeout))
         report["checked"].append("saved_model_cli show/run")
         if set(feed) == {"text"}:  # the C API check feeds one string tensor
             signature = tmp / "signature.json"
             signature.write_text(json.dumps(summary["signatures"]["serving_default"]), encoding="utf-8")
             texts = tmp / "texts.json"
             texts_file(list(feed["text"]), texts)
-            _run([sys.executable, str(CAPI_CHECK), str(directory), str(signature), str(texts), str(tmp / "capi.npz")],
-                 "loading through the TensorFlow C API", timeout)
+            _run(
+                [sys.executable, str(CAPI_CHECK), str(directory), str(signature), str(texts), str(tmp / "capi.npz")],
+                "loading through the TensorFlow C API",
+                timeout,
+            )
             capi = dict(np.load(tmp / "capi.npz", allow_pickle=True))
             for key, want in reference["serving_default"].items():
                 diff = compare(capi[key], want, f"C API/serving_default/{key}")
@@ -127,8 +133,24 @@ def _saved_model_cli(directory: Path, feed: dict, reference: dict, tmp: Path, ti
     for name, value in feed.items():
         np.save(tmp / f"input-{name}.npy", value, allow_pickle=True)
         arguments.append(f"{name}={tmp / f'input-{name}.npy'}")
-    _run([*cli, "run", "--dir", str(directory), "--tag_set", "serve", "--signature_def", "serving_default",
-          "--inputs", ";".join(arguments), "--outdir", str(tmp / "cli")], "saved_model_cli run", timeout)
+    _run(
+        [
+            *cli,
+            "run",
+            "--dir",
+            str(directory),
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+            "--inputs",
+            ";".join(arguments),
+            "--outdir",
+            str(tmp / "cli"),
+        ],
+        "saved_model_cli run",
+        timeout,
+    )
     worst = 0.0
     for key, want in reference["serving_default"].items():
         got = np.load(tmp / "cli" / f"{key}.npy", allow_pickle=True)
@@ -155,12 +177,17 @@ def verify_onnx(onnx_dir: str | Path, texts: list, reference: dict) -> dict:
     expected = [task.answer_from_outputs(row, predictor.labels) for row in rows_of(reference["serving_default"])]
     worst = 0.0
     for i, (answer, want) in enumerate(zip(predictor.predict(texts), expected)):
-        worst = max(worst, compare_answer(answer, want, task.answer_numbers(answer), task.answer_numbers(want),
-                                          f"onnx answer {i}"))
+        worst = max(
+            worst,
+            compare_answer(answer, want, task.answer_numbers(answer), task.answer_numbers(want), f"onnx answer {i}"),
+        )
     if predictor.task.generates:
         for i, answer in enumerate(predictor.generate(texts)):
-            compare(np.array(answer["continuation"]), np.array(reference["generate"]["continuation"][i].decode()),
-                    f"onnx continuation {i}")
+            compare(
+                np.array(answer["continuation"]),
+                np.array(reference["generate"]["continuation"][i].decode()),
+                f"onnx continuation {i}",
+            )
     return {"texts": len(texts), "max_abs_diff": worst}
 
 

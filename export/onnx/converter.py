@@ -9,6 +9,7 @@ character-feature taggers ``chars`` (batch, time, chars) int64. Language models
 also take and return every layer's states (``state_<i>_h`` / ``state_<i>_c``,
 (batch, units)), so the same graph scores a text and runs greedy steps.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,8 +25,14 @@ class Converter:
     """Walks a functional Keras model and asks each layer's registered handler for its nodes;
     keeps what handlers share: the graph builder `g`, masks as row lengths, recurrent states."""
 
-    def __init__(self, model, output_names: list[str], output_axes: list[list[str]], stateful_inputs: bool,
-                 input_names: list[str]) -> None:
+    def __init__(
+        self,
+        model,
+        output_names: list[str],
+        output_axes: list[list[str]],
+        stateful_inputs: bool,
+        input_names: list[str],
+    ) -> None:
         import keras
 
         self.keras = keras
@@ -44,8 +51,12 @@ class Converter:
         """Row lengths (int32) from right-padded ids: the mask as `sequence_lens`."""
         g = self.g
         valid = g.node("Not", [g.node("Equal", [ids, g.const("zero", 0, np.int64)])])
-        total = g.node("ReduceSum", [g.node("Cast", [valid], to=onnx.TensorProto.INT64),
-                                     g.const("axis1", [1], np.int64)], "lengths64", keepdims=0)
+        total = g.node(
+            "ReduceSum",
+            [g.node("Cast", [valid], to=onnx.TensorProto.INT64), g.const("axis1", [1], np.int64)],
+            "lengths64",
+            keepdims=0,
+        )
         return g.node("Cast", [total], "lengths", to=onnx.TensorProto.INT32)
 
     def default_lengths(self) -> str:
@@ -57,8 +68,7 @@ class Converter:
         """(step positions (1, T), row lengths (B, 1)), both int64, for batch-major x."""
         g = self.g
         steps = g.node("Squeeze", [g.shape_of(x, 1, 2)], "steps")
-        positions = g.node("Range", [g.const("zero_i", 0, np.int64), steps, g.const("one_i", 1, np.int64)],
-                           "positions")
+        positions = g.node("Range", [g.const("zero_i", 0, np.int64), steps, g.const("one_i", 1, np.int64)], "positions")
         row = g.node("Unsqueeze", [positions, g.const("axis0", [0], np.int64)])
         column = g.node("Unsqueeze", [g.node("Cast", [lengths], to=INT64), g.const("axis1", [1], np.int64)])
         return row, column
@@ -82,8 +92,15 @@ class Converter:
         for i, tensor in enumerate(self.model.inputs):
             integer = "int" in str(tensor.dtype)
             name = self.input_names[i]
-            shape = ["batch", "time", *(["chars"] if integer and len(tensor.shape) == 3 else
-                                        [int(d) if d else f"{name}_dim{k}" for k, d in enumerate(tensor.shape[2:])])]
+            shape = [
+                "batch",
+                "time",
+                *(
+                    ["chars"]
+                    if integer and len(tensor.shape) == 3
+                    else [int(d) if d else f"{name}_dim{k}" for k, d in enumerate(tensor.shape[2:])]
+                ),
+            ]
             names[id(tensor)] = g.add_input(name, INT64 if integer else FLOAT, shape[: len(tensor.shape)])
             if integer and self.first_ids is None:
                 self.first_ids = names[id(tensor)]
@@ -98,8 +115,10 @@ class Converter:
                     names[id(tensor)] = None
                 continue
             if args[0] is None:
-                raise ValueError(f"layer {layer.name!r} reads a value computed by a raw Keras op; "
-                                 "the ONNX export supports layers only")
+                raise ValueError(
+                    f"layer {layer.name!r} reads a value computed by a raw Keras op; "
+                    "the ONNX export supports layers only"
+                )
             handler = handler_for(layer)
             lengths = lengths_of.get(id(node.input_tensors[0]))
             if lengths is None and None in args[1:] and self.first_ids is not None:
@@ -121,8 +140,15 @@ class Converter:
         return g
 
 
-def model_to_onnx(model, output: str, output_axes: list[str], metadata: dict[str, str], *,
-                  stateful_inputs: bool = False, doc: str = "keras-seq model") -> onnx.ModelProto:
+def model_to_onnx(
+    model,
+    output: str,
+    output_axes: list[str],
+    metadata: dict[str, str],
+    *,
+    stateful_inputs: bool = False,
+    doc: str = "keras-seq model",
+) -> onnx.ModelProto:
     """The ONNX model of a keras_seq model; `onnx.checker` passes on it."""
     graph = Converter(model, [output], [output_axes], stateful_inputs, ["ids", "chars"]).convert()
     onnx_model = graph.model(metadata, doc=doc)

@@ -11,14 +11,15 @@ search runs in NumPy beside them (`keras_seq.serving.seq2seq`).
   ``weights`` (rows, time). The cell is one native node over one time step, its input
   the target embedding concatenated with the attentional vector.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import onnx
 
 from keras_seq.contracts.export_dir import DECODER_STEP_FILE, ONNX_MODEL_FILE
-from keras_seq.export.onnx.graph import FLOAT, INT64, GraphBuilder
 from keras_seq.export.onnx.converter import Converter
+from keras_seq.export.onnx.graph import FLOAT, INT64, GraphBuilder
 from keras_seq.export.onnx.recurrent import add_recurrent
 
 STATE_NAMES = ("state_h", "state_c")
@@ -38,8 +39,13 @@ def _encoder_graph(stepper, metadata: dict) -> onnx.ModelProto:
     g = Converter(stepper.encoder, ["memory", *states], axes, False, ["ids"]).convert()
     attention = decoder.attention
     if attention is not None and hasattr(attention, "memory_kernel"):  # additive: W_m m_s + b, once per source
-        keys = g.node("Add", [g.node("MatMul", ["memory", g.const("memory_kernel", attention.memory_kernel.numpy())]),
-                              g.const("attention_bias", attention.bias.numpy())])
+        keys = g.node(
+            "Add",
+            [
+                g.node("MatMul", ["memory", g.const("memory_kernel", attention.memory_kernel.numpy())]),
+                g.const("attention_bias", attention.bias.numpy()),
+            ],
+        )
         g.add_output(keys, "keys", FLOAT, ["batch", "time", "attention_units"])
     return _checked(g.model(metadata, doc="keras-seq seq2seq encoder"))
 
@@ -55,15 +61,17 @@ def _scores(g: GraphBuilder, attention, h: str) -> str:
     """(rows, time) attention scores of the query h (rows, H) over the memory."""
     axis1 = g.const("axis1", [1], np.int64)
     if hasattr(attention, "memory_kernel"):  # additive: v . tanh(W_q h + keys)
-        query = g.node("Unsqueeze", [g.node("MatMul", [h, g.const("query_kernel", attention.query_kernel.numpy())]),
-                                     axis1])
+        query = g.node(
+            "Unsqueeze", [g.node("MatMul", [h, g.const("query_kernel", attention.query_kernel.numpy())]), axis1]
+        )
         hidden = g.node("Tanh", [g.node("Add", [query, "keys"])])
         product = g.node("Mul", [hidden, g.const("score_vector", attention.score_vector.numpy())])
         return g.node("ReduceSum", [product, g.const("axis_last", [-1], np.int64)], "scores", keepdims=0)
     if getattr(attention, "scale", False):
         raise ValueError("scaled multiplicative attention is not supported by the ONNX export")
-    query = h if attention.score == "dot" else g.node("MatMul", [h, g.const("attention_kernel",
-                                                                            attention.kernel.numpy())])
+    query = (
+        h if attention.score == "dot" else g.node("MatMul", [h, g.const("attention_kernel", attention.kernel.numpy())])
+    )
     scores = g.node("MatMul", [g.node("Unsqueeze", [query, axis1]), g.transpose("memory", [0, 2, 1])])
     return g.node("Squeeze", [scores, axis1], "scores")
 
@@ -90,10 +98,22 @@ def _step_graph(stepper, metadata: dict) -> onnx.ModelProto:
     output = h
     if attention is not None:
         weights = _masked_softmax(g, _scores(g, attention, h), mask)
-        context = g.node("Squeeze", [g.node("MatMul", [g.node("Unsqueeze", [weights, g.const("axis1", [1], np.int64)]),
-                                                       memory]), g.const("axis1", [1], np.int64)])
-        output = g.node("Tanh", [g.node("MatMul", [g.node("Concat", [context, h], axis=1),
-                                                   g.const("combine_kernel", decoder.combine_kernel.numpy())])])
+        context = g.node(
+            "Squeeze",
+            [
+                g.node("MatMul", [g.node("Unsqueeze", [weights, g.const("axis1", [1], np.int64)]), memory]),
+                g.const("axis1", [1], np.int64),
+            ],
+        )
+        output = g.node(
+            "Tanh",
+            [
+                g.node(
+                    "MatMul",
+                    [g.node("Concat", [context, h], axis=1), g.const("combine_kernel", decoder.combine_kernel.numpy())],
+                )
+            ],
+        )
     else:  # the plain encoder-decoder: the memory is not read; weights are zeros
         weights = g.node("Mul", [g.node("Cast", [mask], to=FLOAT), g.const("zero_f", 0.0, np.float32)])
     logits = g.node("MatMul", [output, g.const("logits_kernel", stepper.logits.kernel.numpy())])

@@ -1,5 +1,6 @@
 """A small helper for writing ONNX graphs with `onnx.helper`: unique names,
 weights as initializers, one call per node."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -36,8 +37,7 @@ class GraphBuilder:
         self.initializers.append(numpy_helper.from_array(array, name))
         return name
 
-    def node(self, op: str, inputs: list[str], base: str | None = None, outputs: int = 1,
-             **attributes: Any) -> Any:
+    def node(self, op: str, inputs: list[str], base: str | None = None, outputs: int = 1, **attributes: Any) -> Any:
         """Adds one node; returns its output name (or a list when outputs > 1)."""
         base = base or op.lower()
         names = [self.unique(f"{base}_out{i}" if outputs > 1 else base) for i in range(outputs)]
@@ -57,8 +57,9 @@ class GraphBuilder:
 
     def model(self, metadata: dict[str, str], doc: str = "") -> onnx.ModelProto:
         graph = helper.make_graph(self.nodes, self.name, self.inputs, self.outputs, self.initializers)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                                  producer_name="keras-seq", doc_string=doc)
+        model = helper.make_model(
+            graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="keras-seq", doc_string=doc
+        )
         model.ir_version = 8  # what ONNX Runtime >= 1.14 reads; opset 18 needs >= 8
         helper.set_model_props(model, metadata)
         return model

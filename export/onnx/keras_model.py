@@ -7,6 +7,7 @@ tf2onnx problem); this maps each layer onto ONNX's own operators instead
 (`keras_seq.export.onnx.converter`), for Keras' built-in ``SimpleRNN`` / ``GRU`` /
 ``LSTM`` as well as this package's layers.
 """
+
 from __future__ import annotations
 
 import re
@@ -35,8 +36,15 @@ def _axes(tensor) -> list[str]:
     return ["batch", "time", *[f"d{k}" for k in range(2, len(tensor.shape))]][: len(tensor.shape)]
 
 
-def to_onnx(model, path: str | Path | None = None, *, sample_inputs=None, check: bool = True, atol: float = 1e-5,
-            metadata: dict[str, str] | None = None) -> onnx.ModelProto:
+def to_onnx(
+    model,
+    path: str | Path | None = None,
+    *,
+    sample_inputs=None,
+    check: bool = True,
+    atol: float = 1e-5,
+    metadata: dict[str, str] | None = None,
+) -> onnx.ModelProto:
     """The ONNX model of `model` (opset 18, ``onnx.checker`` full check), saved to `path` if given.
 
     Supported layers: Embedding (``mask_zero`` or not), Masking, this package's
@@ -67,8 +75,10 @@ def to_onnx(model, path: str | Path | None = None, *, sample_inputs=None, check:
     import keras
 
     if not getattr(model, "inputs", None):
-        raise ValueError("to_onnx needs a functional or Sequential model with known inputs "
-                         "(build a Sequential model with an Input first)")
+        raise ValueError(
+            "to_onnx needs a functional or Sequential model with known inputs "
+            "(build a Sequential model with an Input first)"
+        )
     if isinstance(model, keras.Sequential):  # the same layers (and weights) called on an Input
         x = first = keras.Input(batch_shape=model.inputs[0].shape, dtype=model.inputs[0].dtype, name="input")
         for layer in model.layers:
@@ -128,20 +138,24 @@ def check_parity(model, proto: onnx.ModelProto, sample_inputs=None, atol: float 
     want = model(inputs if len(inputs) > 1 else inputs[0], training=False)
     want = [np.asarray(w) for w in (want if isinstance(want, (list, tuple)) else [want])]
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    feed = {i.name: x.astype(np.int64 if i.type == "tensor(int64)" else np.float32)
-            for i, x in zip(session.get_inputs(), inputs)}
+    feed = {
+        i.name: x.astype(np.int64 if i.type == "tensor(int64)" else np.float32)
+        for i, x in zip(session.get_inputs(), inputs)
+    }
     got = session.run(None, feed)
     valid = _valid_steps(inputs)
     worst = 0.0
     for output, expected, actual in zip(session.get_outputs(), want, got):
         if expected.shape != actual.shape:
-            raise ValueError(f"ONNX parity: output {output.name!r} has shape {actual.shape}, the model's "
-                             f"{expected.shape}")
+            raise ValueError(
+                f"ONNX parity: output {output.name!r} has shape {actual.shape}, the model's {expected.shape}"
+            )
         if expected.ndim >= 3 and expected.shape[:2] == valid.shape:  # per-step: compare the valid steps
             expected, actual = expected[valid], actual[valid]
         diff = float(np.max(np.abs(expected - actual))) if expected.size else 0.0
         if not diff <= atol:
-            raise ValueError(f"ONNX parity: output {output.name!r} differs from the Keras model by {diff:.3g} "
-                             f"(> {atol:g})")
+            raise ValueError(
+                f"ONNX parity: output {output.name!r} differs from the Keras model by {diff:.3g} (> {atol:g})"
+            )
         worst = max(worst, diff)
     return worst

@@ -5,6 +5,7 @@ node (`keras_seq.export.onnx.recurrent`), ``SequencePooling`` and ``Dense`` -> a
 and reduction ops; ``Dropout`` is the identity at inference and the ``CRF`` layer passes its
 emissions through (Viterbi runs beside the graph, in `keras_seq.serving.scoring.viterbi`).
 """
+
 from __future__ import annotations
 
 import keras
@@ -20,8 +21,9 @@ layers = keras.layers
 
 
 # -- pass-through and per-step layers -------------------------------------------------------------------
-@onnx_handler(layers.Dropout, layers.SpatialDropout1D, layers.GaussianNoise, layers.GaussianDropout,
-              keras_seq.CRF, per_step=True)
+@onnx_handler(
+    layers.Dropout, layers.SpatialDropout1D, layers.GaussianNoise, layers.GaussianDropout, keras_seq.CRF, per_step=True
+)
 def identity(conv, layer, inputs, lengths):
     """Inactive at inference; the CRF's emissions are its output (decoding runs beside the graph)."""
     return inputs[0]
@@ -62,8 +64,10 @@ def time_distributed(conv, layer, inputs, lengths):
     inner = layer.layer
     handler = handler_for(inner)
     if not handler.per_step:
-        raise ValueError(f"layer {layer.name!r}: TimeDistributed({type(inner).__name__}) is not supported "
-                         "by the ONNX export (Dense, Activation, Softmax, Dropout are)")
+        raise ValueError(
+            f"layer {layer.name!r}: TimeDistributed({type(inner).__name__}) is not supported "
+            "by the ONNX export (Dense, Activation, Softmax, Dropout are)"
+        )
     return handler.write(conv, inner, inputs, lengths)  # these act on the last axis: the same on every step
 
 
@@ -86,8 +90,7 @@ def _embedding_mask(conv, layer, lengths, inputs):
 
 
 def embed(conv, layer, ids: str) -> str:
-    return conv.g.node("Gather", [conv.g.const(f"{layer.name}_embeddings", layer.embeddings.numpy()), ids],
-                       layer.name)
+    return conv.g.node("Gather", [conv.g.const(f"{layer.name}_embeddings", layer.embeddings.numpy()), ids], layer.name)
 
 
 @onnx_handler(layers.Embedding, mask=_embedding_mask)
@@ -101,11 +104,21 @@ def masking(conv, layer, inputs, lengths):
     lengths; the values pass through (Keras also zeroes masked steps: done here too)."""
     g, x = conv.g, inputs[0]
     keep = g.node("Not", [g.node("Equal", [x, g.const("mask_value", layer.mask_value, np.float32)])])
-    any_kept = g.node("ReduceMax", [g.node("Cast", [keep], to=onnx.TensorProto.FLOAT), g.const("axis2", [2], np.int64)],
-                      keepdims=1)  # (B, T, 1): 1.0 where the step is kept
-    conv.mask_lengths[layer.name] = g.node("Cast", [g.node("ReduceSum", [g.node("Squeeze", [
-        any_kept, g.const("axis2", [2], np.int64)]), g.const("axis1", [1], np.int64)], keepdims=0)],
-        f"{layer.name}_lengths", to=onnx.TensorProto.INT32)
+    any_kept = g.node(
+        "ReduceMax", [g.node("Cast", [keep], to=onnx.TensorProto.FLOAT), g.const("axis2", [2], np.int64)], keepdims=1
+    )  # (B, T, 1): 1.0 where the step is kept
+    conv.mask_lengths[layer.name] = g.node(
+        "Cast",
+        [
+            g.node(
+                "ReduceSum",
+                [g.node("Squeeze", [any_kept, g.const("axis2", [2], np.int64)]), g.const("axis1", [1], np.int64)],
+                keepdims=0,
+            )
+        ],
+        f"{layer.name}_lengths",
+        to=onnx.TensorProto.INT32,
+    )
     return g.node("Mul", [x, any_kept], layer.name)
 
 
@@ -124,13 +137,13 @@ def masked_pool(conv, name: str, x: str, lengths: str, mode: str) -> str:
     if mode == "mean":
         weights = g.node("Cast", [valid3], to=onnx.TensorProto.FLOAT)
         total = g.node("ReduceSum", [g.node("Mul", [x, weights]), axis1], keepdims=0)
-        count = g.node("Max", [g.node("Cast", [column], to=onnx.TensorProto.FLOAT),
-                               g.const("one_f", [1.0], np.float32)])
+        count = g.node(
+            "Max", [g.node("Cast", [column], to=onnx.TensorProto.FLOAT), g.const("one_f", [1.0], np.float32)]
+        )
         return g.node("Div", [total, count], name)
     lowest = g.const("lowest", -3.0e38, np.float32)
     pooled = g.node("ReduceMax", [g.node("Where", [valid3, x, lowest]), axis1], keepdims=0)
-    any_valid = g.node("Cast", [g.node("Greater", [column, g.const("zero_l", 0, np.int64)])],
-                       to=onnx.TensorProto.FLOAT)
+    any_valid = g.node("Cast", [g.node("Greater", [column, g.const("zero_l", 0, np.int64)])], to=onnx.TensorProto.FLOAT)
     return g.node("Mul", [pooled, any_valid], name)
 
 
@@ -211,8 +224,10 @@ def recurrent(conv, layer, inputs, lengths):
     else:
         directions, merge = [layer], None
         if layer.go_backwards and layer.return_sequences:
-            raise ValueError(f"layer {layer.name!r}: go_backwards with return_sequences outside "
-                             "Bidirectional is not supported by the ONNX export")
+            raise ValueError(
+                f"layer {layer.name!r}: go_backwards with return_sequences outside "
+                "Bidirectional is not supported by the ONNX export"
+            )
     first = directions[0]
     if getattr(first, "stateful", False) and not conv.stateful_inputs:
         raise ValueError(f"layer {layer.name!r}: stateful layers are not supported by the ONNX export")
@@ -220,7 +235,7 @@ def recurrent(conv, layer, inputs, lengths):
     initial = conv.state_inputs_for(first) if conv.stateful_inputs else None
     y, states = add_recurrent(g, g.transpose(inputs[0], [1, 0, 2]), lengths, directions, layer.name, initial)
     if initial is not None:
-        for name, state in zip(conv.state_inputs[-len(states):], states):
+        for name, state in zip(conv.state_inputs[-len(states) :], states):
             conv.state_outputs.append((name[: -len("_in")], state))
     if sequences and len(directions) == 1:  # Y (T, 1, B, H) -> (B, T, H)
         out = g.reshape(g.transpose(y, [2, 0, 1, 3]), [0, 0, -1])
@@ -255,10 +270,9 @@ def char_words(conv, layer, inputs, lengths):
     char_lengths = conv.lengths_of(flat)
     embedded = embed(conv, layer.embedding, flat)
     encoder = layer.encoder
-    _, states = add_recurrent(g, g.transpose(embedded, [1, 0, 2]), char_lengths,
-                              [encoder.forward_layer, encoder.backward_layer], layer.name)
+    _, states = add_recurrent(
+        g, g.transpose(embedded, [1, 0, 2]), char_lengths, [encoder.forward_layer, encoder.backward_layer], layer.name
+    )
     words = g.transpose(states[0], [1, 0, 2])  # (N, 2, U)
     target = g.node("Concat", [g.shape_of(chars, 0, 2), g.const("char_width", [2 * layer.units], np.int64)], axis=0)
     return g.node("Reshape", [words, target], layer.name)
-
-

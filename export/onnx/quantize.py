@@ -10,6 +10,7 @@ take and give the same inputs and outputs as the float ones (`OnnxPredictor(int8
 ``keras-seq predict / serve --int8``); their answers differ by the quantization error, which
 `export` measures on its check texts and `benchmarks/bench_latency.py --full-test` on whole test sets.
 """
+
 from __future__ import annotations
 
 import collections
@@ -40,12 +41,17 @@ def quantize_graphs(directory: Path, names: list[str]) -> dict:
         with tempfile.TemporaryDirectory(prefix="keras-seq-int8-") as tmp:
             prepared = Path(tmp) / name
             quant_pre_process(str(source), str(prepared), skip_optimization=True, skip_symbolic_shape=True)  # shapes
-            quantize_dynamic(str(prepared), str(target), op_types_to_quantize=list(QUANTIZED_OPS),
-                             weight_type=QuantType.QInt8)
+            quantize_dynamic(
+                str(prepared), str(target), op_types_to_quantize=list(QUANTIZED_OPS), weight_type=QuantType.QInt8
+            )
         graph = onnx.load(str(target)).graph
         quantized.update(_quantized_nodes(graph))
-        left |= {n.op_type for n in graph.node if n.op_type in ("GRU", "RNN", "Gemm", *QUANTIZED_OPS)
-                 and not (n.op_type == "Gather" and _int8_input(n, graph))}
+        left |= {
+            n.op_type
+            for n in graph.node
+            if n.op_type in ("GRU", "RNN", "Gemm", *QUANTIZED_OPS)
+            and not (n.op_type == "Gather" and _int8_input(n, graph))
+        }
         graphs[name] = int8_name(name)
     return {"graphs": graphs, "quantized": dict(quantized), "float": sorted(left)}
 

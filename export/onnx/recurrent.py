@@ -17,6 +17,7 @@ steps are skipped, ``Y_h``/``Y_c`` hold the state after the last valid step
 and a reverse direction starts at each row's own last valid step -- what the
 Keras layers do with a mask.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,8 +38,7 @@ _LSTM_ORDER = [0, 3, 1, 2]  # Keras blocks i, f, c, o -> ONNX i, o, f, c
 def _activation(fn, where: str) -> tuple[str, float | None, float | None]:
     name = getattr(fn, "__name__", str(fn))
     if name not in _ACTIVATIONS:
-        raise ValueError(f"{where}: activation {name!r} has no ONNX RNN equivalent "
-                         f"(supported: {sorted(_ACTIVATIONS)})")
+        raise ValueError(f"{where}: activation {name!r} has no ONNX RNN equivalent (supported: {sorted(_ACTIVATIONS)})")
     return _ACTIVATIONS[name]
 
 
@@ -58,8 +58,10 @@ def cell_arrays(layer) -> dict:
     kind = "ElmanCell" if kind == "SimpleRNNCell" else kind  # Keras' Elman cell: the same weights
     gates = {"ElmanCell": 1, "GRUCell": 3, "LSTMCell": 4}.get(kind)
     if gates is None:
-        raise ValueError(f"layer {layer.name!r}: cell {type(cell).__name__} has no native ONNX operator "
-                         "(ours and Keras' Elman / SimpleRNN, GRU and LSTM cells have)")
+        raise ValueError(
+            f"layer {layer.name!r}: cell {type(cell).__name__} has no native ONNX operator "
+            "(ours and Keras' Elman / SimpleRNN, GRU and LSTM cells have)"
+        )
     order = _LSTM_ORDER if kind == "LSTMCell" else None
     w = _blocks(cell.kernel.numpy(), gates, order)
     r = _blocks(cell.recurrent_kernel.numpy(), gates, order)
@@ -79,15 +81,23 @@ def cell_arrays(layer) -> dict:
     return {
         "op": {"ElmanCell": "RNN", "GRUCell": "GRU", "LSTMCell": "LSTM"}[kind],
         "units": units,
-        "W": w, "R": r, "B": np.concatenate([wb, rb]).astype(np.float32),
+        "W": w,
+        "R": r,
+        "B": np.concatenate([wb, rb]).astype(np.float32),
         "activations": [_activation(fn, f"layer {layer.name!r}") for fn in acts],
         "linear_before_reset": int(kind == "GRUCell" and cell.reset_after),
         "states": 2 if kind == "LSTMCell" else 1,
     }
 
 
-def add_recurrent(g: GraphBuilder, x_time_major: str, lengths: str | None, directions: list, name: str,
-                  initial_states: list[str] | None = None) -> tuple[str, list[str]]:
+def add_recurrent(
+    g: GraphBuilder,
+    x_time_major: str,
+    lengths: str | None,
+    directions: list,
+    name: str,
+    initial_states: list[str] | None = None,
+) -> tuple[str, list[str]]:
     """Adds one native node for `directions` (one layer, or the forward and
     backward layers of a Bidirectional). Returns (Y (T, dirs, B, H), [Y_h, Y_c])."""
     arrays = [cell_arrays(layer) for layer in directions]

@@ -20,10 +20,11 @@ the default), ``DROP`` (none), or a function ``(conv, layer, lengths, inputs) ->
 A module that registers handlers is imported by the converter (`HANDLER_MODULES`); a user's own
 layer registers by calling the decorator before exporting.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 KEEP = "keep"
 DROP = "drop"
@@ -48,6 +49,7 @@ HANDLERS: dict[type, Handler] = {}
 
 def onnx_handler(*layer_classes: type, mask: str | Callable = KEEP, per_step: bool = False):
     """Registers the decorated function as the ONNX writer of `layer_classes`."""
+
     def register(write: Callable) -> Callable:
         for cls in layer_classes:
             HANDLERS[cls] = Handler(write, mask, per_step)
@@ -62,5 +64,7 @@ def handler_for(layer) -> Handler:
         if cls in HANDLERS:
             return HANDLERS[cls]
     supported = sorted({c.__name__ for c in HANDLERS})
-    raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}) is not supported by the ONNX export; "
-                     f"supported: {', '.join(supported)}")
+    raise ValueError(
+        f"layer {layer.name!r} ({type(layer).__name__}) is not supported by the ONNX export; "
+        f"supported: {', '.join(supported)}"
+    )

@@ -9,6 +9,7 @@ Signatures: ``serving_default`` text -> output (B, T) target tokens right-padded
 output_ids, output_lengths (B,), score (B,); ``predict_ids`` ids, lengths -> the same.
 The beam width and length limits are the run's ``[decode]`` settings, fixed at export.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,8 +28,9 @@ def merge_classes(log_probs, member, column):
     shift = tf.where(tf.math.is_finite(best), best, 0.0)
     total = shift + tf.math.log(tf.reduce_sum(tf.exp(masked - shift[:, None, :]), axis=1))
     ids = tf.range(vocab, dtype=tf.int64)
-    first = tf.reduce_min(tf.where(member[None] & tf.equal(masked, best[:, None, :]), ids[None, :, None], vocab),
-                          axis=1)
+    first = tf.reduce_min(
+        tf.where(member[None] & tf.equal(masked, best[:, None, :]), ids[None, :, None], vocab), axis=1
+    )
     return tf.where(tf.equal(tf.gather(first, column, axis=1), ids[None]), tf.gather(total, column, axis=1), -np.inf)
 
 
@@ -103,8 +105,7 @@ class Seq2SeqServing:
             saw_eos = tf.gather(saw_eos, parent, batch_dims=1) | ended
             written = tf.where(was_finished | tf.equal(token, EOS_ID), 0, token)
             history = tf.concat([tf.gather(history, parent, batch_dims=1), written[..., None]], axis=-1)
-            finished = (was_finished | tf.equal(token, EOS_ID) | (t + 1 >= max_lengths[:, None])
-                        | tf.math.is_inf(scores))
+            finished = was_finished | tf.equal(token, EOS_ID) | (t + 1 >= max_lengths[:, None]) | tf.math.is_inf(scores)
             flat_parent = tf.reshape(parent + tf.range(batch)[:, None] * width, [-1])
             carry = [tf.gather(c, flat_parent) for c in new_carry]
             return t + 1, scores, finished, lengths, saw_eos, history, tf.reshape(token, [-1]), carry
@@ -113,9 +114,20 @@ class Seq2SeqServing:
             return (t < steps) & ~tf.reduce_all(finished)
 
         loop = tf.while_loop(
-            running, step, [tf.constant(0), scores, finished, lengths, saw_eos, history, previous, carry],
-            shape_invariants=[tf.TensorShape([]), scores.shape, finished.shape, lengths.shape, saw_eos.shape,
-                              tf.TensorShape([None, width, None]), previous.shape, [c.shape for c in carry]])
+            running,
+            step,
+            [tf.constant(0), scores, finished, lengths, saw_eos, history, previous, carry],
+            shape_invariants=[
+                tf.TensorShape([]),
+                scores.shape,
+                finished.shape,
+                lengths.shape,
+                saw_eos.shape,
+                tf.TensorShape([None, width, None]),
+                previous.shape,
+                [c.shape for c in carry],
+            ],
+        )
         _, scores, _, lengths, saw_eos, history, _, _ = loop
         best_length = lengths[:, 0]
         ranked = scores[:, 0] / tf.pow(tf.cast(tf.maximum(best_length, 1), tf.float32), alpha)

@@ -16,6 +16,7 @@ the TF1 loader, the warmup replay, saved_model_cli, and the C API for a text
 signature) whose answers must equal this process' ones, then an atomic rename
 into place.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,9 +31,15 @@ import tensorflow as tf
 
 from keras_seq.export.checks.probes import adversarial_texts
 from keras_seq.export.checks.processes import remove_debris, scratch_dir
-from keras_seq.export.savedmodel.signatures import (TEXT, _at_least_one_step, install_atomically, text_requests,
-                                         write_savedmodel, write_warmup)
 from keras_seq.export.checks.verify import text_feeds, verify_savedmodel
+from keras_seq.export.savedmodel.signatures import (
+    TEXT,
+    _at_least_one_step,
+    install_atomically,
+    text_requests,
+    write_savedmodel,
+    write_warmup,
+)
 
 logger = logging.getLogger(__name__)
 DEFAULT_WARMUP = ["", "A short example.", "This one is a little longer, with punctuation: (yes) - and numbers 42!"]
@@ -48,23 +55,32 @@ class ModelFunctions:
 
     def __init__(self, model: keras.Model, encoder=None) -> None:
         if not getattr(model, "inputs", None):
-            raise ValueError(f"model {model.name!r} has no inputs yet: build it on keras.Input(...) "
-                             "(or call it once) before export")
+            raise ValueError(
+                f"model {model.name!r} has no inputs yet: build it on keras.Input(...) (or call it once) before export"
+            )
         self.model, self.encoder = model, encoder
-        self.input_specs = [tf.TensorSpec([None, *t.shape[1:]], t.dtype, name=_tensor_name(t.name, f"input_{i}"))
-                            for i, t in enumerate(model.inputs)]
+        self.input_specs = [
+            tf.TensorSpec([None, *t.shape[1:]], t.dtype, name=_tensor_name(t.name, f"input_{i}"))
+            for i, t in enumerate(model.inputs)
+        ]
         if len({s.name for s in self.input_specs}) < len(self.input_specs):
-            self.input_specs = [tf.TensorSpec(s.shape, s.dtype, name=f"input_{i}")
-                                for i, s in enumerate(self.input_specs)]
+            self.input_specs = [
+                tf.TensorSpec(s.shape, s.dtype, name=f"input_{i}") for i, s in enumerate(self.input_specs)
+            ]
         names = list(getattr(model, "output_names", None) or [])
         count = len(model.outputs)
-        self.output_names = ([_tensor_name(n, f"output_{i}") for i, n in enumerate(names)]
-                             if len(set(names)) == count else [f"output_{i}" for i in range(count)])
+        self.output_names = (
+            [_tensor_name(n, f"output_{i}") for i, n in enumerate(names)]
+            if len(set(names)) == count
+            else [f"output_{i}" for i in range(count)]
+        )
         if encoder is not None:
             if len(self.input_specs) != 1 or self.input_specs[0].shape.rank != 2:
-                raise ValueError(f"a raw-text signature feeds one (batch, time) ids input; model {model.name!r} "
-                                 f"takes {[tuple(s.shape) for s in self.input_specs]} (export it without "
-                                 "tokenizer=, or with task=)")
+                raise ValueError(
+                    f"a raw-text signature feeds one (batch, time) ids input; model {model.name!r} "
+                    f"takes {[tuple(s.shape) for s in self.input_specs]} (export it without "
+                    "tokenizer=, or with task=)"
+                )
             if "lengths" in self.output_names:
                 raise ValueError("an output layer named 'lengths' clashes with the text signature's lengths output")
 
@@ -95,8 +111,9 @@ def probe_feed(model: keras.Model, specs: list) -> dict:
     """Two rows per input, the second right-padded: ids below the smallest Embedding's
     vocabulary for integer inputs (and for float inputs when the model embeds), else normals."""
     rng = np.random.default_rng(0)
-    vocab = min((int(layer.input_dim) for layer in model.layers if isinstance(layer, keras.layers.Embedding)),
-                default=None)
+    vocab = min(
+        (int(layer.input_dim) for layer in model.layers if isinstance(layer, keras.layers.Embedding)), default=None
+    )
     feed = {}
     for spec in specs:
         shape = [2] + [d if d is not None else (5 if i == 0 else 3) for i, d in enumerate(spec.shape[1:])]
@@ -104,7 +121,7 @@ def probe_feed(model: keras.Model, specs: list) -> dict:
         if spec.dtype.is_integer or vocab is not None:
             value = rng.integers(1, max(vocab or 50, 2), size=shape)
             if len(shape) > 1:
-                value[1, shape[1] // 2 + 1:] = 0
+                value[1, shape[1] // 2 + 1 :] = 0
         else:
             value = rng.normal(size=shape)
         feed[spec.name] = value.astype(dtype)
@@ -132,8 +149,10 @@ def write_version(functions, staged: Path, name: str, warmup: dict, feeds: dict,
     reference = answers_for(functions, feeds)
     report = None
     if verify:
-        logger.info("verifying it in a fresh process (tf.saved_model.load, TF1 loader, warmup, saved_model_cli"
-                    "%s) ...", ", C API" if set(feeds["serving_default"]) == {"text"} else "")
+        logger.info(
+            "verifying it in a fresh process (tf.saved_model.load, TF1 loader, warmup, saved_model_cli%s) ...",
+            ", C API" if set(feeds["serving_default"]) == {"text"} else "",
+        )
         report = verify_savedmodel(staged, feeds, reference)
     return reference, report
 
@@ -151,9 +170,19 @@ def version_target(model_dir: Path, version: int | None, overwrite: bool) -> Pat
     return target
 
 
-def to_savedmodel(model: keras.Model, path: str | Path, *, tokenizer=None, labels: list[str] | None = None,
-                  task: str | None = None, version: int | None = None, overwrite: bool = False,
-                  max_len: int | None = None, warmup_texts: list[str] | None = None, verify: bool = True) -> dict:
+def to_savedmodel(
+    model: keras.Model,
+    path: str | Path,
+    *,
+    tokenizer=None,
+    labels: list[str] | None = None,
+    task: str | None = None,
+    version: int | None = None,
+    overwrite: bool = False,
+    max_len: int | None = None,
+    warmup_texts: list[str] | None = None,
+    verify: bool = True,
+) -> dict:
     """Writes `model` as version `version` (default: the next) of the TF Serving model folder
     `path`, verified in a fresh process and installed atomically; returns a summary
     (``savedmodel``: the version folder, ``signatures``, ``verification``).
@@ -167,8 +196,9 @@ def to_savedmodel(model: keras.Model, path: str | Path, *, tokenizer=None, label
     from keras_seq.pipelines.vocab import TextEncoder
 
     if task is not None and tokenizer is None:
-        raise ValueError(f"task={task!r} answers raw text, so it needs tokenizer= (the TextTokenizer the model "
-                         "was trained with)")
+        raise ValueError(
+            f"task={task!r} answers raw text, so it needs tokenizer= (the TextTokenizer the model was trained with)"
+        )
     if task is None and labels is not None:
         raise ValueError("labels= names the classes of a task; pass task= too (or drop labels=)")
     model_dir = Path(path)
@@ -180,8 +210,9 @@ def to_savedmodel(model: keras.Model, path: str | Path, *, tokenizer=None, label
     with scratch_dir("keras-seq-savedmodel") as tmp:
         try:
             if task is not None:
-                functions, warmup, feeds = _task_functions(model, tokenizer, labels, task, tmp, max_len,
-                                                           warmup_texts or DEFAULT_WARMUP)
+                functions, warmup, feeds = _task_functions(
+                    model, tokenizer, labels, task, tmp, max_len, warmup_texts or DEFAULT_WARMUP
+                )
             else:
                 encoder = None
                 if tokenizer is not None:
@@ -203,9 +234,14 @@ def to_savedmodel(model: keras.Model, path: str | Path, *, tokenizer=None, label
             install_atomically(staged, target, overwrite)
         finally:
             shutil.rmtree(staged, ignore_errors=True)
-    return {"savedmodel": str(target), "version": int(target.name), "task": task,
-            "signatures": {k: [s.name for s in v[1]] for k, v in functions.signatures().items()},
-            "outputs": None if task else functions.output_names, "verification": report}
+    return {
+        "savedmodel": str(target),
+        "version": int(target.name),
+        "task": task,
+        "signatures": {k: [s.name for s in v[1]] for k, v in functions.signatures().items()},
+        "outputs": None if task else functions.output_names,
+        "verification": report,
+    }
 
 
 def _task_functions(model, tokenizer, labels, task, tmp: Path, max_len, warmup_texts):

@@ -23,6 +23,7 @@ TF Serving's row format needs):
 
 Every batch is padded to at least one time step, so empty strings get answers.
 """
+
 from __future__ import annotations
 
 import os
@@ -97,8 +98,12 @@ class ServingFunctions:
         # label_names repeats the class names per row: TF Serving's row format needs
         # every output to be batched, and REST answers then stand on their own.
         names = tf.tile(self.label_names[None, :], tf.stack([tf.shape(label_id)[0], 1]))
-        return {"probabilities": probabilities, "label": tf.gather(self.label_names, label_id),
-                "label_id": label_id, "label_names": names}
+        return {
+            "probabilities": probabilities,
+            "label": tf.gather(self.label_names, label_id),
+            "label_id": label_id,
+            "label_names": names,
+        }
 
     def classify_text(self, text):
         return self.classify_ids(*self._encode(text))
@@ -164,8 +169,9 @@ class ServingFunctions:
             return i + 1, logits[:, -1], states, generated
 
         generated = tf.TensorArray(tf.int32, size=self.generate_length)
-        _, _, _, generated = tf.while_loop(lambda i, *_: i < self.generate_length, step,
-                                           [tf.constant(0), last, states, generated])
+        _, _, _, generated = tf.while_loop(
+            lambda i, *_: i < self.generate_length, step, [tf.constant(0), last, states, generated]
+        )
         tokens = tf.transpose(generated.stack())  # (B, N)
         words = tf.gather(self.token_strings, tokens)
         joiner = "" if self.encoder.spec.level == "char" else " "

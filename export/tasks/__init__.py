@@ -4,7 +4,8 @@
 >>> export_for("lm").text_signatures
 ('serving_default', 'generate')
 """
+
+from keras_seq.export.tasks import classify, lm, seq2seq, tag  # noqa: F401,E402 (they register)
 from keras_seq.export.tasks.base import EXPORT_PARTS, TaskExport, export_for
-from keras_seq.export.tasks import classify, tag, lm, seq2seq  # noqa: F401,E402 (they register)
 
 __all__ = ["EXPORT_PARTS", "TaskExport", "export_for"]

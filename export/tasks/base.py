@@ -1,6 +1,7 @@
 """`TaskExport`: what the exporters do differently per task -- the SavedModel's signatures, the
 ONNX graphs and their outputs, the padding probe, and the Keras-side answers the parity checks
 compare against -- and its registry, `EXPORT_PARTS`."""
+
 from __future__ import annotations
 
 from keras_seq.tasks import Task, get_task

@@ -1,4 +1,5 @@
 """Classification in the exporters: one ``probabilities`` output per text."""
+
 from __future__ import annotations
 
 from keras_seq.contracts import answers
@@ -18,8 +19,10 @@ class ClassifyExport(TaskExport):
     def serving_signatures(self, functions):
         from keras_seq.export.savedmodel.signatures import IDS, LENGTHS, TEXT
 
-        return {"serving_default": (functions.classify_text, [TEXT]),
-                "predict_ids": (functions.classify_ids, [IDS, LENGTHS])}
+        return {
+            "serving_default": (functions.classify_text, [TEXT]),
+            "predict_ids": (functions.classify_ids, [IDS, LENGTHS]),
+        }
 
     def keras_answers(self, run, encoder, tokens, ids, lengths, predict, raw_scores=None):
         import tensorflow as tf

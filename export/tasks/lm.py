@@ -1,4 +1,5 @@
 """Language models in the exporters: scoring and greedy generation signatures, logits and states in ONNX."""
+
 from __future__ import annotations
 
 from keras_seq.export.tasks.base import EXPORT_PARTS, TaskExport
@@ -15,8 +16,11 @@ class LanguageModelExport(TaskExport):
     def serving_signatures(self, functions):
         from keras_seq.export.savedmodel.signatures import IDS, LENGTHS, TEXT
 
-        return {"serving_default": (functions.score_text, [TEXT]), "generate": (functions.generate_text, [TEXT]),
-                "score_ids": (functions.score_ids, [IDS, LENGTHS])}
+        return {
+            "serving_default": (functions.score_text, [TEXT]),
+            "generate": (functions.generate_text, [TEXT]),
+            "score_ids": (functions.score_ids, [IDS, LENGTHS]),
+        }
 
     def keras_answers(self, run, encoder, tokens, ids, lengths, predict, raw_scores=None):
         import tensorflow as tf

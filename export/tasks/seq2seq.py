@@ -1,5 +1,6 @@
 """Encoder-decoders in the exporters: an encoder graph and a decoder-step graph in ONNX, the
 beam search inside the SavedModel's graph."""
+
 from __future__ import annotations
 
 from keras_seq.contracts import answers
@@ -29,13 +30,14 @@ class Seq2SeqExport(TaskExport):
         return seq2seq_to_onnx(model, metadata)
 
     def serving_signatures(self, functions):
-        from keras_seq.export.savedmodel.signatures import IDS, LENGTHS, TEXT
         from keras_seq.export.savedmodel.beam_search import Seq2SeqServing
+        from keras_seq.export.savedmodel.signatures import IDS, LENGTHS, TEXT
 
         serving = functions.cached("seq2seq", lambda: Seq2SeqServing(functions.run, functions.encoder))
         return {"serving_default": (serving.text, [TEXT]), "predict_ids": (serving.ids, [IDS, LENGTHS])}
 
     def keras_answers(self, run, encoder, tokens, ids, lengths, predict, raw_scores=None):
         best = decode_ids(run.model, run.config, ids.numpy(), run.labels)
-        return [answers.seq2seq_answer([run.labels[i] for i in row], score)
-                for row, score in zip(best.rows(), best.scores)]
+        return [
+            answers.seq2seq_answer([run.labels[i] for i in row], score) for row, score in zip(best.rows(), best.scores)
+        ]

@@ -1,4 +1,5 @@
 """Tagging in the exporters: per-token probabilities, or a CRF's emissions with its parameters."""
+
 from __future__ import annotations
 
 from keras_seq.contracts import answers
@@ -32,13 +33,16 @@ class TagExport(TaskExport):
         inputs = tf.cast(ids, tf.int32)
         if run.char_features:
             chars = encoder.encode_chars(tokens).to_tensor(0)
-            chars = tf.pad(chars, [[0, 0], [0, tf.shape(ids)[1] - tf.shape(chars)[1]],
-                                   [0, tf.maximum(0, 1 - tf.shape(chars)[2])]])
+            chars = tf.pad(
+                chars, [[0, 0], [0, tf.shape(ids)[1] - tf.shape(chars)[1]], [0, tf.maximum(0, 1 - tf.shape(chars)[2])]]
+            )
             inputs = [inputs, tf.cast(chars, tf.int32)]
         scores = predict(inputs)
         if raw_scores is not None:
             raw_scores += [row[:n] for row, n in zip(scores.numpy(), lengths)]
         mask = tf.sequence_mask(lengths, tf.shape(ids)[1])
         tag_ids = run.crf.decode(scores, mask)[0].numpy() if run.crf is not None else scores.numpy().argmax(-1)
-        return [answers.tag_answer([t.decode("utf-8") for t in row_tokens], row_tags, run.labels)
-                for row_tokens, row_tags in zip(tokens.to_list(), tag_ids)]
+        return [
+            answers.tag_answer([t.decode("utf-8") for t in row_tokens], row_tags, run.labels)
+            for row_tokens, row_tags in zip(tokens.to_list(), tag_ids)
+        ]

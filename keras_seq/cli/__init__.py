@@ -7,6 +7,7 @@ user can call from Python too. Results go to stdout, progress and logs to
 stderr. TensorFlow's C++ logging is silenced before TensorFlow is imported;
 ``-v`` or ``KERAS_SEQ_DEBUG=1`` bring it (and tracebacks) back.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,9 @@ import os
 import signal
 import sys
 
-from keras_seq.contracts import ContractError
 from keras_seq._terminate import Terminated, raise_terminated
+from keras_seq.contracts import ContractError
+
 
 def _version() -> str:
     from keras_seq._version import __version__
@@ -31,11 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
     from keras_seq.pipelines.commands import add_commands as add_pipeline_commands
     from keras_seq.serving.commands import add_commands as add_serving_commands
 
-    parser = argparse.ArgumentParser(prog="keras-seq", description="Recurrent sequence models for Keras 3: train, "
-                                     "evaluate, export and serve.")
+    parser = argparse.ArgumentParser(
+        prog="keras-seq", description="Recurrent sequence models for Keras 3: train, evaluate, export and serve."
+    )
     parser.add_argument("--version", action="version", version=f"keras-seq {_version()}")
-    parser.add_argument("-v", dest="verbose", action="count", default=0,
-                        help="more logging (before the command): -v adds TensorFlow's own messages, -vv debug logs")
+    parser.add_argument(
+        "-v",
+        dest="verbose",
+        action="count",
+        default=0,
+        help="more logging (before the command): -v adds TensorFlow's own messages, -vv debug logs",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_demo(sub)
     add_pipeline_commands(sub)
@@ -100,8 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("KERAS_SEQ_DEBUG"):
             raise
         first_line = (str(error).strip().splitlines() or [""])[0][:500]
-        print(f"keras-seq {args.command}: error ({type(error).__name__}): {first_line}\n"
-              "(set KERAS_SEQ_DEBUG=1 to see the traceback)", file=sys.stderr)
+        print(
+            f"keras-seq {args.command}: error ({type(error).__name__}): {first_line}\n"
+            "(set KERAS_SEQ_DEBUG=1 to see the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

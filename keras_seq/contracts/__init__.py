@@ -12,6 +12,7 @@ the training pipeline, the exporters, and the TF-free serving side alike.
 Every reader raises `ContractError` (a ValueError) or FileNotFoundError with
 one line that names the file and the problem.
 """
+
 from keras_seq.contracts.errors import ContractError
 from keras_seq.contracts.export_dir import ExportDirectory
 from keras_seq.contracts.run_dir import RunDirectory

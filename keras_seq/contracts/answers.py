@@ -12,10 +12,11 @@ One dict per input text:
   not included) and the search's score, log p / (tokens + 1)**alpha
 * any text that could not be answered -- ``{"error": str}``
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 NUMBER_FIELDS = ("probabilities", "loss", "perplexity", "_scores", "score")  # compared within a tolerance, not exactly
 RESERVED_LABELS = ("<PAD>", "<UNK>")  # tag files reserve ids 0/1; they are never an answer's probability key
@@ -24,8 +25,10 @@ RESERVED_LABELS = ("<PAD>", "<UNK>")  # tag files reserve ids 0/1; they are neve
 def classify_answer(probabilities: Sequence[float], labels: Sequence[str]) -> dict:
     values = [float(p) for p in probabilities]
     best = max(range(len(values)), key=values.__getitem__)  # first index on ties, as argmax
-    return {"label": labels[best],
-            "probabilities": {name: p for name, p in zip(labels, values) if name not in RESERVED_LABELS}}
+    return {
+        "label": labels[best],
+        "probabilities": {name: p for name, p in zip(labels, values) if name not in RESERVED_LABELS},
+    }
 
 
 def tag_answer(tokens: Sequence[str], tag_ids: Sequence[int], labels: Sequence[str]) -> dict:

@@ -1,4 +1,5 @@
 """`ContractError` and the JSON reader every contract uses."""
+
 from __future__ import annotations
 
 import json

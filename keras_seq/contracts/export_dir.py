@@ -14,6 +14,7 @@ they describe (``files``: export.json those of the SavedModel version and of
 ``onnx/``; model.json those beside it), and every reader checks them when it
 loads the export: a corrupted or edited file is named, never silently used.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,18 +31,34 @@ DECODER_STEP_FILE = "decoder_step.onnx"  # seq2seq: one decoder step beside the 
 FORMAT_VERSION = 1
 WARMUP_FILE = "tf_serving_warmup_requests"  # in SAVEDMODEL/VERSION/assets.extra/, as TF Serving reads it
 
-_EXPORT_FIELDS = {"task": (str,), "kind": (str,), "name": (str,), "version": (int,), "savedmodel": (str,),
-                  "onnx": (str,), "labels": (list, type(None)), "labels_file": (str, type(None)),
-                  "signatures": (dict,), "max_len": (int, type(None))}
-_ONNX_FIELDS = {"task": (str,), "kind": (str,), "output": (str,), "inputs": (list,), "outputs": (list,),
-                "labels_file": (str, type(None))}
+_EXPORT_FIELDS = {
+    "task": (str,),
+    "kind": (str,),
+    "name": (str,),
+    "version": (int,),
+    "savedmodel": (str,),
+    "onnx": (str,),
+    "labels": (list, type(None)),
+    "labels_file": (str, type(None)),
+    "signatures": (dict,),
+    "max_len": (int, type(None)),
+}
+_ONNX_FIELDS = {
+    "task": (str,),
+    "kind": (str,),
+    "output": (str,),
+    "inputs": (list,),
+    "outputs": (list,),
+    "labels_file": (str, type(None)),
+}
 
 
 def _checked(path: Path, data: dict, spec: dict, what: str) -> dict:
     version = data.get("format_version", 1)
     if version != FORMAT_VERSION:
-        raise ContractError(f"{path}: format_version {version!r} is not supported (this keras-seq reads "
-                            f"{FORMAT_VERSION})")
+        raise ContractError(
+            f"{path}: format_version {version!r} is not supported (this keras-seq reads {FORMAT_VERSION})"
+        )
     missing = [k for k in spec if k not in data]
     if missing:
         raise ContractError(f"{path}: missing field(s) {missing} ({what})")
@@ -64,8 +81,12 @@ def sha256_of(path: Path) -> str:
 def file_checksums(root: Path, folders: list[Path], skip: tuple[str, ...] = ()) -> dict[str, str]:
     """SHA-256 of every file under `folders`, keyed by its path relative to `root`."""
     root = Path(root)
-    return {p.relative_to(root).as_posix(): sha256_of(p)
-            for folder in folders for p in sorted(Path(folder).rglob("*")) if p.is_file() and p.name not in skip}
+    return {
+        p.relative_to(root).as_posix(): sha256_of(p)
+        for folder in folders
+        for p in sorted(Path(folder).rglob("*"))
+        if p.is_file() and p.name not in skip
+    }
 
 
 def check_files(root: Path, data: dict, described_by: Path, under: str = "") -> None:
@@ -81,8 +102,10 @@ def check_files(root: Path, data: dict, described_by: Path, under: str = "") -> 
         if not path.is_file():
             raise ContractError(f"{path}: missing, but listed in {described_by}")
         if sha256_of(path) != digest:
-            raise ContractError(f"{path}: does not match its checksum in {described_by} (corrupted or changed "
-                                "after export); export the run again")
+            raise ContractError(
+                f"{path}: does not match its checksum in {described_by} (corrupted or changed "
+                "after export); export the run again"
+            )
 
 
 class ExportDirectory(Directory):
@@ -100,10 +123,12 @@ class ExportDirectory(Directory):
         if not self.info_file.exists() and not self.path.is_dir():
             raise FileNotFoundError(f"{self.path}: no export there")
         if not self.info_file.exists():
-            raise FileNotFoundError(f"{self.path}: not an export ({EXPORT_FILE} is missing; "
-                                    "write one with `keras-seq export`)")
-        data = _checked(self.info_file, read_json_object(self.info_file, "the export summary"), _EXPORT_FIELDS,
-                        "the export summary")
+            raise FileNotFoundError(
+                f"{self.path}: not an export ({EXPORT_FILE} is missing; write one with `keras-seq export`)"
+            )
+        data = _checked(
+            self.info_file, read_json_object(self.info_file, "the export summary"), _EXPORT_FIELDS, "the export summary"
+        )
         if data["labels"] is not None and not all(isinstance(x, str) for x in data["labels"]):
             raise ContractError(f"{self.info_file}: field 'labels' must be a list of strings")
         return data
@@ -137,13 +162,15 @@ def find_onnx_dir(path: str | Path) -> Path:
 def read_onnx_info(onnx_dir: Path) -> dict:
     """``onnx/model.json``, checked (the tokenizer beside it is checked by whoever reads it)."""
     path = Path(onnx_dir) / ONNX_INFO_FILE
-    info = _checked(path, read_json_object(path, "the ONNX model's description"), _ONNX_FIELDS,
-                    "the ONNX model's description")
+    info = _checked(
+        path, read_json_object(path, "the ONNX model's description"), _ONNX_FIELDS, "the ONNX model's description"
+    )
     export_info = Path(onnx_dir).parent / EXPORT_FILE
     if export_info.is_file() and Path(onnx_dir).name == ONNX_DIR:
         # Inside an export: export.json lists every file of onnx/, model.json included (each hashed once).
-        check_files(export_info.parent, read_json_object(export_info, "the export summary"), export_info,
-                    under=ONNX_DIR)
+        check_files(
+            export_info.parent, read_json_object(export_info, "the export summary"), export_info, under=ONNX_DIR
+        )
     else:  # a stand-alone onnx/ folder: model.json lists the files beside it
         check_files(onnx_dir, info, path)
     return info
@@ -152,5 +179,6 @@ def read_onnx_info(onnx_dir: Path) -> dict:
 def write_onnx_info(onnx_dir: Path, info: dict) -> Path:
     """model.json, last: with the checksums of the files beside it."""
     files = file_checksums(onnx_dir, [Path(onnx_dir)], skip=(ONNX_INFO_FILE,))
-    return write_json(Path(onnx_dir) / ONNX_INFO_FILE, {"format_version": FORMAT_VERSION, **info, CHECKSUMS: files},
-                      indent=1)
+    return write_json(
+        Path(onnx_dir) / ONNX_INFO_FILE, {"format_version": FORMAT_VERSION, **info, CHECKSUMS: files}, indent=1
+    )

@@ -16,6 +16,7 @@ RUN_DIR/
 A run directory with metrics.json is finished: `train` refuses it unless told to overwrite.
 Every file is written under a temporary name and renamed, so a kill leaves the old file or the new.
 """
+
 from __future__ import annotations
 
 import tomllib
@@ -66,14 +67,18 @@ class RunDirectory(Directory):
         if overwrite:
             return
         if self.finished:
-            raise FileExistsError(f"{self.path} holds a finished run ({METRICS_FILE}); pass --overwrite "
-                                  "(overwrite=True) to train it again, or choose another folder")
+            raise FileExistsError(
+                f"{self.path} holds a finished run ({METRICS_FILE}); pass --overwrite "
+                "(overwrite=True) to train it again, or choose another folder"
+            )
         if self.backup_state_file.exists() and self.config_file.exists():
             if self.config_file.read_text(encoding="utf-8") != config_text:
-                raise ValueError(f"{self.path} holds an unfinished run with another config ({CONFIG_FILE}); rerun "
-                                 "it with that config to resume, or pass --overwrite to start again")
+                raise ValueError(
+                    f"{self.path} holds an unfinished run with another config ({CONFIG_FILE}); rerun "
+                    "it with that config to resume, or pass --overwrite to start again"
+                )
 
-    def check(self) -> "RunDirectory":
+    def check(self) -> RunDirectory:
         """Raises FileNotFoundError unless this is a finished run directory."""
         if not self.path.is_dir():
             raise FileNotFoundError(f"{self.path}: no run directory there")

@@ -6,6 +6,7 @@ inside SavedModels) and `keras_seq.serving.text` (pure Python, beside ONNX
 Runtime); both take the spec and the patterns below from here, and a test
 compares their ids byte for byte on real corpora.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
@@ -78,15 +79,28 @@ class TokenizerSpec:
 
     def validate(self, path: Path) -> None:
         """Raises ContractError naming `path` and the field at fault."""
-        types = {"level": (str,), "lower": (bool,), "max_len": (int, type(None)), "truncate": (str,),
-                 "vocab_file": (str,), "char_vocab_file": (str, type(None)), "max_word_len": (int,),
-                 "lower_words": (bool,), "zero_digits": (bool,), "pad_id": (int,), "unk_id": (int,),
-                 "rules_version": (int,), "extra": (dict,)}
+        types = {
+            "level": (str,),
+            "lower": (bool,),
+            "max_len": (int, type(None)),
+            "truncate": (str,),
+            "vocab_file": (str,),
+            "char_vocab_file": (str, type(None)),
+            "max_word_len": (int,),
+            "lower_words": (bool,),
+            "zero_digits": (bool,),
+            "pad_id": (int,),
+            "unk_id": (int,),
+            "rules_version": (int,),
+            "extra": (dict,),
+        }
         for key, allowed in types.items():
             check_type(path, key, getattr(self, key), allowed, _WHAT)
         if self.rules_version != RULES_VERSION:
-            raise ContractError(f"{path}: tokenizer rules version {self.rules_version} is not supported by this "
-                                f"version of keras-seq (rules version {RULES_VERSION})")
+            raise ContractError(
+                f"{path}: tokenizer rules version {self.rules_version} is not supported by this "
+                f"version of keras-seq (rules version {RULES_VERSION})"
+            )
         if self.level not in LEVELS:
             raise ContractError(f"{path}: field 'level' must be one of {LEVELS}; found {self.level!r}")
         if self.truncate not in TRUNCATE_SIDES:
@@ -111,7 +125,7 @@ class TokenizerSpec:
         return write_json(Path(directory) / TOKENIZER_FILE, dict(sorted(asdict(self).items())))
 
     @classmethod
-    def load(cls, path: str | Path) -> "TokenizerSpec":
+    def load(cls, path: str | Path) -> TokenizerSpec:
         """Reads and validates ``tokenizer.json`` (a file, or the folder holding it)."""
         path = Path(path)
         if path.is_dir():

@@ -10,12 +10,13 @@ Word and char vocabularies, and tag files, reserve id 0 for padding and 1 for
 ``<UNK>``; target vocabularies also reserve 2 and 3 for ``<BOS>`` and ``<EOS>``;
 class label files reserve nothing.
 """
+
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from keras_seq.contracts.errors import ContractError, read_text_file
 from keras_seq.contracts.tokenizer import PAD, PAD_ID, UNK, UNK_ID
@@ -66,14 +67,21 @@ class Vocabulary:
         return self.tokens[:2] == [PAD, UNK]
 
     @classmethod
-    def build(cls, counts: Counter, max_size: int | None = None, min_count: int = 1, level: str = "word",
-              reserved: bool = True) -> "Vocabulary":
+    def build(
+        cls,
+        counts: Counter,
+        max_size: int | None = None,
+        min_count: int = 1,
+        level: str = "word",
+        reserved: bool = True,
+    ) -> Vocabulary:
         """Top `max_size` entries (reserved ids included) with count >= `min_count`;
         ties are broken by the token's code points, so the result is deterministic."""
         if max_size is not None and max_size < (3 if reserved else 1):
             raise ValueError(f"vocabulary `max_size` is too small: {max_size}")
-        kept = sorted((t for t, c in counts.items() if c >= min_count and t not in (PAD, UNK)),
-                      key=lambda t: (-counts[t], t))
+        kept = sorted(
+            (t for t, c in counts.items() if c >= min_count and t not in (PAD, UNK)), key=lambda t: (-counts[t], t)
+        )
         head = [PAD, UNK] if reserved else []
         if max_size is not None:
             kept = kept[: max_size - len(head)]
@@ -110,7 +118,7 @@ class Vocabulary:
         return path
 
     @classmethod
-    def load(cls, path: str | Path, level: str = "word") -> "Vocabulary":
+    def load(cls, path: str | Path, level: str = "word") -> Vocabulary:
         """Reads and checks a vocabulary or label file (one clear line on any fault)."""
         path = Path(path)
         lines = read_text_file(path, f"a {level} vocabulary file").split("\n")

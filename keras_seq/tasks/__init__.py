@@ -8,6 +8,7 @@ Adding a task is one module with a `Task` subclass registered with `register_tas
 module per room that handles it (`keras_seq.pipelines.tasks`, `keras_seq.export.tasks`,
 `keras_seq.serving.tasks`), each registered with that room's decorator.
 """
+
 from __future__ import annotations
 
 from keras_seq.tasks.base import Task
@@ -35,7 +36,10 @@ def task_names() -> tuple[str, ...]:
     return tuple(TASKS)
 
 
-# The shipped tasks register themselves on import, in this order.
+# The shipped tasks register themselves on import, in this order (the order `task_names` and the
+# CLI give them in).
+# isort: off
 from keras_seq.tasks import classify, tag, lm, seq2seq  # noqa: E402,F401
+# isort: on
 
 __all__ = ["Task", "TASKS", "get_task", "register_task", "task_names"]

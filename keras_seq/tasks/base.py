@@ -7,6 +7,7 @@ registry (`keras_seq.tasks.registry.TaskParts`): reading, encoding, fitting and 
 in `keras_seq.serving.tasks`. This module imports nothing of the rooms, not even inside a
 function: keras loads when a model is built.
 """
+
 from __future__ import annotations
 
 
@@ -26,8 +27,15 @@ class Task:
     #: Deployed models also continue texts (a ``generate`` signature).
     generates: bool = False
 
-    def build_model(self, config: dict, vocab_size: int, num_labels: int, embedding_matrix=None,
-                    char_vocab_size: int | None = None, training: bool = True):
+    def build_model(
+        self,
+        config: dict,
+        vocab_size: int,
+        num_labels: int,
+        embedding_matrix=None,
+        char_vocab_size: int | None = None,
+        training: bool = True,
+    ):
         raise NotImplementedError
 
     def loss(self, model, label_smoothing: float = 0.0):

@@ -1,5 +1,6 @@
 """Language modelling: next-token prediction over a text stream (stateful
 truncated BPTT in training), scoring and greedy generation when deployed."""
+
 from __future__ import annotations
 
 from keras_seq.tasks import register_task
@@ -13,15 +14,18 @@ class LanguageModelTask(Task):
     stream = True
     generates = True
 
-    def build_model(self, config, vocab_size, num_labels, embedding_matrix=None, char_vocab_size=None,
-                    training=True):
+    def build_model(self, config, vocab_size, num_labels, embedding_matrix=None, char_vocab_size=None, training=True):
         import keras_seq
 
         m = config["model"]
         kwargs = dict(cell=m["cell"], embed_dim=m["embed_dim"], units=m["units"], depth=m["depth"])
         if training:  # parallel tracks carry their states from window to window
-            kwargs.update(dropout=m["dropout"], recurrent_dropout=m["recurrent_dropout"],
-                          batch_size=config["train"]["lm_batch"], stateful=True)
+            kwargs.update(
+                dropout=m["dropout"],
+                recurrent_dropout=m["recurrent_dropout"],
+                batch_size=config["train"]["lm_batch"],
+                stateful=True,
+            )
         return keras_seq.build_language_model(vocab_size, **kwargs)
 
     def loss(self, model, label_smoothing=0.0):

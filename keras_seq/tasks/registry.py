@@ -18,6 +18,7 @@ room. A part class names its task and registers itself with one decorator line::
 Traceback (most recent call last):
 ValueError: the example room has no part for task 'tag'; it has: classify
 """
+
 from __future__ import annotations
 
 from typing import Generic, TypeVar
@@ -46,8 +47,9 @@ class TaskParts(Generic[Part]):
         try:
             return self._parts[name]
         except (KeyError, TypeError):
-            raise ValueError(f"the {self.room} room has no part for task {name!r}; it has: "
-                             f"{', '.join(self._parts) or 'none'}") from None
+            raise ValueError(
+                f"the {self.room} room has no part for task {name!r}; it has: {', '.join(self._parts) or 'none'}"
+            ) from None
 
     def names(self) -> tuple[str, ...]:
         return tuple(self._parts)

@@ -8,6 +8,7 @@ vocabulary, which reserves <PAD>, <UNK>, <BOS> and <EOS>. Decoding is beam searc
 (`keras_seq.decoding.batch_beam_search`) with the ``[decode]`` settings, which every room
 reads through this module.
 """
+
 from __future__ import annotations
 
 import weakref
@@ -23,7 +24,7 @@ from keras_seq.tasks.base import Task, cross_entropy
 #: phone sequence, its stress variants summed (`keras_seq.decoding.merge_classes`), each
 #: phone emitted with its likeliest stress.
 DECODE_DEFAULTS = {"beam": 4, "alpha": 1.0, "max_length_factor": 2.0, "max_length_extra": 5, "merge_stress": False}
-_steppers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> its Seq2SeqStepper
+_steppers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> its Seq2SeqStepper
 
 
 def decode_settings(config: dict) -> dict:
@@ -58,10 +59,16 @@ def decode_ids(model, config: dict, ids, targets: list[str], beam: int | None = 
     settings = decode_settings(config)
     if model not in _steppers:  # one per model: building it traces the encoder and the step
         _steppers[model] = keras_seq.Seq2SeqStepper(model)
-    return _steppers[model].decode(ids, bos_id=BOS_ID, eos_id=EOS_ID, beam_width=beam or settings["beam"],
-                                   alpha=settings["alpha"], max_length_factor=settings["max_length_factor"],
-                                   max_length_extra=settings["max_length_extra"],
-                                   classes=target_classes(settings, targets))
+    return _steppers[model].decode(
+        ids,
+        bos_id=BOS_ID,
+        eos_id=EOS_ID,
+        beam_width=beam or settings["beam"],
+        alpha=settings["alpha"],
+        max_length_factor=settings["max_length_factor"],
+        max_length_extra=settings["max_length_extra"],
+        classes=target_classes(settings, targets),
+    )
 
 
 @register_task
@@ -70,16 +77,21 @@ class Seq2SeqTask(Task):
     label_file = TARGETS_FILE
     level = "char"
 
-    def build_model(self, config, vocab_size, num_labels, embedding_matrix=None, char_vocab_size=None,
-                    training=True):
+    def build_model(self, config, vocab_size, num_labels, embedding_matrix=None, char_vocab_size=None, training=True):
         import keras_seq
 
         m = config["model"]
-        return keras_seq.build_seq2seq(vocab_size, num_labels, cell=m["cell"], units=m["units"],
-                                       embed_dim=m["embed_dim"], encoder_depth=m["depth"],
-                                       bidirectional_encoder=m["bidirectional"],
-                                       attention=None if m["attention"] in (None, "none") else m["attention"],
-                                       dropout=m["dropout"])
+        return keras_seq.build_seq2seq(
+            vocab_size,
+            num_labels,
+            cell=m["cell"],
+            units=m["units"],
+            embed_dim=m["embed_dim"],
+            encoder_depth=m["depth"],
+            bidirectional_encoder=m["bidirectional"],
+            attention=None if m["attention"] in (None, "none") else m["attention"],
+            dropout=m["dropout"],
+        )
 
     def loss(self, model, label_smoothing=0.0):
         return cross_entropy(label_smoothing, from_logits=True)

@@ -1,4 +1,5 @@
 """Sequence tagging: one tag per token (``tags.txt``), softmax or CRF output."""
+
 from __future__ import annotations
 
 from keras_seq.contracts.run_dir import TAGS_FILE
@@ -12,16 +13,25 @@ class TagTask(Task):
     label_file = TAGS_FILE
     character_features = True
 
-    def build_model(self, config, vocab_size, num_labels, embedding_matrix=None, char_vocab_size=None,
-                    training=True):
+    def build_model(self, config, vocab_size, num_labels, embedding_matrix=None, char_vocab_size=None, training=True):
         import keras_seq
 
         m = config["model"]
         return keras_seq.build_tagger(
-            vocab_size, num_labels, crf=m["crf"], embedding_matrix=embedding_matrix,
-            char_vocab_size=char_vocab_size, char_embed_dim=m["char_embed_dim"], char_units=m["char_units"],
-            cell=m["cell"], embed_dim=m["embed_dim"], units=m["units"], depth=m["depth"], dropout=m["dropout"],
-            recurrent_dropout=m["recurrent_dropout"])
+            vocab_size,
+            num_labels,
+            crf=m["crf"],
+            embedding_matrix=embedding_matrix,
+            char_vocab_size=char_vocab_size,
+            char_embed_dim=m["char_embed_dim"],
+            char_units=m["char_units"],
+            cell=m["cell"],
+            embed_dim=m["embed_dim"],
+            units=m["units"],
+            depth=m["depth"],
+            dropout=m["dropout"],
+            recurrent_dropout=m["recurrent_dropout"],
+        )
 
     def loss(self, model, label_smoothing=0.0):
         import keras_seq

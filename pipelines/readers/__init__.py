@@ -6,6 +6,7 @@
 
 A malformed file raises :class:`ReaderError` naming the file and line.
 """
+
 from keras_seq.pipelines.readers.errors import ReaderError, decode_utf8
 from keras_seq.pipelines.readers.sources import Corpus, open_corpus
 

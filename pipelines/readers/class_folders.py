@@ -1,10 +1,11 @@
 """Class-folder corpora: ``ROOT/{train,test}/<label>/<file>.txt`` (the aclImdb
 layout), from the extracted folder or straight from the ``.tar.gz`` archive."""
+
 from __future__ import annotations
 
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from keras_seq.pipelines.readers.errors import ReaderError, decode_utf8
 
@@ -25,8 +26,9 @@ def _split_root(root: Path, split: str) -> Path:
     raise FileNotFoundError(f"no '{split}' folder under {root}")
 
 
-def iter_class_folder(path: str | Path, split: str, labels: tuple[str, ...] = DEFAULT_LABELS,
-                      ) -> Iterator[tuple[str, str]]:
+def iter_class_folder(
+    path: str | Path, split: str, labels: tuple[str, ...] = DEFAULT_LABELS
+) -> Iterator[tuple[str, str]]:
     """Yields (text, label) in a deterministic order (label, then file name)."""
     path = Path(path)
     if not path.exists():
@@ -48,8 +50,9 @@ def iter_class_folder(path: str | Path, split: str, labels: tuple[str, ...] = DE
         raise ReaderError(base, None, f"no .txt files in label folders {list(labels)}")
 
 
-def list_class_files(path: str | Path, split: str, labels: tuple[str, ...] = DEFAULT_LABELS,
-                     ) -> tuple[list[str], list[str]]:
+def list_class_files(
+    path: str | Path, split: str, labels: tuple[str, ...] = DEFAULT_LABELS
+) -> tuple[list[str], list[str]]:
     """File paths and labels of an extracted class-folder corpus (for tf.data)."""
     base = _split_root(Path(path), split)
     files, names = [], []

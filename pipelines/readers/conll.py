@@ -1,9 +1,10 @@
 """Token-per-line tagging formats: CoNLL-U (UD treebanks) and the CoNLL-2003
 column format (``token ... TAG``, blank line between sentences)."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from keras_seq.pipelines.readers.errors import ReaderError, read_utf8
 

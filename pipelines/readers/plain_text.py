@@ -1,4 +1,5 @@
 """Plain text for language modelling (e.g. tiny-shakespeare)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -14,12 +14,13 @@ train / validation / test.
 - A language model's single text file: the first `train_fraction` of its
   characters train, the rest validate.
 """
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from keras_seq.pipelines.readers import class_folders, pairs, tfds_source
 from keras_seq.pipelines.tasks import TaskPipeline, pipeline_for
@@ -32,11 +33,17 @@ DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 
 def check_fractions(fractions) -> tuple[float, float, float]:
     """`data.split_fractions`: three non-negative numbers (train, validation, test) summing to 1."""
-    if (not isinstance(fractions, (list, tuple)) or len(fractions) != 3
-            or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and f >= 0 for f in fractions)
-            or abs(sum(fractions) - 1.0) > 1e-6 or fractions[0] <= 0):
-        raise ValueError("data.split_fractions must be three numbers >= 0 (train > 0, validation, test) summing "
-                         f"to 1; received {fractions!r}")
+    if (
+        not isinstance(fractions, (list, tuple))
+        or len(fractions) != 3
+        or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and f >= 0 for f in fractions)
+        or abs(sum(fractions) - 1.0) > 1e-6
+        or fractions[0] <= 0
+    ):
+        raise ValueError(
+            "data.split_fractions must be three numbers >= 0 (train > 0, validation, test) summing "
+            f"to 1; received {fractions!r}"
+        )
     return tuple(float(f) for f in fractions)
 
 
@@ -81,15 +88,22 @@ class Corpus:
     def split_rule(self) -> dict:
         """How the splits are made, as recorded in metrics.json and printed by `data stats`."""
         if self.single_file:
-            return {"rule": "one file: each example to the split picked by a seeded hash of its text",
-                    "fractions": dict(zip(SPLITS, self.fractions)), "seed": int(self.options.get("split_seed", 0))}
+            return {
+                "rule": "one file: each example to the split picked by a seeded hash of its text",
+                "fractions": dict(zip(SPLITS, self.fractions)),
+                "seed": int(self.options.get("split_seed", 0)),
+            }
         if self.pipeline.task.stream:
-            return {"rule": "the source's own splits, or one text file: the first train_fraction trains",
-                    "train_fraction": float(self.options.get("train_fraction", 0.9))}
+            return {
+                "rule": "the source's own splits, or one text file: the first train_fraction trains",
+                "train_fraction": float(self.options.get("train_fraction", 0.9)),
+            }
         if self.has_validation_split():
             return {"rule": "the source's own train / validation / test splits"}
-        return {"rule": "the source's own train / test splits; every holdout_every-th training example validates",
-                "holdout_every": int(self.options.get("holdout_every", 10))}
+        return {
+            "rule": "the source's own train / test splits; every holdout_every-th training example validates",
+            "holdout_every": int(self.options.get("holdout_every", 10)),
+        }
 
     def has_validation_split(self) -> bool:
         """Whether the source has its own validation data (a dev file, or the
@@ -138,8 +152,9 @@ class Corpus:
         if path.is_file():
             return path
         key = _SPLIT_FILES.get(split, split)
-        matches = sorted(p for p in path.iterdir() if p.is_file() and key in p.name and p.suffix != ".md"
-                         and "LICENSE" not in p.name)
+        matches = sorted(
+            p for p in path.iterdir() if p.is_file() and key in p.name and p.suffix != ".md" and "LICENSE" not in p.name
+        )
         if not matches:
             raise FileNotFoundError(f"no '{key}' file in {path}")
         return matches[0]

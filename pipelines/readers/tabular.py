@@ -1,17 +1,17 @@
 """CSV / TSV / JSON Lines with a text column and a label column."""
+
 from __future__ import annotations
 
 import csv
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from keras_seq.pipelines.readers.errors import ReaderError, read_utf8
 
 
-def iter_table(path: str | Path, text_column: str = "text", label_column: str = "label",
-               ) -> Iterator[tuple[str, str]]:
+def iter_table(path: str | Path, text_column: str = "text", label_column: str = "label") -> Iterator[tuple[str, str]]:
     path = Path(path)
     content = read_utf8(path)
     if path.suffix in (".jsonl", ".json", ".ndjson"):

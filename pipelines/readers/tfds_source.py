@@ -2,9 +2,10 @@
 ``tfds:conll2003``, ``tfds:universal_dependencies/en_ewt``), through
 ``tensorflow_datasets``' own loading code. Their train / validation / test splits are used
 as they are (a set without a validation split holds out of train, as a folder does)."""
+
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from keras_seq.pipelines.readers.errors import ReaderError
 
@@ -28,7 +29,9 @@ def prepare(name: str, data_dir: str | None = None) -> None:
     try:
         tfds.builder(name, data_dir=data_dir).download_and_prepare()
     except Exception as error:  # network, disk or missing-package failures inside tfds
-        raise RuntimeError(f"tfds:{name} could not be downloaded or prepared: {type(error).__name__}: {error}") from error
+        raise RuntimeError(
+            f"tfds:{name} could not be downloaded or prepared: {type(error).__name__}: {error}"
+        ) from error
 
 
 def iter_tfds(name: str, split: str, data_dir: str | None = None) -> Iterator[tuple]:
@@ -51,8 +54,9 @@ def iter_tfds(name: str, split: str, data_dir: str | None = None) -> Iterator[tu
         if not isinstance(example[text_key], bytes):  # a Sequence(Text) feature: tokens, with a tag per token
             tokens, tags = [text(t) for t in example[text_key]], [label_names[int(i)] for i in example[label_key]]
             if len(tokens) != len(tags):
-                raise ReaderError(f"tfds:{name}/{split}", number, f"{len(tokens)} tokens but {len(tags)} "
-                                  f"'{label_key}' tags")
+                raise ReaderError(
+                    f"tfds:{name}/{split}", number, f"{len(tokens)} tokens but {len(tags)} '{label_key}' tags"
+                )
             yield tokens, tags
         elif label_key:
             yield text(example[text_key]), label_names[int(example[label_key])]

@@ -4,9 +4,11 @@ turn them into tf.data elements, fit, and score -- and its registry, `PIPELINE_P
 Import-time this module needs only the core; TensorFlow loads when a method runs, so
 config validation and the CLI's cheap checks stay fast.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from keras_seq.tasks import Task, get_task
 from keras_seq.tasks.registry import TaskParts

@@ -1,4 +1,5 @@
 """Classification in the pipelines: class folders or tables in, (ids, label id) elements, accuracy."""
+
 from __future__ import annotations
 
 import logging
@@ -17,8 +18,11 @@ class ClassifyPipeline(TaskPipeline):
         if class_folders.is_archive(path) or (path.is_dir() and not corpus.has_tables(path)):
             labels = tuple(corpus.options.get("labels", class_folders.DEFAULT_LABELS))
             return class_folders.iter_class_folder(path, split, labels)
-        return tabular.iter_table(corpus.split_file(path, split), corpus.options.get("text_column", "text"),
-                                  corpus.options.get("label_column", "label"))
+        return tabular.iter_table(
+            corpus.split_file(path, split),
+            corpus.options.get("text_column", "text"),
+            corpus.options.get("label_column", "label"),
+        )
 
     def label_items(self, example):
         return [example[1]]
@@ -48,7 +52,9 @@ class ClassifyPipeline(TaskPipeline):
             logging.getLogger(__name__).warning(
                 "the training split has one label only (%s): the classifier cannot learn to tell classes "
                 "apart (data.limit takes the first N examples, and an archive of class folders reads one "
-                "class after the other)", ", ".join(map(str, counts)) or "none")
+                "class after the other)",
+                ", ".join(map(str, counts)) or "none",
+            )
         return Vocabulary(sorted(counts), level="label")  # classes reserve no ids
 
     def evaluate(self, context):
@@ -59,8 +65,10 @@ class ClassifyPipeline(TaskPipeline):
             predicted = np.asarray(context.predict(ids)).argmax(-1)
             labels = labels.numpy()
             if np.any(labels < 0):
-                raise ValueError(f"{context.corpus.source}: a label is not among the run's labels "
-                                 f"{context.labels.tokens} ({context.labels_file})")
+                raise ValueError(
+                    f"{context.corpus.source}: a label is not among the run's labels "
+                    f"{context.labels.tokens} ({context.labels_file})"
+                )
             correct += int((predicted == labels).sum())
             total += len(labels)
         return {"accuracy": correct / total, "examples": total}

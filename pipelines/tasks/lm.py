@@ -1,4 +1,5 @@
 """Language models in the pipelines: one text stream per split, windows of it, perplexity."""
+
 from __future__ import annotations
 
 from keras_seq.pipelines.tasks.base import PIPELINE_PARTS, TaskPipeline

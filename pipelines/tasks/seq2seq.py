@@ -2,6 +2,7 @@
 ``((source ids [S], <BOS> y_1..y_n), y_1..y_n <EOS>)``, and WER / PER style rates of the
 beam-search outputs. A source whose examples name several targets (the pronunciations of a
 word) counts as correct when the output equals any of them."""
+
 from __future__ import annotations
 
 from keras_seq.contracts.vocab import BOS, BOS_ID, EOS, EOS_ID
@@ -33,8 +34,13 @@ def error_rates(outputs: dict, references: dict) -> dict:
         errors += distance
         length += len(ref)
     count = len(references)
-    return {"sequence_error_rate": wrong / max(count, 1), "token_error_rate": errors / max(length, 1),
-            "exact_match": 1 - wrong / max(count, 1), "sources": count, "reference_tokens": length}
+    return {
+        "sequence_error_rate": wrong / max(count, 1),
+        "token_error_rate": errors / max(length, 1),
+        "exact_match": 1 - wrong / max(count, 1),
+        "sources": count,
+        "reference_tokens": length,
+    }
 
 
 @PIPELINE_PARTS.register
@@ -49,8 +55,9 @@ class Seq2SeqPipeline(TaskPipeline):
         file = corpus.split_file(path, split)
         if pairs.is_cmudict(file):
             return pairs.iter_cmudict(file, strip_stress=bool(corpus.options.get("strip_stress", False)))
-        return tabular.iter_table(file, corpus.options.get("source_column", "source"),
-                                  corpus.options.get("target_column", "target"))
+        return tabular.iter_table(
+            file, corpus.options.get("source_column", "source"), corpus.options.get("target_column", "target")
+        )
 
     def sample_texts(self, corpus, n):
         """About `n` distinct held-out sources, spread over the sorted test split."""
@@ -112,15 +119,20 @@ class Seq2SeqPipeline(TaskPipeline):
         for start in range(0, len(sources), 256):
             chunk = sources[start : start + 256]
             ids = context.encoder.encode(np.array(chunk, dtype=object)).to_tensor(0).numpy()
-            best = decode_ids(context.model, context.config, np.pad(ids, [[0, 0], [0, int(ids.shape[1] == 0)]]),
-                              tokens)
+            best = decode_ids(context.model, context.config, np.pad(ids, [[0, 0], [0, int(ids.shape[1] == 0)]]), tokens)
             for source, row in zip(chunk, best.rows()):
                 outputs[source] = [tokens[i] for i in row]
         settings = decode_settings(context.config)
-        result = {**error_rates(outputs, references), "beam": settings["beam"], "merge_stress": settings["merge_stress"]}
+        result = {
+            **error_rates(outputs, references),
+            "beam": settings["beam"],
+            "merge_stress": settings["merge_stress"],
+        }
         if any(has_stress(ref) for refs in references.values() for ref in refs):
             # ARPAbet with stress digits (CMUdict): also the rates that ignore stress, as G2P papers often report
-            plain = error_rates({s: without_stress(o) for s, o in outputs.items()},
-                                {s: [without_stress(r) for r in refs] for s, refs in references.items()})
+            plain = error_rates(
+                {s: without_stress(o) for s, o in outputs.items()},
+                {s: [without_stress(r) for r in refs] for s, refs in references.items()},
+            )
             result["without_stress"] = {k: plain[k] for k in ("sequence_error_rate", "token_error_rate")}
         return result

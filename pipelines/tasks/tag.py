@@ -1,4 +1,5 @@
 """Tagging in the pipelines: CoNLL / CoNLL-U in, (ids[, chars], tag ids) elements, accuracy and F1."""
+
 from __future__ import annotations
 
 from keras_seq.pipelines.tasks.base import PIPELINE_PARTS, TaskPipeline
@@ -19,8 +20,9 @@ class TagPipeline(TaskPipeline):
 
     def check_config(self, config):
         if config["train"]["label_smoothing"] and config["model"]["crf"]:
-            raise ValueError("train.label_smoothing applies to softmax outputs, not to a CRF (model.crf = true); "
-                             "set one of them off")
+            raise ValueError(
+                "train.label_smoothing applies to softmax outputs, not to a CRF (model.crf = true); set one of them off"
+            )
 
     def label_items(self, example):
         return list(example[1])
@@ -71,8 +73,10 @@ class TagPipeline(TaskPipeline):
         if monitor == "val_loss":
             return []
         if monitor == "val_f1" and not is_bio(label_vocab.tokens):
-            raise ValueError("train.monitor = 'val_f1' needs BIO tags (B-X / I-X); this corpus's tags are "
-                             f"{label_vocab.tokens[2:8]}...; use 'val_accuracy'")
+            raise ValueError(
+                "train.monitor = 'val_f1' needs BIO tags (B-X / I-X); this corpus's tags are "
+                f"{label_vocab.tokens[2:8]}...; use 'val_accuracy'"
+            )
         return [TaggingValidation(validation, label_vocab)]
 
     def evaluate(self, context):

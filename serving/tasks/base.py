@@ -1,6 +1,7 @@
 """`TaskAnswers`: what the TF-free runtime does differently per task -- answers from the ONNX
 session, answers from (and to) a SavedModel's signature outputs -- and its registry,
 `ANSWER_PARTS`. NumPy only: no TensorFlow, no keras."""
+
 from __future__ import annotations
 
 from keras_seq.tasks import Task, get_task

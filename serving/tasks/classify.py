@@ -1,4 +1,5 @@
 """Classification answers: probabilities over the labels and the likeliest label."""
+
 from __future__ import annotations
 
 from keras_seq.contracts import answers
@@ -16,8 +17,12 @@ class ClassifyAnswers(TaskAnswers):
 
     def outputs_from_answer(self, answer, labels):
         probabilities = [answer["probabilities"].get(name, 0.0) for name in labels]
-        return {"probabilities": probabilities, "label": answer["label"], "label_id": labels.index(answer["label"]),
-                "label_names": labels}
+        return {
+            "probabilities": probabilities,
+            "label": answer["label"],
+            "label_id": labels.index(answer["label"]),
+            "label_names": labels,
+        }
 
     def onnx_answers(self, predictor, texts):
         ids, _ = predictor.tokenizer.encode_batch(texts)

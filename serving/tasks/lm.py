@@ -1,4 +1,5 @@
 """Language-model answers: the loss and perplexity of a text under the model."""
+
 from __future__ import annotations
 
 from keras_seq.contracts import answers

@@ -1,4 +1,5 @@
 """Encoder-decoder answers: the best target sequence and its score, by beam search over the graphs."""
+
 from __future__ import annotations
 
 from keras_seq.contracts import answers

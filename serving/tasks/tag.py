@@ -1,4 +1,5 @@
 """Tagging answers: one tag per token, by argmax or by CRF Viterbi beside the graph."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +18,10 @@ class TagAnswers(TaskAnswers):
 
     def answer_from_outputs(self, row, labels):
         n = int(row["lengths"])
-        return {"tokens": [answers.text_of(t) for t in list(row["tokens"])[:n]],
-                "tags": [answers.text_of(t) for t in list(row["tags"])[:n]]}
+        return {
+            "tokens": [answers.text_of(t) for t in list(row["tokens"])[:n]],
+            "tags": [answers.text_of(t) for t in list(row["tags"])[:n]],
+        }
 
     def outputs_from_answer(self, answer, labels):
         return {"tokens": answer["tokens"], "tags": answer["tags"], "lengths": len(answer["tokens"])}

@@ -1,5 +1,6 @@
 """The multi-worker training kit (Kubeflow TFJob, tf.data service Deployments) and the checks
 that refuse a bad distribution setup before TensorFlow starts."""
+
 from __future__ import annotations
 
 import json
@@ -27,9 +28,25 @@ def _deserialize(document: dict, kind: str):
 
 
 def test_tfjob_has_a_chief_workers_the_shared_volume_and_one_command(tmp_path, wheel):
-    code, out, err = cli_in_process("kit", "--train", "imdb_sentiment", "--workers", "4", "--image", "reg/train:1",
-                                    "--set", 'data.source="/runs/data/aclImdb_v1.tar.gz"', "--claim", "runs-rwx",
-                                    "--gpus", "1", "--wheel", str(wheel), "--out", str(tmp_path / "kit"))
+    code, out, err = cli_in_process(
+        "kit",
+        "--train",
+        "imdb_sentiment",
+        "--workers",
+        "4",
+        "--image",
+        "reg/train:1",
+        "--set",
+        'data.source="/runs/data/aclImdb_v1.tar.gz"',
+        "--claim",
+        "runs-rwx",
+        "--gpus",
+        "1",
+        "--wheel",
+        str(wheel),
+        "--out",
+        str(tmp_path / "kit"),
+    )
     assert code == 0, err
     job, policy = yaml.safe_load_all((tmp_path / "kit" / "tfjob-imdb-sentiment.yaml").read_text())
     assert (job["apiVersion"], job["kind"], job["metadata"]["name"]) == ("kubeflow.org/v1", "TFJob", "imdb-sentiment")
@@ -62,8 +79,19 @@ def test_tfjob_has_a_chief_workers_the_shared_volume_and_one_command(tmp_path, w
 def test_kit_with_the_data_service_feeds_one_trainer(tmp_path, wheel):
     config = tmp_path / "mine.toml"
     config.write_text('task = "classify"\n[data]\nsource = "/runs/data/reviews"\n')
-    code, _, err = cli_in_process("kit", "--train", str(config), "--workers", "1", "--data-service-workers", "3",
-                                  "--wheel", str(wheel), "--out", str(tmp_path / "kit"))
+    code, _, err = cli_in_process(
+        "kit",
+        "--train",
+        str(config),
+        "--workers",
+        "1",
+        "--data-service-workers",
+        "3",
+        "--wheel",
+        str(wheel),
+        "--out",
+        str(tmp_path / "kit"),
+    )
     assert code == 0, err
     job, _ = yaml.safe_load_all((tmp_path / "kit" / "tfjob-mine.yaml").read_text())
     assert list(job["spec"]["tfReplicaSpecs"]) == ["Chief"]
@@ -79,25 +107,33 @@ def test_kit_with_the_data_service_feeds_one_trainer(tmp_path, wheel):
     w_container = worker["spec"]["template"]["spec"]["containers"][0]
     assert w_container["command"][w_container["command"].index("--dispatcher") + 1] == "mine-data-dispatcher:5050"
     assert w_container["env"][0]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
-    assert "COPY --chown=train train/mine.toml /app/mine.toml" in (tmp_path / "kit" / "train" / "Dockerfile").read_text()
+    assert (
+        "COPY --chown=train train/mine.toml /app/mine.toml" in (tmp_path / "kit" / "train" / "Dockerfile").read_text()
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--workers", "2", "--data-service-workers", "2"], "feeds one trainer"),
-    (["--set", "train.strategy=\"default\""], "the kit sets train.strategy itself"),
-    ([], "names no data.source"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--workers", "2", "--data-service-workers", "2"], "feeds one trainer"),
+        (["--set", 'train.strategy="default"'], "the kit sets train.strategy itself"),
+        ([], "names no data.source"),
+    ],
+)
 def test_kit_refuses_what_the_job_would_fail_on(tmp_path, wheel, args, message):
     code, _, err = cli_in_process("kit", "--train", "demo", *args, "--wheel", str(wheel), "--out", str(tmp_path))
     assert code == 2 and message in err
 
 
-@pytest.mark.parametrize("sets, message", [
-    (['train.strategy="ring"'], "train.strategy must be one of"),
-    (['train.data_service="localhost:5050"'], "train.data_service must be 'grpc://HOST:PORT'"),
-    (['train.data_service="grpc://h:1"', "train.data_service_shards=0"], "data_service_shards must be a positive"),
-    (['train.data_service="grpc://h:1"', 'train.strategy="multi_worker"'], "feeds one trainer"),
-])
+@pytest.mark.parametrize(
+    "sets, message",
+    [
+        (['train.strategy="ring"'], "train.strategy must be one of"),
+        (['train.data_service="localhost:5050"'], "train.data_service must be 'grpc://HOST:PORT'"),
+        (['train.data_service="grpc://h:1"', "train.data_service_shards=0"], "data_service_shards must be a positive"),
+        (['train.data_service="grpc://h:1"', 'train.strategy="multi_worker"'], "feeds one trainer"),
+    ],
+)
 def test_config_refuses_bad_distribution_settings(sets, message):
     from keras_seq.pipelines.config import load_config
 
@@ -112,14 +148,17 @@ def test_a_language_model_is_refused_by_the_data_service():
         load_config(None, ['task="lm"', 'train.data_service="grpc://h:1"'])
 
 
-@pytest.mark.parametrize("tf_config, message", [
-    (None, "TF_CONFIG environment variable, which is not set"),
-    ("{not json", "TF_CONFIG is not valid JSON"),
-    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "ps", "index": 0}}', "'task.type' must name a job"),
-    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 1}}', "'task.index' must be 0 .. 0"),
-    ('{"cluster": {"worker": ["a"]}, "task": {"type": "worker", "index": 0}}', "'cluster.worker' must be a list"),
-    ('{"cluster": {"worker": ["a:1"], "ps": ["b:2"]}, "task": {"type": "worker", "index": 0}}', "takes 'chief'"),
-])
+@pytest.mark.parametrize(
+    "tf_config, message",
+    [
+        (None, "TF_CONFIG environment variable, which is not set"),
+        ("{not json", "TF_CONFIG is not valid JSON"),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "ps", "index": 0}}', "'task.type' must name a job"),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 1}}', "'task.index' must be 0 .. 0"),
+        ('{"cluster": {"worker": ["a"]}, "task": {"type": "worker", "index": 0}}', "'cluster.worker' must be a list"),
+        ('{"cluster": {"worker": ["a:1"], "ps": ["b:2"]}, "task": {"type": "worker", "index": 0}}', "takes 'chief'"),
+    ],
+)
 def test_tf_config_errors_name_the_field(tf_config, message):
     from keras_seq.pipelines.distribute import read_tf_config
 

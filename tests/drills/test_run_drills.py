@@ -1,5 +1,6 @@
 """Drills on training and export: SIGKILL at random points, then the rerun; every
 damaged run-directory file; the export killed mid-way (slow; bounded in time)."""
+
 from __future__ import annotations
 
 import csv
@@ -14,12 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from keras_seq.export.checks.processes import find_debris
 from tests.helpers import cli_in_process, fresh_copy, run_cli
 
-from keras_seq.export.checks.processes import find_debris
-
 pytestmark = pytest.mark.slow
-WORDS = "the a movie film plot actor scene good bad great awful boring fun long short music story".split()
+WORDS = ["the", "a", "movie", "film", "plot", "actor", "scene", "good", "bad", "great", "awful", "boring", "fun", "long", "short", "music", "story"]
 # Random labels on one CSV: validation loss bottoms out early, so the kept epoch, the
 # learning-rate decay and early stopping all depend on the state a resume must restore.
 SETTINGS = ["train.epochs=8", "train.lr_decay=0.5", "train.lr_patience=1", "train.patience=3", "train.seed=1"]
@@ -33,8 +33,9 @@ def random_csv(tmp_path_factory) -> Path:
         writer = csv.writer(handle)
         writer.writerow(["text", "label"])
         for i in range(600):
-            writer.writerow([" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 20))) + f" r{i}",
-                             rng.choice(["pos", "neg"])])
+            writer.writerow(
+                [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 20))) + f" r{i}", rng.choice(["pos", "neg"])]
+            )
     return path
 
 
@@ -60,8 +61,12 @@ def _state_epoch(out: Path) -> int:
 
 def _kill_when(args: list[str], ready, delay: float) -> dict:
     """Starts `keras-seq ARGS`, waits until `ready()`, sleeps `delay`, SIGKILLs it."""
-    process = subprocess.Popen([sys.executable, "-m", "keras_seq.cli", *args], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keras_seq.cli", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None and not ready():
         time.sleep(0.01)
@@ -105,9 +110,11 @@ def test_sigkill_at_three_points_then_rerun_equals_an_uninterrupted_run(random_c
     assert got["kept_epoch"] == want["kept_epoch"] and got["epochs_run"] == want["epochs_run"]
     assert got["test"]["accuracy"] == pytest.approx(want["test"]["accuracy"], abs=0.01)
     assert not (out / "backup").exists()
-    print(f"\nkill drill: kills landed at {landed}; kept epoch {got['kept_epoch']} of {got['epochs_run']} "
-          f"(uninterrupted: {want['kept_epoch']} of {want['epochs_run']}); test accuracy {got['test']['accuracy']:.3f} "
-          f"vs {want['test']['accuracy']:.3f}; train_seconds {got['train_seconds']} over 4 processes")
+    print(
+        f"\nkill drill: kills landed at {landed}; kept epoch {got['kept_epoch']} of {got['epochs_run']} "
+        f"(uninterrupted: {want['kept_epoch']} of {want['epochs_run']}); test accuracy {got['test']['accuracy']:.3f} "
+        f"vs {want['test']['accuracy']:.3f}; train_seconds {got['train_seconds']} over 4 processes"
+    )
     # a single file is split three ways: random labels score chance on the held-out test split
     assert got["data_split"]["fractions"] == {"train": 0.8, "validation": 0.1, "test": 0.1}
     assert got["test"]["accuracy"] < 0.7
@@ -146,7 +153,7 @@ def test_every_damaged_run_file_is_named(uninterrupted, tmp_path):
             elif name == "tokenizer.json":
                 path.write_text(json.dumps({**json.loads(data), "level": "sentence"}), encoding="utf-8")
             elif name == "config.toml":
-                path.write_text(data.decode().replace('task = "classify"', 'task = 5'), encoding="utf-8")
+                path.write_text(data.decode().replace('task = "classify"', "task = 5"), encoding="utf-8")
             elif name in ("vocab.txt", "labels.txt"):
                 path.write_text("\n".join(["dup", "dup"]) + "\n", encoding="utf-8")
             else:
@@ -181,8 +188,14 @@ def test_export_killed_mid_way_leaves_nothing_after_the_next(uninterrupted, tmp_
     out = tmp_path / "export"
     args = ["export", str(uninterrupted), "--out", str(out), "--name", "drill"]
     # kill while the fresh-process verification runs: staging folders and a child process exist
-    _kill_when(args, lambda: any(p.name.startswith(".1.staging-") for p in (out / "savedmodel" / "drill").glob(".*"))
-               and _processes_mentioning(".1.staging-"), 0.5)
+    _kill_when(
+        args,
+        lambda: (
+            any(p.name.startswith(".1.staging-") for p in (out / "savedmodel" / "drill").glob(".*"))
+            and _processes_mentioning(".1.staging-")
+        ),
+        0.5,
+    )
     time.sleep(1.0)
     assert not _processes_mentioning(str(out)), "a child of the killed export still runs"
     debris = [p for p in (out / "savedmodel" / "drill").iterdir() if p.name.startswith(".")]

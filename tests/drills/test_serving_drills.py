@@ -4,6 +4,7 @@ server abuse, and every file of the export damaged (slow; loopback only, bounded
 Each drill prints its counts (run pytest with -s to see them); the closing
 note of issue 14 tabulates them.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,12 +19,11 @@ import pytest
 
 pytest.importorskip("kserve")
 
-from tests.helpers import cli_in_process, fresh_copy, run_cli, served, train_and_export  # noqa: E402
-
 from keras_seq.contracts.tokenizer import valid_text  # noqa: E402
 from keras_seq.serving.client import RestClient  # noqa: E402
 from keras_seq.serving.predictor import OnnxPredictor  # noqa: E402
 from keras_seq.serving.savedmodel_predictor import SavedModelPredictor  # noqa: E402
+from tests.helpers import cli_in_process, fresh_copy, run_cli, served, train_and_export  # noqa: E402
 
 pytestmark = pytest.mark.slow
 FUZZ_INPUTS = 3000
@@ -38,7 +38,7 @@ def export(tmp_path_factory):
 def fuzz_texts(seed: int, n: int) -> list[tuple[str, str | bytes]]:
     """(category, text) pairs: str, or bytes for invalid UTF-8."""
     rng = np.random.default_rng(seed)
-    words = "good bad not movie the was at all , ! great awful plot .".split()
+    words = ["good", "bad", "not", "movie", "the", "was", "at", "all", ",", "!", "great", "awful", "plot", "."]
 
     def some_words(k):
         return " ".join(rng.choice(words, size=k))
@@ -60,7 +60,9 @@ def fuzz_texts(seed: int, n: int) -> list[tuple[str, str | bytes]]:
         "NUL and controls": lambda: some_words(2) + "".join(chr(int(c)) for c in rng.integers(0, 32, size=5)) + "\x7f",
         "RTL and combining": lambda: "\u05e9\u05dc\u05d5\u05dd good e\u0301\u0308 \u202e" + some_words(3) + "\u202c",
         "emoji ZWJ": lambda: "👨\u200d👩\u200d👧\u200d👦 " + some_words(2) + " 🏳\ufe0f\u200d🌈 👍🏽",
-        "invalid UTF-8": lambda: some_words(2).encode() + bytes(rng.integers(128, 256, size=int(rng.integers(1, 8))).tolist()),
+        "invalid UTF-8": lambda: (
+            some_words(2).encode() + bytes(rng.integers(128, 256, size=int(rng.integers(1, 8))).tolist())
+        ),
         "plain words": lambda: some_words(int(rng.integers(1, 40))),
     }
     names = [name for name in makers if name != "100k characters"]
@@ -89,16 +91,23 @@ def test_fuzz_both_runtimes_and_the_server_agree(export, tmp_path):
     disagree_sm, diff_sm = _compare(onnx, savedmodel)
     disagree_srv, diff_srv = _compare(onnx, server)
     categories = sorted({c for c, _ in inputs})
-    print(f"\nfuzz: {len(texts)} inputs in {len(categories)} categories; ONNX vs SavedModel: {disagree_sm} label "
-          f"disagreements, max diff {diff_sm:.2e}; ONNX vs server: {disagree_srv}, {diff_srv:.2e}")
+    print(
+        f"\nfuzz: {len(texts)} inputs in {len(categories)} categories; ONNX vs SavedModel: {disagree_sm} label "
+        f"disagreements, max diff {diff_sm:.2e}; ONNX vs server: {disagree_srv}, {diff_srv:.2e}"
+    )
     assert crashes == 0 and len(onnx) == len(savedmodel) == len(server) == FUZZ_INPUTS
     assert disagree_sm == 0 and disagree_srv == 0
     assert diff_sm <= TOLERANCE and diff_srv <= TOLERANCE
     assert "Traceback" not in (tmp_path / "server.log").read_text(errors="replace")
     # the same texts as JSON lines through the CLI: every line its own answer
     lines = tmp_path / "fuzz.jsonl"
-    lines.write_text("".join(json.dumps(valid_text(t) if isinstance(t, str) else t.decode("utf-8", "replace")) + "\n"
-                             for t in texts[:500]), encoding="utf-8")
+    lines.write_text(
+        "".join(
+            json.dumps(valid_text(t) if isinstance(t, str) else t.decode("utf-8", "replace")) + "\n"
+            for t in texts[:500]
+        ),
+        encoding="utf-8",
+    )
     result = run_cli("predict", str(export), "--input", str(lines), timeout=300)
     assert result.returncode == 0, result.stderr[-1000:]
     answers = [json.loads(line) for line in result.stdout.splitlines()]
@@ -116,8 +125,7 @@ JSON_ABUSE = {  # raw JSON Lines / bodies that are not texts
 
 
 def _post(url: str, body: bytes, headers: dict | None = None, method: str = "POST", timeout: float = 30):
-    request = urllib.request.Request(url, data=body if method == "POST" else None, method=method,
-                                     headers=headers or {})
+    request = urllib.request.Request(url, data=body if method == "POST" else None, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read()
@@ -134,13 +142,18 @@ def _rss_kb(pid: int) -> int:
 
 def test_server_abuse_gets_4xx_and_the_server_keeps_serving(export, tmp_path):
     log = tmp_path / "server.log"
-    with served(export, "--head-timeout", "2", "--body-timeout", "2", "--max-body-bytes", str(2 * 1024 * 1024),
-                log=log) as (port, process):
+    with served(
+        export, "--head-timeout", "2", "--body-timeout", "2", "--max-body-bytes", str(2 * 1024 * 1024), log=log
+    ) as (port, process):
         base = f"http://127.0.0.1:{port}"
         v1, v2 = f"{base}/v1/models/reviews:predict", f"{base}/v2/models/reviews/infer"
         cases = []
-        for content_type in ("application/json", "application/json; charset=utf-8",
-                             "application/x-www-form-urlencoded", "text/plain"):
+        for content_type in (
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/x-www-form-urlencoded",
+            "text/plain",
+        ):
             for name, body in JSON_ABUSE.items():
                 cases.append((f"V1 {name} as {content_type}", v1, body, {"Content-Type": content_type}, "POST"))
         for name, tensor in {
@@ -153,17 +166,32 @@ def test_server_abuse_gets_4xx_and_the_server_keeps_serving(export, tmp_path):
             "wrong shape": {"name": "text", "datatype": "BYTES", "shape": [3], "data": ["a"]},
             "5,000 texts": {"name": "text", "datatype": "BYTES", "shape": [5000], "data": ["a"] * 5000},
         }.items():
-            cases.append((f"V2 {name}", v2, json.dumps({"inputs": [tensor]}).encode(),
-                          {"Content-Type": "application/json"}, "POST"))
-        cases.append(("V2 Inference-Header-Content-Length: abc", v2, b'{"inputs": []}',
-                      {"Inference-Header-Content-Length": "abc"}, "POST"))
+            cases.append(
+                (
+                    f"V2 {name}",
+                    v2,
+                    json.dumps({"inputs": [tensor]}).encode(),
+                    {"Content-Type": "application/json"},
+                    "POST",
+                )
+            )
+        cases.append(
+            (
+                "V2 Inference-Header-Content-Length: abc",
+                v2,
+                b'{"inputs": []}',
+                {"Inference-Header-Content-Length": "abc"},
+                "POST",
+            )
+        )
         cases.append(("V1 300 texts", v1, json.dumps({"instances": ["a"] * 300}).encode(), {}, "POST"))
         cases.append(("V1 3 MB body", v1, b'{"instances": ["' + b"a" * (3 << 20) + b'"]}', {}, "POST"))
         # an oversized body is read to its end before the 413, or the client sees a reset instead
         # of the answer (without the drain: 10 of 10 at 20 MB, both ways)
         cases.append(("V1 20 MB body", v1, b'{"instances": ["' + b"a" * (20 << 20) + b'"]}', {}, "POST"))
-        cases.append(("V1 20 MB chunked body", v1, iter([b'{"instances": ["'] + [b"a" * (1 << 20)] * 20 + [b'"]}']),
-                      {}, "POST"))
+        cases.append(
+            ("V1 20 MB chunked body", v1, iter([b'{"instances": ["'] + [b"a" * (1 << 20)] * 20 + [b'"]}']), {}, "POST")
+        )
         cases.append(("GET on :predict", v1, b"", {}, "GET"))
         statuses = {}
         for name, url, body, headers, method in cases:
@@ -175,9 +203,11 @@ def test_server_abuse_gets_4xx_and_the_server_keeps_serving(export, tmp_path):
         assert statuses["V1 3 MB body"] == statuses["V1 20 MB body"] == statuses["V1 20 MB chunked body"] == 413
 
         # lone surrogates: the server answers as the CLI does (U+FFFD), under any content type
-        surrogate = '{"instances": ["good \\ud800 movie"]}'.encode()
-        answers = {ct: json.loads(_post(v1, surrogate, {"Content-Type": ct})[1])["predictions"][0]["label"]
-                   for ct in ("application/json", "text/plain")}
+        surrogate = b'{"instances": ["good \\ud800 movie"]}'
+        answers = {
+            ct: json.loads(_post(v1, surrogate, {"Content-Type": ct})[1])["predictions"][0]["label"]
+            for ct in ("application/json", "text/plain")
+        }
         assert len(set(answers.values())) == 1
         assert RestClient(base, "reviews").predict(["good \ud800 movie"])[0]["label"] == answers["text/plain"]
 
@@ -193,13 +223,15 @@ def test_server_abuse_gets_4xx_and_the_server_keeps_serving(export, tmp_path):
             s.close()
         assert closed == 50 and waited < 8
         with socket.create_connection(("127.0.0.1", port)) as s:
-            s.sendall(b"POST /v1/models/reviews:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"in")
+            s.sendall(b'POST /v1/models/reviews:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"in')
             s.settimeout(10)
             assert s.recv(64).startswith(b"HTTP/1.1 408")
         # a client that waits for 100-continue is refused at once, not invited to send 20 MB
         with socket.create_connection(("127.0.0.1", port)) as s:
-            s.sendall(b"POST /v1/models/reviews:predict HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
-                      b"Content-Length: 20971520\r\n\r\n")
+            s.sendall(
+                b"POST /v1/models/reviews:predict HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                b"Content-Length: 20971520\r\n\r\n"
+            )
             s.settimeout(10)
             assert s.recv(64).startswith(b"HTTP/1.1 413")
 
@@ -224,9 +256,11 @@ def test_server_abuse_gets_4xx_and_the_server_keeps_serving(export, tmp_path):
             t.join(timeout=600)
         seconds = time.monotonic() - started
         rss_after = _rss_kb(process.pid)
-        print(f"\nserver abuse: {len(cases)} bad requests -> {sorted(set(statuses.values()))}; 50 half-open "
-              f"connections closed in {waited:.1f} s; load: {len(done)} requests, {len(errors)} errors, "
-              f"{len(done) / seconds:.0f} requests/s; RSS {rss_before / 1024:.0f} -> {rss_after / 1024:.0f} MB")
+        print(
+            f"\nserver abuse: {len(cases)} bad requests -> {sorted(set(statuses.values()))}; 50 half-open "
+            f"connections closed in {waited:.1f} s; load: {len(done)} requests, {len(errors)} errors, "
+            f"{len(done) / seconds:.0f} requests/s; RSS {rss_before / 1024:.0f} -> {rss_after / 1024:.0f} MB"
+        )
         assert not errors and len(done) == 8000
         assert rss_after - rss_before < 150 * 1024  # KB: the stated bound, 150 MB of growth
     text = log.read_text(errors="replace")
@@ -260,8 +294,10 @@ def test_every_damaged_export_file_is_named(export, tmp_path):
     """Each file of the export, truncated, emptied or with a wrong field: a runtime that
     reads it exits non-zero with one line naming it; one that does not answers as before."""
     texts = ["good movie , not bad", "bad"]
-    before = {runtime: cli_in_process("predict", str(export), *texts, "--runtime", runtime)[1]
-              for runtime in ("onnx", "savedmodel")}
+    before = {
+        runtime: cli_in_process("predict", str(export), *texts, "--runtime", runtime)[1]
+        for runtime in ("onnx", "savedmodel")
+    }
     files = sorted(p.relative_to(export) for p in export.rglob("*") if p.is_file())
     counts = {"cases": 0, "named": 0, "unaffected": 0, "tracebacks": 0, "silently wrong": 0}
     for relative in files:

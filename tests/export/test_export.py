@@ -1,6 +1,7 @@
 """Export end to end on small runs trained on slices of the real data (slow: run in CI):
 SavedModel (fresh-process loaders, warmup, saved_model_cli) and ONNX Runtime
 give the Keras model's answers; `keras-seq export` / `predict` behave."""
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,9 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("tensorflow_serving")
 
-from keras_seq.export.exporter import export_run  # noqa: E402
 from keras_seq.export.checks.parity import parity  # noqa: E402
 from keras_seq.export.checks.probes import adversarial_texts  # noqa: E402
+from keras_seq.export.exporter import export_run  # noqa: E402
 from keras_seq.pipelines.config import load_config  # noqa: E402
 from keras_seq.pipelines.readers import open_corpus  # noqa: E402
 from keras_seq.pipelines.synthetic import DEMO_SENTENCES, write_corpus  # noqa: E402
@@ -26,7 +27,9 @@ SMALL = ["model.units=16", "model.embed_dim=16", "model.depth=1", "train.epochs=
 
 
 def _cli(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "keras_seq.cli", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "keras_seq.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _conll_slice(folder, data_dir, n=300):
@@ -34,7 +37,8 @@ def _conll_slice(folder, data_dir, n=300):
     for split, name in (("train", "train"), ("validation", "dev"), ("test", "test")):
         sentences = [s for _, s in zip(range(n), corpus.examples(split))]
         (folder / f"{name}.txt").write_text(
-            "\n\n".join("\n".join(f"{w} {t}" for w, t in zip(ws, ts)) for ws, ts in sentences) + "\n", encoding="utf-8")
+            "\n\n".join("\n".join(f"{w} {t}" for w, t in zip(ws, ts)) for ws, ts in sentences) + "\n", encoding="utf-8"
+        )
     return [" ".join(ws) for ws, _ in sentences[:40]]
 
 
@@ -52,16 +56,25 @@ def runs(tmp_path_factory, data_dir):
     texts = _conll_slice(ner, data_dir)
     # The CRF tagger with characters (the softmax tagger's graph is the same minus the CRF:
     # tests/export/test_to_onnx.py and the drills export softmax taggers).
-    config = load_config("pipelines/configs/conll2003_ner_crf.toml",
-                         [f'data.source="{ner}"', "model.crf=true", "model.char_units=8", "data.char_features=true",
-                          *SMALL])
+    config = load_config(
+        "pipelines/configs/conll2003_ner_crf.toml",
+        [f'data.source="{ner}"', "model.crf=true", "model.char_units=8", "data.char_features=true", *SMALL],
+    )
     train_run(config, root / "crf", verbose=0)
     out["crf"] = (root / "crf", texts)
     text = (data_dir / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8")[:30000]
     (root / "small.txt").write_text(text, encoding="utf-8")
-    config = load_config("pipelines/configs/shakespeare_char.toml",
-                         [f'data.source="{root / "small.txt"}"', "model.units=16", "model.depth=2", "train.epochs=1",
-                          "train.lm_batch=8", "train.lm_window=50"])
+    config = load_config(
+        "pipelines/configs/shakespeare_char.toml",
+        [
+            f'data.source="{root / "small.txt"}"',
+            "model.units=16",
+            "model.depth=2",
+            "train.epochs=1",
+            "train.lm_batch=8",
+            "train.lm_window=50",
+        ],
+    )
     train_run(config, root / "lm", verbose=0)
     out["lm"] = (root / "lm", [text[i : i + 90] for i in range(0, 3600, 90)])
     return out
@@ -70,8 +83,9 @@ def runs(tmp_path_factory, data_dir):
 @pytest.mark.parametrize("task", ["classify", "crf", "lm"])
 def test_export_verifies_and_all_runtimes_agree(runs, tmp_path, task):
     run_dir, texts = runs[task]
-    summary = export_run(run_dir, tmp_path / "export", name="m", generate_length=20,
-                         max_len=120 if task == "lm" else None)
+    summary = export_run(
+        run_dir, tmp_path / "export", name="m", generate_length=20, max_len=120 if task == "lm" else None
+    )
     version = tmp_path / "export" / "savedmodel" / "m" / "1"
     assert (version / "saved_model.pb").exists() and (version / "assets" / "vocab.txt").exists()
     assert (version / "assets.extra" / "tf_serving_warmup_requests").exists()
@@ -104,8 +118,13 @@ def test_cli_export_versions_and_predict_jsonl(runs, tmp_path):
     assert second.returncode == 0 and json.loads(second.stdout)["savedmodel"].endswith("ner/2")
     again = _cli("export", str(run_dir), "--out", str(out), "--name", "ner", "--version", "1", "--no-verify")
     assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr
-    lines = [json.dumps("EU rejects German call to boycott British lamb ."), json.dumps(""), "42", "{not json",
-             json.dumps("line\nbreak \u202eRTL \U0001F600 \ud800")]
+    lines = [
+        json.dumps("EU rejects German call to boycott British lamb ."),
+        json.dumps(""),
+        "42",
+        "{not json",
+        json.dumps("line\nbreak \u202eRTL \U0001f600 \ud800"),
+    ]
     data = ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass") + b"\xff\xfe invalid bytes\n"
     (tmp_path / "in.jsonl").write_bytes(data)
     answers = {}

@@ -1,4 +1,5 @@
 """Keras task models == their ONNX graphs in ONNX Runtime (native RNN/GRU/LSTM nodes)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,8 +42,9 @@ LENGTHS = [7, 1, 0, 4, 7]
 @pytest.mark.parametrize("cell", ["elman", "gru", "lstm"])
 @pytest.mark.parametrize("pooling", ["last", "mean", "max", "final"])
 def test_classifier_matches_keras(cell, pooling):
-    model = _randomize(keras_seq.build_classifier(50, 3, cell=cell, embed_dim=8, units=6, depth=2,
-                                                  pooling=pooling, dropout=0.2))
+    model = _randomize(
+        keras_seq.build_classifier(50, 3, cell=cell, embed_dim=8, units=6, depth=2, pooling=pooling, dropout=0.2)
+    )
     proto = task_model_to_onnx(model, "classify")
     expected_op = {"elman": "RNN", "gru": "GRU", "lstm": "LSTM"}[cell]
     assert expected_op in _op_types(proto) and "Loop" not in _op_types(proto)
@@ -75,9 +77,20 @@ def test_unidirectional_and_reset_before_gru():
 @pytest.mark.parametrize("crf", [False, True])
 @pytest.mark.parametrize("chars", [False, True])
 def test_tagger_matches_keras(crf, chars):
-    model = _randomize(keras_seq.build_tagger(60, 5, cell="lstm", embed_dim=8, units=6, depth=2, crf=crf,
-                                              char_vocab_size=20 if chars else None, char_embed_dim=4,
-                                              char_units=3))
+    model = _randomize(
+        keras_seq.build_tagger(
+            60,
+            5,
+            cell="lstm",
+            embed_dim=8,
+            units=6,
+            depth=2,
+            crf=crf,
+            char_vocab_size=20 if chars else None,
+            char_embed_dim=4,
+            char_units=3,
+        )
+    )
     proto = task_model_to_onnx(model, "tag")
     ids = _ids(LENGTHS, 60)
     feeds = {"ids": ids}

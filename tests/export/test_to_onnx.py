@@ -1,5 +1,6 @@
 """`keras_seq.export.to_onnx` on models written with Keras' built-in layers: native
 RNN / GRU / LSTM nodes, no Loop, and ONNX Runtime equal to Keras (its own parity check)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,8 +43,21 @@ def _model(kind: str) -> keras.Model:
     return model
 
 
-@pytest.mark.parametrize("kind", ["bilstm_gru", "unmasked", "merge_sum", "merge_mul", "merge_ave", "merge_concat",
-                                  "merge_none", "simplernn_mean", "return_state", "bidirectional_state"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "bilstm_gru",
+        "unmasked",
+        "merge_sum",
+        "merge_mul",
+        "merge_ave",
+        "merge_concat",
+        "merge_none",
+        "simplernn_mean",
+        "return_state",
+        "bidirectional_state",
+    ],
+)
 def test_builtin_keras_models_export_with_native_ops_and_pass_parity(kind, tmp_path):
     model = _model(kind)
     proto = to_onnx(model, tmp_path / "model.onnx")  # raises unless ONNX Runtime equals Keras within 1e-5

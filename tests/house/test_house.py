@@ -1,4 +1,5 @@
 """The house: one import name, contracts read once, the task registry, a TF-free core."""
+
 from __future__ import annotations
 
 import json
@@ -10,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, free_port, run_python, train_and_export
 from keras_seq.contracts import ContractError, ExportDirectory, RunDirectory, TokenizerSpec, Vocabulary, read_labels
 from keras_seq.contracts.export_dir import read_onnx_info
 from keras_seq.serving.tasks import answers_for, task_for_outputs
 from keras_seq.tasks import TASKS, get_task
+from tests.helpers import REPO, free_port, run_python, train_and_export
 
 ROOMS = ("keras_seq", "pipelines", "export", "serving", "deploy")
 
@@ -23,8 +24,12 @@ ROOMS = ("keras_seq", "pipelines", "export", "serving", "deploy")
 def wheel(tmp_path_factory) -> Path:
     """The project's wheel, built once from the working tree."""
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-                    str(REPO)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(REPO)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return next(out.glob("keras_seq-*.whl"))
 
 
@@ -35,8 +40,12 @@ def test_wheel_installs_one_top_level_name(wheel):
     top_level = next(n for n in names if n.endswith("top_level.txt"))
     assert zipfile.ZipFile(wheel).read(top_level).decode().split() == ["keras_seq"]
     # every module of the rooms is in the wheel, under keras_seq
-    for room, prefix in (("pipelines", "keras_seq/pipelines"), ("export", "keras_seq/export"),
-                         ("serving", "keras_seq/serving"), ("deploy", "keras_seq/deploy")):
+    for room, prefix in (
+        ("pipelines", "keras_seq/pipelines"),
+        ("export", "keras_seq/export"),
+        ("serving", "keras_seq/serving"),
+        ("deploy", "keras_seq/deploy"),
+    ):
         for source in (REPO / room).rglob("*.py"):
             assert f"{prefix}/{source.relative_to(REPO / room).as_posix()}" in names
     assert "keras_seq/pipelines/configs/demo.toml" in names
@@ -46,8 +55,12 @@ def test_wheel_installs_one_top_level_name(wheel):
 
 def test_no_module_imports_a_room_by_its_folder_name():
     pattern = re.compile(r"^\s*(from|import) (pipelines|export|serving|deploy)\b", re.M)
-    offenders = [str(p.relative_to(REPO)) for folder in (*ROOMS, "tests", "benchmarks")
-                 for p in (REPO / folder).rglob("*.py") if pattern.search(p.read_text(encoding="utf-8"))]
+    offenders = [
+        str(p.relative_to(REPO))
+        for folder in (*ROOMS, "tests", "benchmarks")
+        for p in (REPO / folder).rglob("*.py")
+        if pattern.search(p.read_text(encoding="utf-8"))
+    ]
     assert offenders == []
 
 
@@ -58,14 +71,21 @@ def test_task_branches_live_in_the_registry_only():
         for path in (REPO / folder).rglob("*.py"):
             if "/tasks/" in path.as_posix():  # each room's task registry: where per-task code belongs
                 continue
-            offenders += [f"{path.relative_to(REPO)}:{n}" for n, line in
-                          enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
+            offenders += [
+                f"{path.relative_to(REPO)}:{n}"
+                for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                if pattern.search(line)
+            ]
     assert offenders == []
 
 
 def test_private_keras_api_is_touched_in_one_module():
-    users = [str(p.relative_to(REPO)) for folder in ROOMS for p in (REPO / folder).rglob("*.py")
-             if re.search(r"keras\.src\b|_nodes_by_depth", p.read_text(encoding="utf-8"))]
+    users = [
+        str(p.relative_to(REPO))
+        for folder in ROOMS
+        for p in (REPO / folder).rglob("*.py")
+        if re.search(r"keras\.src\b|_nodes_by_depth", p.read_text(encoding="utf-8"))
+    ]
     assert users == ["keras_seq/_keras_compat.py"]
 
 
@@ -88,26 +108,40 @@ def test_core_imports_and_trains_on_jax_without_tensorflow():
 
 
 def test_without_keras_the_package_imports_and_says_what_is_missing():
-    code = ("import sys\n"
-            "for m in ('keras', 'tensorflow'): sys.modules[m] = None\n"
-            "import keras_seq, keras_seq.serving.predictor, keras_seq.cli\n"
-            "try:\n    keras_seq.LSTM\nexcept ImportError as e:\n    print('ImportError:', e)\n")
+    code = (
+        "import sys\n"
+        "for m in ('keras', 'tensorflow'): sys.modules[m] = None\n"
+        "import keras_seq, keras_seq.serving.predictor, keras_seq.cli\n"
+        "try:\n    keras_seq.LSTM\nexcept ImportError as e:\n    print('ImportError:', e)\n"
+    )
     result = run_python(code)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "keras_seq.LSTM: keras_seq's layers need keras and a backend, and keras is missing" in result.stdout
 
 
 def test_cli_version_and_quiet_start():
-    result = subprocess.run([sys.executable, "-m", "keras_seq.cli", "--version"], capture_output=True, text=True,
-                            timeout=120, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_seq.cli", "--version"], capture_output=True, text=True, timeout=120, cwd=REPO
+    )
     assert result.returncode == 0 and re.fullmatch(r"keras-seq \d+\.\d+\.\d+\n", result.stdout)
-    result = subprocess.run([sys.executable, "-m", "keras_seq.cli", "evaluate", str(REPO / "nowhere")],
-                            capture_output=True, text=True, timeout=120, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_seq.cli", "evaluate", str(REPO / "nowhere")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr.strip().splitlines() == [f"keras-seq evaluate: error: {REPO / 'nowhere'}: no run "
-                                                  "directory there"]
-    result = subprocess.run([sys.executable, "-m", "keras_seq.cli", "serve", str(REPO), "--port", "70000"],
-                            capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.stderr.strip().splitlines() == [
+        f"keras-seq evaluate: error: {REPO / 'nowhere'}: no run directory there"
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_seq.cli", "serve", str(REPO), "--port", "70000"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert result.returncode == 2 and "a port is 1-65535; got 70000" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -131,10 +165,12 @@ def test_registry_names_every_task_once():
 def test_answers_round_trip_through_signature_outputs(name):
     task = answers_for(name)
     labels = ["neg", "pos"] if name == "classify" else ["<PAD>", "<UNK>", "B-PER", "O"]
-    answer = {"classify": {"label": "pos", "probabilities": {"neg": 0.25, "pos": 0.75}},
-              "tag": {"tokens": ["Ada", "ran"], "tags": ["B-PER", "O"]},
-              "lm": {"tokens_scored": 3, "loss": 0.5, "perplexity": 1.6487212707001282},
-              "seq2seq": {"output": ["HH", "AH0", "L", "OW1"], "score": -0.125}}[name]
+    answer = {
+        "classify": {"label": "pos", "probabilities": {"neg": 0.25, "pos": 0.75}},
+        "tag": {"tokens": ["Ada", "ran"], "tags": ["B-PER", "O"]},
+        "lm": {"tokens_scored": 3, "loss": 0.5, "perplexity": 1.6487212707001282},
+        "seq2seq": {"output": ["HH", "AH0", "L", "OW1"], "score": -0.125},
+    }[name]
     assert task.answer_from_outputs(task.outputs_from_answer(answer, labels), labels) == answer
 
 
@@ -149,16 +185,19 @@ def _spec_file(tmp_path: Path, **changes) -> Path:
     return tmp_path / "tokenizer.json"
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"level": "sentence"}, "field 'level' must be one of"),
-    ({"max_len": -1}, "field 'max_len' must be a positive integer"),
-    ({"truncate": "middle"}, "field 'truncate' must be one of"),
-    ({"colour": "blue"}, "unknown field(s) ['colour']"),
-    ({"lower": "yes"}, "field 'lower' must be bool"),
-    ({"max_len": True}, "field 'max_len' must be int or null"),
-    ({"vocab_file": "../etc/passwd"}, "field 'vocab_file' must be a file name beside it"),
-    ({"rules_version": 2}, "rules version 2 is not supported"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"level": "sentence"}, "field 'level' must be one of"),
+        ({"max_len": -1}, "field 'max_len' must be a positive integer"),
+        ({"truncate": "middle"}, "field 'truncate' must be one of"),
+        ({"colour": "blue"}, "unknown field(s) ['colour']"),
+        ({"lower": "yes"}, "field 'lower' must be bool"),
+        ({"max_len": True}, "field 'max_len' must be int or null"),
+        ({"vocab_file": "../etc/passwd"}, "field 'vocab_file' must be a file name beside it"),
+        ({"rules_version": 2}, "rules version 2 is not supported"),
+    ],
+)
 def test_tokenizer_contract_refuses_bad_fields(tmp_path, changes, message):
     path = _spec_file(tmp_path, **changes)
     with pytest.raises(ContractError) as error:
@@ -166,9 +205,16 @@ def test_tokenizer_contract_refuses_bad_fields(tmp_path, changes, message):
     assert str(error.value).startswith(f"{path}: ") and message in str(error.value)
 
 
-@pytest.mark.parametrize("text, message", [("", "the file is empty"), ("{", "not valid JSON"),
-                                           ("[1]", "expected a JSON object"), ('{"lower": true}', "missing field(s)"),
-                                           ("[" * 100000, "not valid JSON")])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "the file is empty"),
+        ("{", "not valid JSON"),
+        ("[1]", "expected a JSON object"),
+        ('{"lower": true}', "missing field(s)"),
+        ("[" * 100000, "not valid JSON"),
+    ],
+)
 def test_tokenizer_contract_names_the_file_for_malformed_json(tmp_path, text, message):
     path = tmp_path / "tokenizer.json"
     path.write_text(text)
@@ -225,25 +271,37 @@ def test_serving_only_venv_answers_an_export(tmp_path, wheel):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
-    install = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-compile", "--disable-pip-version-check",
-                              f"{wheel}[serving]"], capture_output=True,
-                             text=True, timeout=900)
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--no-compile", "--disable-pip-version-check", f"{wheel}[serving]"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert install.returncode == 0, install.stderr[-3000:]
-    listed = subprocess.run([str(python), "-m", "pip", "list", "--format=json"], capture_output=True, text=True,
-                            check=True).stdout
+    listed = subprocess.run(
+        [str(python), "-m", "pip", "list", "--format=json"], capture_output=True, text=True, check=True
+    ).stdout
     installed = {p["name"].lower() for p in json.loads(listed)}
     # keras itself is the core requirement (the layers); no backend comes with [serving]
     assert not installed & {"tensorflow", "tensorflow-cpu", "tf-keras", "jax", "jaxlib", "torch"}, installed
-    code = ("import json, sys\nfrom keras_seq.serving.predictor import OnnxPredictor\nimport keras_seq.serving.server\n"
-            "import keras_seq\ntry:\n    keras_seq.LSTM\nexcept ImportError as e:\n    print(e, file=sys.stderr)\n"
-            "print(json.dumps(OnnxPredictor(sys.argv[1]).predict(['the movie was good , not bad at all'])))")
-    result = subprocess.run([str(python), "-c", code, str(export)], capture_output=True, text=True, timeout=300,
-                            cwd=tmp_path)
+    code = (
+        "import json, sys\nfrom keras_seq.serving.predictor import OnnxPredictor\nimport keras_seq.serving.server\n"
+        "import keras_seq\ntry:\n    keras_seq.LSTM\nexcept ImportError as e:\n    print(e, file=sys.stderr)\n"
+        "print(json.dumps(OnnxPredictor(sys.argv[1]).predict(['the movie was good , not bad at all'])))"
+    )
+    result = subprocess.run(
+        [str(python), "-c", code, str(export)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout)[0]["label"] in ("pos", "neg")
     assert "keras's backend (tensorflow) is missing" in result.stderr
-    cli = subprocess.run([str(venv / "bin" / "keras-seq"), "predict", str(export), "a text"], capture_output=True,
-                         text=True, timeout=300, cwd=tmp_path)
+    cli = subprocess.run(
+        [str(venv / "bin" / "keras-seq"), "predict", str(export), "a text"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert cli.returncode == 0, cli.stderr[-3000:]
     assert "probabilities" in json.loads(cli.stdout)
     _container_command_answers(venv, export, wheel, tmp_path)

@@ -1,4 +1,5 @@
 """Additive (Bahdanau) and multiplicative (Luong) attention against NumPy, with padded memories."""
+
 from __future__ import annotations
 
 import keras

@@ -2,6 +2,7 @@
 `text_dataset` and decoding on TensorFlow, JAX and (when importable) PyTorch, with `.keras`
 files moved between every pair of backends. The work is `tests/scripts/backend_matrix.py`, run
 once per backend in its own process (a process has one Keras backend)."""
+
 from __future__ import annotations
 
 import importlib.util

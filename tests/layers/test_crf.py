@@ -1,11 +1,12 @@
 """CRF: loss and Viterbi path against brute-force enumeration of all tag sequences."""
+
 from __future__ import annotations
 
 import itertools
 
+import keras
 import numpy as np
 import pytest
-import keras
 
 import keras_seq
 
@@ -50,8 +51,9 @@ def test_nll_and_viterbi_match_brute_force_with_padding():
 def test_loss_uses_tag_zero_as_padding_and_trains():
     crf, emissions, mask = _crf_and_batch(seed=2)
     gold = (np.random.default_rng(3).integers(1, K, size=mask.shape) * mask).astype("int32")
-    np.testing.assert_allclose(np.asarray(crf.loss(gold, emissions)),
-                               np.asarray(crf.negative_log_likelihood(emissions, gold, mask)), rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(crf.loss(gold, emissions)), np.asarray(crf.negative_log_likelihood(emissions, gold, mask)), rtol=1e-6
+    )
     inputs = keras.Input((None,), dtype="int32")
     h = keras.layers.Embedding(10, 8, mask_zero=True)(inputs)
     h = keras.layers.Bidirectional(keras_seq.LSTM(8, return_sequences=True))(h)
@@ -82,8 +84,10 @@ def test_a_saved_crf_tagger_loads_and_trains_on_one_token_batches(tmp_path):
     tagger = keras_seq.build_tagger(10, K, crf=True, units=4, embed_dim=4, depth=1)
     tagger.compile("adam", loss=keras_seq.tagger_loss(tagger))
     rows = [(np.array([[3], [4]]), np.array([[1], [2]])), (np.array([[3, 5, 6]]), np.array([[1, 2, 1]]))]
-    data = tf.data.Dataset.from_generator(lambda: iter(rows), output_signature=(
-        tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.int32)))
+    data = tf.data.Dataset.from_generator(
+        lambda: iter(rows),
+        output_signature=(tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.int32)),
+    )
     assert np.isfinite(tagger.fit(data, epochs=1, verbose=0).history["loss"][-1])
     tagger.save(tmp_path / "tagger.keras")
     loaded = keras.saving.load_model(tmp_path / "tagger.keras")

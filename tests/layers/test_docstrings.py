@@ -1,4 +1,5 @@
 """Every example in the layers' and builders' docstrings runs, and says what it shows."""
+
 from __future__ import annotations
 
 import doctest
@@ -6,12 +7,42 @@ import importlib
 
 import pytest
 
-MODULES = ["keras_seq.attention", "keras_seq.cells", "keras_seq.recurrent", "keras_seq.pooling", "keras_seq.crf",
-           "keras_seq.charwords", "keras_seq.losses", "keras_seq.models", "keras_seq.seq2seq", "keras_seq.decoding", "keras_seq.tasks"]
-PUBLIC = ["RecurrentCell", "ElmanCell", "GRUCell", "LSTMCell", "Recurrent", "Elman", "GRU", "LSTM",
-          "SequencePooling", "CRF", "CRFLoss", "AdditiveAttention", "MultiplicativeAttention", "AttentionDecoder",
-          "CharacterWordEncoder", "build_classifier", "build_tagger", "build_language_model", "build_seq2seq",
-          "LanguageModelStepper", "LabelSmoothedCrossentropy"]
+MODULES = [
+    "keras_seq.attention",
+    "keras_seq.cells",
+    "keras_seq.recurrent",
+    "keras_seq.pooling",
+    "keras_seq.crf",
+    "keras_seq.charwords",
+    "keras_seq.losses",
+    "keras_seq.models",
+    "keras_seq.seq2seq",
+    "keras_seq.decoding",
+    "keras_seq.tasks",
+]
+PUBLIC = [
+    "RecurrentCell",
+    "ElmanCell",
+    "GRUCell",
+    "LSTMCell",
+    "Recurrent",
+    "Elman",
+    "GRU",
+    "LSTM",
+    "SequencePooling",
+    "CRF",
+    "CRFLoss",
+    "AdditiveAttention",
+    "MultiplicativeAttention",
+    "AttentionDecoder",
+    "CharacterWordEncoder",
+    "build_classifier",
+    "build_tagger",
+    "build_language_model",
+    "build_seq2seq",
+    "LanguageModelStepper",
+    "LabelSmoothedCrossentropy",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

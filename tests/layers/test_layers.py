@@ -1,10 +1,11 @@
 """Elman / GRU / LSTM layers: parity with Keras' built-ins, gradients, masks, config, save/load."""
+
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
 
 import keras_seq
 from tests.helpers import run_python
@@ -60,7 +61,10 @@ def test_parity_with_keras_builtin(case, go_backwards, use_mask):
     assert max_diff(ours(x, mask=m), ref(x, mask=m)) <= 1e-5
 
     # Last output only (the pooled form most classifiers use).
-    ours_last, ref_last = ours_cls(U, go_backwards=go_backwards, **extra), ref_cls(U, go_backwards=go_backwards, **extra)
+    ours_last, ref_last = (
+        ours_cls(U, go_backwards=go_backwards, **extra),
+        ref_cls(U, go_backwards=go_backwards, **extra),
+    )
     ours_last(x, mask=m)
     ref_last(x, mask=m)
     ours_last.set_weights(ref.get_weights())
@@ -200,8 +204,16 @@ def test_dropout_is_variational_and_off_at_inference():
     assert not np.allclose(a, c)
     # Input dropout: the same features are dropped at every step of a sequence.
     x = np.ones((64, 6, 8), "float32")
-    out = keras_seq.Elman(3, dropout=0.5, seed=2, return_sequences=True, kernel_initializer="ones",
-                          recurrent_initializer="zeros", activation="linear", use_bias=False)(x, training=True)
+    out = keras_seq.Elman(
+        3,
+        dropout=0.5,
+        seed=2,
+        return_sequences=True,
+        kernel_initializer="ones",
+        recurrent_initializer="zeros",
+        activation="linear",
+        use_bias=False,
+    )(x, training=True)
     out = np.asarray(out)
     np.testing.assert_allclose(out[:, 0], out[:, -1])  # same mask at every step
     assert len(np.unique(out[:, 0, 0])) > 1  # but different per sequence
@@ -226,8 +238,15 @@ def test_stateful_carries_state_and_resets():
 
 @pytest.mark.parametrize("cls", [keras_seq.Elman, keras_seq.GRU, keras_seq.LSTM])
 def test_config_round_trip(cls):
-    layer = cls(7, return_sequences=True, go_backwards=True, dropout=0.1, recurrent_dropout=0.2,
-                kernel_regularizer="l2", name="rnn")
+    layer = cls(
+        7,
+        return_sequences=True,
+        go_backwards=True,
+        dropout=0.1,
+        recurrent_dropout=0.2,
+        kernel_regularizer="l2",
+        name="rnn",
+    )
     config = layer.get_config()
     clone = cls.from_config(config)
     assert clone.get_config() == config
@@ -347,8 +366,20 @@ def _cudnn_like(cell: str):
     row's end, go_backwards runs each row's valid part reversed (outputs at the end, in
     processing order), and garbage (NaN) for a mask cuDNN cannot take (not right-padded, or
     an empty row) -- so a test fails unless the layer routes such masks to its loop."""
-    def kernel(x, *states_and_mask, kernel, recurrent_kernel, bias, activation, recurrent_activation,
-               return_sequences, go_backwards, unroll, reset_after=True):
+
+    def kernel(
+        x,
+        *states_and_mask,
+        kernel,
+        recurrent_kernel,
+        bias,
+        activation,
+        recurrent_activation,
+        return_sequences,
+        go_backwards,
+        unroll,
+        reset_after=True,
+    ):
         *states, mask = states_and_mask
         x, W, U, b = (np.asarray(v, "float64") for v in (x, kernel, recurrent_kernel, bias))
         states = [np.asarray(s, "float64") for s in states]
@@ -379,6 +410,7 @@ def _cudnn_like(cell: str):
         last = final[0]
         out = outputs.astype("float32") if return_sequences else last[:, None]
         return last, out, final
+
     return kernel
 
 
@@ -392,6 +424,7 @@ def fake_fused_kernel(monkeypatch):
         def run(*args, **kwargs):
             calls.append(name)
             return _cudnn_like(name)(*args, **kwargs)
+
         return run
 
     monkeypatch.setattr(_keras_compat, "fused_lstm", counted("lstm"))
@@ -401,8 +434,16 @@ def fake_fused_kernel(monkeypatch):
 
 
 @pytest.mark.parametrize("cls", ["LSTM", "GRU"])
-@pytest.mark.parametrize("options", [{}, {"return_sequences": True}, {"go_backwards": True, "return_sequences": True},
-                                     {"return_state": True}, {"bidirectional": True}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"return_sequences": True},
+        {"go_backwards": True, "return_sequences": True},
+        {"return_state": True},
+        {"bidirectional": True},
+    ],
+)
 def test_fused_path_matches_the_loop_and_routes_unusable_masks_to_it(fake_fused_kernel, cls, options):
     options = dict(options)
     bidirectional = options.pop("bidirectional", False)
@@ -432,10 +473,14 @@ def test_fused_path_matches_the_loop_and_routes_unusable_masks_to_it(fake_fused_
 def test_fused_kernel_blockers_are_keras_conditions():
     assert keras_seq.LSTM(4).fused_kernel_blockers() == []
     assert keras_seq.GRU(4).fused_kernel_blockers() == []
-    cases = {"activation='relu' (needs 'tanh')": dict(activation="relu"),
-             "recurrent_activation='hard_sigmoid' (needs 'sigmoid')": dict(recurrent_activation="hard_sigmoid"),
-             "use_bias=False": dict(use_bias=False), "unroll=True": dict(unroll=True),
-             "recurrent_dropout=0.1": dict(recurrent_dropout=0.1), "use_cudnn=False": dict(use_cudnn=False)}
+    cases = {
+        "activation='relu' (needs 'tanh')": dict(activation="relu"),
+        "recurrent_activation='hard_sigmoid' (needs 'sigmoid')": dict(recurrent_activation="hard_sigmoid"),
+        "use_bias=False": dict(use_bias=False),
+        "unroll=True": dict(unroll=True),
+        "recurrent_dropout=0.1": dict(recurrent_dropout=0.1),
+        "use_cudnn=False": dict(use_cudnn=False),
+    }
     for reason, kwargs in cases.items():
         assert keras_seq.LSTM(4, **kwargs).fused_kernel_blockers() == [reason]
     assert keras_seq.GRU(4, reset_after=False).fused_kernel_blockers() == ["reset_after=False"]
@@ -477,8 +522,9 @@ def test_projection_is_checked_saved_and_auto_reads_the_measured_table(monkeypat
         keras_seq.LSTM(4, projection="inside")
     layer = keras_seq.GRU(3, projection="per_step")
     assert keras_seq.GRU.from_config(layer.get_config()).projection == "per_step"
-    monkeypatch.setattr(keras_seq.projection, "AUTO_PROJECTION",
-                        {(keras.backend.backend(), "GRUCell", "training"): "per_step"})
+    monkeypatch.setattr(
+        keras_seq.projection, "AUTO_PROJECTION", {(keras.backend.backend(), "GRUCell", "training"): "per_step"}
+    )
     assert keras_seq.GRU(3).projection_form(training=True) == "per_step"
     assert keras_seq.GRU(3).projection_form(training=False) == "hoisted"  # not in the table
     assert keras_seq.LSTM(3).projection_form(training=True) == "hoisted"
@@ -488,12 +534,17 @@ def test_projection_is_checked_saved_and_auto_reads_the_measured_table(monkeypat
 def test_a_per_step_pick_at_batch_one_holds_only_under_the_weight_limit(monkeypatch):
     backend = keras.backend.backend()
     monkeypatch.setattr(keras_seq.projection, "AUTO_PROJECTION", {(backend, "GRUCell", "inference"): "per_step"})
-    monkeypatch.setattr(keras_seq.projection, "PER_STEP_WEIGHT_LIMIT", {(backend, "GRUCell", "inference"): 4 * 3 * 24 * 4})
+    monkeypatch.setattr(
+        keras_seq.projection, "PER_STEP_WEIGHT_LIMIT", {(backend, "GRUCell", "inference"): 4 * 3 * 24 * 4}
+    )
     small, large = keras_seq.GRU(4), keras_seq.GRU(5)
     assert small.projection_form(False, 1) == large.projection_form(False, 1) == "per_step"  # not built: no size
     small.build((None, 7, 20)), large.build((None, 7, 20))
     # (D + H) x 3H floats: (20 + 4) x 12 x 4 bytes = 1,152, the limit; (20 + 5) x 15 x 4 = 1,500, over it
-    assert (keras_seq.projection.weight_bytes(small.cell), keras_seq.projection.weight_bytes(large.cell)) == (1152, 1500)
+    assert (keras_seq.projection.weight_bytes(small.cell), keras_seq.projection.weight_bytes(large.cell)) == (
+        1152,
+        1500,
+    )
     assert [small.projection_form(False, b) for b in (None, 1, 8)] == ["per_step"] * 3  # batch B falls back to batch 1
     assert [large.projection_form(False, b) for b in (None, 1, 8)] == ["hoisted"] * 3
     assert large.projection_form(True) == "hoisted"  # training: no entry
@@ -508,8 +559,9 @@ def test_a_per_step_pick_at_batch_one_holds_only_under_the_weight_limit(monkeypa
 
 def test_auto_projection_in_inference_keys_on_the_batch_size_even_when_only_the_graph_knows_it(monkeypatch):
     backend = keras.backend.backend()
-    monkeypatch.setattr(keras_seq.projection, "AUTO_PROJECTION",
-                        {(backend, "GRUCell", "inference_batched"): "per_step"})
+    monkeypatch.setattr(
+        keras_seq.projection, "AUTO_PROJECTION", {(backend, "GRUCell", "inference_batched"): "per_step"}
+    )
     auto = keras_seq.GRU(U, return_sequences=True, return_state=True)
     assert [auto.projection_form(False, b) for b in (None, 1, 8)] == ["hoisted", "hoisted", "per_step"]
     assert auto.projection_form(True, 8) == "hoisted"  # training: its own entry (none here)
@@ -527,8 +579,10 @@ def test_auto_projection_in_inference_keys_on_the_batch_size_even_when_only_the_
 
     monkeypatch.setattr(auto, "_run", tagged)
     # A serving signature: the batch size is unknown when traced, so the graph picks when it runs.
-    serve = tf.function(lambda t, m: auto(t, mask=m),
-                        input_signature=[tf.TensorSpec((None, *x.shape[1:])), tf.TensorSpec((None, x.shape[1]), tf.bool)])
+    serve = tf.function(
+        lambda t, m: auto(t, mask=m),
+        input_signature=[tf.TensorSpec((None, *x.shape[1:])), tf.TensorSpec((None, x.shape[1]), tf.bool)],
+    )
     graph_ops = {op.type for op in serve.get_concrete_function().graph.get_operations()}
     assert graph_ops & {"If", "StatelessIf"}, "no run-time pick in the graph"
     for rows, shifted in ((1, False), (4, True)):

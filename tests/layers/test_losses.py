@@ -1,6 +1,6 @@
 """LabelSmoothedCrossentropy: the one-hot smoothed loss on ids, masks as Keras' own, saved with a model."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import keras
 import numpy as np
@@ -54,7 +54,6 @@ def test_saved_with_the_model_and_rejects_a_bad_value(tmp_path):
 
 
 def test_the_config_key_reaches_the_task_loss_and_refuses_a_crf():
-    from pathlib import Path
 
     from keras_seq.pipelines.config import load_config
     from keras_seq.tasks import get_task

@@ -1,10 +1,9 @@
 """Keras mixed precision (``mixed_bfloat16``): matmuls in bf16, states / losses / outputs in float32,
 and float32 models in the run directory."""
+
 from __future__ import annotations
 
-
 import contextlib
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -68,15 +67,17 @@ def test_a_mixed_precision_run_keeps_a_float32_model(tmp_path, monkeypatch):
     """train.mixed_precision = "auto" on a machine that has bf16 instructions (faked: this test must
     not depend on the CPU it runs on) trains under mixed_bfloat16 and says why."""
     from keras_seq.pipelines import precision
+    from keras_seq.pipelines import train as train_module
     from keras_seq.pipelines.config import load_config
     from keras_seq.pipelines.synthetic import write_corpus
-    from keras_seq.pipelines import train as train_module
     from keras_seq.pipelines.train import train_run
 
     monkeypatch.setattr(precision, "native_bfloat16", lambda: "CPU flag avx512_bf16")
     corpus = write_corpus(tmp_path / "data", {"train": 300, "dev": 60, "test": 60})
-    config = load_config(REPO / "pipelines" / "configs" / "demo.toml", [
-        f'data.source="{corpus}"', "train.epochs=1", 'train.mixed_precision="auto"'])
+    config = load_config(
+        REPO / "pipelines" / "configs" / "demo.toml",
+        [f'data.source="{corpus}"', "train.epochs=1", 'train.mixed_precision="auto"'],
+    )
     twin = train_module._float32_twin
 
     def dies_after_training(*args):
@@ -109,20 +110,24 @@ def test_mixed_precision_setting_is_checked():
     assert load_config(shipped, ['train.mixed_precision="float32"'])["train"]["mixed_precision"] is None
 
 
-X86 = "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8481C\nflags\t\t: fpu avx2 avx512f {extra}\n\n" \
-      "processor\t: 1\nflags\t\t: fpu\n"
+X86 = (
+    "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8481C\nflags\t\t: fpu avx2 avx512f {extra}\n\n"
+    "processor\t: 1\nflags\t\t: fpu\n"
+)
 ARM = "processor\t: 0\nFeatures\t: fp asimd {extra}\nCPU implementer\t: 0x41\n"
 
 
-@pytest.mark.parametrize("text, extra, native", [
-    (X86, "avx512_bf16 amx_tile", "CPU flag avx512_bf16"),
-    (X86, "amx_bf16", "CPU flag amx_bf16"),
-    (X86, "avx512_vnni", None),  # AVX-512 without BF16 (Ice Lake): emulated
-    (ARM, "bf16 i8mm", "CPU flag bf16"),
-    (ARM, "sve", None),
-])
-def test_auto_precision_takes_bf16_only_where_the_cpu_has_bf16_instructions(tmp_path, monkeypatch, text, extra,
-                                                                           native):
+@pytest.mark.parametrize(
+    "text, extra, native",
+    [
+        (X86, "avx512_bf16 amx_tile", "CPU flag avx512_bf16"),
+        (X86, "amx_bf16", "CPU flag amx_bf16"),
+        (X86, "avx512_vnni", None),  # AVX-512 without BF16 (Ice Lake): emulated
+        (ARM, "bf16 i8mm", "CPU flag bf16"),
+        (ARM, "sve", None),
+    ],
+)
+def test_auto_precision_takes_bf16_only_where_the_cpu_has_bf16_instructions(tmp_path, monkeypatch, text, extra, native):
     from keras_seq.pipelines import precision
 
     cpuinfo = tmp_path / "cpuinfo"
@@ -134,8 +139,14 @@ def test_auto_precision_takes_bf16_only_where_the_cpu_has_bf16_instructions(tmp_
     assert precision.native_bfloat16() == native
     policy, reason = precision.resolve_precision("auto")
     assert policy == ("mixed_bfloat16" if native else None)
-    assert reason == (native or ("no bf16 instructions on Intel(R) Xeon(R) Platinum 8481C" if text is X86
-                                 else f"no bf16 instructions on {precision.cpu_model()}"))
+    assert reason == (
+        native
+        or (
+            "no bf16 instructions on Intel(R) Xeon(R) Platinum 8481C"
+            if text is X86
+            else f"no bf16 instructions on {precision.cpu_model()}"
+        )
+    )
     # an explicit setting is what runs, whatever the machine
     assert precision.resolve_precision("mixed_bfloat16") == ("mixed_bfloat16", "set in the config")
     assert precision.resolve_precision(None) == precision.resolve_precision("float32") == (None, "set in the config")

@@ -1,7 +1,6 @@
 """Task models (classifier, tagger with and without CRF, language model) and decoding."""
-from __future__ import annotations
 
-import itertools
+from __future__ import annotations
 
 import keras
 import numpy as np
@@ -109,7 +108,7 @@ def test_beam_search_equals_exhaustive_search(eos_id, alpha):
     stepper = keras_seq.LanguageModelStepper(_tiny_lm(vocab, seed=3))
     lp, st = stepper.run(np.array([[1]]), stepper.initial_states(1))
     exact = decoding.exhaustive_search(stepper.step, lp, st, length, eos_id=eos_id, alpha=alpha)
-    wide = decoding.beam_search(stepper.step, lp, st, length, beam_width=vocab ** length, eos_id=eos_id, alpha=alpha)
+    wide = decoding.beam_search(stepper.step, lp, st, length, beam_width=vocab**length, eos_id=eos_id, alpha=alpha)
     assert wide[0].tokens == exact.tokens
     assert wide[0].score == pytest.approx(exact.score, abs=1e-6)
     narrow = decoding.beam_search(stepper.step, lp, st, length, beam_width=1)
@@ -155,8 +154,9 @@ def test_char_aware_tagger_learns_from_spelling():
     ids = np.ones((64, 6), "int32")  # every word unknown: only the characters tell the tag
     chars = rng.integers(2, 10, size=(64, 6, 4))
     tags = np.where(chars[:, :, 0] % 2 == 0, 2, 3)
-    model = keras_seq.build_tagger(12, 4, cell="gru", embed_dim=4, units=8, depth=1, char_vocab_size=10,
-                                   char_embed_dim=8, char_units=8)
+    model = keras_seq.build_tagger(
+        12, 4, cell="gru", embed_dim=4, units=8, depth=1, char_vocab_size=10, char_embed_dim=8, char_units=8
+    )
     model.compile(optimizer=keras.optimizers.Adam(0.02), loss=keras_seq.tagger_loss(model))
     model.fit((ids, chars), tags, epochs=15, batch_size=16, verbose=0)
     assert np.mean(model.predict((ids, chars), verbose=0).argmax(-1) == tags) > 0.95
@@ -166,8 +166,9 @@ def test_char_aware_tagger_ignores_batch_padding():
     # Regression: the character encoder's mask once read as "all valid", so the
     # word-level bi-LSTM ran over padding words and answers depended on the batch.
     rng = np.random.default_rng(1)
-    model = keras_seq.build_tagger(30, 4, cell="lstm", embed_dim=4, units=5, depth=1, char_vocab_size=10,
-                                   char_embed_dim=3, char_units=3)
+    model = keras_seq.build_tagger(
+        30, 4, cell="lstm", embed_dim=4, units=5, depth=1, char_vocab_size=10, char_embed_dim=3, char_units=3
+    )
     model.set_weights([rng.normal(0, 0.5, w.shape).astype("float32") for w in model.get_weights()])
     ids = rng.integers(1, 30, size=(1, 4)).astype("int32")
     chars = rng.integers(1, 10, size=(1, 4, 3)).astype("int32")

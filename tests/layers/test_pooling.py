@@ -1,4 +1,5 @@
 """SequencePooling respects the mask for every mode."""
+
 import numpy as np
 import pytest
 

@@ -2,6 +2,7 @@
 attention, masks on both sides, saving, and learning a small transduction; the batched
 searches of `keras_seq.decoding` against exhaustive search and greedy (also with token
 classes merged), and through `Seq2SeqStepper` on a trained model."""
+
 from __future__ import annotations
 
 import itertools
@@ -67,10 +68,10 @@ def test_learns_to_reverse_and_saves(tmp_path):
     bos = np.full((2000, 1), 8)
     model = keras_seq.build_seq2seq(8, 9, cell="gru", units=16, embed_dim=16, attention="luong")  # 8 = <BOS>
     alignment = keras_seq.attention_model(model)
-    model.compile(keras.optimizers.Adam(0.02),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    history = model.fit([source, np.concatenate([bos, target[:, :-1]], 1)], target, batch_size=64, epochs=4,
-                        verbose=0)
+    model.compile(
+        keras.optimizers.Adam(0.02), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+    )
+    history = model.fit([source, np.concatenate([bos, target[:, :-1]], 1)], target, batch_size=64, epochs=4, verbose=0)
     assert history.history["accuracy"][-1] > 0.95, history.history
     weights = np.asarray(alignment([source[:8], np.concatenate([bos, target[:, :-1]], 1)[:8]]))
     assert (weights.argmax(-1) == np.arange(5)[::-1]).mean() > 0.8  # it attends to the mirrored position
@@ -80,8 +81,9 @@ def test_learns_to_reverse_and_saves(tmp_path):
     memory = keras.ops.convert_to_numpy(memory)
     for width in (1, 3):
         rows = np.repeat(np.arange(50), width)
-        best = decoding.batch_beam_search(stepper.step_fn(memory[rows], mask[rows]), carry, [5] * 50, bos_id=8,
-                                          eos_id=0, beam_width=width)
+        best = decoding.batch_beam_search(
+            stepper.step_fn(memory[rows], mask[rows]), carry, [5] * 50, bos_id=8, eos_id=0, beam_width=width
+        )
         assert (np.array(best.rows()) == target[:50]).mean() > 0.95
     model.save(tmp_path / "reverser.keras")
     again = keras.saving.load_model(tmp_path / "reverser.keras")
@@ -99,11 +101,20 @@ def test_bad_arguments():
         keras_seq.AttentionDecoder(4, attention="luong_dot")(targets, memory)
 
 
-@pytest.mark.parametrize("cell,attention,bidirectional", [("lstm", "bahdanau", True), ("elman", None, False),
-                                                          ("gru", "luong_dot", False)])
+@pytest.mark.parametrize(
+    "cell,attention,bidirectional", [("lstm", "bahdanau", True), ("elman", None, False), ("gru", "luong_dot", False)]
+)
 def test_build_seq2seq_variants_and_masked_targets(cell, attention, bidirectional):
-    model = keras_seq.build_seq2seq(10, 7, cell=cell, units=6, embed_dim=4, encoder_depth=2, attention=attention,
-                                    bidirectional_encoder=bidirectional)
+    model = keras_seq.build_seq2seq(
+        10,
+        7,
+        cell=cell,
+        units=6,
+        embed_dim=4,
+        encoder_depth=2,
+        attention=attention,
+        bidirectional_encoder=bidirectional,
+    )
     source = np.array([[3, 4, 5, 0], [6, 0, 0, 0]])
     target_in = np.array([[1, 2, 3], [1, 0, 0]])
     logits = np.asarray(model([source, target_in]))
@@ -125,15 +136,27 @@ def test_xla_training_step_equals_the_graph_step(attention):
     source, target_in, target = rng.integers(1, 10, (6, 5)), rng.integers(1, 7, (6, 4)), rng.integers(1, 7, (6, 4))
     source[3:, 3:], target_in[4:, 2:], target[4:, 2:] = 0, 0, 0
     data = tf.data.Dataset.from_tensor_slices(((source, target_in), target)).batch(3)
-    data = data.map(lambda x, y: ((tf.ensure_shape(x[0], (None, None)), tf.ensure_shape(x[1], (None, None))),
-                                  tf.ensure_shape(y, (None, None))))  # unknown batch and length, as in training
+    data = data.map(
+        lambda x, y: (
+            (tf.ensure_shape(x[0], (None, None)), tf.ensure_shape(x[1], (None, None))),
+            tf.ensure_shape(y, (None, None)),
+        )
+    )  # unknown batch and length, as in training
     trained = {}
     for jit in (False, True):
         keras.utils.set_random_seed(0)
-        model = keras_seq.build_seq2seq(10, 7, cell="lstm", units=6, embed_dim=4, attention=attention,
-                                        bidirectional_encoder=attention != "luong_dot")
-        model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      jit_compile=jit)
+        model = keras_seq.build_seq2seq(
+            10,
+            7,
+            cell="lstm",
+            units=6,
+            embed_dim=4,
+            attention=attention,
+            bidirectional_encoder=attention != "luong_dot",
+        )
+        model.compile(
+            keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=jit
+        )
         loss = model.fit(data, epochs=2, verbose=0).history["loss"]
         trained[jit] = loss, model.get_weights()
     np.testing.assert_allclose(trained[True][0], trained[False][0], rtol=1e-4)
@@ -160,8 +183,9 @@ def test_batch_beam_search_equals_exhaustive_search_per_source(eos_id, alpha):
     toy, vocab = _ToyRNN(), 4
     starts = np.random.default_rng(1).normal(size=(3, 3))
     max_lengths = [4, 2, 3]  # each source its own limit
-    wide = decoding.batch_beam_search(toy.step, [starts], max_lengths, bos_id=1, eos_id=eos_id,
-                                      beam_width=vocab ** 4, alpha=alpha, banned=())
+    wide = decoding.batch_beam_search(
+        toy.step, [starts], max_lengths, bos_id=1, eos_id=eos_id, beam_width=vocab**4, alpha=alpha, banned=()
+    )
     for b, length in enumerate(max_lengths):
         log_probs, states = toy.step(np.array([1]), [starts[b : b + 1]])
         exact = decoding.exhaustive_search(toy.step, log_probs, states, length, eos_id=eos_id, alpha=alpha)
@@ -223,10 +247,12 @@ def test_merged_beam_search_finds_the_likeliest_class_sequence():
                 yield from sequences(state, v, [*prefix, v], total)
 
     for alpha in (0.0, 1.0):
-        merged = decoding.batch_beam_search(toy.step, [starts], [length] * 4, bos_id=1, eos_id=eos_id,
-                                            beam_width=64, alpha=alpha, classes=classes)
-        plain = decoding.batch_beam_search(toy.step, [starts], [length] * 4, bos_id=1, eos_id=eos_id,
-                                           beam_width=64, alpha=alpha)
+        merged = decoding.batch_beam_search(
+            toy.step, [starts], [length] * 4, bos_id=1, eos_id=eos_id, beam_width=64, alpha=alpha, classes=classes
+        )
+        plain = decoding.batch_beam_search(
+            toy.step, [starts], [length] * 4, bos_id=1, eos_id=eos_id, beam_width=64, alpha=alpha
+        )
         differs = 0
         for b in range(4):
             by_class: dict = {}
@@ -241,11 +267,14 @@ def test_merged_beam_search_finds_the_likeliest_class_sequence():
             assert differs  # the case is not trivial: ranking by one spelling picks another answer somewhere
 
 
-@pytest.mark.parametrize("decode, message", [
-    ({"beam": 0}, "decode.beam must be a positive integer"),
-    ({"merge_stress": "yes"}, "decode.merge_stress must be true or false"),
-    ({"width": 4}, "unknown decode setting 'width'"),
-])
+@pytest.mark.parametrize(
+    "decode, message",
+    [
+        ({"beam": 0}, "decode.beam must be a positive integer"),
+        ({"merge_stress": "yes"}, "decode.merge_stress must be true or false"),
+        ({"width": 4}, "unknown decode setting 'width'"),
+    ],
+)
 def test_decode_settings_are_checked(decode, message):
     from keras_seq.tasks.seq2seq import check_decode_settings
 

@@ -1,4 +1,5 @@
 """Vocabulary, tf.data batching (bucketing, padding, determinism), LM tracks and stats."""
+
 from __future__ import annotations
 
 import collections
@@ -11,7 +12,14 @@ import pytest
 import tensorflow as tf
 
 from keras_seq.pipelines.batching import bucket_batch_sizes, length_boundaries, lm_tracks, padded_share
-from keras_seq.pipelines.datasets import LabelLookup, batched, build_label_vocab, encoded_dataset, prepare_text_dir, split_lengths
+from keras_seq.pipelines.datasets import (
+    LabelLookup,
+    batched,
+    build_label_vocab,
+    encoded_dataset,
+    prepare_text_dir,
+    split_lengths,
+)
 from keras_seq.pipelines.readers import open_corpus
 from keras_seq.pipelines.tokenize import TokenizerSpec
 from keras_seq.pipelines.vocab import Vocabulary, load_word_vectors
@@ -101,9 +109,22 @@ def test_lm_tracks_continue_across_windows():
 def test_data_stats_cli_json(tmp_path, data_dir):
     _small_ewt(tmp_path, data_dir, n=300)
     result = subprocess.run(
-        [sys.executable, "-m", "keras_seq.cli", "data", "stats", str(tmp_path), "--task", "tag", "--json",
-         "--max-len", "30"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "keras_seq.cli",
+            "data",
+            "stats",
+            str(tmp_path),
+            "--task",
+            "tag",
+            "--json",
+            "--max-len",
+            "30",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     stats = json.loads(result.stdout.strip().splitlines()[-1])
@@ -117,7 +138,9 @@ def test_data_stats_cli_json(tmp_path, data_dir):
 def test_data_stats_cli_bad_source_is_a_clear_error(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "keras_seq.cli", "data", "stats", str(tmp_path / "missing"), "--task", "lm"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert "no such data source" in result.stderr and "Traceback" not in result.stderr
@@ -155,8 +178,10 @@ def test_epoch_stream_resumed_at_epoch_k_sees_the_batches_of_an_uninterrupted_ru
 
     rng = np.random.default_rng(0)
     rows = [rng.integers(2, 50, size=int(n)) for n in rng.integers(1, 30, size=200)]
-    dataset = tf.data.Dataset.from_generator(lambda: ((r, r) for r in rows), output_signature=(
-        tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.int64)))
+    dataset = tf.data.Dataset.from_generator(
+        lambda: ((r, r) for r in rows),
+        output_signature=(tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.int64)),
+    )
     lengths = np.array([len(r) for r in rows])
     options = dict(seed=3, dropout=dict(rate=0.2), tokens_per_batch=200, max_batch=16, buckets=4, batching=batching)
     full, steps = epoch_batches(dataset, lengths, range(0, 4), **options)
@@ -194,8 +219,12 @@ def test_example_table_pads_every_part_of_an_element():
 
     rows = [np.arange(1, n + 1) for n in (3, 1, 5)]
     dataset = tf.data.Dataset.from_generator(
-        lambda: (((r, np.stack([r, r * 10], axis=1)), r * 2) for r in rows), output_signature=(
-            (tf.TensorSpec([None], tf.int64), tf.TensorSpec([None, None], tf.int64)), tf.TensorSpec([None], tf.int64)))
+        lambda: (((r, np.stack([r, r * 10], axis=1)), r * 2) for r in rows),
+        output_signature=(
+            (tf.TensorSpec([None], tf.int64), tf.TensorSpec([None, None], tf.int64)),
+            tf.TensorSpec([None], tf.int64),
+        ),
+    )
     table = ExampleTable(dataset)
     assert table.lengths.tolist() == [3, 1, 5]
     (ids, chars), tags = next(iter(table.batches([np.array([2, 1])])))

@@ -1,4 +1,5 @@
 """train.max_minutes and train.lr_schedule = "budget" (keras_seq.pipelines.budget)."""
+
 from __future__ import annotations
 
 import csv
@@ -11,7 +12,6 @@ import pytest
 from keras_seq.pipelines import budget as budget_module
 from keras_seq.pipelines.budget import LR_FLOOR, TrainingBudget, budget_rate
 from keras_seq.pipelines.config import load_config
-
 from tests.helpers import REPO
 
 DEMO = REPO / "pipelines" / "configs" / "demo.toml"
@@ -89,14 +89,17 @@ def test_a_resumed_run_carries_on_the_schedule_from_the_seconds_it_spent(monkeyp
     assert rates == pytest.approx([0.1 * (1 - m / 100) for m in (62.5, 87.5)])  # epochs 3 and 4 of the run
 
 
-@pytest.mark.parametrize("sets, message", [
-    (['train.lr_schedule="cosine"'], "train.lr_schedule must be one of 'budget'"),
-    (['train.lr_schedule="budget"'], "needs train.max_minutes > 0"),
-    (['train.lr_schedule="budget"', "train.max_minutes=5", "train.lr_decay=0.5"], "both set the learning rate"),
-    (["train.lr_decay=true"], "train.lr_decay must be a number in (0, 1]"),
-    (["train.weight_decay=-0.1"], "train.weight_decay must be a number in [0, 1)"),
-    (['train.weight_decay="0.1"'], "train.weight_decay must be a number in [0, 1)"),
-])
+@pytest.mark.parametrize(
+    "sets, message",
+    [
+        (['train.lr_schedule="cosine"'], "train.lr_schedule must be one of 'budget'"),
+        (['train.lr_schedule="budget"'], "needs train.max_minutes > 0"),
+        (['train.lr_schedule="budget"', "train.max_minutes=5", "train.lr_decay=0.5"], "both set the learning rate"),
+        (["train.lr_decay=true"], "train.lr_decay must be a number in (0, 1]"),
+        (["train.weight_decay=-0.1"], "train.weight_decay must be a number in [0, 1)"),
+        (['train.weight_decay="0.1"'], "train.weight_decay must be a number in [0, 1)"),
+    ],
+)
 def test_config_refuses_bad_schedule_settings(sets, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         load_config(DEMO, sets)
@@ -112,20 +115,31 @@ def test_a_scheduled_run_writes_its_falling_rates_to_history(tmp_path):
     from keras_seq.pipelines.train import train_run
 
     corpus = write_corpus(tmp_path / "data", {"train": 300, "dev": 60, "test": 60})
-    config = load_config(DEMO, [f'data.source="{corpus}"', "train.epochs=3", "train.patience=5",
-                                "train.max_minutes=600", 'train.lr_schedule="budget"'])
+    config = load_config(
+        DEMO,
+        [
+            f'data.source="{corpus}"',
+            "train.epochs=3",
+            "train.patience=5",
+            "train.max_minutes=600",
+            'train.lr_schedule="budget"',
+        ],
+    )
     train_run(config, tmp_path / "run", verbose=0)
     with open(tmp_path / "run" / "history.csv", newline="") as f:
         rates = [float(row["learning_rate"]) for row in csv.DictReader(f)]
     assert len(rates) == 3 and rates[0] == pytest.approx(0.01, rel=1e-6) and rates[0] > rates[1] >= rates[2]
 
 
-@pytest.mark.parametrize("optimizer, sets, expected", [
-    ("adam", [], None),  # the optimizer's own default: none for Adam
-    ("adamw", [], 0.004),  # and Keras' 0.004 for AdamW
-    ("adamw", ["train.weight_decay=0.05"], 0.05),
-    ("adam", ["train.weight_decay=0.02"], 0.02),  # decoupled decay for any optimizer
-])
+@pytest.mark.parametrize(
+    "optimizer, sets, expected",
+    [
+        ("adam", [], None),  # the optimizer's own default: none for Adam
+        ("adamw", [], 0.004),  # and Keras' 0.004 for AdamW
+        ("adamw", ["train.weight_decay=0.05"], 0.05),
+        ("adam", ["train.weight_decay=0.02"], 0.02),  # decoupled decay for any optimizer
+    ],
+)
 def test_weight_decay_reaches_the_optimizer(optimizer, sets, expected):
     from keras_seq.pipelines.train import _optimizer
 

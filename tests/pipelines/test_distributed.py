@@ -1,5 +1,6 @@
 """Training on several workers (tf.distribute.MultiWorkerMirroredStrategy) and on the tf.data
 service: real worker and server processes on loopback, each bounded in time."""
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -30,8 +31,9 @@ SETTINGS = ["train.learning_rate=0.003"]
 def corpus(tmp_path_factory) -> Path:
     from keras_seq.pipelines.synthetic import write_corpus
 
-    return write_corpus(tmp_path_factory.mktemp("distributed") / "data",
-                        {"train": TRAIN_EXAMPLES, "dev": 100, "test": 100})
+    return write_corpus(
+        tmp_path_factory.mktemp("distributed") / "data", {"train": TRAIN_EXAMPLES, "dev": 100, "test": 100}
+    )
 
 
 def _env(**extra) -> dict:
@@ -39,8 +41,9 @@ def _env(**extra) -> dict:
     return {**env, "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
 
 
-def start_workers(run: Path, corpus: Path, logs: Path, *, workers: int = 2, epochs: int = 2,
-                  sources: list | None = None) -> list[subprocess.Popen]:
+def start_workers(
+    run: Path, corpus: Path, logs: Path, *, workers: int = 2, epochs: int = 2, sources: list | None = None
+) -> list[subprocess.Popen]:
     """`keras-seq train demo --strategy multi_worker` once per worker of a loopback cluster; each
     worker's temporary folders go to LOGS/tmpN, its output to LOGS/workerN.{out,err}."""
     ports = [free_port() for _ in range(workers)]
@@ -51,13 +54,33 @@ def start_workers(run: Path, corpus: Path, logs: Path, *, workers: int = 2, epoc
         tmp.mkdir(parents=True, exist_ok=True)
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         source = (sources or [corpus] * workers)[index]
-        command = [sys.executable, "-m", "keras_seq.cli", "train", str(DEMO), "--set", f'data.source="{source}"',
-                   "--set", f"train.epochs={epochs}", *[a for v in SETTINGS for a in ("--set", v)],
-                   "--out", str(run), "--strategy", "multi_worker",
-                   "--verbose", "0"]
-        processes.append(subprocess.Popen(
-            command, env=_env(TF_CONFIG=tf_config, TMPDIR=str(tmp)), cwd=REPO,
-            stdout=open(logs / f"worker{index}.out", "wb"), stderr=open(logs / f"worker{index}.err", "wb")))
+        command = [
+            sys.executable,
+            "-m",
+            "keras_seq.cli",
+            "train",
+            str(DEMO),
+            "--set",
+            f'data.source="{source}"',
+            "--set",
+            f"train.epochs={epochs}",
+            *[a for v in SETTINGS for a in ("--set", v)],
+            "--out",
+            str(run),
+            "--strategy",
+            "multi_worker",
+            "--verbose",
+            "0",
+        ]
+        processes.append(
+            subprocess.Popen(
+                command,
+                env=_env(TF_CONFIG=tf_config, TMPDIR=str(tmp)),
+                cwd=REPO,
+                stdout=open(logs / f"worker{index}.out", "wb"),
+                stderr=open(logs / f"worker{index}.err", "wb"),
+            )
+        )
     return processes
 
 
@@ -109,8 +132,18 @@ def test_two_workers_train_one_model_and_write_the_run_once(two_workers):
     assert f"trained weights sha256 {worker['weights_sha256']}" in log_text(logs, "worker1.err")
     # The run directory is written once, by the chief; the other worker's temporary folders are gone.
     assert sorted(p.name for p in run.iterdir()) == sorted(
-        ["config.toml", "curves.png", "history.csv", "labels.txt", "logs", "metrics.json", "model.keras",
-         "tokenizer.json", "vocab.txt"])
+        [
+            "config.toml",
+            "curves.png",
+            "history.csv",
+            "labels.txt",
+            "logs",
+            "metrics.json",
+            "model.keras",
+            "tokenizer.json",
+            "vocab.txt",
+        ]
+    )
     assert not any((logs / "tmp1").iterdir()) and not any((logs / "tmp0").iterdir())
     assert json.loads(log_text(logs, "worker0.out"))["distribution"]["weights_sha256"] == worker["weights_sha256"]
 
@@ -172,8 +205,14 @@ def test_a_killed_worker_is_restarted_and_the_run_resumes_exactly(corpus, tmp_pa
 
 # -- the tf.data service ------------------------------------------------------------------
 def _server(args: list, log: Path) -> tuple[subprocess.Popen, int]:
-    process = subprocess.Popen([sys.executable, "-m", "keras_seq.cli", "data-service", *args], env=_env(), cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=open(log, "wb"), text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keras_seq.cli", "data-service", *args],
+        env=_env(),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=open(log, "wb"),
+        text=True,
+    )
     line = process.stdout.readline()  # the port, once it listens
     if not line.strip().isdigit():
         process.kill()
@@ -186,9 +225,15 @@ def service(tmp_path_factory):
     logs = tmp_path_factory.mktemp("service")
     dispatcher, port = _server(["dispatcher", "--port", "0"], logs / "dispatcher.err")
     with concurrent.futures.ThreadPoolExecutor(2) as pool:  # both start at once
-        workers = [f.result()[0] for f in [pool.submit(_server, ["worker", "--dispatcher", f"127.0.0.1:{port}",
-                                                                 "--port", "0"], logs / f"worker{i}.err")
-                                            for i in range(2)]]
+        workers = [
+            f.result()[0]
+            for f in [
+                pool.submit(
+                    _server, ["worker", "--dispatcher", f"127.0.0.1:{port}", "--port", "0"], logs / f"worker{i}.err"
+                )
+                for i in range(2)
+            ]
+        ]
     yield {"address": f"grpc://127.0.0.1:{port}", "processes": [dispatcher, *workers], "logs": logs}
     for process in [*workers, dispatcher]:
         if process.poll() is None:
@@ -208,11 +253,21 @@ def test_service_workers_make_every_training_example_once_per_epoch(service, cor
     data = open_corpus(corpus, "classify")
     encoder = prepare_text_dir(data, tmp_path, TokenizerSpec(level="word", max_len=32), vocab_size=200)
     labels = LabelLookup(build_label_vocab(data, tmp_path))
-    local = [(tuple(ids.numpy().tolist()), int(label)) for ids, label in encoded_dataset(data, "train", encoder,
-                                                                                           labels)]
+    local = [
+        (tuple(ids.numpy().tolist()), int(label)) for ids, label in encoded_dataset(data, "train", encoder, labels)
+    ]
     lengths = np.array([len(ids) for ids, _ in local])
-    stream, count = service_epoch_batches(data, encoder, labels, lengths, range(1), tmp_path / "shards",
-                                          service=service["address"], shards=8, tokens_per_batch=1024)
+    stream, count = service_epoch_batches(
+        data,
+        encoder,
+        labels,
+        lengths,
+        range(1),
+        tmp_path / "shards",
+        service=service["address"],
+        shards=8,
+        tokens_per_batch=1024,
+    )
     served, batches = [], 0
     for ids, label in stream:
         batches += 1
@@ -224,10 +279,30 @@ def test_service_workers_make_every_training_example_once_per_epoch(service, cor
 
 def test_training_through_the_service_counts_each_example_once(service, corpus, tmp_path):
     run = tmp_path / "run"
-    result = subprocess.run([sys.executable, "-m", "keras_seq.cli", "train", str(DEMO), "--set",
-                             f'data.source="{corpus}"', "--set", "train.epochs=1", "--set",
-                             f'train.data_service="{service["address"]}"', "--out", str(run), "--verbose", "0"],
-                            env=_env(), cwd=REPO, capture_output=True, text=True, timeout=LIMIT_S)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "keras_seq.cli",
+            "train",
+            str(DEMO),
+            "--set",
+            f'data.source="{corpus}"',
+            "--set",
+            "train.epochs=1",
+            "--set",
+            f'train.data_service="{service["address"]}"',
+            "--out",
+            str(run),
+            "--verbose",
+            "0",
+        ],
+        env=_env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=LIMIT_S,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     rows = history(run)
     assert len(rows) == 1 and rows[0]["examples"] == TRAIN_EXAMPLES  # counted in the training step
@@ -298,5 +373,6 @@ def test_mirrored_replicas_take_the_single_process_step():
     out = json.loads(result.stdout.strip().splitlines()[-1])
     weights = [[[round(w, 5) for w in replica] for replica in s[1]] for s in out["seen"]]
     assert weights == [[[round(2 * 13 / 25, 5)] * 13, [round(2 * 12 / 25, 5)] * 12]] * 2 + [
-        [[round(2 * 6 / 11, 5)] * 6, [round(2 * 5 / 11, 5)] * 5]]
+        [[round(2 * 6 / 11, 5)] * 6, [round(2 * 5 / 11, 5)] * 5]
+    ]
     assert out["difference"] < 1e-5

