@@ -119,7 +119,7 @@ def main() -> None:
         for size, bs in batches.items():
             entry["ms_per_batch"][size] = round(1000 * median_seconds(fn, bs, args.repeats), 2)
         results["systems"][name] = entry
-    for name, entry in results["systems"].items():
+    for entry in results["systems"].values():
         for size, ms in entry["ms_per_batch"].items():
             entry["ratio_to_keras"][size] = round(ms / results["systems"]["keras_tf"]["ms_per_batch"][size], 3)
 

@@ -76,9 +76,8 @@ def main(argv=None) -> None:
     print(f"pipeline, first epoch (read + tokenize): {tokens / first_s:12,.0f} tokens/s ({first_s:.1f} s)")
     print(f"pipeline, cached epoch:                  {tokens / cached_s:12,.0f} tokens/s ({cached_s:.1f} s)")
     print(f"consumer LSTM(256), B=64, T=100:         {consumer:12,.0f} tokens/s")
-    print(
-        f"ratio pipeline/consumer: cached {tokens / cached_s / consumer:.1f}x, first epoch {tokens / first_s / consumer:.1f}x"
-    )
+    cached, first = tokens / cached_s / consumer, tokens / first_s / consumer
+    print(f"ratio pipeline/consumer: cached {cached:.1f}x, first epoch {first:.1f}x")
 
 
 if __name__ == "__main__":

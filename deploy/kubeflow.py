@@ -318,8 +318,9 @@ def write_training_kit(
         f"tfjob-{name}.yaml": (
             f"# kubectl apply -f tfjob-{name}.yaml -- {workers} pod(s) (Chief + {workers - 1} Worker), each running\n"
             f"#   {' '.join(command)}\n"
-            f"# on the PersistentVolumeClaim {claim!r} at {RUNS_MOUNT} (ReadWriteMany: every pod reads the data and the\n"
-            f"# chief's backup there; point data.source at a path under {RUNS_MOUNT}). The run: {RUNS_MOUNT}/{name}.\n"
+            f"# on the PersistentVolumeClaim {claim!r} at {RUNS_MOUNT} (ReadWriteMany: every pod reads the data\n"
+            f"# and the chief's backup there; point data.source at a path under {RUNS_MOUNT}).\n"
+            f"# The run: {RUNS_MOUNT}/{name}.\n"
             f"# The NetworkPolicy lets only this job's pods reach them.\n"
             + yaml.safe_dump_all([job, network_policy(name, namespace)], sort_keys=False)
         )

@@ -219,7 +219,7 @@ def write_kit(
     names = [m.name for m in models]
     uris = per_model("--storage-uri", storage_uri, names, None, shared=False)
     policies = per_model("--versions", versions, names, "latest:1")
-    for name, policy in policies.items():
+    for policy in policies.values():
         version_policy(policy)  # checked before anything is written
     out.mkdir(parents=True, exist_ok=True)
     files = _text_files(models, policies, max_batch_size, batch_timeout_micros)

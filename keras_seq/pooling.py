@@ -43,7 +43,8 @@ class SequencePooling(keras.layers.Layer):
     def build(self, input_shape) -> None:
         if len(input_shape) != 3:
             raise ValueError(
-                f"`inputs` of SequencePooling must be rank 3 (batch, time, features); received shape {tuple(input_shape)}."
+                "`inputs` of SequencePooling must be rank 3 (batch, time, features); "
+                f"received shape {tuple(input_shape)}."
             )
         self.built = True
 

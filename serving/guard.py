@@ -40,9 +40,9 @@ HEAD_TIMEOUT = 10.0  # seconds for a request head, from the connection or the pr
 # A body over the limit is still read, up to this many bytes in all, and thrown away before
 # the 413 goes out. Closing a socket with unread bytes in it makes the kernel reset the
 # connection, and a client still sending then sees a broken pipe instead of the answer
-# (the serving drill's 3 MB and 20 MB bodies). nginx's lingering close does the same. A body declared larger than this is answered at once, and so
-# is one whose client waits for ``Expect: 100-continue`` (it has sent nothing yet: reading would
-# make uvicorn invite the body).
+# (the serving drill's 3 MB and 20 MB bodies). nginx's lingering close does the same. A body
+# declared larger than this is answered at once, and so is one whose client waits for
+# ``Expect: 100-continue`` (it has sent nothing yet: reading would make uvicorn invite the body).
 DRAIN_BYTES = 64 * 1024 * 1024
 _V2_BINARY_HEADER = b"inference-header-content-length"
 

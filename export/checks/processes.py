@@ -25,7 +25,7 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 SCRATCH_PREFIXES = ("keras-seq-verify", "keras-seq-parity", "keras-seq-savedmodel")
 _STAGED = re.compile(r"^\..+\.(?:staging|old)-(\d+)$")
-_SCRATCH = re.compile(r"^(?:%s)-(\d+)-" % "|".join(SCRATCH_PREFIXES))
+_SCRATCH = re.compile(rf"^(?:{'|'.join(SCRATCH_PREFIXES)})-(\d+)-")
 # Asks Linux for SIGKILL when the parent dies (prctl PR_SET_PDEATHSIG, kept across exec),
 # checks the parent did not die first, then becomes the command. A launcher rather than
 # subprocess' preexec_fn, which is unsafe in a process with threads (TensorFlow's).

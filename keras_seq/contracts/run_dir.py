@@ -71,12 +71,15 @@ class RunDirectory(Directory):
                 f"{self.path} holds a finished run ({METRICS_FILE}); pass --overwrite "
                 "(overwrite=True) to train it again, or choose another folder"
             )
-        if self.backup_state_file.exists() and self.config_file.exists():
-            if self.config_file.read_text(encoding="utf-8") != config_text:
-                raise ValueError(
-                    f"{self.path} holds an unfinished run with another config ({CONFIG_FILE}); rerun "
-                    "it with that config to resume, or pass --overwrite to start again"
-                )
+        if (
+            self.backup_state_file.exists()
+            and self.config_file.exists()
+            and self.config_file.read_text(encoding="utf-8") != config_text
+        ):
+            raise ValueError(
+                f"{self.path} holds an unfinished run with another config ({CONFIG_FILE}); rerun "
+                "it with that config to resume, or pass --overwrite to start again"
+            )
 
     def check(self) -> RunDirectory:
         """Raises FileNotFoundError unless this is a finished run directory."""

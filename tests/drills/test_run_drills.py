@@ -19,7 +19,7 @@ from keras_seq.export.checks.processes import find_debris
 from tests.helpers import cli_in_process, fresh_copy, run_cli
 
 pytestmark = pytest.mark.slow
-WORDS = ["the", "a", "movie", "film", "plot", "actor", "scene", "good", "bad", "great", "awful", "boring", "fun", "long", "short", "music", "story"]
+WORDS = "the a movie film plot actor scene good bad great awful boring fun long short music story".split()
 # Random labels on one CSV: validation loss bottoms out early, so the kept epoch, the
 # learning-rate decay and early stopping all depend on the state a resume must restore.
 SETTINGS = ["train.epochs=8", "train.lr_decay=0.5", "train.lr_patience=1", "train.patience=3", "train.seed=1"]
