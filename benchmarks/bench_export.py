@@ -43,7 +43,7 @@ def main() -> None:
     from keras_seq.pipelines.readers import open_corpus
     from keras_seq.serving.predictor import OnnxPredictor
     from keras_seq.serving.savedmodel_predictor import SavedModelPredictor, latest_version
-    from keras_seq.serving.text import TextTokenizer
+    from keras_seq.serving.tokenizer_twin import TextTokenizer
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     reviews = [text for text, _ in list(open_corpus(args.reviews, "classify").examples("test"))[::97]]

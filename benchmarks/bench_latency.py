@@ -5,7 +5,7 @@ our ONNX graphs in ONNX Runtime, float and int8, on the export's own test split.
 
 * Latency: median seconds per batch of 1, 8 and 64 texts (the test split's texts, every k-th),
   each system's ratio to the SavedModel measured in the same run. Taggers with a CRF decode with
-  Viterbi in the SavedModel's graph and in NumPy beside ONNX Runtime (`keras_seq.serving.answers`).
+  Viterbi in the SavedModel's graph and in NumPy beside ONNX Runtime (`keras_seq.serving.signature_outputs`).
 * Accuracy (``--full-test``): every test example answered by the float and the int8 ONNX graphs,
   scored against the gold labels (classify: accuracy; tag: token accuracy), and the share of
   answers where the two disagree. Taggers answer the corpus's own tokens (`OnnxPredictor`

@@ -61,7 +61,7 @@ def in_memory_run(model: keras.Model, tokenizer, labels: list[str] | None, task:
     or a folder holding ``tokenizer.json``) and label names, laid out in `directory` as a run's
     tokenizer and label files are."""
     from keras_seq.contracts.vocab import Vocabulary
-    from keras_seq.pipelines.library import TextTokenizer
+    from keras_seq.pipelines.text_api import TextTokenizer
 
     task_ = get_task(task)
     tokenizer = tokenizer if isinstance(tokenizer, TextTokenizer) else TextTokenizer.load(tokenizer)

@@ -91,7 +91,7 @@ def register_layers() -> None:
                 "models",
                 "pooling",
                 "recurrent",
-                "seq2seq",
+                "encoder_decoder",
             ):
                 module = import_module(f"keras_seq.{name}")
                 globals().update({key: getattr(module, key) for key in module.__all__})

@@ -21,7 +21,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_seq import _keras_compat as keras_backend
+from keras_seq import _keras_compat
 
 __all__ = ["CRF", "CRFLoss"]
 
@@ -109,7 +109,7 @@ class CRF(keras.layers.Layer):
         if emissions.shape[1] == 1:
             alpha = first
         else:
-            _, _, (alpha,) = keras_backend.rnn(
+            _, _, (alpha,) = _keras_compat.rnn(
                 step, emissions[:, 1:], [first], mask=mask[:, 1:], return_all_outputs=False
             )
         total = ops.logsumexp(alpha + self.end_scores, axis=-1)
@@ -161,7 +161,7 @@ class CRF(keras.layers.Layer):
         if emissions.shape[1] == 1:
             final, backpointers = first, None
         else:
-            _, backpointers, (final,) = keras_backend.rnn(forward, emissions[:, 1:], [first], mask=mask[:, 1:])
+            _, backpointers, (final,) = _keras_compat.rnn(forward, emissions[:, 1:], [first], mask=mask[:, 1:])
         final = final + self.end_scores
         best_last = ops.cast(ops.argmax(final, axis=-1), "int32")
         score = ops.max(final, axis=-1)
@@ -184,7 +184,7 @@ class CRF(keras.layers.Layer):
             step_inputs = ops.concatenate(
                 [ops.cast(pointers, "float32"), ops.cast(ops.expand_dims(mask[:, 1:], -1), "float32")], axis=-1
             )
-            _, emitted, (tag0,) = keras_backend.rnn(
+            _, emitted, (tag0,) = _keras_compat.rnn(
                 backward, step_inputs, [ops.cast(best_last, "float32")], go_backwards=True
             )
             tail = ops.flip(ops.cast(emitted[..., 0], "int32"), axis=1)  # steps 1..T-1 in order

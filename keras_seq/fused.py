@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_seq import _keras_compat as keras_backend
+from keras_seq import _keras_compat
 from keras_seq.cells import GRUCell, LSTMCell
 
 
@@ -62,9 +62,9 @@ class FusedKernel:
             )
             initial = [ops.cast(x, sequences.dtype) for x in states]
             if len(states) == 2:
-                last, outputs, final = keras_backend.fused_lstm(sequences, initial[0], initial[1], mask, **arguments)
+                last, outputs, final = _keras_compat.fused_lstm(sequences, initial[0], initial[1], mask, **arguments)
             else:
-                last, outputs, final = keras_backend.fused_gru(
+                last, outputs, final = _keras_compat.fused_gru(
                     sequences, initial[0], mask, reset_after=True, **arguments
                 )
             final = [ops.cast(x, sequences.dtype) for x in final]

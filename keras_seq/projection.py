@@ -19,7 +19,7 @@ import math
 import keras
 from keras import ops
 
-from keras_seq import _keras_compat as keras_backend
+from keras_seq import _keras_compat
 
 PROJECTIONS = ("auto", "hoisted", "per_step")
 # projection="auto" on a CPU: (backend, cell class, mode) -> the form picked. Modes: "training";
@@ -119,7 +119,7 @@ class ProjectedLoop:
             def step(projected_t, carry):
                 return cell.recurrent_step(projected_t, list(carry), recurrent_mask)
 
-        last_output, outputs, final_states = keras_backend.rnn(
+        last_output, outputs, final_states = _keras_compat.rnn(
             step,
             loop_inputs,
             states,
@@ -140,7 +140,7 @@ class ProjectedLoop:
         training or in inference of `batch_size` rows (None: unknown, read as one row)."""
         if self.projection != "auto":
             return self.projection
-        if keras_backend.fused_kernel_device("tanh", "sigmoid"):  # a GPU: measured on CPUs only
+        if _keras_compat.fused_kernel_device("tanh", "sigmoid"):  # a GPU: measured on CPUs only
             return "hoisted"
         key = (keras.backend.backend(), type(self.cell).__name__)
         if training:

@@ -32,7 +32,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_seq import _keras_compat as keras_backend
+from keras_seq import _keras_compat
 from keras_seq.cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell, _rate
 from keras_seq.fused import FusedKernel
 from keras_seq.projection import PROJECTIONS, ProjectedLoop
@@ -192,7 +192,7 @@ class Recurrent(FusedKernel, ProjectedLoop, keras.layers.Layer):
         self._fused_device = (
             not self.fused_kernel_blockers()
             and (self.use_cudnn is True or keras.backend.backend() != "jax")
-            and keras_backend.fused_kernel_device(self.cell.activation, self.cell.recurrent_activation)
+            and _keras_compat.fused_kernel_device(self.cell.activation, self.cell.recurrent_activation)
         )
         # cuDNN's ops cannot be XLA-compiled: Keras then compiles the model without XLA (as for its layers).
         if self._fused_device and keras.backend.backend() == "tensorflow":

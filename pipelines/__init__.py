@@ -5,8 +5,8 @@ vocabularies, length-bucketed tf.data batches, and the jobs -- `train_run`,
 (`keras_seq.pipelines.distribute`). Needs TensorFlow (``pip install keras-seq[tf]``)."""
 
 _EXPORTS = {
-    "TextTokenizer": "library",
-    "text_dataset": "library",
+    "TextTokenizer": "text_api",
+    "text_dataset": "text_api",
     "make_strategy": "distribute",
     "replica_batches": "distribute",
 }

@@ -37,7 +37,7 @@ def resolve_config(name: str) -> Path:
 
 def _cmd_memory(args: argparse.Namespace) -> int:
     register_layers()  # keras and its backend (quietly for the command), after the cheap checks
-    from keras_seq.pipelines.memory import format_table, run_memory_experiment
+    from keras_seq.pipelines.adding_problem import format_table, run_memory_experiment
 
     cells = tuple(c.strip() for c in args.cells.split(",") if c.strip())
     with contextlib.redirect_stdout(sys.stderr):

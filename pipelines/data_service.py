@@ -51,7 +51,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_seq.contracts.errors import replace_atomically
+from keras_seq.contracts.files import replace_atomically
 from keras_seq.pipelines.batching import AUTOTUNE, bucket_by_length, bucketed_batch_count
 from keras_seq.pipelines.config import service_address
 

@@ -81,7 +81,7 @@ def _plot_alignment(weights: np.ndarray, sources: list[str], targets: list[str],
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from keras_seq.contracts.errors import replace_atomically
+    from keras_seq.contracts.files import replace_atomically
 
     fig, ax = plt.subplots(figsize=(1 + 0.45 * len(sources), 1 + 0.4 * len(targets)))
     ax.imshow(weights[: len(targets), : len(sources)], cmap="Greys", vmin=0.0, vmax=1.0)

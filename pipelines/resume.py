@@ -24,7 +24,7 @@ from pathlib import Path
 import keras
 
 from keras_seq.contracts import ContractError, RunDirectory
-from keras_seq.contracts.errors import read_json_object, replace_atomically, write_json
+from keras_seq.contracts.files import read_json_object, replace_atomically, write_json
 from keras_seq.contracts.run_dir import BACKUP_STATE_FILE
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 No tensorflow-text and no ``py_function``: the same function runs inside a
 SavedModel that TF Serving, the C API or the TF1 loader can load with no extra
-op library. `keras_seq.serving.text` is its pure-Python twin (no TensorFlow),
+op library. `keras_seq.serving.tokenizer_twin` is its pure-Python twin (no TensorFlow),
 and a test compares the two byte for byte on real corpora; both read the spec
 (``tokenizer.json``) and the patterns from `keras_seq.contracts.tokenizer`.
 

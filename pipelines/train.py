@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_seq.contracts import RunDirectory
-from keras_seq.contracts.errors import replace_atomically, write_json
+from keras_seq.contracts.files import replace_atomically, write_json
 from keras_seq.contracts.tokenizer import TOKENIZER_FILE
 from keras_seq.pipelines.budget import TrainingBudget
 from keras_seq.pipelines.config import dump_toml

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from keras_seq.contracts.tokenizer import valid_text
-from keras_seq.serving.answers import from_signature_outputs, rows_of
+from keras_seq.serving.signature_outputs import from_signature_outputs, rows_of
 from keras_seq.serving.tasks import task_for_outputs
 
 

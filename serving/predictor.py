@@ -17,9 +17,9 @@ import numpy as np
 
 from keras_seq.contracts import read_labels
 from keras_seq.contracts.export_dir import ONNX_MODEL_FILE, find_onnx_dir, read_onnx_info
-from keras_seq.serving import answers as A
+from keras_seq.serving import signature_outputs as A
 from keras_seq.serving.tasks import answers_for
-from keras_seq.serving.text import TextTokenizer
+from keras_seq.serving.tokenizer_twin import TextTokenizer
 from keras_seq.tasks import get_task
 
 MAX_BATCH = 64  # prompts per generation batch

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from keras_seq.contracts.export_dir import ExportDirectory
-from keras_seq.serving import answers as A
+from keras_seq.serving import signature_outputs as A
 from keras_seq.serving.predictor import check_texts, in_length_chunks
 from keras_seq.tasks import get_task
 

@@ -25,7 +25,6 @@ import kserve
 from kserve.errors import InvalidInput
 
 from keras_seq.contracts.export_dir import ExportDirectory
-from keras_seq.serving.answers import to_signature_outputs
 from keras_seq.serving.guard import (
     BODY_TIMEOUT,
     HEAD_TIMEOUT,
@@ -35,6 +34,7 @@ from keras_seq.serving.guard import (
     quiet_client_errors,
 )
 from keras_seq.serving.predictor import OnnxPredictor
+from keras_seq.serving.signature_outputs import to_signature_outputs
 
 MAX_TEXTS = 256  # per request, V1 and V2
 V2_INPUT, V2_OUTPUT = "text", "answer"

@@ -20,7 +20,7 @@ from keras_seq.export.checks.processes import run_child, scratch_dir
 from keras_seq.export.checks.verify import FRESH_CHECK, _quiet_env, texts_file
 from keras_seq.export.runs import load_trained_run
 from keras_seq.pipelines.vocab import TextEncoder
-from keras_seq.serving import answers as A
+from keras_seq.serving import signature_outputs as A
 from keras_seq.serving.predictor import OnnxPredictor
 from keras_seq.tasks import get_task
 

@@ -169,8 +169,8 @@ def compare_answer(got: dict, want: dict, numbers: list, want_numbers: list, whe
 
 def verify_onnx(onnx_dir: str | Path, texts: list, reference: dict) -> dict:
     """ONNX Runtime (through `keras_seq.serving.OnnxPredictor`) against the SavedModel's answers."""
-    from keras_seq.serving.answers import rows_of
     from keras_seq.serving.predictor import OnnxPredictor
+    from keras_seq.serving.signature_outputs import rows_of
 
     predictor = OnnxPredictor(onnx_dir)
     task = predictor.answers

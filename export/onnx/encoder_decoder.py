@@ -1,5 +1,5 @@
 """An attentional encoder-decoder (`keras_seq.build_seq2seq`) as two ONNX graphs; beam
-search runs in NumPy beside them (`keras_seq.serving.seq2seq`).
+search runs in NumPy beside them (`keras_seq.serving.encoder_decoder`).
 
 * ``model.onnx``, the encoder: ``ids`` (batch, time) -> ``memory`` (batch, time, M), the
   decoder's initial states ``state_h`` (and ``state_c``) (batch, H) and, for additive

@@ -192,7 +192,7 @@ def to_savedmodel(
     tokenizer, and `labels` for classify and tag) gives the task signatures of ``keras-seq
     export``; without it the model's own outputs are exported. `max_len` bounds the tokens
     a request can cost when the tokenizer has none (default 1024)."""
-    from keras_seq.pipelines.library import TextTokenizer
+    from keras_seq.pipelines.text_api import TextTokenizer
     from keras_seq.pipelines.vocab import TextEncoder
 
     if task is not None and tokenizer is None:

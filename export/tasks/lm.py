@@ -25,6 +25,6 @@ class LanguageModelExport(TaskExport):
     def keras_answers(self, run, encoder, tokens, ids, lengths, predict, raw_scores=None):
         import tensorflow as tf
 
-        from keras_seq.serving.answers import lm_scores
+        from keras_seq.serving.signature_outputs import lm_scores
 
         return lm_scores(predict(tf.cast(ids, tf.int32)).numpy(), ids.numpy(), lengths)

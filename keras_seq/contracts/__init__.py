@@ -13,8 +13,8 @@ Every reader raises `ContractError` (a ValueError) or FileNotFoundError with
 one line that names the file and the problem.
 """
 
-from keras_seq.contracts.errors import ContractError
 from keras_seq.contracts.export_dir import ExportDirectory
+from keras_seq.contracts.files import ContractError
 from keras_seq.contracts.run_dir import RunDirectory
 from keras_seq.contracts.tokenizer import TokenizerSpec
 from keras_seq.contracts.vocab import Vocabulary, read_labels

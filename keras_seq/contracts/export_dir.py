@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from keras_seq.contracts.errors import ContractError, Directory, check_type, file_in, read_json_object, write_json
+from keras_seq.contracts.files import ContractError, Directory, check_type, file_in, read_json_object, write_json
 
 EXPORT_FILE = "export.json"
 SAVEDMODEL_DIR = "savedmodel"

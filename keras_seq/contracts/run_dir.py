@@ -22,7 +22,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from keras_seq.contracts.errors import ContractError, Directory, file_in
+from keras_seq.contracts.files import ContractError, Directory, file_in
 from keras_seq.contracts.tokenizer import TOKENIZER_FILE, TokenizerSpec
 
 MODEL_FILE = "model.keras"

@@ -2,7 +2,7 @@
 
 The rules themselves (``RULES_VERSION`` names them) are implemented twice and
 documented once, in `keras_seq.pipelines.tokenize` (core ``tf.strings`` ops,
-inside SavedModels) and `keras_seq.serving.text` (pure Python, beside ONNX
+inside SavedModels) and `keras_seq.serving.tokenizer_twin` (pure Python, beside ONNX
 Runtime); both take the spec and the patterns below from here, and a test
 compares their ids byte for byte on real corpora.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from keras_seq.contracts.errors import ContractError, check_type, read_json_object, write_json
+from keras_seq.contracts.files import ContractError, check_type, read_json_object, write_json
 
 TOKENIZER_FILE = "tokenizer.json"
 RULES_VERSION = 1

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from keras_seq.contracts.errors import ContractError, read_text_file
+from keras_seq.contracts.files import ContractError, read_text_file
 from keras_seq.contracts.tokenizer import PAD, PAD_ID, UNK, UNK_ID
 
 LEVELS = ("word", "char", "label")

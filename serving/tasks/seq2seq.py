@@ -21,7 +21,7 @@ class Seq2SeqAnswers(TaskAnswers):
     def onnx_answers(self, predictor, texts):
         # on first use: the search (keras_seq.decoding) loads keras_seq's layer package, which an
         # install without keras (the [serving] extra) has no need of for the other tasks
-        from keras_seq.serving.seq2seq import onnx_decode
+        from keras_seq.serving.encoder_decoder import onnx_decode
 
         return onnx_decode(predictor, texts)
 

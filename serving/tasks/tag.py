@@ -7,7 +7,7 @@ import numpy as np
 from keras_seq.contracts import answers
 from keras_seq.serving.scoring import viterbi
 from keras_seq.serving.tasks.base import ANSWER_PARTS, TaskAnswers
-from keras_seq.serving.text import pad_rows
+from keras_seq.serving.tokenizer_twin import pad_rows
 
 
 @ANSWER_PARTS.register

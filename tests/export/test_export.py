@@ -148,7 +148,7 @@ def _tagger_answers_token_lists_as_given(export_dir, sentences):
     """CoNLL's own tokens in: one tag per given token, never split again; the ids are those
     the training pipeline gives the same tokens (TF twin)."""
     from keras_seq.contracts.export_dir import find_onnx_dir
-    from keras_seq.pipelines.library import TextTokenizer
+    from keras_seq.pipelines.text_api import TextTokenizer
     from keras_seq.serving.predictor import OnnxPredictor
 
     predictor = OnnxPredictor(export_dir)

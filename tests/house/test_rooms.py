@@ -190,3 +190,27 @@ def test_a_fifth_task_trains_exports_and_answers(tmp_path, fifth_task):
     export_run(tmp_path / "run", tmp_path / "export", name="colours", verify=False)
     answers = OnnxPredictor(tmp_path / "export").predict(["green red red", "blue green"])
     assert [a["label"] for a in answers] == ["green", "blue"]
+
+
+@pytest.mark.parametrize(
+    "old, new, names",
+    [
+        ("keras_seq.serving.text", "keras_seq.serving.tokenizer_twin", ["TextTokenizer"]),
+        ("keras_seq.serving.answers", "keras_seq.serving.signature_outputs", ["from_signature_outputs", "rows_of"]),
+        ("keras_seq.serving.answers", "keras_seq.serving.scoring", ["viterbi", "lm_scores", "greedy_tokens"]),
+        ("keras_seq.export.onnx_model", "keras_seq.export.onnx.converter", ["model_to_onnx"]),
+    ],
+)
+def test_module_paths_earlier_readmes_documented_still_import(old, new, names):
+    """A module that moved re-exports what it had, and says where it went."""
+    import importlib
+    import sys
+    import warnings
+
+    sys.modules.pop(old, None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        moved = importlib.import_module(old)
+    assert any(new in str(w.message) for w in caught)
+    for name in names:
+        assert getattr(moved, name) is getattr(importlib.import_module(new), name)

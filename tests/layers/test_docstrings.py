@@ -16,7 +16,7 @@ MODULES = [
     "keras_seq.charwords",
     "keras_seq.losses",
     "keras_seq.models",
-    "keras_seq.seq2seq",
+    "keras_seq.encoder_decoder",
     "keras_seq.decoding",
     "keras_seq.tasks",
 ]

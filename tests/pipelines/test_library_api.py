@@ -25,7 +25,7 @@ def test_readme_example_runs_as_written(tmp_path):
 
 def test_tokenizer_fit_save_load_and_the_twin_agree(tmp_path):
     from keras_seq.pipelines import TextTokenizer
-    from keras_seq.serving.text import TextTokenizer as Twin
+    from keras_seq.serving.tokenizer_twin import TextTokenizer as Twin
 
     texts = ["The cat sat .", "the dog sat !", "a cat , a dog"]
     tok = TextTokenizer.fit(texts, vocab_size=6, max_len=3)

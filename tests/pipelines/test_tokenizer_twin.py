@@ -13,7 +13,7 @@ from keras_seq.pipelines.datasets import key_counts
 from keras_seq.pipelines.readers import open_corpus
 from keras_seq.pipelines.tokenize import TokenizerSpec, tokenize
 from keras_seq.pipelines.vocab import TextEncoder, Vocabulary
-from keras_seq.serving.text import TextTokenizer
+from keras_seq.serving.tokenizer_twin import TextTokenizer
 
 ADVERSARIAL = [
     "",

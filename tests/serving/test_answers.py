@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import keras_seq
-from keras_seq.serving import answers as A
+from keras_seq.serving import signature_outputs as A
 from keras_seq.serving.commands import answer_all, read_jsonl_texts
 from keras_seq.serving.predictor import check_texts
 

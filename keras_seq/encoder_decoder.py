@@ -24,7 +24,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_seq import _keras_compat as keras_backend
+from keras_seq import _keras_compat
 from keras_seq._ops import matmul_features
 from keras_seq.attention import AdditiveAttention, MultiplicativeAttention
 from keras_seq.cells import ElmanCell, GRUCell, LSTMCell
@@ -195,7 +195,7 @@ class AttentionDecoder(keras.layers.Layer):
                 weights = ops.zeros((ops.shape(output)[0], source_steps), output.dtype)
             return ops.concatenate([output, weights], axis=-1), new_carry
 
-        _, outputs, final = keras_backend.rnn(
+        _, outputs, final = _keras_compat.rnn(
             step,
             projected,
             self.initial_carry(initial_state),
