@@ -26,8 +26,8 @@ def main(argv=None) -> None:
     p.add_argument("--cells", default="elman,gru,lstm")
     args = p.parse_args(argv)
 
-    from keras_seq.pipelines.commands import resolve_config as _resolve_config
     from keras_seq.pipelines.config import load_config
+    from keras_seq.pipelines.config import resolve_config as _resolve_config
     from keras_seq.pipelines.train import train_run
 
     path = _resolve_config(args.config)

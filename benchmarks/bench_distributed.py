@@ -75,7 +75,7 @@ def train(corpus: Path, out: Path, workers: int, epochs: int) -> float:
         "--out",
         str(out),
         "--overwrite",
-        "--verbose",
+        "--progress",
         "0",
     ]
     if workers == 1:

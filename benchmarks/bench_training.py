@@ -59,7 +59,7 @@ def seconds_per_epoch(config: str, sets: list[str], out: Path, layers: str = "ke
         "--out",
         str(out),
         "--overwrite",
-        "--verbose",
+        "--progress",
         "0",
         *[a for s in sets for a in ("--set", s)],
     ]

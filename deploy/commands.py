@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from keras_seq._command_line import add_command
 from keras_seq.serving.commands import positive
 
 
@@ -59,12 +60,21 @@ def _cmd_kit(args: argparse.Namespace) -> int:
 
 def add_commands(sub) -> None:
     """Adds ``kit`` to the CLI's subparsers."""
-    kit = sub.add_parser(
+    kit = add_command(
+        sub,
         "kit",
-        help="TF Serving / KServe deployment files for one or more exports, and/or a "
-        "Kubeflow TFJob to train a config on several workers (--train)",
+        help="TF Serving / KServe deployment files for exports, and/or a Kubeflow TFJob (--train)",
+        description="For exports: TF Serving's models.config, batching and monitoring configs, a docker-compose.yml "
+        "(tensorflow/serving at the exporting TensorFlow's version) and a KServe InferenceService per model; with "
+        "--onnx also a container for keras-seq serve. With --train: a Kubeflow TFJob training a config on several "
+        "workers. Prints the files it wrote.",
+        examples=[
+            "keras-seq kit exports/imdb --out kit",
+            "keras-seq kit exports/imdb exports/ewt --out kit --onnx --versions imdb=latest:2",
+            "keras-seq kit --train imdb_sentiment --workers 4 --out train-kit",
+        ],
     )
-    kit.add_argument("export_dirs", nargs="*")
+    kit.add_argument("export_dirs", nargs="*", help="export directories written by keras-seq export")
     kit.add_argument("--out", required=True, help="folder for models.config, docker-compose.yml, ...")
     kit.add_argument(
         "--storage-uri",

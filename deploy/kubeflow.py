@@ -86,7 +86,7 @@ def _pod(name: str, image: str, command: list[str], claim: str, resources, label
 
 def train_command(config: str, name: str, strategy: str, sets: list[str]) -> list[str]:
     """The command every pod of the job runs (the same on each: the chief is chosen by TF_CONFIG)."""
-    command = ["keras-seq", "train", config, "--out", f"{RUNS_MOUNT}/{name}", "--strategy", strategy, "--verbose", "2"]
+    command = ["keras-seq", "train", config, "--out", f"{RUNS_MOUNT}/{name}", "--strategy", strategy, "--progress", "2"]
     for item in sets:
         command += ["--set", item]
     return command
@@ -273,8 +273,7 @@ def write_training_kit(
     import yaml
 
     from keras_seq.deploy.tfserving import build_wheel, write_files
-    from keras_seq.pipelines.commands import resolve_config
-    from keras_seq.pipelines.config import load_config
+    from keras_seq.pipelines.config import load_config, resolve_config
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"--workers must be a positive integer; received {workers!r}")

@@ -50,8 +50,21 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def add_commands(sub) -> None:
     """Adds ``export`` to the CLI's subparsers."""
-    export = sub.add_parser("export", help="a trained run -> TF Serving SavedModel + ONNX model, verified")
-    export.add_argument("run_dir")
+    from keras_seq._command_line import add_command
+
+    export = add_command(
+        sub,
+        "export",
+        help="a trained run -> TF Serving SavedModel + ONNX model, verified",
+        description="Writes OUT/savedmodel/NAME/VERSION (raw-text signatures for TF Serving), OUT/onnx/ (native "
+        "RNN / GRU / LSTM nodes, the tokenizer files), OUT/export.json and OUT/MODEL_CARD.md. Both artifacts are "
+        "checked in fresh processes against each other before they are installed; prints a JSON summary.",
+        examples=[
+            "keras-seq export runs/imdb --out exports/imdb --name imdb",
+            "keras-seq export runs/ewt --out exports/ewt --int8",
+        ],
+    )
+    export.add_argument("run_dir", help="a run directory written by keras-seq train")
     export.add_argument("--out", required=True, help="the export directory")
     export.add_argument("--name", default=None, help="model name in savedmodel/NAME/ (default: the run's folder name)")
     export.add_argument("--version", type=int, default=None, help="version number (default: the next free one)")

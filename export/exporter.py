@@ -27,6 +27,7 @@ from keras_seq.contracts.export_dir import ONNX_MODEL_FILE, ExportDirectory, wri
 from keras_seq.export.checks.probes import adversarial_texts
 from keras_seq.export.checks.processes import remove_debris
 from keras_seq.export.checks.verify import int8_agreement, text_feeds, verify_onnx
+from keras_seq.export.model_card import write_model_card
 from keras_seq.export.runs import TrainedRun, check_padding_invariance, load_trained_run, stage_tokenizer
 from keras_seq.export.savedmodel.keras_model import DEFAULT_WARMUP, version_target, write_version
 from keras_seq.export.savedmodel.signatures import ServingFunctions, install_atomically, text_requests
@@ -164,7 +165,17 @@ def export_trained(
         "verification": report,
     }
     write_export_info(out, summary)
+    write_model_card(out, summary, _run_metrics(run), None if run.config.get("from") else run.config)
     return summary
+
+
+def _run_metrics(run: TrainedRun) -> dict | None:
+    """The run directory's metrics.json, when the model came from ``keras-seq train``."""
+    from keras_seq.contracts import RunDirectory
+    from keras_seq.contracts.files import read_json_object
+
+    metrics_file = RunDirectory(run.directory).metrics_file
+    return read_json_object(metrics_file, "the run's metrics") if metrics_file.exists() else None
 
 
 __all__ = ["export", "export_run", "export_trained", "TrainedRun"]

@@ -303,8 +303,14 @@ class _CellLayer(Recurrent):
     """A ``Recurrent`` that builds its own cell from Keras-style arguments."""
 
     cell_class: type[RecurrentCell] = RecurrentCell
+    #: Keras' LSTM and GRU take ``implementation`` (1 or 2: how Keras' own cell splits its matmuls) and
+    #: keep it as an attribute only; so do ours, where it selects nothing (``projection`` does that).
+    takes_implementation: bool = False
+    #: Arguments Keras' counterpart does not take, left out of the config while they are "auto".
+    left_out_at_auto: tuple[str, ...] = ("projection",)
 
     def __init__(self, units: int, **kwargs: Any) -> None:
+        implementation = kwargs.pop("implementation", 2) if self.takes_implementation else None
         loop_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in _LOOP_ARGS or k in _BASE_LAYER_ARGS}
         if "dtype" in loop_kwargs:
             kwargs["dtype"] = loop_kwargs["dtype"]
@@ -312,6 +318,8 @@ class _CellLayer(Recurrent):
             cell = self.cell_class(units, name=f"{self.cell_class.__name__.lower()}", **kwargs)
         except TypeError as error:  # an argument no cell or loop knows
             raise ValueError(f"{type(self).__name__}: {error}") from None
+        if implementation is not None:
+            cell.implementation = implementation  # where Keras' layers keep it (read through the layer too)
         super().__init__(cell, **loop_kwargs)
 
     def get_config(self) -> dict:
@@ -320,6 +328,9 @@ class _CellLayer(Recurrent):
         for key in ("name", "trainable", "dtype"):
             cell_config.pop(key, None)
         config.pop("cell")
+        for name in self.left_out_at_auto:  # ours only, at their default: Keras' own layer loads the config too
+            if config.get(name) == "auto":
+                config.pop(name)
         return {**config, **cell_config}
 
     @classmethod
@@ -357,6 +368,7 @@ class Elman(_CellLayer):
     """
 
     cell_class = ElmanCell
+    left_out_at_auto = ("projection", "use_cudnn")  # SimpleRNN has no fused kernel argument
 
 
 @keras.saving.register_keras_serializable(package="keras_seq")
@@ -379,6 +391,7 @@ class GRU(_CellLayer):
     """
 
     cell_class = GRUCell
+    takes_implementation = True
 
 
 @keras.saving.register_keras_serializable(package="keras_seq")
@@ -397,3 +410,4 @@ class LSTM(_CellLayer):
     """
 
     cell_class = LSTMCell
+    takes_implementation = True

@@ -1,8 +1,9 @@
 """Run configuration: TOML files with `--set key=value` overrides.
 
-A config has ``task`` and the tables ``[data]``, ``[model]`` and ``[train]``;
-`DEFAULTS` lists every key with its default, so a config names only what it
-changes, and an unknown key is an error (a typo must not be ignored).
+A config has ``task`` and the tables ``[data]``, ``[model]``, ``[train]`` and ``[decode]``;
+every key is defined once in `keras_seq.pipelines.config_keys` (type, default, meaning), so a
+config names only what it changes, and an unknown key or a value of the wrong type is an error
+naming the key (a typo must not be ignored).
 """
 
 from __future__ import annotations
@@ -12,105 +13,17 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from keras_seq.pipelines.config_keys import KEYS, defaults
 from keras_seq.pipelines.tasks import pipeline_for
 from keras_seq.tasks import get_task
-from keras_seq.tasks.seq2seq import DECODE_DEFAULTS, check_decode_settings
+from keras_seq.tasks.seq2seq import check_decode_settings
 
-DEFAULTS: dict[str, Any] = {
-    "task": "classify",  # a task of keras_seq.tasks: classify | tag | lm | seq2seq
-    "data": {
-        "source": "",
-        "level": "word",  # word | char
-        "lower": True,
-        "max_len": None,  # tokens; None = no limit
-        "truncate": "tail",  # tail | head
-        "vocab_size": 20000,
-        "min_count": 1,
-        "text_column": "text",
-        "label_column": "label",
-        "tag_column": "upos",
-        "source_column": "source",  # seq2seq tables: the input text ...
-        "target_column": "target",  # ... and the whitespace-separated target tokens
-        "strip_stress": False,  # seq2seq on CMUdict: drop the phones' stress digits (AH0 -> AH)
-        "train_fraction": 0.9,  # lm on one file: first 90% train
-        "holdout_every": 10,  # a folder without a validation split: every 10th training example validates
-        "split_fractions": [0.8, 0.1, 0.1],  # one file: train / validation / test shares (seeded hash of the text)
-        "split_seed": 0,
-        "char_features": False,  # tag: also feed each word's characters (character-level encoder)
-        "max_word_len": 20,
-        "lower_words": False,  # word level: look words up lower-cased (characters keep the case)
-        "zero_digits": False,  # word level: look words up with every digit as 0
-        "limit": None,  # use only the first N examples of each split (quick runs, CI)
-    },
-    "model": {
-        "cell": "lstm",  # elman | gru | lstm
-        "embed_dim": 128,
-        "units": 128,
-        "depth": 1,
-        "bidirectional": True,
-        "dropout": 0.0,
-        "recurrent_dropout": 0.0,
-        "pooling": "last",  # classify: last | mean | max | final
-        "crf": False,  # tag
-        "vectors": None,  # pretrained word vectors (text format)
-        "char_embed_dim": 32,
-        "char_units": 32,
-        "attention": "luong",  # seq2seq: luong | luong_dot | bahdanau | none (the plain encoder-decoder)
-    },
-    "train": {
-        "epochs": 10,
-        "optimizer": "adam",  # adam | sgd | rmsprop | adamw
-        "learning_rate": 1e-3,
-        "clipnorm": 1.0,
-        # decoupled weight decay (the variable shrinks by learning_rate * weight_decay a step), for every
-        # optimizer; None: the optimizer's own default (adamw 0.004, the others none)
-        "weight_decay": None,
-        # > 0: targets smoothed towards uniform by this much (keras_seq.LabelSmoothedCrossentropy); softmax
-        # outputs only (not a CRF). val_loss then includes the smoothing term.
-        "label_smoothing": 0.0,
-        "patience": 3,  # early stopping: epochs without a better `monitor`
-        # What picks the kept epoch: val_loss | val_accuracy | val_f1 (tag: token accuracy / entity F1).
-        "monitor": "val_loss",
-        # multiply the learning rate by this after `lr_patience` epochs without a better `monitor` (1: off)
-        "lr_decay": None,
-        "lr_patience": 1,
-        # "budget": the rate falls linearly over train.max_minutes, epoch by epoch, and the run stops within
-        # half an epoch of it (keras_seq.pipelines.budget; Li et al. 2020). Not with lr_decay.
-        "lr_schedule": None,
-        "tokens_per_batch": 4096,
-        "max_batch": 64,
-        # sorted: length-sorted batches under the token budget, ties and batch order reshuffled each epoch
-        # (keras_seq.pipelines.batching.sorted_batches; padding well under 1%); buckets: tf.data's length
-        # buckets (`buckets` of them, at the length quantiles) over a shuffle buffer.
-        "batching": "sorted",
-        "buckets": 12,
-        "seed": 0,
-        "jit_compile": False,
-        # Keras mixed precision for training: "mixed_bfloat16" (CPUs with AVX512_BF16 / AMX, recent GPUs) or
-        # "mixed_float16" (GPUs); matmuls in 16 bits, states, losses and outputs in float32. The run's
-        # model.keras is float32 (what exports serve), evaluated as such. None: float32 throughout.
-        # "auto": mixed_bfloat16 where the hardware has bf16 instructions, else float32
-        # (keras_seq.pipelines.precision: emulated bf16 is slower than float32).
-        "mixed_precision": None,
-        "lm_batch": 32,  # lm: parallel tracks
-        "lm_window": 100,  # lm: truncated-BPTT window
-        "word_dropout": 0.0,  # classify / tag: replace training word ids by <UNK> with this probability
-        "unk_singletons": 0.0,  # ... and words seen once in training with this one (Lample et al. 2016: 0.5)
-        "max_minutes": None,  # stop after this many minutes of training
-        # Where training runs (keras_seq.pipelines.distribute): default | mirrored (this machine's GPUs) |
-        # multi_worker (MultiWorkerMirroredStrategy over the cluster TF_CONFIG names).
-        "strategy": "default",
-        # "grpc://HOST:PORT": training batches made by the tf.data service's workers
-        # (keras_seq.pipelines.data_service), the training split in this many shards; the
-        # dispatcher must answer within data_service_timeout seconds.
-        "data_service": "",
-        "data_service_shards": 8,
-        "data_service_timeout": 30,
-    },
-    # seq2seq: how outputs are searched (evaluate, generate, and the exports' in-graph / NumPy
-    # search); the keys and their meaning are in keras_seq.tasks.seq2seq
-    "decode": dict(DECODE_DEFAULTS),
-}
+#: The shipped configs (``keras-seq config list``), installed with the package.
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+#: Every key with its default (`keras_seq.pipelines.config_keys` defines each key once: type,
+#: default, meaning, the tasks that read it).
+DEFAULTS: dict[str, Any] = defaults()
 
 
 def _merge(base: dict, override: dict, where: str = "") -> dict:
@@ -210,8 +123,16 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
                 f'train.lr_schedule = "budget" needs train.max_minutes > 0 (the budget it decays '
                 f"over); received {minutes!r}"
             )
+    _check_types(config)
     part.check_config(config)
     return config
+
+
+def _check_types(config: dict) -> None:
+    """Each key's type and choices, from its one definition (after the checks above, whose messages say more)."""
+    for key in KEYS.values():
+        value = config[key.table][key.key] if key.table else config[key.name]
+        key.check(value)
 
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -253,17 +174,68 @@ def _check_distribution(config: dict) -> None:
 
 
 def dump_toml(config: dict) -> str:
-    """The resolved config as TOML (None values are left out: TOML has no null)."""
+    """The resolved config as TOML, by tomli-w (None values are left out: TOML has no null)."""
+    import tomli_w
 
-    def value(v):
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        return repr(v)
+    def drop_none(table: dict) -> dict:
+        return {k: (drop_none(v) if isinstance(v, dict) else v) for k, v in table.items() if v is not None}
 
-    lines = [f"task = {value(config['task'])}"]
-    for table in ("data", "model", "train", "decode"):
-        lines.append(f"\n[{table}]")
-        lines += [f"{k} = {value(v)}" for k, v in config[table].items() if v is not None]
+    return tomli_w.dumps(drop_none(config))
+
+
+def shipped_configs() -> list[str]:
+    """The names of the configs shipped with the package."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
+
+
+def resolve_config(name: str | Path) -> Path:
+    """A path, or the name of a shipped config."""
+    path = Path(name)
+    if path.exists():
+        return path
+    shipped = CONFIG_DIR / (path.name if path.name.endswith(".toml") else f"{path.name}.toml")
+    if shipped.exists():
+        return shipped
+    raise FileNotFoundError(f"no config {str(name)!r} (neither a file nor one of {', '.join(shipped_configs())})")
+
+
+def config_summary(name: str) -> str:
+    """A shipped config's first comment line (what it trains), for ``keras-seq config list``."""
+    for line in resolve_config(name).read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+    return ""
+
+
+def config_template(name: str | Path, data: str | None = None) -> str:
+    """A commented TOML file to edit: every key the config's task reads, each with its meaning, type and
+    default, set to the config's value (`data`: the data.source to put in)."""
+    import tomli_w
+
+    from keras_seq.pipelines.config_keys import TABLES
+
+    config = load_config(resolve_config(name), [f"data.source={_toml_string(data)}"] if data else [])
+    task = config["task"]
+    lines = [
+        f"# keras-seq config for a {task} run, from {name!r}. Every key: keras-seq config keys, or the",
+        "# configuration reference of the documentation. Train it: keras-seq train THIS.toml --out RUN",
+        "",
+    ]
+    lines.append(tomli_w.dumps({"task": task}).strip())
+    for table in TABLES:
+        keys = [k for k in KEYS.values() if k.table == table and k.applies_to(task)]
+        if not keys:
+            continue
+        lines += ["", f"[{table}]"]
+        for key in keys:
+            value = config[table][key.key]
+            default = "none" if key.default is None else tomli_w.dumps({"v": key.default}).strip()[4:]
+            lines.append(f"# {key.help} ({key.type_name}; default {default})")
+            lines.append(tomli_w.dumps({key.key: value}).strip() if value is not None else f"# {key.key} =")
     return "\n".join(lines) + "\n"
+
+
+def _toml_string(text: str) -> str:
+    import tomli_w
+
+    return tomli_w.dumps({"v": str(text)}).strip()[4:]

@@ -48,7 +48,7 @@ from keras_seq.pipelines.evaluate import (
     lm_windows,
     tagging_metrics,
 )
-from keras_seq.pipelines.precision import precision, resolve_precision
+from keras_seq.pipelines.precision import machine_summary, precision, resolve_precision
 from keras_seq.pipelines.readers import Corpus
 from keras_seq.pipelines.resume import (
     BackupState,
@@ -424,6 +424,7 @@ def _train(
     metrics = {
         "task": task.name,
         "train_seconds": round(final.train_seconds, 1),
+        "machine": machine_summary(),
         "epochs_run": len(history.get("loss", [])),
         "kept_epoch": final.best_epoch,
         "parameters": int(model.count_params()),

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from keras_seq._command_line import ExitCode, add_command
 from keras_seq.contracts.answers import error_answer
 
 
@@ -101,7 +102,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             "the others were answered",
             file=sys.stderr,
         )
-        return 1
+        return ExitCode.PARTIAL
     return 0
 
 
@@ -148,27 +149,43 @@ def _port(text: str) -> int:
 
 def add_commands(sub) -> None:
     """Adds ``predict`` and ``serve`` to the CLI's subparsers."""
-    predict = sub.add_parser("predict", help="answers from an exported model (SavedModel or ONNX Runtime)")
-    predict.add_argument("export_dir")
+    predict = add_command(
+        sub,
+        "predict",
+        help="answers from an exported model (ONNX Runtime or the SavedModel)",
+        description="Prints one JSON answer per text, in order: the task's answer shape "
+        "(keras_seq.contracts.answers). With --input, every line of a JSON Lines file gets its answer or its "
+        "own error, and the command exits 3 when some lines failed.",
+        examples=[
+            'keras-seq predict exports/imdb "a good film , not bad at all"',
+            "keras-seq predict exports/ewt --input sentences.jsonl --runtime savedmodel",
+        ],
+    )
+    predict.add_argument("export_dir", help="an export directory written by keras-seq export")
     predict.add_argument("texts", nargs="*", help="texts to answer")
-    predict.add_argument("--runtime", choices=["savedmodel", "onnx"], default="onnx")
+    predict.add_argument("--runtime", choices=["savedmodel", "onnx"], default="onnx", help="which artifact answers")
     predict.add_argument("--input", default=None, help="a JSON Lines file: one JSON string per line")
     predict.add_argument("--generate", action="store_true", help="lm: greedy continuations instead of scores")
     predict.add_argument("--int8", action="store_true", help="onnx: the export's int8 graphs (export --int8)")
     predict.set_defaults(func=_cmd_predict, trailing_texts=True)
 
-    serve = sub.add_parser("serve", help="a model server (KServe, TF Serving's REST protocol) on the ONNX export")
-    serve.add_argument("export_dir")
-    serve.add_argument("--port", type=_port, default=8080)
-    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default loopback)")
+    serve = add_command(
+        sub,
+        "serve",
+        help="a model server on the ONNX export (TF Serving's REST API, KServe V2)",
+        description="Answers TF Serving's REST API (/v1/models/NAME:predict, status, metadata) and KServe's V2 "
+        "protocol from ONNX Runtime, without TensorFlow. Binds loopback unless --host says otherwise; SIGTERM "
+        "stops it.",
+        examples=["keras-seq serve exports/imdb", "keras-seq serve exports/imdb --host 0.0.0.0 --port 8501"],
+    )
+    serve.add_argument("export_dir", help="an export directory written by keras-seq export")
+    serve.add_argument("--port", type=_port, default=8080, help="the port to listen on")
+    serve.add_argument("--host", default="127.0.0.1", help="the interface to listen on")
     serve.add_argument("--name", default=None, help="model name in the URL (default: the export's name)")
     serve.add_argument("--int8", action="store_true", help="answer from the export's int8 ONNX graphs")
     serve.add_argument("--max-texts", type=positive(int), default=256, help="most texts per request (V1 and V2)")
     serve.add_argument(
-        "--max-body-bytes",
-        type=positive(int),
-        default=4 * 1024 * 1024,
-        help="larger request bodies get 413 (default 4 MiB)",
+        "--max-body-bytes", type=positive(int), default=4 * 1024 * 1024, help="larger request bodies get 413"
     )
     serve.add_argument(
         "--body-timeout", type=positive(float), default=30.0, help="seconds for a request body to arrive (408 after)"

@@ -12,6 +12,9 @@ import pytest  # noqa: E402
 
 from tests.helpers import DATA_DIR  # noqa: E402
 
+# the shipped configs read ${KERAS_SEQ_DATA}/...; the commands tests start inherit it
+os.environ.setdefault("KERAS_SEQ_DATA", str(DATA_DIR))
+
 #: seconds each test file took in the last `make test-durations` run (tests/durations.json)
 DURATIONS = Path(__file__).with_name("durations.json")
 

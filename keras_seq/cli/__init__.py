@@ -2,10 +2,10 @@
 
 Each room contributes its subcommands through a plain function
 (`keras_seq.pipelines.commands.add_commands`, `keras_seq.export.commands`,
-`keras_seq.serving.commands`); every subcommand calls one public function a
-user can call from Python too. Results go to stdout, progress and logs to
-stderr. TensorFlow's C++ logging is silenced before TensorFlow is imported;
-``-v`` or ``KERAS_SEQ_DEBUG=1`` bring it (and tracebacks) back.
+`keras_seq.serving.commands`, `keras_seq.deploy.commands`); every subcommand calls one public
+function a user can call from Python too. Results go to stdout, progress and logs to stderr.
+TensorFlow's C++ logging is silenced before TensorFlow is imported; ``-v`` (before or after the
+command) or ``KERAS_SEQ_DEBUG=1`` bring it (and tracebacks) back. Exit codes: `ExitCode`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 
+from keras_seq._command_line import ExitCode, HelpFormatter, add_verbose
 from keras_seq._terminate import Terminated, raise_terminated
 from keras_seq.contracts import ContractError
 
@@ -34,16 +35,16 @@ def build_parser() -> argparse.ArgumentParser:
     from keras_seq.serving.commands import add_commands as add_serving_commands
 
     parser = argparse.ArgumentParser(
-        prog="keras-seq", description="Recurrent sequence models for Keras 3: train, evaluate, export and serve."
+        prog="keras-seq",
+        description="Recurrent sequence models for Keras 3: train, evaluate, export and serve.",
+        epilog="examples:\n  keras-seq demo\n  keras-seq config init imdb_sentiment > my.toml\n"
+        "  keras-seq train my.toml --out runs/mine\n  keras-seq COMMAND --help\n\n"
+        "exit codes: 0 ok, 1 unexpected error, 2 usage or bad input, 3 partial failure, "
+        "130 interrupted, 143 terminated",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"keras-seq {_version()}")
-    parser.add_argument(
-        "-v",
-        dest="verbose",
-        action="count",
-        default=0,
-        help="more logging (before the command): -v adds TensorFlow's own messages, -vv debug logs",
-    )
+    add_verbose(parser, default=0)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_demo(sub)
     add_pipeline_commands(sub)
@@ -86,24 +87,24 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs one command; returns the exit status (2: the user's input was wrong)."""
+    """Runs one command; returns its exit status (`ExitCode`: 2 when the user's input was wrong)."""
     args = parse(argv)
     signal.signal(signal.SIGTERM, raise_terminated)
     quiet(args.verbose)
     _configure_logging(args.verbose)
     try:
-        return int(args.func(args) or 0)
+        return int(args.func(args) or ExitCode.OK)
     except (ValueError, FileNotFoundError, FileExistsError, TypeError, ContractError, ConnectionError) as error:
         if os.environ.get("KERAS_SEQ_DEBUG"):
             raise
         print(f"keras-seq {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except Terminated:
         print("terminated", file=sys.stderr)
-        return 143
+        return ExitCode.TERMINATED
     except Exception as error:  # anything else: one clear line, the traceback on request
         if os.environ.get("KERAS_SEQ_DEBUG"):
             raise
@@ -113,7 +114,10 @@ def main(argv: list[str] | None = None) -> int:
             "(set KERAS_SEQ_DEBUG=1 to see the traceback)",
             file=sys.stderr,
         )
-        return 1
+        return ExitCode.UNEXPECTED
+
+
+__all__ = ["ExitCode", "build_parser", "main"]
 
 
 if __name__ == "__main__":

@@ -74,10 +74,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def add_demo(sub) -> None:
-    demo = sub.add_parser(
-        "demo", help="train on a generated corpus (no download), export both artifacts, answer from both runtimes"
+    from keras_seq._command_line import add_command
+
+    demo = add_command(
+        sub,
+        "demo",
+        help="train on a generated corpus (no download), export both artifacts, answer from both runtimes",
+        description="Generates a small review corpus where word order decides the label, trains a bidirectional "
+        "GRU on it, exports it as a SavedModel and as ONNX, and prints both runtimes' answers side by side "
+        "(about 70 s on 2 cores, no GPU, no download).",
+        examples=["keras-seq demo", "keras-seq demo --out /tmp/demo"],
     )
-    demo.add_argument(
-        "--out", default="demo-out", help="folder for the data, the run and the export (default demo-out)"
-    )
+    demo.add_argument("--out", default="demo-out", help="folder for the data, the run and the export")
     demo.set_defaults(func=_cmd_demo)

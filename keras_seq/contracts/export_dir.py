@@ -23,6 +23,7 @@ from pathlib import Path
 from keras_seq.contracts.files import ContractError, Directory, check_type, file_in, read_json_object, write_json
 
 EXPORT_FILE = "export.json"
+MODEL_CARD_FILE = "MODEL_CARD.md"  # a person's summary beside export.json (keras_seq.export.model_card)
 SAVEDMODEL_DIR = "savedmodel"
 ONNX_DIR = "onnx"
 ONNX_MODEL_FILE = "model.onnx"

@@ -31,6 +31,25 @@ SPLITS = ("train", "validation", "test")
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 
 
+def expand_data_source(source: str) -> str:
+    """``${KERAS_SEQ_DATA}/...`` -> the path under the folder that environment variable names (the
+    shipped configs read the shared data sets so, wherever they are installed); other sources as given."""
+    import os
+
+    from keras_seq.pipelines.config_keys import DATA_VARIABLE
+
+    marker = "${" + DATA_VARIABLE + "}"
+    if not source.startswith(marker):
+        return source
+    root = os.environ.get(DATA_VARIABLE)
+    if not root:
+        raise FileNotFoundError(
+            f"data.source {source!r} reads under ${DATA_VARIABLE}, which is not set: set it to the folder "
+            "holding the data sets, or pass --set data.source=PATH"
+        )
+    return str(Path(root) / source[len(marker) :].lstrip("/"))
+
+
 def check_fractions(fractions) -> tuple[float, float, float]:
     """`data.split_fractions`: three non-negative numbers (train, validation, test) summing to 1."""
     if (
@@ -63,6 +82,7 @@ class Corpus:
     options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.source = expand_data_source(self.source)
         # what each split's examples are: the task's pipelines part decides the reader
         self.pipeline: TaskPipeline = pipeline_for(self.task)
         if self.source == pairs.CMUDICT:

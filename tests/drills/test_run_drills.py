@@ -40,7 +40,7 @@ def random_csv(tmp_path_factory) -> Path:
 
 
 def _train_args(source: Path, out: Path) -> list[str]:
-    args = ["train", "demo", "--out", str(out), "--verbose", "0", "--set", f'data.source="{source}"']
+    args = ["train", "demo", "--out", str(out), "--progress", "0", "--set", f'data.source="{source}"']
     return args + [item for s in SETTINGS for item in ("--set", s)]
 
 

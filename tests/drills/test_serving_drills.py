@@ -327,7 +327,7 @@ def test_predict_input_lines_each_get_an_answer_or_an_error(export, tmp_path):
     path.write_bytes(b"\n".join(line for line in lines if line) + b"\n")
     result = run_cli("predict", str(export), "--input", str(path), timeout=120)
     answers = [json.loads(line) for line in result.stdout.splitlines()]
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.returncode == 3 and "Traceback" not in result.stderr
     assert len(answers) == sum(1 for line in lines if line)
     good = [a for a in answers if "label" in a]
     assert len(good) == 3 and all("error" in a for a in answers if "label" not in a)

@@ -69,7 +69,7 @@ def start_workers(
             str(run),
             "--strategy",
             "multi_worker",
-            "--verbose",
+            "--progress",
             "0",
         ]
         processes.append(
@@ -294,7 +294,7 @@ def test_training_through_the_service_counts_each_example_once(service, corpus, 
             f'train.data_service="{service["address"]}"',
             "--out",
             str(run),
-            "--verbose",
+            "--progress",
             "0",
         ],
         env=_env(),

@@ -1,0 +1,81 @@
+"""Writes the generated pages of the documentation site (run by mkdocs-gen-files at build time):
+the command-line reference from the CLI's own parser, the configuration reference from the one
+definition of the config keys, and the benchmarks and changelog pages from their files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import mkdocs_gen_files
+
+from keras_seq.cli import build_parser
+from keras_seq.pipelines.config_keys import KEYS, TABLES
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _subcommands(parser: argparse.ArgumentParser, prefix: str = "keras-seq"):
+    """(command line, parser) of every subcommand, depth first."""
+    for action in parser._actions:  # argparse keeps subparsers here; there is no public accessor
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield f"{prefix} {name}", sub
+                yield from _subcommands(sub, f"{prefix} {name}")
+
+
+def cli_page() -> str:
+    parser = build_parser()
+    lines = ["# Command line", "", "Generated from `keras_seq.cli.build_parser()`: what `--help` prints.", ""]
+    lines += ["## keras-seq", "", "```text", parser.format_help().rstrip(), "```", ""]
+    for command, sub in _subcommands(parser):
+        lines += [f"## {command}", "", "```text", sub.format_help().rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
+def _value(value) -> str:
+    return "—" if value is None else f"`{json.dumps(value)}`"
+
+
+def config_page() -> str:
+    lines = [
+        "# Configuration",
+        "",
+        "Generated from `keras_seq.pipelines.config_keys.KEYS`, the one definition that validation, "
+        "`keras-seq config init` and this page read. A config file names only what it changes; an unknown "
+        "key is an error. Override any key on the command line: `--set train.epochs=3`.",
+        "",
+        "| key | type | default | tasks | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for table in ("", *TABLES):
+        for key in KEYS.values():
+            if key.table != table:
+                continue
+            choices = f" One of {', '.join(f'`{c}`' for c in key.choices)}." if key.choices else ""
+            meaning = key.help.replace("|", "\\|") + choices
+            tasks = ", ".join(key.tasks) or "all"
+            lines.append(f"| `{key.name}` | {key.type_name} | {_value(key.default)} | {tasks} | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
+def benchmarks_page() -> str:
+    text = (REPO / "benchmarks" / "README.md").read_text(encoding="utf-8")
+    # result files are in the repository, not on the site: name them as code
+    return re.sub(r"\]\((results/[^)]+)\)", r"](#) (`benchmarks/\1`)", text)
+
+
+def changelog_page() -> str:
+    return (REPO / "CHANGELOG.md").read_text(encoding="utf-8")
+
+
+for path, write in [
+    ("reference/cli.md", cli_page),
+    ("reference/config.md", config_page),
+    ("benchmarks.md", benchmarks_page),
+    ("changelog.md", changelog_page),
+]:
+    with mkdocs_gen_files.open(path, "w") as out:
+        out.write(write())
