@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast test-durations lint bench install clean
+.PHONY: demo test test-fast test-durations lint docs docs-serve bench install clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,10 +17,22 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/keras-seq demo
 
-# Lint first (seconds), then two workers, one test file each at a time (module fixtures train
+# The documentation site (mkdocs.yml): built offline, warnings as errors; the API, CLI and config
+# references are generated. docs-serve shows it on http://127.0.0.1:8000.
+DOCS_ENV := NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true
+
+docs: $(STAMP)
+	$(BIN)/python docs/gen_reference.py --sources
+	$(DOCS_ENV) $(BIN)/mkdocs build --strict --quiet
+
+docs-serve: $(STAMP)
+	$(BIN)/python docs/gen_reference.py --sources
+	$(DOCS_ENV) $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
+
+# Lint and the docs first (a minute), then two workers, one test file each at a time (module fixtures train
 # once), the longest files first by their measured times (tests/durations.json, written by
 # `make test-durations`), so neither worker is left with a long tail.
-test: lint
+test: lint docs
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 test-durations: $(STAMP)
@@ -29,6 +41,7 @@ test-durations: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not slow"

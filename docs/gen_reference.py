@@ -1,6 +1,10 @@
 """Writes the generated pages of the documentation site (run by mkdocs-gen-files at build time):
 the command-line reference from the CLI's own parser, the configuration reference from the one
-definition of the config keys, and the benchmarks and changelog pages from their files."""
+definition of the config keys, and the benchmarks and changelog pages from their files.
+
+``python docs/gen_reference.py --sources`` (make docs runs it first) lays out the sources the API
+reference reads: mkdocstrings resolves its search paths when it starts, before this script runs
+inside the build."""
 
 from __future__ import annotations
 
@@ -9,12 +13,25 @@ import json
 import re
 from pathlib import Path
 
-import mkdocs_gen_files
-
 from keras_seq.cli import build_parser
 from keras_seq.pipelines.config_keys import KEYS, TABLES
 
 REPO = Path(__file__).resolve().parents[1]
+#: where mkdocstrings reads the sources: the installed layout (setup.cfg's package_dir puts pipelines/, export/,
+#: serving/ and deploy/ under keras_seq), copied, so the API reference is read statically, without importing
+API_SOURCES = REPO / "build" / "docs-src"
+ROOMS = ("pipelines", "export", "serving", "deploy")
+
+
+def copy_installed_layout() -> None:
+    import shutil
+
+    package = API_SOURCES / "keras_seq"
+    shutil.rmtree(package, ignore_errors=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(REPO / "keras_seq", package, ignore=ignore)
+    for room in ROOMS:
+        shutil.copytree(REPO / room, package / room, ignore=ignore)
 
 
 def _subcommands(parser: argparse.ArgumentParser, prefix: str = "keras-seq"):
@@ -71,11 +88,21 @@ def changelog_page() -> str:
     return (REPO / "CHANGELOG.md").read_text(encoding="utf-8")
 
 
-for path, write in [
-    ("reference/cli.md", cli_page),
-    ("reference/config.md", config_page),
-    ("benchmarks.md", benchmarks_page),
-    ("changelog.md", changelog_page),
-]:
-    with mkdocs_gen_files.open(path, "w") as out:
-        out.write(write())
+def write_pages() -> None:
+    import mkdocs_gen_files
+
+    for path, write in [
+        ("reference/cli.md", cli_page),
+        ("reference/config.md", config_page),
+        ("benchmarks.md", benchmarks_page),
+        ("changelog.md", changelog_page),
+    ]:
+        with mkdocs_gen_files.open(path, "w") as out:
+            out.write(write())
+
+
+if __name__ == "__main__" and "--sources" in __import__("sys").argv:
+    copy_installed_layout()
+else:  # inside the build
+    copy_installed_layout()
+    write_pages()

@@ -101,7 +101,8 @@ def model_card(summary: dict, metrics: dict | None, config: dict | None) -> str:
         "## Tokenizer",
         "",
         f"- Level {data.get('level', 'see tokenizer.json')}, ASCII lower-cased: "
-        f"{data.get('lower', 'see tokenizer.json')}, at most {summary['max_len']} tokens per text (longer texts are cut)",
+        f"{data.get('lower', 'see tokenizer.json')}, at most {summary['max_len']} tokens per text "
+        "(longer texts are cut)",
         "",
         "## Limitations",
         "",

@@ -229,13 +229,20 @@ def config_template(name: str | Path, data: str | None = None) -> str:
         lines += ["", f"[{table}]"]
         for key in keys:
             value = config[table][key.key]
-            default = "none" if key.default is None else tomli_w.dumps({"v": key.default}).strip()[4:]
+            default = "none" if key.default is None else _inline(key.default)
             lines.append(f"# {key.help} ({key.type_name}; default {default})")
             lines.append(tomli_w.dumps({key.key: value}).strip() if value is not None else f"# {key.key} =")
     return "\n".join(lines) + "\n"
 
 
-def _toml_string(text: str) -> str:
+def _inline(value) -> str:
+    """A TOML value on one line (tomli-w spreads arrays over several)."""
     import tomli_w
 
-    return tomli_w.dumps({"v": str(text)}).strip()[4:]
+    if isinstance(value, list):
+        return "[" + ", ".join(_inline(v) for v in value) + "]"
+    return tomli_w.dumps({"v": value}).strip()[4:]
+
+
+def _toml_string(text: str) -> str:
+    return _inline(str(text))

@@ -189,10 +189,12 @@ def labeled_fit_data(part, setup: TrainingSetup) -> FitData:
     if train["batching"] == "sorted":  # the splits in memory, batched by length order (batching.sorted_batches)
         train_raw, val_table = ExampleTable(train_raw), ExampleTable(val_raw)
         lengths = train_raw.lengths
+        _check_not_empty(setup.corpus, {"train": len(lengths), "validation": len(val_table.lengths)})
         validation = sorted_fixed_batches(val_table, **budget)
     else:
         train_raw, val_raw = train_raw.cache(), val_raw.cache()
         lengths = split_lengths(train_raw)
+        _check_not_empty(setup.corpus, {"train": len(lengths), "validation": len(split_lengths(val_raw))})
         validation = batched(
             val_raw, split_lengths(val_raw), shuffle=False, buckets=train["buckets"], cache=False, **budget
         )
@@ -228,6 +230,18 @@ def labeled_fit_data(part, setup: TrainingSetup) -> FitData:
         )
     callbacks = part.validation_callbacks(validation, label_vocab, train["monitor"])
     return FitData(train_ds, validation, callbacks, label_vocab, steps)
+
+
+def _check_not_empty(corpus, counts: dict) -> None:
+    """Refuses, before any training, a split with no examples: training would run and then have nothing
+    to keep an epoch by (a single file's examples go to the split a hash of their text picks, and exact
+    duplicates stay together, so a file of a few distinct texts can leave a split empty)."""
+    for split, count in counts.items():
+        if count == 0:
+            raise ValueError(
+                f"{corpus.source}: the {split} split has no examples ({corpus.split_rule()['rule']}); "
+                "give the file more distinct examples, or set data.split_fractions / data.holdout_every"
+            )
 
 
 def stream_fit_data(setup: TrainingSetup) -> FitData:

@@ -111,7 +111,7 @@ class RestClient:
         if isinstance(texts, (str, bytes)):
             raise TypeError("`texts` must be a list of strings, not one string")
         items = [_rest_text(t) for t in texts]
-        body = {"signature_name": signature}
+        body: dict[str, object] = {"signature_name": signature}
         body.update({"instances": items} if self.form == "instances" else {"inputs": {"text": items}})
         reply = self._request(":predict", body)
         if "predictions" in reply:

@@ -26,12 +26,12 @@ MAX_BATCH = 64  # prompts per generation batch
 CHUNK = 16  # texts of similar length run together: less padding through the RNN kernels
 
 
-def in_length_chunks(texts: list, answer, size: int = CHUNK) -> list[dict]:
+def in_length_chunks(texts: list, answer, size: int = CHUNK) -> list:
     """`answer(batch) -> answers` over chunks of texts of similar length, results
     in the input order (answers do not depend on how texts are batched; one
     long text would otherwise pad its whole batch)."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    out: list[dict] = [{}] * len(texts)
+    out: list = [None] * len(texts)
     for start in range(0, len(texts), size):
         chunk = order[start : start + size]
         for i, result in zip(chunk, answer([texts[i] for i in chunk])):
@@ -39,7 +39,7 @@ def in_length_chunks(texts: list, answer, size: int = CHUNK) -> list[dict]:
     return out
 
 
-def check_texts(texts: Sequence, token_lists: bool = False) -> list:
+def check_texts(texts: Iterable, token_lists: bool = False) -> list:
     """`texts` as a list, each a string, or with `token_lists` also a list of strings."""
     if isinstance(texts, (str, bytes)):
         raise TypeError("`texts` must be a list of strings, not one string")

@@ -37,11 +37,9 @@ class Handler:
     per_step: bool = False
 
     def mask_after(self, conv, layer, lengths: str | None, inputs: list) -> str | None:
-        if self.mask == KEEP:
-            return lengths
-        if self.mask == DROP:
-            return None
-        return self.mask(conv, layer, lengths, inputs)
+        if callable(self.mask):
+            return self.mask(conv, layer, lengths, inputs)
+        return lengths if self.mask == KEEP else None
 
 
 HANDLERS: dict[type, Handler] = {}

@@ -4,4 +4,5 @@ import sys
 
 from keras_seq.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # documentation tools import every module; only running it runs the command
+    sys.exit(main())

@@ -1,26 +1,10 @@
-"""The library API (`keras_seq.pipelines.TextTokenizer` / `text_dataset`) and the README's
-"Use it from your own code" example, run as written."""
+"""The library API (`keras_seq.pipelines.TextTokenizer` / `text_dataset`); the README's example of it
+runs in tests/house/test_readme.py."""
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
-
-from tests.helpers import REPO, run_python
-
-
-def test_readme_example_runs_as_written(tmp_path):
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Use it from your own code") :]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    result = run_python(f"import os; os.chdir({str(tmp_path)!r})\n" + code, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    printed = " ".join(result.stdout.strip().splitlines()[-2:])  # numpy prints the 2 x 2 array on two lines
-    probabilities = np.array([float(v) for v in re.findall(r"\d+\.\d*", printed)]).reshape(-1, 2)
-    assert probabilities.shape == (2, 2) and probabilities[0].argmax() == 1 and probabilities[1].argmax() == 0
-    assert (tmp_path / "tokenizer" / "tokenizer.json").exists() and (tmp_path / "model.onnx").exists()
 
 
 def test_tokenizer_fit_save_load_and_the_twin_agree(tmp_path):
