@@ -49,14 +49,13 @@ def _parse_value(text: str) -> Any:
 
 
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> dict:
-    """DEFAULTS <- the TOML file <- each `key=value` (dotted keys, TOML values)."""
+    """DEFAULTS <- the TOML file (a path, or a shipped config's name) <- each `key=value` (dotted keys,
+    TOML values)."""
     config = copy.deepcopy(DEFAULTS)
     if path is not None:
-        path = Path(path)
+        path = resolve_config(path)
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"no config file at {path}") from None
         except tomllib.TOMLDecodeError as error:
             raise ValueError(f"{path}: not valid TOML ({error})") from None
         config = _merge(config, data)

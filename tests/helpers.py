@@ -83,21 +83,22 @@ def served(export_dir, *options: str, log=None, name: str = "reviews"):
             sink.close()
 
 
-def train_and_export(root: Path, name: str = "reviews") -> Path:
-    """The demo classifier trained one epoch on a small generated corpus, exported
-    (unverified) as ROOT/export; for tests that need any real export."""
-    from keras_seq.export.exporter import export_run
+def train_demo(root: Path) -> Path:
+    """The demo classifier trained one epoch on a small generated corpus: ROOT/data, ROOT/run."""
     from keras_seq.pipelines.config import load_config
     from keras_seq.pipelines.synthetic import write_corpus
     from keras_seq.pipelines.train import train_run
 
     corpus = write_corpus(root / "data", {"train": 600, "dev": 100, "test": 100})
-    train_run(
-        load_config(REPO / "pipelines" / "configs" / "demo.toml", [f'data.source="{corpus}"', "train.epochs=1"]),
-        root / "run",
-        verbose=0,
-    )
-    export_run(root / "run", root / "export", name=name, verify=False)
+    train_run(load_config("demo", [f'data.source="{corpus}"', "train.epochs=1"]), root / "run", verbose=0)
+    return root / "run"
+
+
+def train_and_export(root: Path, name: str = "reviews") -> Path:
+    """`train_demo`, exported (unverified) as ROOT/export; for tests that need any real export."""
+    from keras_seq.export.exporter import export_run
+
+    export_run(train_demo(root), root / "export", name=name, verify=False)
     return root / "export"
 
 

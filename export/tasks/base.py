@@ -4,20 +4,14 @@ compare against -- and its registry, `EXPORT_PARTS`."""
 
 from __future__ import annotations
 
-from keras_seq.tasks import Task, get_task
-from keras_seq.tasks.registry import TaskParts
+from keras_seq.tasks.registry import TaskPart, TaskParts
 
 
-class TaskExport:
+class TaskExport(TaskPart):
     """The export room's part of a task; one subclass per task, registered with ``@EXPORT_PARTS.register``."""
 
-    name: str = ""
     #: Signatures that take raw text (the first is serving_default).
     text_signatures: tuple[str, ...] = ("serving_default",)
-
-    @property
-    def task(self) -> Task:
-        return get_task(self.name)
 
     def output_kind(self, model) -> str:
         """What the graph's output means (classify | tag | crf | lm | seq2seq), as export.json records it."""
@@ -57,14 +51,10 @@ class TaskExport:
         """Answers straight from the Keras model (the parity reference): `tokens` ragged, `ids` padded."""
         raise NotImplementedError
 
-    def __repr__(self) -> str:
-        return f"<export part of task {self.name}>"
-
 
 EXPORT_PARTS: TaskParts[TaskExport] = TaskParts("export")
 
 
 def export_for(task) -> TaskExport:
     """The export room's part of `task` (a name or a core `Task`)."""
-    get_task(task if isinstance(task, str) else task.name)
     return EXPORT_PARTS.get(task)

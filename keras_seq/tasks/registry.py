@@ -26,6 +26,21 @@ from typing import Generic, TypeVar
 Part = TypeVar("Part")
 
 
+class TaskPart:
+    """Base of a room's part of a task: it names the task; `task` is the core `Task` of that name."""
+
+    name: str = ""
+
+    @property
+    def task(self):
+        from keras_seq.tasks import get_task  # the registry module sits below the task registry
+
+        return get_task(self.name)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of task {self.name}>"
+
+
 class TaskParts(Generic[Part]):
     """Task name -> one room's part object for that task."""
 
@@ -42,8 +57,13 @@ class TaskParts(Generic[Part]):
         return cls
 
     def get(self, task) -> Part:
-        """The part for `task` (a name, or an object with a ``name``)."""
+        """The part for `task` (a name, or an object with a ``name``); a name no task has says which
+        tasks exist."""
+        from keras_seq.tasks import TASKS, get_task
+
         name = task if isinstance(task, str) else getattr(task, "name", task)
+        if name not in self._parts and isinstance(name, str) and name not in TASKS:
+            get_task(name)  # raises: unknown task, known: ...
         try:
             return self._parts[name]
         except (KeyError, TypeError):

@@ -10,17 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from keras_seq.tasks import Task, get_task
-from keras_seq.tasks.registry import TaskParts
+from keras_seq.tasks.registry import TaskPart, TaskParts
 
 #: Per example, what readers yield: classify (text, label), tag (tokens, tags), lm one text per split.
 Example = Any
 
 
-class TaskPipeline:
+class TaskPipeline(TaskPart):
     """The pipelines' part of a task; one subclass per task, registered with ``@PIPELINE_PARTS.register``."""
 
-    name: str = ""
     #: Validation quantities `train.monitor` may name.
     monitors: tuple[str, ...] = ("val_loss",)
     #: The split `train` reports as its held-out result.
@@ -29,11 +27,6 @@ class TaskPipeline:
     own_validation: bool = False
     #: Answers a text with a decoded target sequence (encoder-decoders: `keras-seq generate --text`).
     transduces: bool = False
-
-    @property
-    def task(self) -> Task:
-        """The core task (label file, flags, model)."""
-        return get_task(self.name)
 
     # -- reading -------------------------------------------------------------------
     def read_file(self, corpus, path, split: str) -> Iterator[Example]:
@@ -94,14 +87,10 @@ class TaskPipeline:
         """Metrics over one split; `context` is `keras_seq.pipelines.evaluate.EvaluationContext`."""
         raise NotImplementedError
 
-    def __repr__(self) -> str:
-        return f"<pipeline part of task {self.name}>"
-
 
 PIPELINE_PARTS: TaskParts[TaskPipeline] = TaskParts("pipelines")
 
 
 def pipeline_for(task) -> TaskPipeline:
     """The pipelines' part of `task` (a name or a core `Task`)."""
-    get_task(task if isinstance(task, str) else task.name)  # an unknown name says which tasks exist
     return PIPELINE_PARTS.get(task)

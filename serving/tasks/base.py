@@ -4,23 +4,17 @@ session, answers from (and to) a SavedModel's signature outputs -- and its regis
 
 from __future__ import annotations
 
-from keras_seq.tasks import Task, get_task
-from keras_seq.tasks.registry import TaskParts
+from keras_seq.tasks.registry import TaskPart, TaskParts
 
 
-class TaskAnswers:
+class TaskAnswers(TaskPart):
     """The serving room's part of a task; one subclass per task, registered with ``@ANSWER_PARTS.register``."""
 
-    name: str = ""
     #: An output of ``serving_default`` that only this task's rows carry.
     signature_key: str = ""
     #: Answers token lists as well as raw texts (`OnnxPredictor`: tokens already split, e.g. from
     #: a CoNLL file, are answered one tag each instead of being split again).
     takes_token_lists: bool = False
-
-    @property
-    def task(self) -> Task:
-        return get_task(self.name)
 
     def answer_from_outputs(self, row: dict, labels: list[str] | None) -> dict:
         """One row of the ``serving_default`` signature's outputs -> the answer."""
@@ -38,16 +32,12 @@ class TaskAnswers:
         """The numbers parity checks compare within a tolerance."""
         return []
 
-    def __repr__(self) -> str:
-        return f"<serving part of task {self.name}>"
-
 
 ANSWER_PARTS: TaskParts[TaskAnswers] = TaskParts("serving")
 
 
 def answers_for(task) -> TaskAnswers:
     """The serving room's part of `task` (a name or a core `Task`)."""
-    get_task(task if isinstance(task, str) else task.name)
     return ANSWER_PARTS.get(task)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import REPO, run_python, train_and_export
+from tests.helpers import REPO, run_python, train_demo
 
 pytestmark = pytest.mark.slow
 
@@ -36,9 +36,9 @@ def test_the_readme_is_short_and_its_blocks_are_known():
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory) -> Path:
-    """A folder holding what `make demo` leaves: demo-out/run and demo-out/export."""
+    """A folder holding the run `make demo` leaves: demo-out/run (the recipes export it themselves)."""
     root = tmp_path_factory.mktemp("readme")
-    train_and_export(root / "demo-out")
+    train_demo(root / "demo-out")
     return root
 
 
