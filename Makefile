@@ -19,14 +19,14 @@ demo: $(STAMP)
 
 # The documentation site (mkdocs.yml): built offline, warnings as errors; the API, CLI and config
 # references are generated. docs-serve shows it on http://127.0.0.1:8000.
-DOCS_ENV := NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true
+DOCS_ENV := NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true TF_CPP_MIN_LOG_LEVEL=3
 
 docs: $(STAMP)
-	$(BIN)/python docs/gen_reference.py --sources
+	$(DOCS_ENV) $(BIN)/python docs/gen_reference.py --sources
 	$(DOCS_ENV) $(BIN)/mkdocs build --strict --quiet
 
 docs-serve: $(STAMP)
-	$(BIN)/python docs/gen_reference.py --sources
+	$(DOCS_ENV) $(BIN)/python docs/gen_reference.py --sources
 	$(DOCS_ENV) $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
 
 # Lint and the docs first (a minute), then two workers, one test file each at a time (module fixtures train

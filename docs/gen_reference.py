@@ -13,9 +13,6 @@ import json
 import re
 from pathlib import Path
 
-from keras_seq.cli import build_parser
-from keras_seq.pipelines.config_keys import KEYS, TABLES
-
 REPO = Path(__file__).resolve().parents[1]
 #: where mkdocstrings reads the sources: the installed layout (setup.cfg's package_dir puts pipelines/, export/,
 #: serving/ and deploy/ under keras_seq), copied, so the API reference is read statically, without importing
@@ -44,6 +41,8 @@ def _subcommands(parser: argparse.ArgumentParser, prefix: str = "keras-seq"):
 
 
 def cli_page() -> str:
+    from keras_seq.cli import build_parser
+
     parser = build_parser()
     lines = ["# Command line", "", "Generated from `keras_seq.cli.build_parser()`: what `--help` prints.", ""]
     lines += ["## keras-seq", "", "```text", parser.format_help().rstrip(), "```", ""]
@@ -57,6 +56,8 @@ def _value(value) -> str:
 
 
 def config_page() -> str:
+    from keras_seq.pipelines.config_keys import KEYS, TABLES
+
     lines = [
         "# Configuration",
         "",

@@ -34,9 +34,9 @@ def _file_of(nodeid: str) -> str:
 def pytest_collection_modifyitems(config, items):
     """The longest test files first, by their measured time: `make test` runs with --dist loadfile
     --no-loadscope-reorder, so two workers take whole files in this order, and longest-first keeps
-    one worker from finishing long after the other. A file not measured yet goes last."""
+    one worker from finishing long after the other. A file not measured yet goes first: it may be long."""
     seconds = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
-    items.sort(key=lambda item: -seconds.get(_file_of(item.nodeid), 0.0))  # stable: each file keeps its order
+    items.sort(key=lambda item: -seconds.get(_file_of(item.nodeid), float("inf")))  # stable: files keep their order
 
 
 _measured: dict[str, float] = {}

@@ -180,24 +180,3 @@ def test_export_refuses_bad_runs(tmp_path):
     result = _cli("export", str(tmp_path / "missing"), "--out", str(tmp_path / "e"))
     assert result.returncode == 2 and "no run directory" in result.stderr
     np.testing.assert_equal(list((tmp_path).iterdir()), [])
-
-
-def test_model_card_numbers_equal_the_runs_metrics(tmp_path):
-    """MODEL_CARD.md beside an export: front matter for model hubs, and every score the run's metrics.json holds."""
-    import re
-
-    from keras_seq.contracts import RunDirectory
-    from keras_seq.export.model_card import held_out_metrics
-    from tests.helpers import train_and_export
-
-    export = train_and_export(tmp_path)
-    card = (export / "MODEL_CARD.md").read_text(encoding="utf-8")
-    metrics = json.loads(RunDirectory(tmp_path / "run").metrics_file.read_text())
-    split, scores = held_out_metrics(metrics)
-    assert card.startswith("---\nlibrary_name: keras-seq\npipeline_tag: text-classification\n")
-    assert split == "test" and scores["accuracy"] == metrics["test"]["accuracy"] and scores["examples"] > 0
-    for key, value in scores.items():
-        assert f"{{type: {json.dumps(key)}, value: {json.dumps(value)}}}" in card  # the front matter, exactly
-        assert re.search(rf"\| {re.escape(key)} \| {value:.6g} \|", card)  # the table
-    assert f"in {metrics['train_seconds']} s" in card and metrics["machine"] in card
-    assert "## Limitations" in card and "truncated" in card

@@ -50,8 +50,26 @@ def test_every_shell_block_runs_as_written(demo_dir):
         )
         assert result.returncode == 0, f"{code}\n{result.stderr[-3000:]}"
     assert (demo_dir / "runs" / "reviews" / "metrics.json").exists()  # the own-file recipe trained
-    assert (demo_dir / "exports" / "reviews" / "MODEL_CARD.md").exists()  # the deploy recipe exported
     assert (demo_dir / "kit" / "models.config").exists()
+    _check_model_card(demo_dir / "exports" / "reviews", demo_dir / "demo-out" / "run")  # the deploy recipe exported
+
+
+def _check_model_card(export: Path, run: Path) -> None:
+    """MODEL_CARD.md beside an export: front matter for model hubs, and every score of the run's metrics.json."""
+    import json
+
+    from keras_seq.export.model_card import held_out_metrics
+
+    card = (export / "MODEL_CARD.md").read_text(encoding="utf-8")
+    metrics = json.loads((run / "metrics.json").read_text())
+    split, scores = held_out_metrics(metrics)
+    assert card.startswith("---\nlibrary_name: keras-seq\npipeline_tag: text-classification\n")
+    assert split == "test" and scores["accuracy"] == metrics["test"]["accuracy"] and scores["examples"] > 0
+    for key, value in scores.items():
+        assert f"{{type: {json.dumps(key)}, value: {json.dumps(value)}}}" in card  # the front matter, exactly
+        assert re.search(rf"\| {re.escape(key)} \| {value:.6g} \|", card)  # the table
+    assert f"in {metrics['train_seconds']} s" in card and metrics["machine"] in card
+    assert "## Limitations" in card and "truncated" in card
 
 
 def test_every_python_block_runs_as_written(tmp_path):
