@@ -9,6 +9,7 @@ inside the build."""
 from __future__ import annotations
 
 import argparse
+import sys
 import json
 import re
 from pathlib import Path
@@ -102,8 +103,6 @@ def write_pages() -> None:
             out.write(write())
 
 
-if __name__ == "__main__" and "--sources" in __import__("sys").argv:
-    copy_installed_layout()
-else:  # inside the build
-    copy_installed_layout()
+copy_installed_layout()
+if "--sources" not in sys.argv:  # inside the build (mkdocs-gen-files runs this file)
     write_pages()
