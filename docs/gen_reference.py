@@ -9,9 +9,9 @@ inside the build."""
 from __future__ import annotations
 
 import argparse
-import sys
 import json
 import re
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
