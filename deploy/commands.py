@@ -50,6 +50,7 @@ def _cmd_kit(args: argparse.Namespace) -> int:
         onnx=args.onnx,
         wheel=args.wheel,
         namespace=args.namespace,
+        labels=args.labels,
     )
     print("\n".join(str(p) for p in kit["files"]))
     for target, urls in kit["urls"].items():
@@ -89,6 +90,12 @@ def add_commands(sub) -> None:
         metavar="[NAME=]POLICY",
         help="TF Serving version policy, latest:N | all | specific:1,2; NAME=POLICY for one model, "
         "a bare POLICY for all (default latest:1)",
+    )
+    kit.add_argument(
+        "--labels",
+        action="append",
+        metavar="[NAME:]LABEL=VERSION",
+        help="TF Serving version labels (e.g. stable=1, canary=2); NAME: for one of several models (default: none)",
     )
     kit.add_argument("--max-batch-size", type=positive(int), default=64, help="server-side batching (default 64)")
     kit.add_argument(

@@ -25,8 +25,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from keras_seq.contracts.export_dir import EXPORT_FILE, ONNX_DIR, ExportDirectory
+from keras_seq.contracts.export_dir import ONNX_DIR, ExportDirectory
+from keras_seq.contracts.files import write_text
+from keras_seq.contracts.writer_lock import one_writer
 from keras_seq.deploy.kserve import check_dns_name, dockerfile, onnx_service, tensorflow_service
+from keras_seq.serving.model_config import VersionPolicy, parse_label
+from keras_seq.serving.versions import versions_on_disk
 
 REST_PORT, GRPC_PORT = 8501, 8500
 
@@ -65,6 +69,18 @@ def per_model(option: str, values: list[str] | str | None, names: list[str], def
     return out
 
 
+def labels_per_model(items: list[str], names: list[str]) -> dict[str, dict[str, int]]:
+    """``[NAME:]LABEL=VERSION`` items -> {name: {label: version}}; a bare item needs one model."""
+    out: dict[str, dict[str, int]] = {name: {} for name in names}
+    for item in items:
+        target, _, rest = item.rpartition(":")
+        if (target and target not in names) or (not target and len(names) > 1):
+            raise ValueError(f"--labels: say which model as NAME:LABEL=VERSION ({', '.join(names)}); received {item!r}")
+        label, version = parse_label(rest)
+        out[target or names[0]][label] = version
+    return out
+
+
 @dataclass
 class KitModel:
     name: str
@@ -98,7 +114,9 @@ def _models(export_dirs: list) -> list[KitModel]:
     return models
 
 
-def _text_files(models: list[KitModel], policies: dict, max_batch_size: int, batch_timeout_micros: int) -> dict:
+def _text_files(
+    models: list[KitModel], policies: dict, labels: dict, max_batch_size: int, batch_timeout_micros: int
+) -> dict:
     from google.protobuf import text_format
 
     from keras_seq.deploy.protos import serving_messages
@@ -110,6 +128,7 @@ def _text_files(models: list[KitModel], policies: dict, max_batch_size: int, bat
             name=m.name, base_path=f"/models/{m.name}", model_platform="tensorflow"
         )
         entry.model_version_policy.CopyFrom(version_policy(policies[m.name]))
+        entry.version_labels.update(labels[m.name])
     batching = messages["BatchingParameters"](pad_variable_length_inputs=True)
     batching.max_batch_size.value = max_batch_size
     batching.batch_timeout_micros.value = batch_timeout_micros
@@ -209,9 +228,11 @@ def write_kit(
     wheel: str | Path | None = None,
     image_prefix: str = "keras-seq",
     namespace: str | None = None,
+    labels: list[str] | None = None,
 ) -> dict:
     """Writes the deployment files; returns {"files": [paths], "urls": {target: {model: url}}}.
-    `storage_uri` / `versions`: ``NAME=VALUE`` items, or one value for every model."""
+    `storage_uri` / `versions`: ``NAME=VALUE`` items, or one value for every model; `labels`:
+    ``[NAME:]LABEL=VERSION`` items (TF Serving's version_labels, e.g. ``stable=1``, ``canary=2``)."""
     import yaml
 
     out = Path(out)
@@ -221,50 +242,56 @@ def write_kit(
     policies = per_model("--versions", versions, names, "latest:1")
     for policy in policies.values():
         version_policy(policy)  # checked before anything is written
-    out.mkdir(parents=True, exist_ok=True)
-    files = _text_files(models, policies, max_batch_size, batch_timeout_micros)
-    files["docker-compose.yml"] = _compose(models, out)
-    host = f"{{name}}.{namespace or 'default'}.example.com"  # the cluster's domain replaces example.com
-    urls = {
-        "docker compose (TF Serving)": {
-            m.name: f"http://localhost:{REST_PORT}/v1/models/{m.name}:predict" for m in models
-        },
-        "KServe, TensorFlow runtime": {
-            m.name: f"http://{host.format(name=m.name)}/v1/models/{m.name}:predict" for m in models
-        },
-    }
-    for m in models:
-        uri = uris[m.name] or f"pvc://models/{m.name}"
-        files[f"kserve-{m.name}.yaml"] = (
-            f"# kubectl apply -f kserve-{m.name}.yaml -- storageUri: the folder holding the numbered versions of\n"
-            f"# {m.folder}; runtimeVersion: TF Serving {m.serving_version}, the TensorFlow that wrote the export\n"
-            + yaml.safe_dump(tensorflow_service(m.name, uri, m.serving_version, namespace), sort_keys=False)
-        )
-    if onnx:
-        wheel_name = build_wheel(wheel, out / "onnx" / "wheels")
-        urls["ONNX container (docker run -p 8080:8080)"] = {}
-        urls["KServe, ONNX container"] = {}
+    model_labels = labels_per_model(labels or [], names)
+    with one_writer(out, "keras-seq kit"):  # one writer per kit folder
+        files = _text_files(models, policies, model_labels, max_batch_size, batch_timeout_micros)
+        files["docker-compose.yml"] = _compose(models, out)
+        host = f"{{name}}.{namespace or 'default'}.example.com"  # the cluster's domain replaces example.com
+        urls = {
+            "docker compose (TF Serving)": {
+                m.name: f"http://localhost:{REST_PORT}/v1/models/{m.name}:predict" for m in models
+            },
+            "KServe, TensorFlow runtime": {
+                m.name: f"http://{host.format(name=m.name)}/v1/models/{m.name}:predict" for m in models
+            },
+        }
         for m in models:
-            target = out / "onnx" / m.name / "export"
-            if target.exists():
-                shutil.rmtree(target)
-            target.mkdir(parents=True)
-            shutil.copy2(m.export_dir / EXPORT_FILE, target / EXPORT_FILE)
-            shutil.copytree(m.export_dir / ONNX_DIR, target / ONNX_DIR)
-            files[f"onnx/{m.name}/Dockerfile"] = dockerfile(m.name, wheel_name, f"onnx/{m.name}/export")
-            image = f"{image_prefix}-{m.name}:latest"
-            files[f"kserve-{m.name}-onnx.yaml"] = (
-                f"# kubectl apply -f kserve-{m.name}-onnx.yaml after pushing the image built from "
-                f"onnx/{m.name}/Dockerfile as {image}\n"
-                + yaml.safe_dump(onnx_service(m.name, image, namespace), sort_keys=False)
+            uri = uris[m.name] or f"pvc://models/{m.name}"
+            files[f"kserve-{m.name}.yaml"] = (
+                f"# kubectl apply -f kserve-{m.name}.yaml -- storageUri: the folder holding the numbered versions of\n"
+                f"# {m.folder}; runtimeVersion: TF Serving {m.serving_version}, the TensorFlow that wrote the export\n"
+                + yaml.safe_dump(tensorflow_service(m.name, uri, m.serving_version, namespace), sort_keys=False)
             )
-            urls["ONNX container (docker run -p 8080:8080)"][m.name] = (
-                f"http://localhost:8080/v1/models/{m.name}:predict"
-            )
-            urls["KServe, ONNX container"][m.name] = (
-                f"http://{host.format(name=m.name + '-onnx')}/v1/models/{m.name}:predict"
-            )
-    return {"files": write_files(out, files), "urls": urls}
+        if onnx:
+            wheel_name = build_wheel(wheel, out / "onnx" / "wheels")
+            urls["ONNX container (docker run -p 8080:8080)"] = {}
+            urls["KServe, ONNX container"] = {}
+            for m in models:
+                policy = policies[m.name]
+                target = out / "onnx" / m.name / "versions"
+                if target.exists():
+                    shutil.rmtree(target)
+                for version in VersionPolicy.parse(policy).select(list(versions_on_disk(m.folder))):
+                    # only the ONNX half of each version: the folder layout `keras-seq serve` polls
+                    shutil.copytree(m.folder / str(version) / ONNX_DIR, target / str(version) / ONNX_DIR)
+                if not target.exists():
+                    raise FileNotFoundError(f"{m.folder}: no version holds an {ONNX_DIR}/ half; export again")
+                files[f"onnx/{m.name}/Dockerfile"] = dockerfile(
+                    m.name, wheel_name, f"onnx/{m.name}/versions", policy, model_labels[m.name]
+                )
+                image = f"{image_prefix}-{m.name}:latest"
+                files[f"kserve-{m.name}-onnx.yaml"] = (
+                    f"# kubectl apply -f kserve-{m.name}-onnx.yaml after pushing the image built from "
+                    f"onnx/{m.name}/Dockerfile as {image}\n"
+                    + yaml.safe_dump(onnx_service(m.name, image, namespace), sort_keys=False)
+                )
+                urls["ONNX container (docker run -p 8080:8080)"][m.name] = (
+                    f"http://localhost:8080/v1/models/{m.name}:predict"
+                )
+                urls["KServe, ONNX container"][m.name] = (
+                    f"http://{host.format(name=m.name + '-onnx')}/v1/models/{m.name}:predict"
+                )
+        return {"files": write_files(out, files), "urls": urls}
 
 
 def write_files(out: Path, files: dict) -> list[Path]:
@@ -273,6 +300,6 @@ def write_files(out: Path, files: dict) -> list[Path]:
     for name, text in files.items():
         path = out / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        write_text(path, text)
         written.append(path)
     return written

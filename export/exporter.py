@@ -23,13 +23,15 @@ import re
 import shutil
 from pathlib import Path
 
-from keras_seq.contracts.export_dir import ONNX_MODEL_FILE, ExportDirectory, write_export_info
+from keras_seq.contracts.export_dir import ONNX_DIR, ONNX_MODEL_FILE, ExportDirectory, write_export_info
+from keras_seq.contracts.files import StorageFullError, storage_full
+from keras_seq.contracts.writer_lock import one_writer
 from keras_seq.export.checks.probes import adversarial_texts
 from keras_seq.export.checks.processes import remove_debris
 from keras_seq.export.checks.verify import int8_agreement, text_feeds, verify_onnx
 from keras_seq.export.model_card import write_model_card
 from keras_seq.export.runs import TrainedRun, check_padding_invariance, load_trained_run, stage_tokenizer
-from keras_seq.export.savedmodel.keras_model import DEFAULT_WARMUP, version_target, write_version
+from keras_seq.export.savedmodel.keras_model import DEFAULT_WARMUP, version_target, write_signature_def, write_version
 from keras_seq.export.savedmodel.signatures import ServingFunctions, install_atomically, text_requests
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -107,51 +109,78 @@ def export_trained(
     """Both artifacts of a trained model, verified, then installed atomically; returns the summary.
     `int8`: also int8 ONNX graphs (`keras_seq.export.onnx.quantize`), their agreement with the float
     answers measured (not required) on the check texts."""
-    from keras_seq.export.onnx.task_graphs import write_onnx_dir
-
     check_padding_invariance(run)
     out = Path(out)
     layout = ExportDirectory(out)
     if not _NAME.match(name):
         raise ValueError(f"model name {name!r} must be letters, digits, '_', '.', '-' (it becomes a URL path)")
     model_dir = layout.model_dir(name)
-    target = version_target(model_dir, version, overwrite)
-    version = int(target.name)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    remove_debris(model_dir, out)  # staging and scratch folders of exports killed before
+    with one_writer(out, "keras-seq export"):  # one writer per export directory, for the whole export
+        remove_debris(model_dir, out)  # staging folders of exports killed before (we hold the lock)
+        target = version_target(model_dir, version, overwrite)
+        staged_onnx, staged = _staging(layout.onnx_dir), _staging(target)
+        try:
+            summary = _stage(
+                run, layout, name, staged, staged_onnx, max_len, generate_length, warmup_texts, verify, int8
+            )
+            summary.update(version=int(target.name), savedmodel=str(target.relative_to(out)))
+            _install(run, layout, summary, staged, target, staged_onnx, overwrite)
+        except Exception as error:
+            if storage_full(error):
+                raise StorageFullError(
+                    f"{out}: the export could not be written (the disk is full or a file-size limit was "
+                    "reached); the previous export is kept -- free space and export again"
+                ) from error
+            raise
+        finally:
+            for leftover in (staged, staged_onnx):
+                if leftover.exists():
+                    shutil.rmtree(leftover)
+    return summary
 
+
+def _stage(
+    run: TrainedRun,
+    layout: ExportDirectory,
+    name: str,
+    staged: Path,
+    staged_onnx: Path,
+    max_len: int | None,
+    generate_length: int,
+    warmup_texts: list[str] | None,
+    verify: bool,
+    int8: bool,
+) -> dict:
+    """Writes and verifies both artifacts in their staging folders; returns the summary."""
+    from keras_seq.export.onnx.task_graphs import write_onnx_dir
     from keras_seq.pipelines.vocab import TextEncoder
 
-    staged_onnx, staged = _staging(layout.onnx_dir), _staging(target)
-    try:
-        spec = stage_tokenizer(run, staged_onnx, max_len)
-        functions = ServingFunctions(run, TextEncoder(staged_onnx), generate_length)
-        warmup = list(warmup_texts or DEFAULT_WARMUP)
-        texts = warmup + adversarial_texts(spec.max_len)
-        signatures = run.export_part.text_signatures
-        reference, report = write_version(
-            functions, staged, name, text_requests(signatures, warmup), text_feeds(texts, signatures), verify
-        )
-        logger.info("writing the ONNX model ...")
-        onnx_info = write_onnx_dir(run, staged_onnx, generate_length, int8=int8)
-        if verify:
-            logger.info("checking ONNX Runtime against the SavedModel's answers ...")
-            report["onnx"] = verify_onnx(staged_onnx, texts, reference)
-            if int8:
-                report["onnx_int8"] = {**onnx_info["int8"], **int8_agreement(staged_onnx, texts)}
-        install_atomically(staged, target, overwrite)
-        install_atomically(staged_onnx, layout.onnx_dir, overwrite=True)
-    finally:
-        for leftover in (staged, staged_onnx):
-            if leftover.exists():
-                shutil.rmtree(leftover)
-    summary = {
+    spec = stage_tokenizer(run, staged_onnx, max_len)
+    functions = ServingFunctions(run, TextEncoder(staged_onnx), generate_length)
+    warmup = list(warmup_texts or DEFAULT_WARMUP)
+    texts = warmup + adversarial_texts(spec.max_len)
+    signatures = run.export_part.text_signatures
+    reference, report = write_version(
+        functions, staged, name, text_requests(signatures, warmup), text_feeds(texts, signatures), verify
+    )
+    write_signature_def(staged, staged_onnx)
+    logger.info("writing the ONNX model ...")
+    onnx_info = write_onnx_dir(run, staged_onnx, generate_length, int8=int8)
+    if verify:
+        logger.info("checking ONNX Runtime against the SavedModel's answers ...")
+        report["onnx"] = verify_onnx(staged_onnx, texts, reference)
+        if int8:
+            report["onnx_int8"] = {**onnx_info["int8"], **int8_agreement(staged_onnx, texts)}
+    # The version folder carries its ONNX half too: TF Serving and `keras-seq serve` poll the same
+    # numbered folders (TF Serving reads only the SavedModel's files in them).
+    shutil.copytree(staged_onnx, staged / ONNX_DIR)
+    return {
         "task": run.task.name,
         "kind": run.kind,
         "name": name,
-        "version": version,
-        "savedmodel": str(target.relative_to(out)),
-        "onnx": str((layout.onnx_dir / ONNX_MODEL_FILE).relative_to(out)),
+        "version": None,
+        "savedmodel": None,
+        "onnx": f"{ONNX_DIR}/{ONNX_MODEL_FILE}",
         "labels": run.labels,
         "labels_file": run.task.label_file,
         "signatures": {k: [s.name for s in v[1]] for k, v in functions.signatures().items()},
@@ -164,9 +193,36 @@ def export_trained(
         "tools": _tool_versions(),
         "verification": report,
     }
-    write_export_info(out, summary)
-    write_model_card(out, summary, _run_metrics(run), None if run.config.get("from") else run.config)
-    return summary
+
+
+def _install(
+    run: TrainedRun,
+    layout: ExportDirectory,
+    summary: dict,
+    staged: Path,
+    target: Path,
+    staged_onnx: Path,
+    overwrite: bool,
+) -> None:
+    """Installs the staged version and ``onnx/``, then export.json; if writing export.json fails
+    (a full disk), ``onnx/`` and the version go back to what they were, so the export stays whole."""
+    new_version = not target.exists()
+    install_atomically(staged, target, overwrite)
+    previous_onnx = layout.onnx_dir.with_name(f".{ONNX_DIR}.old-{os.getpid()}")
+    if layout.onnx_dir.exists():
+        os.replace(layout.onnx_dir, previous_onnx)
+    os.replace(staged_onnx, layout.onnx_dir)
+    try:
+        write_export_info(layout.path, summary)
+        write_model_card(layout.path, summary, _run_metrics(run), None if run.config.get("from") else run.config)
+    except BaseException:
+        shutil.rmtree(layout.onnx_dir, ignore_errors=True)
+        if previous_onnx.exists():
+            os.replace(previous_onnx, layout.onnx_dir)
+        if new_version:
+            shutil.rmtree(target, ignore_errors=True)
+        raise
+    shutil.rmtree(previous_onnx, ignore_errors=True)
 
 
 def _run_metrics(run: TrainedRun) -> dict | None:

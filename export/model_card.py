@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from keras_seq.contracts.export_dir import MODEL_CARD_FILE
+from keras_seq.contracts.files import write_text
 
 #: the model hubs' pipeline tag of each task's answers
 _PIPELINE_TAGS = {
@@ -128,5 +129,5 @@ def _model_line(config: dict) -> str:
 
 def write_model_card(out: Path, summary: dict, metrics: dict | None, config: dict | None) -> Path:
     path = Path(out) / MODEL_CARD_FILE
-    path.write_text(model_card(summary, metrics, config), encoding="utf-8")
+    write_text(path, model_card(summary, metrics, config))
     return path

@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     UNEXPECTED = 1  # an error keras-seq did not foresee
     BAD_INPUT = 2  # usage or input error, named in one line
     PARTIAL = 3  # some items failed, the others succeeded (predict --input)
+    STORAGE = 4  # the disk (or a file-size limit) refused a write; what was there before is kept
     INTERRUPTED = 130  # Ctrl-C
     TERMINATED = 143  # SIGTERM (servers exit OK on it)
 

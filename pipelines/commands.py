@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -111,8 +113,13 @@ def _cmd_data_service(args: argparse.Namespace) -> int:
         else:
             run_worker(args.dispatcher, args.port, host=args.host, ready=ready)
     except (Terminated, KeyboardInterrupt):
-        return 0  # SIGTERM / Ctrl-C is how a server is stopped
-    return 0
+        pass  # SIGTERM / Ctrl-C is how a server is stopped
+    # The server stopped (or its bounded wait ended): exit now. TensorFlow's teardown at interpreter
+    # exit (its servers' threads, static destructors) is what could still take long on a busy CPU.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -59,6 +60,7 @@ logger = logging.getLogger(__name__)
 
 SHARDS_DIR = "data-service"  # in the run directory, while the run trains
 PROTOCOL = "grpc"
+STOP_SECONDS = 10.0  # the most a dispatcher or worker waits for its own stop after SIGTERM
 
 
 def check_dispatcher(address: str, timeout: float) -> None:
@@ -215,8 +217,20 @@ def _serve(server, port: int, what: str, ready=None) -> None:
         while True:  # not server.join(): a C++ wait would keep Python's signal handlers from running
             time.sleep(0.5)
     finally:
-        server.stop()
-        logger.info("%s stopped", what.split(",")[0])
+        _stop(server, what.split(",")[0])
+
+
+def _stop(server, what: str, seconds: float = STOP_SECONDS) -> None:
+    """`server.stop()`, waited for at most `seconds` (a worker finishing a task on a saturated CPU can
+    take long; nothing it holds must outlive the process: the dispatcher's journal is written as it goes)."""
+    started = time.monotonic()
+    stopper = threading.Thread(target=server.stop, name=f"stop-{what}", daemon=True)
+    stopper.start()
+    stopper.join(seconds)
+    if stopper.is_alive():
+        logger.warning("%s did not stop within %g s; exiting without it", what, seconds)
+    else:
+        logger.info("%s stopped (%.1f s)", what, time.monotonic() - started)
 
 
 def run_dispatcher(port: int, work_dir: str | None = None, ready=None) -> None:

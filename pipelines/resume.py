@@ -22,9 +22,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from keras_seq.contracts import ContractError, RunDirectory
-from keras_seq.contracts.files import read_json_object, replace_atomically, write_json
+from keras_seq.contracts.files import ensure_room, fsync_path, read_json_object, replace_atomically, write_json
 from keras_seq.contracts.run_dir import BACKUP_STATE_FILE
 
 logger = logging.getLogger(__name__)
@@ -122,8 +123,11 @@ class RunBackup(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
         weights = f"epoch-{done:03d}.weights.h5"
+        ensure_room(self.directory / weights, weights_bytes(self.model))
         replace_atomically(self.directory / weights, lambda tmp: self.model.save_weights(str(tmp)))
         best_epoch = done if self.checkpoint.best != self._best_before else self.state.best_epoch
+        if best_epoch == done and (self.directory / best_file(done)).exists():
+            fsync_path(self.directory / best_file(done))  # Keras wrote it; durable before the state names it
         self.state = BackupState(
             epoch=done,
             weights=weights,
@@ -145,6 +149,25 @@ def remove_stale(directory: Path, keep: set) -> None:
     for path in directory.glob("*.weights.h5"):
         if path.name not in keep:
             path.unlink(missing_ok=True)
+
+
+def weights_bytes(model: keras.Model) -> int:
+    """About how many bytes a weights file of `model` takes (its variables and its optimizer's, and
+    room for the HDF5 layout): what `ensure_room` checks before h5py writes."""
+    variables = list(model.variables) + (list(model.optimizer.variables) if model.optimizer is not None else [])
+    return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables) + 64 * 1024
+
+
+class RoomCheck(keras.callbacks.Callback):
+    """Before the epoch's weight files are written (put it ahead of the checkpoint): room on the disk
+    for one (`ensure_room`), or a clear error instead of h5py's crash."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__()
+        self.directory = Path(directory)
+
+    def on_epoch_end(self, epoch, logs=None):
+        ensure_room(self.directory / best_file(epoch + 1), weights_bytes(self.model))
 
 
 def checkpoint_for(directory: Path, monitor: str, mode: str) -> keras.callbacks.ModelCheckpoint:

@@ -10,6 +10,7 @@ exactly where it stopped; a finished run is refused unless ``overwrite``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import shutil
@@ -23,8 +24,9 @@ import numpy as np
 import tensorflow as tf
 
 from keras_seq.contracts import RunDirectory
-from keras_seq.contracts.files import replace_atomically, write_json
+from keras_seq.contracts.files import replace_atomically, write_json, write_text
 from keras_seq.contracts.tokenizer import TOKENIZER_FILE
+from keras_seq.contracts.writer_lock import one_writer
 from keras_seq.pipelines.budget import TrainingBudget
 from keras_seq.pipelines.config import dump_toml
 from keras_seq.pipelines.datasets import (
@@ -52,6 +54,7 @@ from keras_seq.pipelines.precision import machine_summary, precision, resolve_pr
 from keras_seq.pipelines.readers import Corpus
 from keras_seq.pipelines.resume import (
     BackupState,
+    RoomCheck,
     RunBackup,
     best_file,
     checkpoint_for,
@@ -288,29 +291,31 @@ def train_run(config: dict, run_dir: str | Path, verbose: int = 1, overwrite: bo
         )
     run = RunDirectory(run_dir)
     config_text = dump_toml(config)
-    if where.is_chief:
-        state = open_backup(run, config_text, overwrite)
-        out = run
-    else:  # reads the shared run directory; writes only to a temporary folder
-        run.check_can_train(config_text, overwrite)
-        state = None if overwrite else BackupState.read(run.backup_state_file)
-        out = RunDirectory(tempfile.mkdtemp(prefix=f"keras-seq-worker{where.worker_index}-"))
-    try:
-        # Before the chief writes anything: every worker read the same backup.
-        where.check_same("the epoch to resume from", str(state.epoch if state else 0))
-        return _train(config, task, run, out, state, where, config_text, verbose)
-    except _PEER_LOST as error:
-        if where.workers == 1:
-            raise
-        saved = BackupState.read(run.backup_state_file)
-        raise RuntimeError(
-            f"worker {where.worker_index} of {where.workers}: the cluster lost a worker "
-            f"({type(error).__name__}); run the same command on every worker again to resume after "
-            f"epoch {saved.epoch if saved else 0} (the last one backed up in {run.backup})"
-        ) from None
-    finally:
-        if out is not run:
-            shutil.rmtree(out.path, ignore_errors=True)
+    with contextlib.ExitStack() as lock:
+        if where.is_chief:  # the lock is held until the run ends: one writer per run directory
+            lock.enter_context(one_writer(run.path, "keras-seq train"))
+            state = open_backup(run, config_text, overwrite)
+            out = run
+        else:  # reads the shared run directory; writes only to a temporary folder
+            run.check_can_train(config_text, overwrite)
+            state = None if overwrite else BackupState.read(run.backup_state_file)
+            out = RunDirectory(tempfile.mkdtemp(prefix=f"keras-seq-worker{where.worker_index}-"))
+        try:
+            # Before the chief writes anything: every worker read the same backup.
+            where.check_same("the epoch to resume from", str(state.epoch if state else 0))
+            return _train(config, task, run, out, state, where, config_text, verbose)
+        except _PEER_LOST as error:
+            if where.workers == 1:
+                raise
+            saved = BackupState.read(run.backup_state_file)
+            raise RuntimeError(
+                f"worker {where.worker_index} of {where.workers}: the cluster lost a worker "
+                f"({type(error).__name__}); run the same command on every worker again to resume after "
+                f"epoch {saved.epoch if saved else 0} (the last one backed up in {run.backup})"
+            ) from None
+        finally:
+            if out is not run:
+                shutil.rmtree(out.path, ignore_errors=True)
 
 
 def _train(
@@ -323,7 +328,7 @@ def _train(
     out.path.mkdir(parents=True, exist_ok=True)
     data, train, m = config["data"], config["train"], config["model"]
     keras.utils.set_random_seed(train["seed"])
-    out.config_file.write_text(config_text, encoding="utf-8")
+    write_text(out.config_file, config_text)
     corpus = corpus_from_config(config)
     chars = bool(data["char_features"]) and task.character_features
     spec = TokenizerSpec(
@@ -380,6 +385,7 @@ def _train(
     if fit.callbacks and where.workers > 1:
         callbacks.append(_ChiefScores(where.chiefs))
     callbacks += [
+        RoomCheck(out.backup),
         checkpoint_for(out.backup, monitor, mode),
         keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=train["patience"]),
     ]

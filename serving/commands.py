@@ -106,25 +106,30 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def positive(kind):
+def positive(kind, zero: bool = False):
+    """An argparse type: a number > 0 (>= 0 with `zero`)."""
+    wanted = "a number >= 0" if zero else "a positive number"
+
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {wanted}; got {text!r}") from None
+        if not (value >= 0 if zero else value > 0):
+            raise argparse.ArgumentTypeError(f"expected {wanted}; got {text!r}")
         return value
 
     return parse
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from keras_seq.serving.model_config import parse_label
     from keras_seq.serving.server import serve
 
-    print(f"serving {args.export_dir} on http://{args.host}:{args.port}", file=sys.stderr)
+    what = args.model_config_file or ", ".join(args.export_dirs)
+    print(f"serving {what} on http://{args.host}:{args.port}", file=sys.stderr)
     serve(
-        args.export_dir,
+        args.export_dirs,
         port=args.port,
         host=args.host,
         name=args.name,
@@ -133,6 +138,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         body_timeout=args.body_timeout,
         head_timeout=args.head_timeout,
         int8=args.int8,
+        model_config_file=args.model_config_file,
+        versions=args.versions,
+        labels=dict(parse_label(item) for item in args.labels),
+        poll_seconds=args.poll_seconds,
+        drain_grace=args.drain_grace,
+        drain_seconds=args.drain_seconds,
     )
     return 0
 
@@ -172,13 +183,42 @@ def add_commands(sub) -> None:
     serve = add_command(
         sub,
         "serve",
-        help="a model server on the ONNX export (TF Serving's REST API, KServe V2)",
-        description="Answers TF Serving's REST API (/v1/models/NAME:predict, status, metadata) and KServe's V2 "
-        "protocol from ONNX Runtime, without TensorFlow. Binds loopback unless --host says otherwise; SIGTERM "
-        "stops it.",
-        examples=["keras-seq serve exports/imdb", "keras-seq serve exports/imdb --host 0.0.0.0 --port 8501"],
+        help="a model server on the ONNX export (TF Serving's REST API and model lifecycle, KServe V2)",
+        description="Answers TF Serving's REST API (/v1/models/NAME[/versions/N|/labels/L]:predict, status, "
+        "metadata) and KServe's V2 protocol from ONNX Runtime, without TensorFlow. Serves the numbered version "
+        "folders of each export's savedmodel/NAME (or of a base path, or of TF Serving's models.config), "
+        "polls them, loads and checks a new version off the request path, switches to it, and unloads the "
+        "old one when its requests end. Binds loopback unless --host says otherwise. SIGTERM drains: "
+        "readiness turns false, the listener closes after --drain-grace, requests in flight finish.",
+        examples=[
+            "keras-seq serve exports/imdb",
+            "keras-seq serve exports/imdb --versions latest:2 --labels stable=1 --labels canary=2",
+            "keras-seq serve --model-config-file kit/models.config --host 0.0.0.0 --port 8501",
+        ],
     )
-    serve.add_argument("export_dir", help="an export directory written by keras-seq export")
+    serve.add_argument("export_dirs", nargs="*", help="export directories, or base paths of numbered versions")
+    serve.add_argument(
+        "--model-config-file", default=None, help="TF Serving's models.config (names, base paths, policies, labels)"
+    )
+    serve.add_argument("--versions", default="latest:1", help="version policy: latest:N, all or specific:1,2")
+    serve.add_argument(
+        "--labels", action="append", default=[], help="LABEL=VERSION (repeat): version labels (default: none)"
+    )
+    serve.add_argument(
+        "--poll-seconds",
+        type=positive(float, zero=True),
+        default=1.0,
+        help="how often base paths are looked at again (0: never)",
+    )
+    serve.add_argument(
+        "--drain-grace",
+        type=positive(float, zero=True),
+        default=2.0,
+        help="seconds after SIGTERM that new connections are still taken",
+    )
+    serve.add_argument(
+        "--drain-seconds", type=positive(float), default=30.0, help="seconds requests in flight get after that"
+    )
     serve.add_argument("--port", type=_port, default=8080, help="the port to listen on")
     serve.add_argument("--host", default="127.0.0.1", help="the interface to listen on")
     serve.add_argument("--name", default=None, help="model name in the URL (default: the export's name)")

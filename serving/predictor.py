@@ -70,7 +70,7 @@ class OnnxPredictor:
     def __init__(self, export_dir: str | Path, threads: int | None = None, int8: bool = False) -> None:
         import onnxruntime as ort
 
-        directory = find_onnx_dir(export_dir)
+        directory = self.directory = find_onnx_dir(export_dir)
         self.info = read_onnx_info(directory)
         self.task = get_task(self.info["task"])
         self.answers = answers_for(self.task)  # this room's part of the task

@@ -22,9 +22,8 @@ import uuid
 from pathlib import Path
 
 import kserve
-from kserve.errors import InvalidInput
+from kserve.errors import InvalidInput, ModelNotFound
 
-from keras_seq.contracts.export_dir import ExportDirectory
 from keras_seq.serving.guard import (
     BODY_TIMEOUT,
     HEAD_TIMEOUT,
@@ -33,10 +32,15 @@ from keras_seq.serving.guard import (
     RequestGuard,
     quiet_client_errors,
 )
+from keras_seq.serving.lifecycle import LABEL_HEADER, VERSION_HEADER, Drain, TFServingRoutes, draining_server_class
+from keras_seq.serving.model_config import ModelEntry, VersionPolicy, read_model_config
 from keras_seq.serving.predictor import OnnxPredictor
 from keras_seq.serving.signature_outputs import to_signature_outputs
+from keras_seq.serving.versions import ModelVersions, VersionManager, VersionNotFound, entry_for
 
 MAX_TEXTS = 256  # per request, V1 and V2
+DRAIN_GRACE = 2.0  # seconds after SIGTERM that new connections are still taken (readiness is false)
+DRAIN_SECONDS = 30.0  # seconds in-flight requests get to finish after that
 V2_INPUT, V2_OUTPUT = "text", "answer"
 
 
@@ -107,30 +111,41 @@ def texts_from_v2(request: kserve.InferRequest, max_texts: int = MAX_TEXTS) -> l
 
 
 class TextModel(kserve.Model):
-    """One exported model (its ONNX artifact), answering raw texts."""
+    """One model's served versions (`ModelVersions`), answering raw texts; a request answers
+    from the latest available version unless `TFServingRoutes` names a version or label."""
 
-    def __init__(
-        self, export_dir: str | Path, name: str | None = None, max_texts: int = MAX_TEXTS, int8: bool = False
-    ) -> None:
-        export_dir = Path(export_dir)
-        info = ExportDirectory(export_dir).info()
-        super().__init__(name or info["name"])
-        self.export_dir, self.info, self.max_texts, self.int8 = export_dir, info, max_texts, int8
-        self.predictor: OnnxPredictor | None = None
+    def __init__(self, versions: ModelVersions, max_texts: int = MAX_TEXTS) -> None:
+        super().__init__(versions.name)
+        self.versions, self.max_texts = versions, max_texts
 
     def load(self) -> bool:
-        self.predictor = OnnxPredictor(self.export_dir, int8=self.int8)
-        self.ready = True
+        self.ready = self.versions.ready
         return self.ready
 
-    def _answer(self, texts: list, signature: str) -> list[dict]:
+    async def healthy(self) -> bool:
+        return self.versions.ready
+
+    @staticmethod
+    def _answer(predictor, texts: list, signature: str) -> list[dict]:
         if signature == "generate":
-            if not self.predictor.task.generates:
+            if not predictor.task.generates:
                 raise InvalidInput("signature 'generate' exists for language models only")
-            return self.predictor.generate(texts)
+            return predictor.generate(texts)
         if signature != "serving_default":
             raise InvalidInput(f"unknown signature_name {signature!r}")
-        return self.predictor.predict(texts)
+        return predictor.predict(texts)
+
+    def _answer_version(self, headers: dict | None, texts: list, signature: str) -> tuple[object, list[dict]]:
+        headers = headers or {}
+        version = headers.get(VERSION_HEADER.decode())
+        try:
+            with self.versions.serving(int(version) if version else None, headers.get(LABEL_HEADER.decode())) as (
+                _,
+                predictor,
+            ):
+                return predictor, self._answer(predictor, texts, signature)
+        except VersionNotFound as error:
+            raise ModelNotFound(str(error)) from None
 
     def get_input_types(self) -> list[dict]:
         """V2 metadata (``GET /v2/models/NAME``): what `texts_from_v2` accepts."""
@@ -140,9 +155,10 @@ class TextModel(kserve.Model):
         return [{"name": V2_OUTPUT, "datatype": "BYTES", "shape": [-1]}]
 
     async def predict(self, payload, headers=None, response_headers=None):
+        run = asyncio.get_running_loop().run_in_executor
         if isinstance(payload, kserve.InferRequest):  # V2: one BYTES input of texts
             texts = texts_from_v2(payload, self.max_texts)
-            answers = await asyncio.get_running_loop().run_in_executor(None, self._answer, texts, "serving_default")
+            _, answers = await run(None, self._answer_version, headers, texts, "serving_default")
             output = kserve.InferOutput(
                 name=V2_OUTPUT, shape=[len(answers)], datatype="BYTES", data=[json.dumps(a) for a in answers]
             )
@@ -150,18 +166,20 @@ class TextModel(kserve.Model):
                 model_name=self.name, infer_outputs=[output], response_id=payload.id or str(uuid.uuid4())
             )
         texts, signature, form = texts_from_v1(payload, self.max_texts)
-        answers = await asyncio.get_running_loop().run_in_executor(None, self._answer, texts, signature)
-        labels = self.predictor.labels
-        rows = [to_signature_outputs(self.predictor.task.name, a, labels) for a in answers]
+        predictor, answers = await run(None, self._answer_version, headers, texts, signature)
+        rows = [to_signature_outputs(predictor.task.name, a, predictor.labels) for a in answers]
         if form == "inputs":  # columnar, as TF Serving answers the "inputs" form
             return {"outputs": {key: [row[key] for row in rows] for key in rows[0]}}
         return {"predictions": rows}
 
 
-def _configure_uvicorn(host: str, max_body_bytes: int, body_timeout: float, head_timeout: float) -> None:
+def _configure_uvicorn(
+    host: str, max_body_bytes: int, body_timeout: float, head_timeout: float, wrap, server_class
+) -> None:
     """KServe builds uvicorn's Config itself, with host 0.0.0.0 hard-coded: bind where we
-    are told (loopback by default), put `RequestGuard` in front of its app and give
-    the HTTP protocol a deadline for request heads."""
+    are told (loopback by default), put `RequestGuard` and `wrap` (the lifecycle routes) in
+    front of its app, give the HTTP protocol a deadline for request heads, and run uvicorn
+    through `server_class` (the drain on SIGTERM)."""
     import types
 
     import uvicorn
@@ -175,13 +193,15 @@ def _configure_uvicorn(host: str, max_body_bytes: int, body_timeout: float, head
             from uvicorn.importer import import_from_string
 
             app = import_from_string(app)
-        return config(RequestGuard(app, max_body_bytes, body_timeout), **{**kwargs, "host": host, "http": protocol})
+        guarded = RequestGuard(wrap(app), max_body_bytes, body_timeout)
+        return config(guarded, **{**kwargs, "host": host, "http": protocol})
 
     rest.uvicorn = types.SimpleNamespace(**{**vars(uvicorn), "Config": guarded_config})
+    rest._RefreshingServer = server_class(rest._RefreshingServer)
 
 
 def serve(
-    export_dir: str | Path,
+    export_dirs: str | Path | list,
     port: int = 8080,
     host: str = "127.0.0.1",
     name: str | None = None,
@@ -190,10 +210,64 @@ def serve(
     body_timeout: float = BODY_TIMEOUT,
     head_timeout: float = HEAD_TIMEOUT,
     int8: bool = False,
+    *,
+    model_config_file: str | Path | None = None,
+    versions: str = "latest:1",
+    labels: dict[str, int] | None = None,
+    poll_seconds: float = 1.0,
+    drain_grace: float = DRAIN_GRACE,
+    drain_seconds: float = DRAIN_SECONDS,
 ) -> None:
-    """Serves the export's ONNX model (`int8`: its int8 graphs) until interrupted (V1, V2, health, metrics)."""
-    model = TextModel(export_dir, name, max_texts, int8)
-    model.load()
-    _configure_uvicorn(host, max_body_bytes, body_timeout, head_timeout)
+    """Serves exports (or base paths of numbered versions; or the models of TF Serving's
+    `model_config_file`) from ONNX Runtime until SIGTERM: V1 with TF Serving's version routes,
+    V2, health, metrics. `versions`: the version policy (``latest:N``, ``all``, ``specific:1,2``);
+    `labels`: {label: version}; `poll_seconds`: how often base paths are looked at again (0: never);
+    `int8`: the exports' int8 graphs. SIGTERM drains (`keras_seq.serving.lifecycle`)."""
+    entries = _entries(export_dirs, name, model_config_file, versions, labels or {})
+    manager = VersionManager(
+        entries,
+        lambda directory: OnnxPredictor(directory, int8=int8),
+        poll_seconds,
+        Path(model_config_file) if model_config_file else None,
+    )
+    manager.start()
+    for model in manager.models.values():
+        if not model.ready:
+            raise ValueError(
+                f"model {model.name!r}: no version of {model.entry.base_path} could be loaded (see the log)"
+            )
+    drain = Drain()
+    _configure_uvicorn(
+        host,
+        max_body_bytes,
+        body_timeout,
+        head_timeout,
+        lambda app: TFServingRoutes(app, manager, drain),
+        lambda base: draining_server_class(base, drain, drain_grace),
+    )
     quiet_client_errors()
-    kserve.ModelServer(http_port=port, enable_grpc=False, workers=1).start([model])
+    models = [TextModel(versions_, max_texts) for versions_ in manager.models.values()]
+    for model in models:
+        model.load()
+    try:
+        kserve.ModelServer(http_port=port, enable_grpc=False, workers=1, grace_period=drain_seconds).start(models)
+    finally:
+        manager.stop()
+
+
+def _entries(export_dirs, name, model_config_file, versions: str, labels: dict) -> list[ModelEntry]:
+    if model_config_file:
+        if export_dirs:
+            raise ValueError("give export directories or --model-config-file, not both")
+        return read_model_config(model_config_file)
+    paths = [export_dirs] if isinstance(export_dirs, (str, Path)) else list(export_dirs or [])
+    if not paths:
+        raise ValueError("give one or more export directories (or base paths), or --model-config-file")
+    if name and len(paths) > 1:
+        raise ValueError("--name names one model; serve several under their own names")
+    policy = VersionPolicy.parse(versions)
+    entries = [entry_for(path, name, policy, labels) for path in paths]
+    names = [e.name for e in entries]
+    if len(set(names)) != len(names):
+        raise ValueError(f"model names must differ; got {names}")
+    return entries

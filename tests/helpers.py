@@ -46,7 +46,8 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def served(export_dir, *options: str, log=None, name: str = "reviews"):
-    """`keras-seq serve EXPORT_DIR OPTIONS` on a free loopback port, ready; yields (port, process).
+    """`keras-seq serve EXPORT_DIR OPTIONS` (no EXPORT_DIR when None: a --model-config-file in OPTIONS)
+    on a free loopback port, ready; yields (port, process).
     Its output goes to `log` (a path), so a test can read what the server logged."""
     import time
 
@@ -55,7 +56,16 @@ def served(export_dir, *options: str, log=None, name: str = "reviews"):
     port = free_port()
     sink = open(log, "wb") if log else subprocess.DEVNULL
     process = subprocess.Popen(
-        [sys.executable, "-m", "keras_seq.cli", "serve", str(export_dir), "--port", str(port), *options],
+        [
+            sys.executable,
+            "-m",
+            "keras_seq.cli",
+            "serve",
+            *([str(export_dir)] if export_dir else []),
+            "--port",
+            str(port),
+        ]
+        + list(options),
         stdout=sink,
         stderr=subprocess.STDOUT,
     )

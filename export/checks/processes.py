@@ -1,10 +1,11 @@
 """Child processes and scratch folders of an export, and the debris of a killed one.
 
-A SIGKILLed export runs no cleanup, so everything it leaves is named after its
-process id: staging folders beside their targets (``.NAME.staging-PID``,
-``.NAME.old-PID``) and scratch folders in the temporary directory
-(``keras-seq-verify-PID-*``, ``keras-seq-parity-PID-*``). The next export removes
-those whose process is gone (`remove_debris`). Its checking children (fresh
+A SIGKILLed export runs no cleanup. It leaves staging folders beside their targets
+(``.NAME.staging-PID``, ``.NAME.old-PID``): the next export holds the export directory's
+writer lock (`keras_seq.contracts.writer_lock`), so every such folder it finds there
+belongs to no running export -- on this host or any other sharing the volume -- and is
+removed. Scratch folders in this host's temporary directory (``keras-seq-verify-PID-*``,
+``keras-seq-parity-PID-*``) are removed when their process is gone (`remove_debris`). Its checking children (fresh
 interpreters, ``saved_model_cli``) get SIGKILL when their parent dies
 (Linux' parent-death signal), so none outlives the export.
 """
@@ -64,15 +65,14 @@ def _alive(pid: int) -> bool:
 
 
 def find_debris(*folders: Path) -> list[Path]:
-    """Staging folders (in `folders`) and scratch folders (in the temporary directory)
-    of export processes that no longer run."""
-    candidates = []
-    for folder in folders:
-        if Path(folder).is_dir():
-            candidates += [(p, _STAGED.match(p.name)) for p in Path(folder).iterdir()]
+    """Staging folders in `folders` (call it holding their export directory's lock) and scratch
+    folders in the temporary directory of export processes that no longer run."""
+    staged = [p for folder in folders if Path(folder).is_dir() for p in Path(folder).iterdir() if _STAGED.match(p.name)]
     scratch = Path(tempfile.gettempdir())
-    candidates += [(p, _SCRATCH.match(p.name)) for p in scratch.iterdir()] if scratch.is_dir() else []
-    return [path for path, match in candidates if match and path.is_dir() and not _alive(int(match.group(1)))]
+    matches = [(p, _SCRATCH.match(p.name)) for p in scratch.iterdir()] if scratch.is_dir() else []
+    return [p for p in staged if p.is_dir()] + [
+        path for path, match in matches if match and path.is_dir() and not _alive(int(match.group(1)))
+    ]
 
 
 def remove_debris(*folders: Path) -> list[Path]:

@@ -157,6 +157,28 @@ def write_version(functions, staged: Path, name: str, warmup: dict, feeds: dict,
     return reference, report
 
 
+def write_signature_def(savedmodel: Path, out: Path) -> Path:
+    """The SavedModel's signatures, as TF Serving's metadata API answers them
+    (``{"signature_def": {NAME: SignatureDef}}`` in protobuf's JSON form), to ``out/signature_def.json``:
+    what `keras-seq serve` answers at ``GET /v1/models/NAME/metadata``."""
+    from google.protobuf import json_format
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    from keras_seq.contracts.export_dir import SIGNATURE_DEF_FILE
+    from keras_seq.contracts.files import write_json
+
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString((savedmodel / "saved_model.pb").read_bytes())
+    signatures = {
+        key: json_format.MessageToDict(
+            value, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        )
+        for key, value in sorted(saved.meta_graphs[0].signature_def.items())
+        if not key.startswith("__")  # __saved_model_init_op: TF Serving leaves it out too
+    }
+    return write_json(out / SIGNATURE_DEF_FILE, {"signature_def": signatures})
+
+
 def version_target(model_dir: Path, version: int | None, overwrite: bool) -> Path:
     """``model_dir/VERSION`` (the next free version when None), checked."""
     if version is None:

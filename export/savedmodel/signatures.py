@@ -36,6 +36,7 @@ import tensorflow as tf
 
 import keras_seq
 from keras_seq.contracts.export_dir import WARMUP_FILE
+from keras_seq.contracts.files import fsync_path, fsync_tree
 from keras_seq.export.runs import TrainedRun
 from keras_seq.pipelines.vocab import TextEncoder
 
@@ -219,7 +220,10 @@ def write_warmup(directory: Path, model_name: str, requests: dict[str, list[dict
 
 def install_atomically(staged: Path, target: Path, overwrite: bool) -> None:
     """Renames a finished `staged` directory to `target` (same file system, so a
-    server polling the parent sees either nothing or the whole version)."""
+    server polling the parent sees either nothing or the whole version); its files are
+    flushed to the disk first and the parent folder after, so a power loss cannot leave
+    a renamed folder of empty files."""
+    fsync_tree(staged)
     if target.exists():
         if not overwrite:
             raise FileExistsError(f"{target} already exists (pass --overwrite to replace it)")
@@ -229,3 +233,4 @@ def install_atomically(staged: Path, target: Path, overwrite: bool) -> None:
         shutil.rmtree(retired)
     else:
         os.replace(staged, target)
+    fsync_path(target.parent)

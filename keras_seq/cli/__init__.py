@@ -19,6 +19,7 @@ import sys
 from keras_seq._command_line import ExitCode, HelpFormatter, add_verbose
 from keras_seq._terminate import Terminated, raise_terminated
 from keras_seq.contracts import ContractError
+from keras_seq.contracts.files import StorageFullError, storage_full
 
 
 def _version() -> str:
@@ -90,31 +91,44 @@ def main(argv: list[str] | None = None) -> int:
     """Runs one command; returns its exit status (`ExitCode`: 2 when the user's input was wrong)."""
     args = parse(argv)
     signal.signal(signal.SIGTERM, raise_terminated)
+    if hasattr(signal, "SIGXFSZ"):  # past a file-size limit: a write error we report, not a killed process
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     quiet(args.verbose)
     _configure_logging(args.verbose)
     try:
         return int(args.func(args) or ExitCode.OK)
-    except (ValueError, FileNotFoundError, FileExistsError, TypeError, ContractError, ConnectionError) as error:
-        if os.environ.get("KERAS_SEQ_DEBUG"):
-            raise
-        print(f"keras-seq {args.command}: error: {error}", file=sys.stderr)
-        return ExitCode.BAD_INPUT
+    except Exception as error:  # a full disk first, whatever raised it: the one line says what was kept
+        if not storage_full(error):
+            return _other_error(args, error)
+        message = str(error) if isinstance(error, StorageFullError) else f"a write failed ({error})"
+        print(f"keras-seq {args.command}: error: {message.splitlines()[0][:500]}", file=sys.stderr)
+        return ExitCode.STORAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
     except Terminated:
         print("terminated", file=sys.stderr)
         return ExitCode.TERMINATED
-    except Exception as error:  # anything else: one clear line, the traceback on request
-        if os.environ.get("KERAS_SEQ_DEBUG"):
-            raise
-        first_line = (str(error).strip().splitlines() or [""])[0][:500]
-        print(
-            f"keras-seq {args.command}: error ({type(error).__name__}): {first_line}\n"
-            "(set KERAS_SEQ_DEBUG=1 to see the traceback)",
-            file=sys.stderr,
-        )
-        return ExitCode.UNEXPECTED
+
+
+_BAD_INPUT = (ValueError, FileNotFoundError, FileExistsError, TypeError, ContractError, ConnectionError)
+
+
+def _other_error(args: argparse.Namespace, error: Exception) -> int:
+    """One clear line for `error` (exit 2 for the user's input, 1 for the unforeseen); the traceback
+    with KERAS_SEQ_DEBUG=1."""
+    if os.environ.get("KERAS_SEQ_DEBUG"):
+        raise error
+    if isinstance(error, _BAD_INPUT):
+        print(f"keras-seq {args.command}: error: {error}", file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    first_line = (str(error).strip().splitlines() or [""])[0][:500]
+    print(
+        f"keras-seq {args.command}: error ({type(error).__name__}): {first_line}\n"
+        "(set KERAS_SEQ_DEBUG=1 to see the traceback)",
+        file=sys.stderr,
+    )
+    return ExitCode.UNEXPECTED
 
 
 __all__ = ["ExitCode", "build_parser", "main"]

@@ -7,6 +7,9 @@ EXPORT_DIR/
   onnx/decoder_step.onnx      seq2seq only: one decoder step (`DECODER_STEP_FILE`)
   onnx/model.json             what the ONNX-side predictor needs beside the graph (`ONNX_INFO_FILE`)
   onnx/tokenizer.json         the tokenizer contract, with the vocabulary and label files it names
+  onnx/signature_def.json     the SavedModel's signatures as TF Serving's metadata API gives them
+  savedmodel/NAME/VERSION/onnx/  the same ONNX half inside each version folder: TF Serving and
+                              `keras-seq serve` poll the same numbered folders
 
 ``export.json`` and ``model.json`` carry ``format_version``; files written
 before it existed read as version 1. Both also list the SHA-256 of the files
@@ -28,6 +31,7 @@ SAVEDMODEL_DIR = "savedmodel"
 ONNX_DIR = "onnx"
 ONNX_MODEL_FILE = "model.onnx"
 ONNX_INFO_FILE = "model.json"
+SIGNATURE_DEF_FILE = "signature_def.json"  # {"signature_def": {NAME: SignatureDef as JSON}}
 DECODER_STEP_FILE = "decoder_step.onnx"  # seq2seq: one decoder step beside the encoder (model.onnx)
 FORMAT_VERSION = 1
 WARMUP_FILE = "tf_serving_warmup_requests"  # in SAVEDMODEL/VERSION/assets.extra/, as TF Serving reads it

@@ -1,5 +1,6 @@
 """Drills on training and export: SIGKILL at random points, then the rerun; every
-damaged run-directory file; the export killed mid-way (slow; bounded in time)."""
+damaged run-directory file; the export killed mid-way; two writers into one directory; a
+full disk during a checkpoint and an export (slow; bounded in time)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import csv
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from keras_seq.contracts.writer_lock import HOLDER_FILE
 from keras_seq.export.checks.processes import find_debris
 from tests.helpers import cli_in_process, fresh_copy, run_cli
 
@@ -205,3 +208,86 @@ def test_export_killed_mid_way_leaves_nothing_after_the_next(uninterrupted, tmp_
     left = find_debris(out, out / "savedmodel" / "drill")  # (other tests' live exports do not count)
     assert not left, left
     print(f"\nexport kill drill: {len(debris)} staging folder(s) after the kill, none after the next export")
+
+
+# -- one writer per directory, and a full disk (a file-size limit stands in for it) -------------------
+FULL_AT = 16 * 1024  # bytes: past the JSON files, short of the weights, the SavedModel and the graph
+
+
+def _holder_appears(out: Path) -> bool:
+    return (out / HOLDER_FILE).exists()
+
+
+def _start(args: list[str], **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "keras_seq.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def _limit_file_size() -> None:  # in the child, before exec: its files stop growing at FULL_AT bytes
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FULL_AT, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
+def _wait_for(condition, process: subprocess.Popen, what: str, seconds: float = 300) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert process.poll() is None, f"{what}: the command ended first ({process.stderr.read()[-2000:]})"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_a_second_trainer_is_refused_and_a_full_disk_loses_no_epoch(random_csv, uninterrupted, tmp_path):
+    out = tmp_path / "run"
+    args = _train_args(random_csv, out)
+    first = _start(args)
+    _wait_for(lambda: _holder_appears(out), first, "the first trainer's lock")
+    second = run_cli(*args)
+    assert second.returncode == 2, second.stderr[-2000:]
+    refusal = second.stderr.strip().splitlines()[-1]
+    assert f"process {first.pid}" in refusal and "is writing it (one writer per directory)" in refusal, refusal
+    # the disk fills during the first trainer's next backup
+    _wait_for(lambda: _state_epoch(out) >= 1, first, "the first backup")
+    resource.prlimit(first.pid, resource.RLIMIT_FSIZE, (FULL_AT, resource.RLIM_INFINITY))
+    _, stderr = first.communicate(timeout=300)
+    assert first.returncode == 4, stderr[-2000:]
+    assert "could not be written (the disk is full or a file-size limit was reached" in stderr.splitlines()[-1]
+    assert "the previous version is kept" in stderr.splitlines()[-1]
+    kept = _state_epoch(out)
+    assert kept >= 1 and not (out / "metrics.json").exists()  # the last whole backup, readable
+    resumed = run_cli(*args)  # space is back
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert [r["epoch"] for r in _history(out)] == [r["epoch"] for r in _history(uninterrupted)]
+    for want, got in zip(_history(uninterrupted), _history(out)):
+        assert float(got["loss"]) == pytest.approx(float(want["loss"]), rel=0.01), want["epoch"]
+    print(f"\nwriter drill: the second trainer exited 2; the full disk stopped the first after epoch {kept} (exit 4)")
+
+
+def test_a_second_exporter_is_refused_and_a_full_disk_keeps_the_export(uninterrupted, tmp_path):
+    from keras_seq.contracts import ExportDirectory
+    from keras_seq.serving.predictor import OnnxPredictor
+
+    out = tmp_path / "export"
+    args = ["export", str(uninterrupted), "--out", str(out), "--name", "drill", "--no-verify"]
+    both = [_start(args), _start(args)]  # two exports into one directory at once: exactly one runs
+    results = sorted((p.wait(timeout=300), p.stderr.read()) for p in both)
+    assert [code for code, _ in results] == [0, 2], results
+    assert "is writing it (one writer per directory)" in results[1][1].strip().splitlines()[-1], results[1][1]
+    before = OnnxPredictor(out).predict(["a good film"])
+    full = run_cli(*args, preexec_fn=_limit_file_size)
+    assert full.returncode == 4, full.stderr[-2000:]
+    assert full.stderr.strip().splitlines()[-1] == (
+        f"keras-seq export: error: {out}: the export could not be written (the disk is full or a file-size limit "
+        "was reached); the previous export is kept -- free space and export again"
+    )
+    layout = ExportDirectory(out)
+    assert layout.info()["version"] == 1 and layout.savedmodel().name == "1"  # checksums hold
+    assert sorted(p.name for p in (out / "savedmodel" / "drill").iterdir()) == ["1"]  # no debris, no half version
+    assert OnnxPredictor(out).predict(["a good film"]) == before
+    again = run_cli(*args)  # space is back
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads(again.stdout)["savedmodel"].endswith("drill/2") and ExportDirectory(out).info()["version"] == 2
+    print("\nexport writer drill: the second exporter exited 2; the full disk left version 1 whole (exit 4)")

@@ -8,11 +8,13 @@ note of issue 14 tabulates them.
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +22,7 @@ import pytest
 pytest.importorskip("kserve")
 
 from keras_seq.contracts.tokenizer import valid_text  # noqa: E402
+from keras_seq.contracts.writer_lock import LOCK_FILE  # noqa: E402
 from keras_seq.serving.client import RestClient  # noqa: E402
 from keras_seq.serving.predictor import OnnxPredictor  # noqa: E402
 from keras_seq.serving.savedmodel_predictor import SavedModelPredictor  # noqa: E402
@@ -282,8 +285,8 @@ def _damage(path, how: str) -> None:
     elif how == "wrong field":
         if path.suffix == ".json":
             content = json.loads(data)
-            key = next(k for k in ("level", "task", "output", "max_len") if k in content)
-            content[key] = {"level": "sentence", "task": 5, "output": 7, "max_len": -1}[key]
+            key = next(k for k in ("level", "task", "output", "max_len", "signature_def") if k in content)
+            content[key] = {"level": "sentence", "task": 5, "output": 7, "max_len": -1, "signature_def": []}[key]
             path.write_text(json.dumps(content), encoding="utf-8")
         else:  # not a JSON file: one changed byte in the middle
             middle = len(data) // 2
@@ -298,9 +301,16 @@ def test_every_damaged_export_file_is_named(export, tmp_path):
         runtime: cli_in_process("predict", str(export), *texts, "--runtime", runtime)[1]
         for runtime in ("onnx", "savedmodel")
     }
-    # MODEL_CARD.md is for people: no runtime reads it, so damaging it changes no answer (the "unaffected" path)
-    card = [p.relative_to(export) for p in export.glob("MODEL_CARD.md")]
-    files = card + sorted(p.relative_to(export) for p in export.rglob("*") if p.is_file() and p.name != "MODEL_CARD.md")
+    # MODEL_CARD.md is for people and .keras-seq.lock for writers: no runtime reads them, so damaging them changes
+    # no answer (the "unaffected" path). A version folder's onnx/ holds the same files as onnx/, listed in
+    # export.json the same way: its graph stands for them here (the rollout drill damages a version's vocabulary).
+    card = [p.relative_to(export) for p in export.glob("MODEL_CARD.md")] + [Path(LOCK_FILE)]
+    copies = [p for p in export.glob("savedmodel/*/*/onnx/*") if p.name != "model.onnx"]
+    files = card + sorted(
+        p.relative_to(export)
+        for p in export.rglob("*")
+        if p.is_file() and p.relative_to(export) not in card and p not in copies
+    )
     counts = {"cases": 0, "named": 0, "unaffected": 0, "tracebacks": 0, "silently wrong": 0}
     for relative in files:
         for how in ("truncated", "emptied", "wrong field"):
@@ -335,3 +345,165 @@ def test_predict_input_lines_each_get_an_answer_or_an_error(export, tmp_path):
     good = [a for a in answers if "label" in a]
     assert len(good) == 3 and all("error" in a for a in answers if "label" not in a)
     assert "6 of 9 inputs got an error (line 2, 3, 4, 5, 6, 8)" in result.stderr  # the summary names them
+
+
+# -- the model lifecycle: versions rolled in, a damaged one refused, a label moved, SIGTERM ----------
+ROLL_TEXTS = ["a good film , not bad at all", "bad , boring and far too long", "the plot", ""]
+
+
+def _version_from(export, base, number: int) -> list[dict]:
+    """BASE/NUMBER/onnx: the export's ONNX half with the output bias shifted by the version number
+    (so each version answers differently), its checksums written again; returns its answers."""
+    import onnx
+    from onnx import numpy_helper
+
+    from keras_seq.contracts.export_dir import write_onnx_info
+    from keras_seq.contracts.files import read_json_object
+
+    staged = base / f".{number}.staging"
+    shutil.copytree(export / "onnx", staged / "onnx")
+    model = onnx.load(staged / "onnx" / "model.onnx")
+    bias = next(i for i in model.graph.initializer if i.name.endswith("_bias"))
+    shifted = numpy_helper.to_array(bias) + np.array([0.7, -0.7], np.float32) * (number - 1)
+    bias.CopyFrom(numpy_helper.from_array(shifted.astype(np.float32), bias.name))
+    onnx.save(model, staged / "onnx" / "model.onnx")
+    info = read_json_object(staged / "onnx" / "model.json", "")
+    write_onnx_info(staged / "onnx", {k: v for k, v in info.items() if k not in ("format_version", "files")})
+    answers = OnnxPredictor(staged / "onnx").predict(ROLL_TEXTS)
+    staged.rename(base / str(number))  # as an export installs it: the whole folder at once
+    return answers
+
+
+def _wait(condition, what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+class _Load:
+    """8 clients posting ROLL_TEXTS in a loop (to `route()`), each reply recorded with its times."""
+
+    def __init__(self, port: int, route) -> None:
+        self.port, self.route, self.stop = port, route, threading.Event()
+        self.records: list[tuple] = []  # (started, ended, route, status or error name, answers)
+        self.threads = [threading.Thread(target=self._client, daemon=True) for _ in range(8)]
+        for thread in self.threads:
+            thread.start()
+
+    def _client(self) -> None:
+        body = json.dumps({"instances": ROLL_TEXTS}).encode()
+        while not self.stop.is_set():
+            route, started = self.route(), time.monotonic()
+            try:
+                status, raw = _post(f"http://127.0.0.1:{self.port}{route}", body, timeout=30)
+                answers = json.loads(raw)["predictions"] if status == 200 else raw[:200]
+                self.records.append((started, time.monotonic(), route, status, answers))
+            except OSError as error:  # refused or reset: judged by when it happened
+                self.records.append((started, time.monotonic(), route, type(error).__name__, None))
+                time.sleep(0.02)
+
+    def finish(self) -> list[tuple]:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(60)
+        return self.records
+
+
+def _as_answers(rows: list[dict]) -> list[dict]:
+    from keras_seq.serving.signature_outputs import from_signature_outputs
+
+    return [from_signature_outputs("classify", row) for row in rows]
+
+
+def _which_version(answers: list[dict], by_version: dict[int, list[dict]]) -> int | None:
+    """The version whose answers these are, all of them (None: a mix, or none of them)."""
+    for number, expected in by_version.items():
+        if all(
+            a["label"] == e["label"]
+            and np.allclose(list(a["probabilities"].values()), list(e["probabilities"].values()), atol=TOLERANCE)
+            for a, e in zip(answers, expected)
+        ):
+            return number
+    return None
+
+
+def test_versions_roll_in_a_damaged_one_is_refused_and_sigterm_drains(export, tmp_path):
+    base = tmp_path / "models" / "drill"
+    base.mkdir(parents=True)
+    by_version = {1: _version_from(export, base, 1)}
+    config = tmp_path / "models.config"
+
+    def write_config(labels: dict) -> None:
+        entries = "".join(f' version_labels {{ key: "{k}" value: {v} }}' for k, v in labels.items())
+        text = f'model_config_list {{ config {{ name: "drill" base_path: "{base}" model_platform: "tensorflow"'
+        text += f" model_version_policy {{ latest {{ num_versions: 2 }} }}{entries} }} }}\n"
+        tmp = config.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(config)
+
+    write_config({})
+    log = tmp_path / "server.log"
+    with served(None, "--model-config-file", str(config), "--poll-seconds", "0.2", log=log, name="drill") as (
+        port,
+        process,
+    ):
+        url = f"http://127.0.0.1:{port}/v1/models/drill"
+
+        def status() -> dict:
+            return {int(s["version"]): s for s in json.loads(_post(url, b"", method="GET")[1])["model_version_status"]}
+
+        use_label = threading.Event()
+        load = _Load(
+            port, lambda: "/v1/models/drill/labels/stable:predict" if use_label.is_set() else "/v1/models/drill:predict"
+        )
+        for number in (2, 3):  # rolled in under load
+            by_version[number] = _version_from(export, base, number)
+            _wait(lambda: status().get(number, {}).get("state") == "AVAILABLE", f"version {number}")
+        latest_at = time.monotonic()  # version 3 is available: unlabelled requests go to it from here on
+        assert by_version[1] != by_version[2] != by_version[3]
+        _wait(lambda: status()[1]["state"] == "END", "version 1 to unload (latest:2)")
+        shutil.copytree(base / "3", base / ".4.staging")
+        (base / ".4.staging" / "onnx" / "vocab.txt").write_text("damaged\n")
+        (base / ".4.staging").rename(base / "4")
+        _wait(lambda: status().get(4, {}).get("state") == "END", "the damaged version 4 to be refused")
+        assert "vocab.txt" in status()[4]["status"]["error_message"] and status()[3]["state"] == "AVAILABLE"
+        write_config({"stable": 2})
+        time.sleep(0.5)
+        use_label.set()
+        time.sleep(1.0)
+        moved = time.monotonic()
+        write_config({"stable": 3})  # the label moves from 2 to 3
+        time.sleep(1.5)
+        records = load.finish()
+        # SIGTERM under load: readiness turns false, requests in flight finish, the process exits 0
+        load = _Load(port, lambda: "/v1/models/drill:predict")
+        time.sleep(0.5)
+        signalled = time.monotonic()
+        process.terminate()
+        _wait(lambda: _post(url, b"", method="GET")[0] == 503, "readiness to turn false", 5)
+        assert process.wait(timeout=60) == 0
+        stopped = load.finish()
+
+    failed = [r for r in records if r[3] != 200]
+    assert not failed, failed[:5]
+    versions = [(r[2], r[0], _which_version(_as_answers(r[4]), by_version)) for r in records]
+    assert None not in [v for _, _, v in versions], "an answer mixed versions"
+    labelled = [(t, v) for route, t, v in versions if "labels" in route]
+    assert {v for t, v in labelled if t > moved + 1.0} == {3} and 2 in {v for t, v in labelled if t < moved}
+    assert {v for route, t, v in versions if "labels" not in route and t > latest_at} == {3}
+    assert {v for route, t, v in versions if "labels" not in route} == {1, 2, 3}
+    closed = signalled + 2.0  # --drain-grace: the listener closes then
+    in_flight_failures = [r for r in stopped if r[3] != 200 and (r[0] < closed - 0.2 or isinstance(r[3], int))]
+    refused_after_close = [r for r in stopped if r[3] != 200 and r not in in_flight_failures]
+    assert not in_flight_failures, in_flight_failures[:5]
+    answered_after_signal = sum(1 for r in stopped if r[3] == 200 and r[0] > signalled)
+    assert answered_after_signal > 0  # readiness was false, but the grace still served
+    logged = log.read_text(errors="replace")
+    assert "version 4 refused" in logged and "SIGTERM: readiness is false" in logged
+    print(
+        f"\nrollout drill: {len(records)} requests while versions 1 -> 2 -> 3 rolled in, version 4 (damaged) was "
+        f"refused and the label moved 2 -> 3: 0 failed, 0 mixed; SIGTERM under load: {len(stopped)} requests, "
+        f"{answered_after_signal} answered after the signal, 0 failed in flight, {len(refused_after_close)} refused "
+        "after the listener closed"
+    )

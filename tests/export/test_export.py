@@ -21,6 +21,7 @@ from keras_seq.pipelines.config import load_config  # noqa: E402
 from keras_seq.pipelines.readers import open_corpus  # noqa: E402
 from keras_seq.pipelines.synthetic import DEMO_SENTENCES, write_corpus  # noqa: E402
 from keras_seq.pipelines.train import train_run  # noqa: E402
+from tests.helpers import cli_in_process  # noqa: E402
 
 pytestmark = pytest.mark.slow
 SMALL = ["model.units=16", "model.embed_dim=16", "model.depth=1", "train.epochs=1", "train.max_minutes=5"]
@@ -30,6 +31,12 @@ def _cli(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "keras_seq.cli", *args], capture_output=True, text=True, timeout=timeout
     )
+
+
+def _cli_here(*args: str) -> subprocess.CompletedProcess:
+    """The command in this process (TensorFlow is loaded already: each fresh process costs seconds)."""
+    code, out, err = cli_in_process(*args)
+    return subprocess.CompletedProcess(list(args), code, out, err)
 
 
 def _conll_slice(folder, data_dir, n=300):
@@ -111,12 +118,12 @@ def test_export_verifies_and_all_runtimes_agree(runs, tmp_path, task):
 def test_cli_export_versions_and_predict_jsonl(runs, tmp_path):
     run_dir, texts = runs["crf"]
     out = tmp_path / "export"
-    first = _cli("export", str(run_dir), "--out", str(out), "--name", "ner", "--no-verify")
+    first = _cli_here("export", str(run_dir), "--out", str(out), "--name", "ner", "--no-verify")
     assert first.returncode == 0, first.stderr[-3000:]
     assert json.loads(first.stdout)["savedmodel"].endswith("ner/1")
-    second = _cli("export", str(run_dir), "--out", str(out), "--name", "ner", "--no-verify")
+    second = _cli_here("export", str(run_dir), "--out", str(out), "--name", "ner", "--no-verify")
     assert second.returncode == 0 and json.loads(second.stdout)["savedmodel"].endswith("ner/2")
-    again = _cli("export", str(run_dir), "--out", str(out), "--name", "ner", "--version", "1", "--no-verify")
+    again = _cli_here("export", str(run_dir), "--out", str(out), "--name", "ner", "--version", "1", "--no-verify")
     assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr
     lines = [
         json.dumps("EU rejects German call to boycott British lamb ."),
@@ -129,7 +136,7 @@ def test_cli_export_versions_and_predict_jsonl(runs, tmp_path):
     (tmp_path / "in.jsonl").write_bytes(data)
     answers = {}
     for runtime in ("savedmodel", "onnx"):
-        result = _cli("predict", str(out), "--runtime", runtime, "--input", str(tmp_path / "in.jsonl"))
+        result = _cli_here("predict", str(out), "--runtime", runtime, "--input", str(tmp_path / "in.jsonl"))
         # lines 3, 4 and 6 are not JSON strings: each gets its error, the others their answers, exit 3
         assert result.returncode == 3, result.stderr[-3000:]
         assert "3 of 6 inputs got an error (line 3, 4, 6)" in result.stderr
@@ -169,7 +176,7 @@ def _tagger_answers_token_lists_as_given(export_dir, sentences):
 def _lm_export_generates_the_same_text_in_both_runtimes(export_dir, length):
     outputs = {}
     for runtime in ("savedmodel", "onnx"):
-        result = _cli("predict", str(export_dir), "--runtime", runtime, "--generate", "ROMEO:", "")
+        result = _cli_here("predict", str(export_dir), "--runtime", runtime, "--generate", "ROMEO:", "")
         assert result.returncode == 0, result.stderr[-3000:]
         outputs[runtime] = [json.loads(line) for line in result.stdout.splitlines()]
     assert outputs["savedmodel"] == outputs["onnx"]

@@ -48,4 +48,4 @@ def test_verbose_before_and_after_the_command():
 
 
 def test_exit_codes_are_one_table():
-    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 130, 143]
+    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 4, 130, 143]

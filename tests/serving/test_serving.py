@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from concurrent import futures
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,7 +42,7 @@ def expected(exported):
 
 @pytest.fixture(scope="module")
 def server(exported):
-    with served(exported) as (port, process):
+    with served(exported, "--labels", "stable=1") as (port, process):
         yield port
     assert process.returncode == 0  # SIGTERM: a clean shutdown
 
@@ -149,6 +150,7 @@ def test_deployment_kit_files_come_from_the_real_schemas(exported, tmp_path):
         storage_uri="gs://bucket/reviews",
         max_batch_size=16,
         onnx=True,
+        labels=["stable=1", "canary=2"],
     )
     assert {str(p.relative_to(out)) for p in kit["files"]} == {
         "models.config",
@@ -164,6 +166,15 @@ def test_deployment_kit_files_come_from_the_real_schemas(exported, tmp_path):
     entry = config.model_config_list.config[0]
     assert entry.name == "reviews" and entry.base_path == "/models/reviews" and entry.model_platform == "tensorflow"
     assert list(entry.model_version_policy.specific.versions) == [1, 2]
+    assert dict(entry.version_labels) == {"stable": 1, "canary": 2}
+    # keras-seq serve reads the same file without TensorFlow, to the same models, policies and labels
+    from keras_seq.serving.model_config import ModelEntry, VersionPolicy, read_model_config
+
+    assert read_model_config(out / "models.config") == [
+        ModelEntry(
+            "reviews", Path("/models/reviews"), VersionPolicy("specific", versions=(1, 2)), {"stable": 1, "canary": 2}
+        )
+    ]
     batching = text_format.Parse((out / "batching_parameters.txt").read_text(), messages["BatchingParameters"]())
     assert batching.max_batch_size.value == 16 and batching.batch_timeout_micros.value == 2000
     assert batching.pad_variable_length_inputs
@@ -190,6 +201,9 @@ def test_deployment_kit_files_come_from_the_real_schemas(exported, tmp_path):
     container = onnx_manifest["spec"]["predictor"]["containers"][0]
     assert container["ports"][0]["containerPort"] == 8080
     assert container["readinessProbe"]["httpGet"]["path"] == "/v1/models/reviews"
+    # a rolling update drains: the preStop delay, then SIGTERM's drain, all inside the pod's grace period
+    assert container["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
+    assert onnx_manifest["spec"]["predictor"]["terminationGracePeriodSeconds"] >= 5 + 2 + 30
     # the Dockerfile, instruction by instruction
     steps = dockerfile_instructions((out / "onnx" / "reviews" / "Dockerfile").read_text())
     keywords = [k for k, _ in steps]
@@ -200,8 +214,9 @@ def test_deployment_kit_files_come_from_the_real_schemas(exported, tmp_path):
     assert [a for k, a in steps if k == "EXPOSE"] == ["8080"] and "HEALTHCHECK" in keywords
     command = json.loads(dict(steps)["CMD"])
     assert command[:2] == ["keras-seq", "serve"] and command[command.index("--host") + 1] == "0.0.0.0"
-    copied = out / "onnx" / "reviews" / "export"
-    assert (copied / "export.json").exists() and (copied / "onnx" / "model.onnx").exists()
+    assert command[command.index("--versions") + 1] == "specific:1,2" and "stable=1" in command
+    copied = out / "onnx" / "reviews" / "versions"  # the version folders' ONNX halves, as the server polls them
+    assert sorted(p.name for p in copied.iterdir()) == ["1"] and (copied / "1" / "onnx" / "model.onnx").exists()
     assert kit["urls"]["KServe, TensorFlow runtime"]["reviews"].endswith("/v1/models/reviews:predict")
     # names that KServe would rewrite are refused; a storage URI is per model
     with pytest.raises(ValueError, match="DNS-1123"):
@@ -259,3 +274,52 @@ def test_cli_predict_on_onnx_starts_no_tensorflow(exported, expected):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     _close([json.loads(line) for line in result.stdout.strip().splitlines()], expected)
+
+
+def test_tf_serving_rest_api_as_its_documentation_gives_it(server, exported):
+    """A client written from TF Serving's REST API page: status, metadata, versions, labels, rows
+    and columns; the status codes and shapes TF Serving gives."""
+    import urllib.error
+    import urllib.request
+
+    root = f"http://127.0.0.1:{server}/v1/models"
+
+    def call(path: str, body: dict | None = None) -> tuple[int, dict]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(root + path, data=data, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    available = [{"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]
+    for path in ("/reviews", "/reviews/versions/1", "/reviews/labels/stable"):
+        code, body = call(path)
+        assert code == 200 and body["model_version_status"] == available, path
+    code, body = call("/reviews/versions/9")
+    assert code == 404 and "version 9" in body["error"]
+    code, body = call("/reviews/metadata")
+    assert code == 200 and body["model_spec"] == {"name": "reviews", "signature_name": "", "version": "1"}
+    signatures = body["metadata"]["signature_def"]["signature_def"]
+    recorded = json.loads((exported / "export.json").read_text())["signatures"]
+    assert set(signatures) == set(recorded)  # every signature of the SavedModel
+    default = signatures["serving_default"]
+    assert default["method_name"] == "tensorflow/serving/predict" and default["inputs"]["text"]["dtype"] == "DT_STRING"
+    assert set(default["inputs"]) == set(recorded["serving_default"]) and {"label", "probabilities"} <= set(
+        default["outputs"]
+    )
+    texts = ["a good film , not bad at all", "bad"]
+    code, rows = call("/reviews/versions/1:predict", {"instances": texts})
+    assert code == 200 and len(rows["predictions"]) == 2 and {"label", "probabilities"} <= set(rows["predictions"][0])
+    code, columns = call("/reviews/labels/stable:predict", {"inputs": {"text": texts}})
+    assert code == 200 and columns["outputs"]["label"] == [row["label"] for row in rows["predictions"]]
+    code, body = call("/reviews/versions/2:predict", {"instances": texts})
+    assert code == 404 and body["error"] == "Servable not found for request: Specific(reviews, 2)"
+    code, body = call("/reviews/labels/canary:predict", {"instances": texts})
+    assert code == 400 and body["error"] == "Unrecognized servable version label: canary"
+    code, body = call("/reviews/versions/x:predict", {"instances": texts})
+    assert code == 400
+    code, body = call("/nope:predict", {"instances": texts})
+    assert code == 404 and body["error"] == "Servable not found for request: Latest(nope)"
+    assert call("/nope")[0] == 404
