@@ -8,7 +8,8 @@
 * ``GET /v1/models/NAME[/versions/N|/labels/L]``: TF Serving's ``model_version_status``
   (with KServe's ``name`` and ``ready`` beside it, so KServe's V1 clients read it too);
 * ``GET /v1/models/NAME[/versions/N]/metadata``: TF Serving's GetModelMetadata answer, the
-  SavedModel's signature_def as the export recorded it (``onnx/signature_def.json``).
+  SavedModel's signature_def as the export recorded it (``onnx/signature_def.json``);
+* ``POST /v2/models/NAME/versions/N/infer``: KServe's V2 route for a version, answered by it.
 
 A model or version the server does not serve is 404 and an unknown label 400, with TF Serving's
 messages. While the server
@@ -39,6 +40,7 @@ _ROUTE = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
     r"(?:(?P<verb>:predict|:classify|:regress)|(?P<metadata>/metadata))?$"
 )
+_V2_VERSION = re.compile(r"^/v2/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)/infer$")
 _READINESS = re.compile(r"^/v2/(?:health/ready|models/[^/]+(?:/versions/[^/]+)?/ready)$")
 
 
@@ -68,46 +70,56 @@ class TFServingRoutes:
         path = scope["path"]
         if self.drain.draining and scope["method"] == "GET" and _READINESS.match(path):
             return await _send_json(send, 503, {"error": "the server is shutting down"})
+        v2 = _V2_VERSION.match(path)
+        if v2 and v2["name"] in self.manager.models:  # KServe's V2 names a version too: answer from it
+            infer = f"/v2/models/{v2['name']}/infer"
+            return await self._to_version(scope, receive, send, v2["name"], v2["version"], None, infer)
         match = _ROUTE.match(path)
         if not match:
             return await self.app(scope, receive, send)
-        if match["name"] not in self.manager.models:  # TF Serving's words for a model it does not serve
-            return await _send_json(send, 404, {"error": f"Servable not found for request: Latest({match['name']})"})
-        model = self.manager.models[match["name"]]
-        version, label = match["version"], match["label"]
-        if version is not None and not version.isdigit():
-            return await _send_json(send, 400, {"error": f"version must be a number; got {version[:40]!r}"})
-        version = int(version) if version is not None else None
+        name = match["name"]
+        if name not in self.manager.models:  # TF Serving's words for a model it does not serve
+            return await _send_json(send, 404, {"error": f"Servable not found for request: Latest({name})"})
         if match["verb"]:
-            if version is None and label is None:
+            if match["version"] is None and match["label"] is None:
                 return await self.app(scope, receive, send)
-            try:  # refused here with TF Serving's status; one unloaded in between is KServe's 404
-                with model.serving(version, label):
-                    pass
-            except VersionNotFound as error:
-                return await _send_json(send, error.status, {"error": str(error)})
-            header = (VERSION_HEADER, str(version).encode()) if version is not None else (LABEL_HEADER, label.encode())
-            rerouted = {
-                **scope,
-                "path": f"/v1/models/{model.name}{match['verb']}",
-                "headers": [*scope["headers"], header],
-            }
-            rerouted["raw_path"] = rerouted["path"].encode()
-            return await self.app(rerouted, receive, send)
+            target = f"/v1/models/{name}{match['verb']}"
+            return await self._to_version(scope, receive, send, name, match["version"], match["label"], target)
         if scope["method"] != "GET":
             return await _send_json(send, 405, {"error": f"{path} answers GET only"})
+        return await self._status(send, name, match["version"], match["label"], bool(match["metadata"]))
+
+    async def _to_version(self, scope, receive, send, name: str, version: str | None, label: str | None, path: str):
+        """The request, to KServe's route `path` with the version (or label) in a header for `TextModel`;
+        a version or label not served is answered here with TF Serving's status."""
+        if version is not None and not version.isdigit():
+            return await _send_json(send, 400, {"error": f"version must be a number; got {version[:40]!r}"})
+        try:  # (one unloaded between this check and the answer gets KServe's 404)
+            with self.manager.models[name].serving(int(version) if version else None, label):
+                pass
+        except VersionNotFound as error:
+            return await _send_json(send, error.status, {"error": str(error)})
+        header = (VERSION_HEADER, version.encode()) if version is not None else (LABEL_HEADER, str(label).encode())
+        rerouted = {**scope, "path": path, "raw_path": path.encode(), "headers": [*scope["headers"], header]}
+        return await self.app(rerouted, receive, send)
+
+    async def _status(self, send, name: str, version: str | None, label: str | None, metadata: bool):
+        """``GET /v1/models/NAME[/versions/N|/labels/L][/metadata]``."""
+        if version is not None and not version.isdigit():
+            return await _send_json(send, 400, {"error": f"version must be a number; got {version[:40]!r}"})
+        model, number = self.manager.models[name], int(version) if version is not None else None
         try:
             if label is not None:
-                with model.serving(label=label) as (version, _):
+                with model.serving(label=label) as (number, _):
                     pass
-            if match["metadata"]:
-                return await _send_json(send, 200, self._metadata(model, version))
-            status = model.status(version)
+            if metadata:
+                return await _send_json(send, 200, self._metadata(model, number))
+            status = model.status(number)
         except VersionNotFound as error:
             return await _send_json(send, error.status, {"error": str(error)})
         ready = model.ready and not self.drain.draining
         body = {"name": model.name, "ready": ready, "model_version_status": status}
-        return await _send_json(send, 200 if ready or version is not None else 503, body)
+        return await _send_json(send, 200 if ready or number is not None else 503, body)
 
     @staticmethod
     def _metadata(model, version: int | None) -> dict:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_seq.contracts.export_dir import EXPORT_FILE, ONNX_DIR, ONNX_INFO_FILE, SAVEDMODEL_DIR, ExportDirectory
+from keras_seq.contracts.files import read_json_object
 from keras_seq.serving.model_config import ModelEntry, VersionPolicy
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,13 @@ class Version:
 
 
 def versions_on_disk(base_path: Path) -> dict[int, Path]:
-    """{version: its onnx/ folder} for the numbered folders of `base_path` that hold an ONNX half."""
+    """{version: its onnx/ folder} for the numbered folders of `base_path` that hold an ONNX half.
+    An export directory whose versions carry no ONNX half (written before keras-seq 0.3) is one
+    version: export.json's, answered from its ``onnx/``."""
+    if (base_path / EXPORT_FILE).is_file():
+        info = read_json_object(base_path / EXPORT_FILE, "the export summary")
+        legacy = base_path / ONNX_DIR
+        return {int(info.get("version", 1)): legacy} if (legacy / ONNX_INFO_FILE).is_file() else {}
     if not base_path.is_dir():
         return {}
     return {
@@ -78,11 +85,11 @@ def entry_for(path: str | Path, name: str | None, policy: VersionPolicy, labels:
     if (path / EXPORT_FILE).is_file():
         info = ExportDirectory(path).info()
         base = path / SAVEDMODEL_DIR / info["name"]
-        if not versions_on_disk(base):  # written before versions carried their ONNX half
-            raise FileNotFoundError(
-                f"{base}: no version folder holds an {ONNX_DIR}/ half (an export from before keras-seq 0.3); "
-                f"export the run again"
+        if not versions_on_disk(base):  # written before versions carried their ONNX half: one version
+            logger.warning(
+                "%s: its versions carry no %s/ half (keras-seq < 0.3): serving %s only", path, ONNX_DIR, ONNX_DIR
             )
+            base = path
         return ModelEntry(name or info["name"], base, policy, labels)
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: no export or model base path there")

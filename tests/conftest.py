@@ -20,6 +20,15 @@ DURATIONS = Path(__file__).with_name("durations.json")
 
 
 @pytest.fixture(scope="session")
+def demo_export(tmp_path_factory) -> Path:
+    """The demo classifier trained and exported once per test process (`train_and_export`), shared by
+    the files that only read an export; a test that changes one works on a copy (`fresh_copy`)."""
+    from tests.helpers import train_and_export
+
+    return train_and_export(tmp_path_factory.mktemp("demo-export"))
+
+
+@pytest.fixture(scope="session")
 def data_dir() -> Path:
     """`../shared/data` (or $KERAS_SEQ_DATA); skips the test when absent."""
     if not DATA_DIR.is_dir():

@@ -26,7 +26,7 @@ from keras_seq.contracts.writer_lock import LOCK_FILE  # noqa: E402
 from keras_seq.serving.client import RestClient  # noqa: E402
 from keras_seq.serving.predictor import OnnxPredictor  # noqa: E402
 from keras_seq.serving.savedmodel_predictor import SavedModelPredictor  # noqa: E402
-from tests.helpers import cli_in_process, fresh_copy, run_cli, served, train_and_export  # noqa: E402
+from tests.helpers import cli_in_process, fresh_copy, run_cli, served  # noqa: E402
 
 pytestmark = pytest.mark.slow
 FUZZ_INPUTS = 3000
@@ -34,8 +34,8 @@ TOLERANCE = 1e-5
 
 
 @pytest.fixture(scope="module")
-def export(tmp_path_factory):
-    return train_and_export(tmp_path_factory.mktemp("drills"))
+def export(demo_export):
+    return demo_export
 
 
 def fuzz_texts(seed: int, n: int) -> list[tuple[str, str | bytes]]:

@@ -79,11 +79,10 @@ def test_a_damaged_int8_graph_is_named(exported, tmp_path):
         OnnxPredictor(copy, int8=True)
 
 
-def test_an_export_without_int8_graphs_says_how_to_get_them(tmp_path):
+def test_an_export_without_int8_graphs_says_how_to_get_them(demo_export):
     from keras_seq.serving.predictor import OnnxPredictor
-    from tests.helpers import train_and_export
 
-    export_dir = train_and_export(tmp_path)
+    export_dir = demo_export
     with pytest.raises(ValueError, match="export again with --int8"):
         OnnxPredictor(export_dir, int8=True)
     assert np.isfinite(OnnxPredictor(export_dir).predict(["good"])[0]["probabilities"]["pos"])

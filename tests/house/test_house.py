@@ -15,7 +15,7 @@ from keras_seq.contracts import ContractError, ExportDirectory, RunDirectory, To
 from keras_seq.contracts.export_dir import read_onnx_info
 from keras_seq.serving.tasks import answers_for, task_for_outputs
 from keras_seq.tasks import TASKS, get_task
-from tests.helpers import REPO, free_port, run_python, train_and_export
+from tests.helpers import REPO, free_port, run_python
 
 ROOMS = ("keras_seq", "pipelines", "export", "serving", "deploy")
 
@@ -265,9 +265,9 @@ def test_run_and_export_directories_name_what_is_wrong(tmp_path):
 
 
 @pytest.mark.slow
-def test_serving_only_venv_answers_an_export(tmp_path, wheel):
+def test_serving_only_venv_answers_an_export(tmp_path, wheel, demo_export):
     """`pip install keras-seq[serving]` from the local wheel: no TensorFlow (nor any Keras backend), and it answers."""
-    export = train_and_export(tmp_path)
+    export = demo_export
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"

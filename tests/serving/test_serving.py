@@ -24,15 +24,15 @@ from keras_seq.deploy.tfserving import per_model, version_policy, write_kit  # n
 from keras_seq.pipelines.synthetic import DEMO_SENTENCES  # noqa: E402
 from keras_seq.serving.client import GrpcClient, RestClient, ServingError  # noqa: E402
 from keras_seq.serving.savedmodel_predictor import SavedModelPredictor, latest_version  # noqa: E402
-from tests.helpers import free_port, served, train_and_export  # noqa: E402
+from tests.helpers import free_port, served  # noqa: E402
 
 pytestmark = pytest.mark.slow
 TEXTS = [*DEMO_SENTENCES, "", "good \U0001f600 , not bad"]
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    return train_and_export(tmp_path_factory.mktemp("serving"))
+def exported(demo_export):
+    return demo_export
 
 
 @pytest.fixture(scope="module")
@@ -323,3 +323,28 @@ def test_tf_serving_rest_api_as_its_documentation_gives_it(server, exported):
     code, body = call("/nope:predict", {"instances": texts})
     assert code == 404 and body["error"] == "Servable not found for request: Latest(nope)"
     assert call("/nope")[0] == 404
+    # KServe's V2 addresses versions too
+    v2 = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [2], "data": texts}]}
+    root = f"http://127.0.0.1:{server}/v2/models"
+    code, body = call("/reviews/versions/1/infer", v2)
+    assert code == 200 and body["model_name"] == "reviews" and len(body["outputs"][0]["data"]) == 2
+    assert call("/reviews/versions/5/infer", v2)[0] == 404
+
+
+def test_an_export_from_before_version_folders_is_served_as_one_version(exported, tmp_path):
+    import shutil
+
+    from keras_seq.serving.model_config import VersionPolicy
+    from keras_seq.serving.predictor import OnnxPredictor
+    from keras_seq.serving.versions import ModelVersions, entry_for
+    from tests.helpers import fresh_copy
+
+    legacy = fresh_copy(exported, tmp_path / "legacy")
+    for onnx in legacy.glob("savedmodel/*/*/onnx"):
+        shutil.rmtree(onnx)
+    entry = entry_for(legacy, None, VersionPolicy(), {})
+    assert entry.base_path == legacy and entry.name == "reviews"
+    model = ModelVersions(entry, OnnxPredictor)
+    model.poll()
+    with model.serving() as (version, predictor):
+        assert version == 1 and predictor.predict(TEXTS) == OnnxPredictor(exported).predict(TEXTS)
