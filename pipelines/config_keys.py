@@ -125,7 +125,20 @@ _KEYS = [
     ConfigKey("model.recurrent_dropout", 0.0, float, "Dropout on the recurrent connections (variational)."),
     ConfigKey("model.pooling", "last", str, "How a text becomes one vector.", _C, ("last", "mean", "max", "final")),
     ConfigKey("model.crf", False, bool, "A CRF output layer (Viterbi decoding) instead of a softmax.", _T),
-    ConfigKey("model.vectors", None, str, "Pretrained word vectors (text format) for the embedding.", optional=True),
+    ConfigKey(
+        "model.vectors",
+        None,
+        str,
+        "Pretrained word vectors for the embedding: GloVe / word2vec text or binary, fastText .vec (.gz too).",
+        optional=True,
+    ),
+    ConfigKey(
+        "model.vectors_fit",
+        "error",
+        str,
+        "When the vectors' size is not model.embed_dim: refuse, or keep their leading principal components.",
+        choices=("error", "pca"),
+    ),
     ConfigKey("model.char_embed_dim", 32, int, "Width of the character embedding (char_features).", _T),
     ConfigKey("model.char_units", 32, int, "Units of the character encoder (char_features).", _T),
     ConfigKey(

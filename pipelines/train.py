@@ -64,7 +64,8 @@ from keras_seq.pipelines.resume import (
 )
 from keras_seq.pipelines.tasks import pipeline_for
 from keras_seq.pipelines.tokenize import TokenizerSpec
-from keras_seq.pipelines.vocab import TextEncoder, load_word_vectors
+from keras_seq.pipelines.vocab import TextEncoder
+from keras_seq.pipelines.word_vectors import align_vectors
 from keras_seq.tasks import get_task
 
 logger = logging.getLogger(__name__)
@@ -358,8 +359,10 @@ def _train(
     where.check_same("the vocabulary and label files", files_digest(out.path, contract))
     matrix = None
     if m["vectors"]:
-        matrix, coverage = load_word_vectors(m["vectors"], encoder.vocab, m["embed_dim"], seed=train["seed"])
-        logger.info("pretrained vectors cover %.1f%% of the vocabulary", 100 * coverage)
+        matrix, coverage = align_vectors(
+            m["vectors"], encoder.vocab, m["embed_dim"], seed=train["seed"], fit=m["vectors_fit"]
+        )
+        logger.info("pretrained vectors: %s", coverage)
     label_vocab = fit.label_vocab
     compiled_metrics = task.metrics() or []
     if train["data_service"]:

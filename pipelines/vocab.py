@@ -95,34 +95,10 @@ class TextEncoder(tf.Module):
 def load_word_vectors(
     path: str | Path, vocab: Vocabulary, dim: int | None = None, seed: int = 0
 ) -> tuple[np.ndarray, float]:
-    """Embedding matrix aligned with `vocab` from a text vector file
-    (``word v1 v2 ...`` per line, as GloVe / word2vec text; a word2vec
-    ``count dim`` header line is skipped). Rows of words not in the file are
-    drawn from N(0, 0.1); the padding row is zero. Returns (matrix, coverage)."""
-    path = Path(path)
-    matrix = None
-    found = 0
-    with open(path, encoding="utf-8", errors="strict") as f:
-        for n, line in enumerate(f, 1):
-            parts = line.rstrip("\n").rstrip(" ").split(" ")
-            if n == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
-                continue
-            if len(parts) < 2:
-                raise ValueError(f"{path}:{n}: expected 'word v1 v2 ...'")
-            if matrix is None:
-                dim = dim or len(parts) - 1
-                rng = np.random.default_rng(seed)
-                matrix = rng.normal(0.0, 0.1, size=(len(vocab), dim)).astype("float32")
-            if len(parts) - 1 != dim:
-                raise ValueError(f"{path}:{n}: expected {dim} values, found {len(parts) - 1}")
-            i = vocab.index.get(parts[0])
-            if i is not None and i > UNK_ID:
-                try:
-                    matrix[i] = np.asarray(parts[1:], dtype="float32")
-                except ValueError:
-                    raise ValueError(f"{path}:{n}: a vector value is not a number") from None
-                found += 1
-    if matrix is None:
-        raise ValueError(f"{path}: the vector file is empty")
-    matrix[PAD_ID] = 0.0
-    return matrix, found / max(1, len(vocab) - 2)
+    """Embedding matrix aligned with `vocab` from a vector file (GloVe / word2vec text or binary,
+    fastText .vec; `keras_seq.pipelines.word_vectors.align_vectors`), and the fraction of the
+    vocabulary it covers. Rows of words not in the file are drawn from N(0, 0.1); the padding row is zero."""
+    from keras_seq.pipelines.word_vectors import align_vectors
+
+    matrix, coverage = align_vectors(path, vocab, dim, seed)
+    return matrix, coverage.fraction
