@@ -39,16 +39,14 @@ def version_policy(spec: str):
     """``latest:N`` | ``all`` | ``specific:1,2`` -> a ModelVersionPolicy message."""
     from tensorflow_serving.config import file_system_storage_path_source_pb2 as fs
 
+    chosen = VersionPolicy.parse(spec)  # the one parser `keras-seq serve` uses too
     policy = fs.FileSystemStoragePathSourceConfig.ServableVersionPolicy()
-    kind, _, value = spec.partition(":")
-    if kind == "latest" and value.isdigit() and int(value) > 0:
-        policy.latest.num_versions = int(value)
-    elif kind == "all" and not value:
+    if chosen.kind == "latest":
+        policy.latest.num_versions = chosen.count
+    elif chosen.kind == "all":
         policy.all.SetInParent()
-    elif kind == "specific" and value and all(v.strip().isdigit() for v in value.split(",")):
-        policy.specific.versions.extend(int(v) for v in value.split(","))
     else:
-        raise ValueError(f"version policy must be latest:N, all or specific:1,2,...; received {spec!r}")
+        policy.specific.versions.extend(chosen.versions)
     return policy
 
 

@@ -120,9 +120,7 @@ def export_trained(
         target = version_target(model_dir, version, overwrite)
         staged_onnx, staged = _staging(layout.onnx_dir), _staging(target)
         try:
-            summary = _stage(
-                run, layout, name, staged, staged_onnx, max_len, generate_length, warmup_texts, verify, int8
-            )
+            summary = _stage(run, name, staged, staged_onnx, max_len, generate_length, warmup_texts, verify, int8)
             summary.update(version=int(target.name), savedmodel=str(target.relative_to(out)))
             _install(run, layout, summary, staged, target, staged_onnx, overwrite)
         except Exception as error:
@@ -141,7 +139,6 @@ def export_trained(
 
 def _stage(
     run: TrainedRun,
-    layout: ExportDirectory,
     name: str,
     staged: Path,
     staged_onnx: Path,

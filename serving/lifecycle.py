@@ -67,6 +67,8 @@ class TFServingRoutes:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        # Only the routes below name a version to `TextModel`: a client's own headers of those names go.
+        scope = {**scope, "headers": [h for h in scope["headers"] if h[0] not in (VERSION_HEADER, LABEL_HEADER)]}
         path = scope["path"]
         if self.drain.draining and scope["method"] == "GET" and _READINESS.match(path):
             return await _send_json(send, 503, {"error": "the server is shutting down"})

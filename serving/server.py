@@ -233,8 +233,11 @@ def serve(
     manager.start()
     for model in manager.models.values():
         if not model.ready:
+            manager.stop()
+            reasons = [s["status"]["error_message"] for s in model.status() if s["status"]["error_message"]]
             raise ValueError(
-                f"model {model.name!r}: no version of {model.entry.base_path} could be loaded (see the log)"
+                f"model {model.name!r}: no version of {model.entry.base_path} could be loaded"
+                + (f" ({reasons[0]})" if reasons else " (no numbered version folder with an onnx/ half)")
             )
     drain = Drain()
     _configure_uvicorn(
@@ -246,7 +249,7 @@ def serve(
         lambda base: draining_server_class(base, drain, drain_grace),
     )
     quiet_client_errors()
-    models = [TextModel(versions_, max_texts) for versions_ in manager.models.values()]
+    models = [TextModel(model_versions, max_texts) for model_versions in manager.models.values()]
     for model in models:
         model.load()
     try:

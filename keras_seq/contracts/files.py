@@ -123,7 +123,10 @@ def replace_atomically(path: Path, write) -> Path:
     temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")
     try:
         write(temporary)
-        fsync_tree(temporary) if temporary.is_dir() else fsync_path(temporary)
+        if temporary.is_dir():  # Keras writes some formats as folders
+            fsync_tree(temporary)
+        else:
+            fsync_path(temporary)
         os.replace(temporary, path)
         fsync_path(path.parent)
     except Exception as error:

@@ -45,8 +45,9 @@ def _binary() -> bytes:
         ("word2vec.txt", _text(header=True)),
         ("fasttext.vec", _text(header=True)),
         ("word2vec.bin", _binary()),
-        ("glove.txt.gz", gzip.compress(_text(header=False).encode())),
+        ("glove.txt.gz", gzip.compress(_text(header=False).encode(), mtime=0)),
     ],
+    ids=["glove", "word2vec text", "fasttext vec", "word2vec binary", "glove gzipped"],
 )
 def test_every_format_gives_the_same_matrix_and_coverage(tmp_path, name, content):
     path = tmp_path / name
@@ -106,6 +107,7 @@ def test_a_different_size_is_refused_or_reduced_by_pca(tmp_path):
         (FASTTEXT_BIN_MAGIC.to_bytes(4, "little") + b"\0" * 60, r"a fastText \.bin model, not a vector file"),
         (b"5 3\ngood " + np.zeros(3, "<f4").tobytes() + b"\nbad \x00\x00", r"entry 2 of 5 is cut short"),
     ],
+    ids=["too few values", "not a number", "not UTF-8", "empty", "fastText model", "truncated binary"],
 )
 def test_bad_vector_files_are_named_with_their_line(tmp_path, content, message):
     path = tmp_path / "v.txt"

@@ -348,3 +348,16 @@ def test_an_export_from_before_version_folders_is_served_as_one_version(exported
     model.poll()
     with model.serving() as (version, predictor):
         assert version == 1 and predictor.predict(TEXTS) == OnnxPredictor(exported).predict(TEXTS)
+
+
+def test_serving_a_damaged_export_fails_in_one_line_naming_the_file(exported, tmp_path):
+    from keras_seq.serving.server import serve
+    from tests.helpers import fresh_copy
+
+    damaged = fresh_copy(exported, tmp_path / "damaged")
+    vocab = next(damaged.glob("savedmodel/reviews/*/onnx/vocab.txt"))
+    vocab.write_text("changed\n", encoding="utf-8")
+    with pytest.raises(
+        ValueError, match=r"no version of .* could be loaded \(ContractError: .*vocab\.txt: does not match"
+    ):
+        serve(damaged, port=free_port(), poll_seconds=0)
