@@ -1,5 +1,4 @@
-# Two commands: `make demo` and `make test`. Both create .venv and install what they need (without
-# byte-compiling all 16,000 files of the dependencies up front: Python compiles what it imports, when it does).
+# Two commands: `make demo` and `make test`. Both create .venv and install what they need.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -10,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --no-compile -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
