@@ -25,7 +25,7 @@ from typing import Any
 
 from keras_seq.contracts.export_dir import EXPORT_FILE, ONNX_DIR, ONNX_INFO_FILE, SAVEDMODEL_DIR, ExportDirectory
 from keras_seq.contracts.files import read_json_object
-from keras_seq.serving.model_config import ModelEntry, VersionPolicy
+from keras_seq.serving.model_config import ModelEntry, VersionPolicy, read_model_config
 
 logger = logging.getLogger(__name__)
 WARMUP_TEXT = "warm up"
@@ -208,10 +208,10 @@ class ModelVersions:
         logger.info("model %s: version %d available", self.name, number)
         return True
 
-    def _unload(self, number: int, timeout: float | None = None) -> None:
+    def _unload(self, number: int) -> None:
         version = self._versions[number]
         with version.idle:  # new requests no longer reach it (not AVAILABLE); wait for those that did
-            version.idle.wait_for(lambda: version.in_flight == 0, timeout)
+            version.idle.wait_for(lambda: version.in_flight == 0)
         with self._lock:
             self._versions[number] = Version(number, "END", stamp=version.stamp)
         logger.info("model %s: version %d unloaded", self.name, number)
@@ -235,8 +235,6 @@ class VersionManager:
 
     def poll_once(self) -> None:
         if self.config_file is not None:
-            from keras_seq.serving.model_config import read_model_config
-
             try:
                 for entry in read_model_config(self.config_file):
                     if entry.name in self.models:
