@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast test-durations lint docs docs-serve bench install clean
+.PHONY: demo test test-fast test-durations lint docs docs-serve bench install js-install clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,6 +13,17 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The JavaScript package (js/): its npm dependencies from the lockfile. onnxruntime-node's install
+# script fetches optional GPU binaries from outside the npm registry; the CPU binaries are in the
+# package itself, so the scripts are skipped.
+JS_STAMP := js/node_modules/.installed
+
+$(JS_STAMP): js/package.json js/package-lock.json
+	cd js && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(JS_STAMP)
+
+js-install: $(JS_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/keras-seq demo
@@ -32,10 +43,10 @@ docs-serve: $(STAMP)
 # Lint and the docs first (a minute), then two workers, one test file each at a time (module fixtures train
 # once), the longest files first by their measured times (tests/durations.json, written by
 # `make test-durations`), so neither worker is left with a long tail.
-test: lint docs
+test: lint docs $(JS_STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
-test-durations: $(STAMP)
+test-durations: $(STAMP) $(JS_STAMP)
 	KERAS_SEQ_STORE_DURATIONS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
@@ -43,11 +54,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(JS_STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_layers
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info js/node_modules

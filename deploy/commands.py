@@ -56,6 +56,14 @@ def _cmd_kit(args: argparse.Namespace) -> int:
     for target, urls in kit["urls"].items():
         for name, url in urls.items():
             print(f"{target}: {name} -> {url}")
+    if args.demo_page:
+        from pathlib import Path
+
+        from keras_seq.serving.demo_page import write_demo_site
+
+        for export_dir in args.export_dirs:
+            site = write_demo_site(export_dir, Path(args.out) / "demo" / Path(export_dir).resolve().name)
+            print(f"demo page: {site}/index.html (host the folder as static files)")
     return 0
 
 
@@ -115,6 +123,11 @@ def add_commands(sub) -> None:
         help="the keras-seq wheel the container installs (default: built from this source tree)",
     )
     kit.add_argument("--namespace", default=None, help="Kubernetes namespace of the InferenceServices / the job")
+    kit.add_argument(
+        "--demo-page",
+        action="store_true",
+        help="also OUT/demo/EXPORT/: the JavaScript demo page with the model, a static site (needs js/ installed)",
+    )
     train = kit.add_argument_group("training job (--train)")
     train.add_argument(
         "--train",

@@ -144,6 +144,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         poll_seconds=args.poll_seconds,
         drain_grace=args.drain_grace,
         drain_seconds=args.drain_seconds,
+        demo_page=args.demo_page,
     )
     return 0
 
@@ -223,6 +224,11 @@ def add_commands(sub) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="the interface to listen on")
     serve.add_argument("--name", default=None, help="model name in the URL (default: the export's name)")
     serve.add_argument("--int8", action="store_true", help="answer from the export's int8 ONNX graphs")
+    serve.add_argument(
+        "--demo-page",
+        action="store_true",
+        help="also serve the JavaScript demo page at / (answers in the browser; needs js/ with make js-install)",
+    )
     serve.add_argument("--max-texts", type=positive(int), default=256, help="most texts per request (V1 and V2)")
     serve.add_argument(
         "--max-body-bytes", type=positive(int), default=4 * 1024 * 1024, help="larger request bodies get 413"

@@ -24,6 +24,7 @@ from pathlib import Path
 import kserve
 from kserve.errors import InvalidInput, ModelNotFound
 
+from keras_seq.serving.demo_page import DemoPage, demo_files
 from keras_seq.serving.guard import (
     BODY_TIMEOUT,
     HEAD_TIMEOUT,
@@ -217,12 +218,15 @@ def serve(
     poll_seconds: float = 1.0,
     drain_grace: float = DRAIN_GRACE,
     drain_seconds: float = DRAIN_SECONDS,
+    demo_page: bool = False,
 ) -> None:
     """Serves exports (or base paths of numbered versions; or the models of TF Serving's
     `model_config_file`) from ONNX Runtime until SIGTERM: V1 with TF Serving's version routes,
     V2, health, metrics. `versions`: the version policy (``latest:N``, ``all``, ``specific:1,2``);
     `labels`: {label: version}; `poll_seconds`: how often base paths are looked at again (0: never);
-    `int8`: the exports' int8 graphs. SIGTERM drains (`keras_seq.serving.lifecycle`)."""
+    `int8`: the exports' int8 graphs; `demo_page`: also the JavaScript demo page at ``/``
+    (`keras_seq.serving.demo_page`). SIGTERM drains (`keras_seq.serving.lifecycle`)."""
+    page_files = demo_files() if demo_page else None  # a missing js/ folder fails before anything loads
     entries = _entries(export_dirs, name, model_config_file, versions, labels or {})
     manager = VersionManager(
         entries,
@@ -245,7 +249,7 @@ def serve(
         max_body_bytes,
         body_timeout,
         head_timeout,
-        lambda app: TFServingRoutes(app, manager, drain),
+        lambda app: _with_demo_page(TFServingRoutes(app, manager, drain), manager, page_files),
         lambda base: draining_server_class(base, drain, drain_grace),
     )
     quiet_client_errors()
@@ -256,6 +260,23 @@ def serve(
         kserve.ModelServer(http_port=port, enable_grpc=False, workers=1, grace_period=drain_seconds).start(models)
     finally:
         manager.stop()
+
+
+def _with_demo_page(app, manager: VersionManager, files: dict | None):
+    if files is None:
+        return app
+
+    def onnx_dir(name: str, version: int | None):
+        model = manager.models.get(name)
+        if model is None:
+            return None
+        try:
+            with model.serving(version=version) as (number, predictor):
+                return number, predictor.directory
+        except VersionNotFound:
+            return None
+
+    return DemoPage(app, files, next(iter(manager.models)), onnx_dir)
 
 
 def _entries(export_dirs, name, model_config_file, versions: str, labels: dict) -> list[ModelEntry]:

@@ -39,6 +39,7 @@ def demo_dir(tmp_path_factory) -> Path:
     """A folder holding the run `make demo` leaves: demo-out/run (the recipes export it themselves)."""
     root = tmp_path_factory.mktemp("readme")
     train_demo(root / "demo-out")
+    (root / "js").symlink_to(REPO / "js")  # the checkout's JavaScript package, as beside demo-out/
     return root
 
 
