@@ -22,6 +22,7 @@ from keras_seq.pipelines.readers import open_corpus  # noqa: E402
 from keras_seq.pipelines.synthetic import DEMO_SENTENCES, write_corpus  # noqa: E402
 from keras_seq.pipelines.train import train_run  # noqa: E402
 from tests.helpers import cli_in_process  # noqa: E402
+from tests.js.conformance import assert_javascript_agrees  # noqa: E402
 
 pytestmark = pytest.mark.slow
 SMALL = ["model.units=16", "model.embed_dim=16", "model.depth=1", "train.epochs=1", "train.max_minutes=5"]
@@ -113,6 +114,11 @@ def test_export_verifies_and_all_runtimes_agree(runs, tmp_path, task):
         assert result[pair]["max_abs_diff"] <= tolerance, (pair, result[pair])
     if task == "lm":  # the same export generates the same text in both runtimes (one export, not two)
         _lm_export_generates_the_same_text_in_both_runtimes(tmp_path / "export", length=20)
+    # ... and the JavaScript runtime answers as the Python one (CoNLL token lists too; LM continuations)
+    token_lists = [text.split(" ") for text in texts] if task == "crf" else None
+    assert_javascript_agrees(
+        tmp_path / "export", list(texts), tmp_path, token_lists=token_lists, generate=20 if task == "lm" else None
+    )
 
 
 def test_cli_export_versions_and_predict_jsonl(runs, tmp_path):

@@ -25,6 +25,7 @@ from keras_seq.pipelines.train import train_run  # noqa: E402
 from keras_seq.serving.client import RestClient  # noqa: E402
 from keras_seq.serving.predictor import OnnxPredictor  # noqa: E402
 from tests.helpers import REPO, cli_in_process, run_cli, served  # noqa: E402
+from tests.js.conformance import assert_javascript_agrees  # noqa: E402
 
 pytestmark = pytest.mark.slow
 WORDS = 5000  # dictionary lines of the slice (about 4,500 training words)
@@ -99,7 +100,7 @@ def test_generate_prints_phones_and_plots_the_alignment(g2p, tmp_path):
     assert code == 2 and "empty after tokenization" in err and "Traceback" not in err
 
 
-def test_export_has_both_graphs_and_all_runtimes_agree_on_every_test_word(g2p):
+def test_export_has_both_graphs_and_all_runtimes_agree_on_every_test_word(g2p, tmp_path):
     root, _, words = g2p
     summary = json.loads((root / "export" / "export.json").read_text())
     assert summary["verification"]["onnx"]["max_abs_diff"] <= 1e-4
@@ -113,9 +114,10 @@ def test_export_has_both_graphs_and_all_runtimes_agree_on_every_test_word(g2p):
     for pair in ("savedmodel_vs_keras", "onnx_vs_keras", "onnx_vs_savedmodel"):
         assert result[pair]["mismatched"] == 0, (pair, result[pair])
         assert result[pair]["max_abs_diff"] <= 1e-4, (pair, result[pair])
+    assert_javascript_agrees(root / "export", words, tmp_path)  # the beam search in JavaScript
 
 
-def test_an_export_that_merges_stress_agrees_in_every_runtime(g2p):
+def test_an_export_that_merges_stress_agrees_in_every_runtime(g2p, tmp_path):
     """decode.merge_stress in a run's config.toml: the SavedModel's in-graph search, the NumPy
     search beside ONNX Runtime and the Keras search merge the stress variants alike."""
     import shutil
@@ -125,7 +127,8 @@ def test_an_export_that_merges_stress_agrees_in_every_runtime(g2p):
     config = root / "run-merged" / "config.toml"
     assert config.read_text().count("merge_stress = false") == 1
     config.write_text(config.read_text().replace("merge_stress = false", "merge_stress = true"))
-    export_run(root / "run-merged", root / "export-merged", name="g2p", max_len=64)
+    # unverified: the parity below runs the SavedModel's search in a fresh process anyway
+    export_run(root / "run-merged", root / "export-merged", name="g2p", max_len=64, verify=False)
     texts = words + adversarial_texts(64)
     result = parity(root / "run-merged", root / "export-merged", texts)
     for pair in ("savedmodel_vs_keras", "onnx_vs_keras", "onnx_vs_savedmodel"):
@@ -134,6 +137,7 @@ def test_an_export_that_merges_stress_agrees_in_every_runtime(g2p):
     merged = OnnxPredictor(root / "export-merged").predict(words)
     plain = OnnxPredictor(root / "export").predict(words)
     assert any(a["output"] != b["output"] for a, b in zip(merged, plain))  # the setting reached the export
+    assert_javascript_agrees(root / "export-merged", words, tmp_path)  # class merging in JavaScript
 
 
 def test_server_and_client_answer_as_the_onnx_predictor(g2p):
