@@ -11,7 +11,10 @@ its own:
    session (the closest Python analogue of TF Serving's C++ loader), running
    the same signatures by their tensor names;
 3. the warmup records in ``assets.extra``, replayed through that session as
-   TF Serving does at load time.
+   TF Serving does at load time;
+4. with FEEDS.npz: ``saved_model_cli show --all`` and ``run`` of ``serving_default`` -- the
+   command's own functions, called as its command line calls them, here rather than in two more
+   processes that would import TensorFlow again.
 
 Writes the answers to OUT.npz and a summary (signature tensor names, warmup
 count, imported modules) to OUT.json.
@@ -80,10 +83,41 @@ def main(directory, inputs_path, out_path, chunk=None):
             for key, value in session.run(fetches, feed).items():
                 answers[f"tf1/{name}/{key}"] = value
         summary["warmup_requests"] = _replay_warmup(session, meta, directory)
+    if inputs_path.endswith(".npz") and "serving_default" in feeds:
+        summary["saved_model_cli_show"] = _saved_model_cli(directory, feeds["serving_default"], out_path, answers)
     np.savez(out_path, **answers)
     summary["imported"] = sorted(m for m in BLOCKED if sys.modules.get(m) is not None)
     with open(out_path[: -len(".npz")] + ".json", "w", encoding="utf-8") as f:
         json.dump(summary, f)
+
+
+def _saved_model_cli(directory, feed, out_path, answers):
+    """saved_model_cli's ``show --all`` (its printout, returned) and ``run`` (answers "cli/serving_default/KEY"),
+    fed from .npy files as its --inputs option is."""
+    import contextlib
+    import io
+    import os
+
+    from tensorflow.python.tools import saved_model_cli
+
+    folder = out_path[: -len(".npz")] + "-cli"
+    os.makedirs(folder, exist_ok=True)
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown):
+        saved_model_cli._show_all(directory)
+    arguments = []
+    for name, value in feed.items():
+        np.save(os.path.join(folder, f"input-{name}.npy"), value, allow_pickle=True)
+        arguments.append(f"{name}={os.path.join(folder, f'input-{name}.npy')}")
+    inputs = saved_model_cli.load_inputs_from_input_arg_string(";".join(arguments), "", "")
+    with contextlib.redirect_stdout(io.StringIO()):
+        saved_model_cli.run_saved_model_with_feed_dict(directory, "serve", "serving_default", inputs, folder, True)
+    for name in os.listdir(folder):
+        if name.endswith(".npy") and not name.startswith("input-"):
+            answers[f"cli/serving_default/{name[: -len('.npy')]}"] = np.load(
+                os.path.join(folder, name), allow_pickle=True
+            )
+    return shown.getvalue()
 
 
 def _replay_warmup(session, meta, directory):

@@ -24,7 +24,7 @@ from keras_seq.pipelines.readers.pairs import cmudict_file  # noqa: E402
 from keras_seq.pipelines.train import train_run  # noqa: E402
 from keras_seq.serving.client import RestClient  # noqa: E402
 from keras_seq.serving.predictor import OnnxPredictor  # noqa: E402
-from tests.helpers import REPO, cli_in_process, run_cli, served  # noqa: E402
+from tests.helpers import REPO, cli_in_process, served  # noqa: E402
 from tests.js.conformance import assert_javascript_agrees  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -89,12 +89,12 @@ def test_training_reports_wer_and_per_and_learns(g2p):
 
 def test_generate_prints_phones_and_plots_the_alignment(g2p, tmp_path):
     root, _, _ = g2p
-    result = run_cli(
+    code, out, err = cli_in_process(
         "generate", str(root / "run"), "--text", "testing", "--beam", "2", "--plot", str(tmp_path / "align.png")
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    phones = result.stdout.split()
-    assert phones and all(p.isupper() for p in phones) and "alignment saved" in result.stderr
+    assert code == 0, err[-2000:]
+    phones = out.split()
+    assert phones and all(p.isupper() for p in phones) and "alignment saved" in err
     assert (tmp_path / "align.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     code, _, err = cli_in_process("generate", str(root / "run"), "--text", "")
     assert code == 2 and "empty after tokenization" in err and "Traceback" not in err
