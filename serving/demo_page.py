@@ -83,6 +83,29 @@ def write_demo_site(export_dir: str | Path, out: str | Path, package: Path | Non
     return out
 
 
+def serve_static(folder: str | Path, port: int = 0, host: str = "127.0.0.1"):
+    """`folder` (the site `write_demo_site` wrote) on a static file server in a background thread,
+    as any static host serves it: returns the started ``ThreadingHTTPServer`` (its
+    ``server_address`` has the port; ``shutdown()`` stops it)."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(SimpleHTTPRequestHandler):
+        extensions_map = {
+            **SimpleHTTPRequestHandler.extensions_map,
+            ".mjs": "text/javascript",
+            ".wasm": "application/wasm",
+        }
+
+        def log_message(self, format, *args):  # noqa: A002 - the base class' name
+            pass
+
+    server = ThreadingHTTPServer((host, port), functools.partial(Handler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, name="keras-seq-static", daemon=True).start()
+    return server
+
+
 async def _send_file(send, path: Path, head: bool = False) -> None:
     body = path.read_bytes()
     headers = [

@@ -139,24 +139,9 @@ def _in_browser(url: str, texts: list[str], screenshot: Path) -> dict:
 
 @contextlib.contextmanager
 def _static_site(folder: Path):
-    """`folder` on a loopback static file server (what any static host does)."""
-    import functools
-    import threading
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+    from keras_seq.serving.demo_page import serve_static
 
-    class Quiet(SimpleHTTPRequestHandler):
-        extensions_map = {
-            **SimpleHTTPRequestHandler.extensions_map,
-            ".mjs": "text/javascript",
-            ".wasm": "application/wasm",
-        }
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = serve_static(folder)
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
