@@ -25,6 +25,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         generate_length=args.generate_length,
         verify=not args.no_verify,
         int8=args.int8,
+        text_in=args.text_in,
     )
     report = summary["verification"] or {}
     print(
@@ -82,5 +83,11 @@ def add_commands(sub) -> None:
         action="store_true",
         help="also int8 ONNX graphs (ONNX Runtime's dynamic "
         "quantization of MatMul, Gather and LSTM; GRU / RNN stay float): predict / serve --int8",
+    )
+    export.add_argument(
+        "--text-in",
+        action="store_true",
+        help="also onnx/model_text.onnx: the tokenizer inside the graph, raw strings in (onnxruntime-extensions; "
+        "word-level classifiers and softmax taggers)",
     )
     export.set_defaults(func=_cmd_export)

@@ -105,11 +105,20 @@ def export_trained(
     warmup_texts: list[str] | None = None,
     verify: bool = True,
     int8: bool = False,
+    text_in: bool = False,
 ) -> dict:
     """Both artifacts of a trained model, verified, then installed atomically; returns the summary.
     `int8`: also int8 ONNX graphs (`keras_seq.export.onnx.quantize`), their agreement with the float
-    answers measured (not required) on the check texts."""
+    answers measured (not required) on the check texts. `text_in`: also ``onnx/model_text.onnx``, the
+    tokenizer inside the graph (`keras_seq.export.onnx.text_graph`; needs onnxruntime-extensions),
+    checked against the twin's answers on the check texts."""
     check_padding_invariance(run)
+    if text_in:  # refused before anything is written
+        from keras_seq.export.onnx.text_graph import text_graph_supported
+
+        why = text_graph_supported(run.spec, run.task.name, run.kind)
+        if why:
+            raise ValueError(f"--text-in (text_in=True): this model cannot have a text-in graph: {why}")
     out = Path(out)
     layout = ExportDirectory(out)
     if not _NAME.match(name):
@@ -120,7 +129,9 @@ def export_trained(
         target = version_target(model_dir, version, overwrite)
         staged_onnx, staged = _staging(layout.onnx_dir), _staging(target)
         try:
-            summary = _stage(run, name, staged, staged_onnx, max_len, generate_length, warmup_texts, verify, int8)
+            summary = _stage(
+                run, name, staged, staged_onnx, max_len, generate_length, warmup_texts, verify, int8, text_in
+            )
             summary.update(version=int(target.name), savedmodel=str(target.relative_to(out)))
             _install(run, layout, summary, staged, target, staged_onnx, overwrite)
         except Exception as error:
@@ -147,6 +158,7 @@ def _stage(
     warmup_texts: list[str] | None,
     verify: bool,
     int8: bool,
+    text_in: bool = False,
 ) -> dict:
     """Writes and verifies both artifacts in their staging folders; returns the summary."""
     from keras_seq.export.onnx.task_graphs import write_onnx_dir
@@ -162,10 +174,14 @@ def _stage(
     )
     write_signature_def(staged, staged_onnx)
     logger.info("writing the ONNX model ...")
-    onnx_info = write_onnx_dir(run, staged_onnx, generate_length, int8=int8)
+    onnx_info = write_onnx_dir(run, staged_onnx, generate_length, int8=int8, text_in=text_in)
     if verify:
         logger.info("checking ONNX Runtime against the SavedModel's answers ...")
         report["onnx"] = verify_onnx(staged_onnx, texts, reference)
+        if text_in:
+            from keras_seq.export.checks.text_graph import verify_text_graph
+
+            report["onnx_text"] = verify_text_graph(staged_onnx, texts)
         if int8:
             report["onnx_int8"] = {**onnx_info["int8"], **int8_agreement(staged_onnx, texts)}
     # The version folder carries its ONNX half too: TF Serving and `keras-seq serve` poll the same

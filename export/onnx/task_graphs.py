@@ -31,9 +31,12 @@ def task_model_to_onnx(model, task: str | Task, metadata: dict[str, str] | None 
     )
 
 
-def write_onnx_dir(run: TrainedRun, directory: Path, generate_length: int, int8: bool = False) -> dict:
+def write_onnx_dir(
+    run: TrainedRun, directory: Path, generate_length: int, int8: bool = False, text_in: bool = False
+) -> dict:
     """`directory` already holds the tokenizer files (`export.runs.stage_tokenizer`). With `int8`,
-    each graph also gets its dynamically quantized twin (`keras_seq.export.onnx.quantize`)."""
+    each graph also gets its dynamically quantized twin (`keras_seq.export.onnx.quantize`); with
+    `text_in`, the text-in graph (`keras_seq.export.onnx.text_graph`)."""
     tokenizer = TokenizerSpec.load(directory)
     metadata = {
         "keras_seq.task": run.task.name,
@@ -69,6 +72,10 @@ def write_onnx_dir(run: TrainedRun, directory: Path, generate_length: int, int8:
             "start": run.crf.start_scores.numpy().tolist(),
             "end": run.crf.end_scores.numpy().tolist(),
         }
+    if text_in:
+        from keras_seq.export.onnx.text_graph import write_text_graph
+
+        info["text_graph"] = write_text_graph(directory, run.task.name, run.kind, output)
     if int8:
         from keras_seq.export.onnx.quantize import quantize_graphs
 

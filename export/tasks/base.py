@@ -28,6 +28,16 @@ class TaskExport(TaskPart):
         """What the ONNX-side answers need beyond the graphs, for ``onnx/model.json``."""
         return {}
 
+    def text_graph_decodes(self, kind: str) -> bool:
+        """Whether the answer can be computed inside the text-in graph (`keras_seq.export.onnx.text_graph`)."""
+        return False
+
+    def text_graph_fields(self, graph, output: str, labels: list[str], tokenized: dict) -> dict:
+        """The answer's fields as tensors of the text-in graph: {field: tensor name}, built with
+        `graph` (its ``op``/``labels_of`` helpers) from the model's `output` tensor and the
+        tokenizer's `tokenized` tensors (``tokens``, ``lengths``)."""
+        raise NotImplementedError
+
     def onnx_models(self, model, metadata: dict) -> dict:
         """ONNX file name -> graph, for ``EXPORT_DIR/onnx/`` (one graph unless the task needs more)."""
         from keras_seq.contracts.export_dir import ONNX_MODEL_FILE

@@ -28,3 +28,9 @@ class ClassifyExport(TaskExport):
         import tensorflow as tf
 
         return [answers.classify_answer(p.tolist(), run.labels) for p in predict(tf.cast(ids, tf.int32)).numpy()]
+
+    def text_graph_decodes(self, kind):
+        return True
+
+    def text_graph_fields(self, graph, output, labels, tokenized):
+        return {"label": graph.labels_of(graph.op("ArgMax", [output], axis=-1, keepdims=0), labels)}

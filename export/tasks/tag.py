@@ -46,3 +46,10 @@ class TagExport(TaskExport):
             answers.tag_answer([t.decode("utf-8") for t in row_tokens], row_tags, run.labels)
             for row_tokens, row_tags in zip(tokens.to_list(), tag_ids)
         ]
+
+    def text_graph_decodes(self, kind):
+        return kind != "crf"  # Viterbi runs beside the graph
+
+    def text_graph_fields(self, graph, output, labels, tokenized):
+        tags = graph.labels_of(graph.op("ArgMax", [output], axis=-1, keepdims=0), labels)
+        return {"tokens": tokenized["tokens"], "tags": tags, "lengths": tokenized["lengths"]}
