@@ -1,52 +1,37 @@
 """The text-in graph (`keras_seq.export.onnx.text_graph`) against the tokenizer's twin and
-`OnnxPredictor`: the same ids, and the same answers (labels, tokens and tags exactly)."""
+`OnnxPredictor`: the same ids, and the same answers (labels, tokens and tags exactly), checked in a
+fresh process without TensorFlow (`text_graph_check.py`)."""
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
-import numpy as np
+from keras_seq.export.checks.processes import run_child, scratch_dir
+from keras_seq.export.checks.verify import VerificationError, _quiet_env
 
-from keras_seq.export.checks.verify import VerificationError
-
-
-def text_graph_answers(session, texts: list[str]) -> list[dict]:
-    """The text-in graph's ids and answer fields per text, from one run on `texts`."""
-    names = [o.name for o in session.get_outputs()]
-    out = dict(zip(names, session.run(None, {"text": np.array(texts, dtype=object)})))
-    rows = []
-    for i in range(len(texts)):
-        row = {"ids": out["ids"][i]}
-        if "label" in out:
-            row["label"] = str(out["label"][i])
-        if "tags" in out:
-            n = int(out["lengths"][i])
-            row.update(tokens=[str(t) for t in out["tokens"][i][:n]], tags=[str(t) for t in out["tags"][i][:n]])
-        rows.append(row)
-    return rows
+TEXT_GRAPH_CHECK = Path(__file__).with_name("text_graph_check.py")
 
 
-def compare_text_graph(onnx_dir: str | Path, texts: list, chunk: int = 16) -> dict:
+def compare_text_graph(onnx_dir: str | Path, texts: list, timeout: int = 900) -> dict:
     """{"texts", "skipped", "mismatched", "first"}: texts a binding cannot send are skipped: not valid
     UTF-8 (the bindings refuse them; rule 1 is the caller's there), or holding U+0000 (ONNX Runtime's
     string tensors end a text there)."""
-    from keras_seq.export.onnx.text_graph import text_graph_session
-    from keras_seq.serving.predictor import OnnxPredictor
-
-    predictor = OnnxPredictor(onnx_dir)
-    session = text_graph_session(predictor.directory)
     usable = [t for t in texts if isinstance(t, str) and _sendable(t)]
-    mismatched, first = 0, None
-    for start in range(0, len(usable), chunk):
-        batch = usable[start : start + chunk]
-        for text, got, want in zip(batch, text_graph_answers(session, batch), predictor.predict(batch)):
-            ids = predictor.tokenizer.encode(text)
-            same = got["ids"][: len(ids)].tolist() == ids and not got["ids"][len(ids) :].any()
-            same = same and all(got[k] == want[k] for k in ("label", "tokens", "tags") if k in got)
-            if not same:
-                mismatched += 1
-                first = first or text[:200]
-    return {"texts": len(usable), "skipped": len(texts) - len(usable), "mismatched": mismatched, "first": first}
+    with scratch_dir("keras-seq-text-graph") as tmp:
+        (tmp / "texts.json").write_text(json.dumps(usable), encoding="utf-8")
+        result = run_child(
+            [sys.executable, str(TEXT_GRAPH_CHECK), str(onnx_dir), str(tmp / "texts.json"), str(tmp / "out.json")],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=_quiet_env(),
+        )
+        if result.returncode != 0:
+            raise VerificationError(f"checking the text-in graph failed: {result.stderr.strip().splitlines()[-1:]}")
+        report = json.loads((tmp / "out.json").read_text(encoding="utf-8"))
+    return {**report, "skipped": len(texts) - len(usable)}
 
 
 def verify_text_graph(onnx_dir: str | Path, texts: list) -> dict:

@@ -32,14 +32,13 @@ import onnx
 from onnx import TensorProto, compose, helper
 
 from keras_seq.contracts import read_labels
-from keras_seq.contracts.export_dir import ONNX_MODEL_FILE
+from keras_seq.contracts.export_dir import ONNX_MODEL_FILE, TEXT_GRAPH_FILE
 from keras_seq.contracts.tokenizer import BR_PATTERN, PAD, PAD_ID, PUNCT_PATTERN, SPACE_PATTERN, UNK_ID, TokenizerSpec
 from keras_seq.contracts.vocab import Vocabulary
 from keras_seq.export.onnx.graph import OPSET
 from keras_seq.export.tasks import export_for
 from keras_seq.tasks import get_task
 
-TEXT_GRAPH_FILE = "model_text.onnx"
 CONTRIB = "ai.onnx.contrib"  # onnxruntime-extensions' custom operators
 ML = "ai.onnx.ml"
 TEXT_INPUT = "text"
@@ -221,18 +220,3 @@ def write_text_graph(onnx_dir: str | Path, task: str, kind: str, output: str) ->
         "outputs": [o.name for o in model.graph.output],
         "custom_ops": "onnxruntime-extensions (ai.onnx.contrib)",
     }
-
-
-def text_graph_session(onnx_dir: str | Path):
-    """An ONNX Runtime session of the text-in graph, with onnxruntime-extensions' operators registered."""
-    import onnxruntime as ort
-
-    try:
-        from onnxruntime_extensions import get_library_path
-    except ImportError:
-        raise ImportError(
-            "the text-in graph needs onnxruntime-extensions (pip install onnxruntime-extensions)"
-        ) from None
-    options = ort.SessionOptions()
-    options.register_custom_ops_library(get_library_path())
-    return ort.InferenceSession(str(Path(onnx_dir) / TEXT_GRAPH_FILE), options, providers=["CPUExecutionProvider"])

@@ -5,6 +5,7 @@ EXPORT_DIR/
   savedmodel/NAME/VERSION/    TF Serving layout (vocabularies in assets/, warmup in assets.extra/)
   onnx/model.onnx             native RNN / GRU / LSTM nodes (seq2seq: the encoder)
   onnx/decoder_step.onnx      seq2seq only: one decoder step (`DECODER_STEP_FILE`)
+  onnx/model_text.onnx        with --text-in: raw strings in, the answer out (`TEXT_GRAPH_FILE`)
   onnx/model.json             what the ONNX-side predictor needs beside the graph (`ONNX_INFO_FILE`)
   onnx/tokenizer.json         the tokenizer contract, with the vocabulary and label files it names
   onnx/signature_def.json     the SavedModel's signatures as TF Serving's metadata API gives them
@@ -33,6 +34,7 @@ ONNX_MODEL_FILE = "model.onnx"
 ONNX_INFO_FILE = "model.json"
 SIGNATURE_DEF_FILE = "signature_def.json"  # {"signature_def": {NAME: SignatureDef as JSON}}
 DECODER_STEP_FILE = "decoder_step.onnx"  # seq2seq: one decoder step beside the encoder (model.onnx)
+TEXT_GRAPH_FILE = "model_text.onnx"  # export --text-in: the tokenizer inside the graph (onnxruntime-extensions)
 FORMAT_VERSION = 1
 WARMUP_FILE = "tf_serving_warmup_requests"  # in SAVEDMODEL/VERSION/assets.extra/, as TF Serving reads it
 

@@ -80,6 +80,19 @@ def test_the_text_in_graph_answers_like_the_twin_on_the_test_corpus(exports, tas
     assert report["texts"] >= len(texts) and report["skipped"] == 3
 
 
+def test_where_tensorflow_came_first_the_session_refuses_instead_of_answering_wrongly(exports):
+    """TensorFlow's RE2 takes the place of onnxruntime-extensions' when TensorFlow is loaded first:
+    every regex replace then leaves its input unchanged. The session's canary says so in one line."""
+    from tests.helpers import run_python
+
+    code = (
+        "import sys\nimport tensorflow\nfrom keras_seq.serving.text_graph import text_graph_session\n"
+        "text_graph_session(sys.argv[1])"
+    )
+    result = run_python(code, str(exports["classify"][0]))
+    assert result.returncode != 0 and "TensorFlow was loaded before them" in result.stderr.splitlines()[-1]
+
+
 def test_a_model_whose_answer_needs_decoding_is_refused_before_anything_is_written(tmp_path):
     import keras_seq
     from keras_seq.export import export
