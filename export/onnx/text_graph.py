@@ -67,10 +67,9 @@ class _Builder:
 
     def const(self, value, dtype=None) -> str:
         name = self.name("const")
-        if isinstance(value, (bytes, str)) or (isinstance(value, list) and value and isinstance(value[0], bytes)):
-            items = value if isinstance(value, list) else [value]
-            items = [v.encode("utf-8") if isinstance(v, str) else v for v in items]
-            self.initializers.append(helper.make_tensor(name, TensorProto.STRING, [len(items)], items))
+        if isinstance(value, (bytes, str)):
+            data = value.encode("utf-8") if isinstance(value, str) else value
+            self.initializers.append(helper.make_tensor(name, TensorProto.STRING, [1], [data]))
         else:
             array = np.asarray(value, dtype=dtype or np.int64)
             self.initializers.append(onnx.numpy_helper.from_array(array, name))

@@ -23,7 +23,7 @@ import {
   wordWindow,
 } from "./contracts.js";
 import { KerasSeqError } from "./errors.js";
-import { asText, asciiLower, codePointLength, codePoints, firstCodePoints, lastCodePoints } from "./text.js";
+import { asText, asciiLower, codePoints, firstCodePoints, lastCodePoints } from "./text.js";
 
 export class TextTokenizer {
   /**
@@ -142,4 +142,3 @@ export function padRows(rows, minLen = 1) {
   return { data, rows: rows.length, width, lengths: rows.map((r) => r.length) };
 }
 
-export { codePointLength };

@@ -43,9 +43,9 @@ export default registerAnswers({
     const stepGraph = predictor.extraSessions.get(DECODER_STEP_FILE);
     const carryNames = stepGraph.inputNames.filter((n) => n.startsWith("state_") || n === "attentional");
     const outputNames = ["log_probs", ...carryNames.map((n) => `${n}_out`)];
+    // ids are never 0 inside a text (a "<PAD>" token is <UNK>), so the mask's row sums are the lengths
     const mask = new Uint8Array(batch.data.length);
     batch.data.forEach((id, i) => (mask[i] = id !== 0n ? 1 : 0));
-    const sourceLengths = batch.lengths.map((_, b) => mask.subarray(b * batch.width, (b + 1) * batch.width).reduce((a, x) => a + x, 0));
     const beamRows = Array.from({ length: batch.rows * width }, (_, i) => Math.floor(i / width));
     const maskTensor = new ort.Tensor("bool", mask, [batch.rows, batch.width]);
     const fixedNames = ["memory", ...(encoded.keys ? ["keys"] : [])];
@@ -61,7 +61,7 @@ export default registerAnswers({
       return [result.log_probs.data, outputNames.slice(1).map((n) => result[n])];
     };
     const best = await batchBeamSearch(step, (states, rows) => gatherRows(ort, states, rows), carry,
-      maxTargetLengths(sourceLengths, Number(settings.max_length_factor), Number(settings.max_length_extra)), {
+      maxTargetLengths(batch.lengths, Number(settings.max_length_factor), Number(settings.max_length_extra)), {
         bosId: BOS_ID,
         eosId: EOS_ID,
         beamWidth: width,
