@@ -1,10 +1,10 @@
 """TF Serving's config messages, for writing the kit's files through the real schemas.
 
 `ModelServerConfig` comes from tensorflow-serving-api. `BatchingParameters`
-(session_bundle_config.proto) and `MonitoringConfig` (monitoring_config.proto)
-are not in that wheel (2.x ships only the model-server and logging configs), so
-they are declared here from TF Serving's .proto files: the same package, names,
-numbers and types, which is all the text format reads. A test parses the kit's
+(session_bundle_config.proto; declared in `keras_seq.serving.batching`, whose server reads the
+same file) and `MonitoringConfig` (monitoring_config.proto, declared here) are not in that wheel
+(2.x ships only the model-server and logging configs): they are declared from TF Serving's .proto
+files, the same package, names, numbers and types, which is all the text format reads. A test parses the kit's
 files back with these classes and with the wheel's own `ModelServerConfig`.
 """
 
@@ -15,30 +15,17 @@ import functools
 
 @functools.cache
 def serving_messages() -> dict:
-    """{"ModelServerConfig", "BatchingParameters", "MonitoringConfig"}: message classes."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
+    """{"ModelServerConfig", "BatchingParameters", "MonitoringConfig"}: message classes.
+    BatchingParameters is the serving room's declaration (`keras-seq serve` reads the same file)."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
     from tensorflow_serving.config import model_server_config_pb2
 
+    from keras_seq.serving.batching import batching_parameters_message
+
     file = descriptor_pb2.FileDescriptorProto(
-        name="keras_seq/serving_configs.proto",
-        package="tensorflow.serving",
-        syntax="proto3",
-        dependency=["google/protobuf/wrappers.proto"],
+        name="keras_seq/monitoring_config.proto", package="tensorflow.serving", syntax="proto3"
     )
     field = descriptor_pb2.FieldDescriptorProto
-    batching = file.message_type.add(name="BatchingParameters")
-    for number, name in enumerate(
-        ["max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads"], 1
-    ):
-        batching.field.add(
-            name=name,
-            number=number,
-            type=field.TYPE_MESSAGE,
-            type_name=".google.protobuf.Int64Value",
-            label=field.LABEL_OPTIONAL,
-        )
-    batching.field.add(name="allowed_batch_sizes", number=6, type=field.TYPE_INT64, label=field.LABEL_REPEATED)
-    batching.field.add(name="pad_variable_length_inputs", number=7, type=field.TYPE_BOOL, label=field.LABEL_OPTIONAL)
     prometheus = file.message_type.add(name="PrometheusConfig")
     prometheus.field.add(name="enable", number=1, type=field.TYPE_BOOL, label=field.LABEL_OPTIONAL)
     prometheus.field.add(name="path", number=2, type=field.TYPE_STRING, label=field.LABEL_OPTIONAL)
@@ -51,12 +38,11 @@ def serving_messages() -> dict:
         label=field.LABEL_OPTIONAL,
     )
     pool = descriptor_pool.DescriptorPool()
-    wrappers = descriptor_pb2.FileDescriptorProto()
-    wrappers_pb2.DESCRIPTOR.CopyToProto(wrappers)
-    pool.Add(wrappers)
     pool.Add(file)
-    messages = {
-        name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"tensorflow.serving.{name}"))
-        for name in ("BatchingParameters", "MonitoringConfig")
+    return {
+        "ModelServerConfig": model_server_config_pb2.ModelServerConfig,
+        "BatchingParameters": batching_parameters_message(),
+        "MonitoringConfig": message_factory.GetMessageClass(
+            pool.FindMessageTypeByName("tensorflow.serving.MonitoringConfig")
+        ),
     }
-    return {"ModelServerConfig": model_server_config_pb2.ModelServerConfig, **messages}

@@ -145,8 +145,35 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         drain_grace=args.drain_grace,
         drain_seconds=args.drain_seconds,
         demo_page=args.demo_page,
+        access_log=args.access_log,
+        intra_op_threads=args.intra_op_threads,
+        batching=batching_options(
+            args.batching,
+            args.batching_parameters_file,
+            max_batch_size=args.max_batch_size,
+            batch_timeout_micros=args.batch_timeout_micros,
+            num_batch_threads=args.num_batch_threads,
+        ),
     )
     return 0
+
+
+def batching_options(enabled: bool | None, parameters_file: str | None = None, **options: int | None):
+    """The server's `BatchingOptions` from the serve flags: TF Serving's batching parameters file
+    (if given), then the flags over it; None when batching is off: by default (`enabled` None,
+    as TF Serving without --enable_batching) unless a file or option is given, and whenever
+    `enabled` is False."""
+    import dataclasses
+
+    from keras_seq.serving.batching import BatchingOptions, read_batching_parameters
+
+    chosen = {name: value for name, value in options.items() if value is not None}
+    if enabled is False and (parameters_file or chosen):
+        raise ValueError("--no-batching cannot be given with batching options")
+    if not enabled and not parameters_file and not chosen:
+        return None
+    base = read_batching_parameters(parameters_file) if parameters_file else BatchingOptions()
+    return dataclasses.replace(base, **chosen)
 
 
 def _port(text: str) -> int:
@@ -230,6 +257,36 @@ def add_commands(sub) -> None:
         help="also serve the JavaScript demo page at / (answers in the browser; needs js/ with make js-install)",
     )
     serve.add_argument("--max-texts", type=positive(int), default=256, help="most texts per request (V1 and V2)")
+    serve.add_argument(
+        "--access-log", action="store_true", help="log one line per request (off by default, as in TF Serving)"
+    )
+    serve.add_argument(
+        "--batching",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="answer concurrent requests in batches, as TF Serving's --enable_batching (default: off)",
+    )
+    serve.add_argument(
+        "--batching-parameters-file",
+        default=None,
+        help="TF Serving's BatchingParameters text file (keras-seq kit writes batching_parameters.txt)",
+    )
+    serve.add_argument("--max-batch-size", type=positive(int), default=None, help="texts per batch (default 64)")
+    serve.add_argument(
+        "--batch-timeout-micros",
+        type=positive(int, zero=True),
+        default=None,
+        help="the longest a request waits for others to join its batch (default 0: no waiting)",
+    )
+    serve.add_argument(
+        "--num-batch-threads", type=positive(int), default=None, help="batches answered at once (default: cores)"
+    )
+    serve.add_argument(
+        "--intra-op-threads",
+        type=positive(int, zero=True),
+        default=1,
+        help="ONNX Runtime threads per call (default 1: requests run side by side; 0: every core)",
+    )
     serve.add_argument(
         "--max-body-bytes", type=positive(int), default=4 * 1024 * 1024, help="larger request bodies get 413"
     )

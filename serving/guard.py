@@ -193,8 +193,8 @@ async def _send_json(send, status: int, content: dict, extra_headers: tuple = ()
     await send({"type": "http.response.body", "body": body})
 
 
-class HeadTimeoutProtocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol, closing a connection whose request head does not
+class HeadTimeout:
+    """Mixed into uvicorn's HTTP/1.1 protocols: closes a connection whose request head does not
     arrive within `head_timeout` seconds of connecting or of the previous answer."""
 
     head_timeout = HEAD_TIMEOUT
@@ -222,6 +222,20 @@ class HeadTimeoutProtocol(H11Protocol):
         if getattr(self, "_head_timer", None) is not None:
             self._head_timer.cancel()
         super().connection_lost(exc)
+
+
+class HeadTimeoutProtocol(HeadTimeout, H11Protocol):
+    """uvicorn's pure-Python HTTP/1.1 protocol (h11) with the head deadline."""
+
+
+def head_timeout_protocol() -> type:
+    """The head deadline on uvicorn's httptools protocol (the C parser, uvicorn's own choice where
+    httptools is installed), else on h11."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:
+        return HeadTimeoutProtocol
+    return type("HeadTimeoutHttpTools", (HeadTimeout, HttpToolsProtocol), {})
 
 
 class _ClientErrorsAsOneLine(logging.Filter):

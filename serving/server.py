@@ -17,20 +17,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
+import logging
 import uuid
 from pathlib import Path
 
 import kserve
-from kserve.errors import InvalidInput, ModelNotFound
+from kserve.errors import InvalidInput, ModelNotFound, ServerNotReady
 
+from keras_seq.serving.batching import BatchingOptions, QueueFull, RequestBatcher
 from keras_seq.serving.demo_page import DemoPage, demo_files
 from keras_seq.serving.guard import (
     BODY_TIMEOUT,
     HEAD_TIMEOUT,
     MAX_BODY_BYTES,
-    HeadTimeoutProtocol,
     RequestGuard,
+    head_timeout_protocol,
     quiet_client_errors,
 )
 from keras_seq.serving.lifecycle import LABEL_HEADER, VERSION_HEADER, Drain, TFServingRoutes, draining_server_class
@@ -111,13 +114,22 @@ def texts_from_v2(request: kserve.InferRequest, max_texts: int = MAX_TEXTS) -> l
     return [t.decode("utf-8", "replace") if isinstance(t, bytes) else t for t in data]
 
 
+class BatchQueueFull(ServerNotReady):
+    """HTTP 503 (kserve's handler for ServerNotReady), with the batcher's own words."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__()
+        self.error_msg = detail
+
+
 class TextModel(kserve.Model):
     """One model's served versions (`ModelVersions`), answering raw texts; a request answers
-    from the latest available version unless `TFServingRoutes` names a version or label."""
+    from the latest available version unless `TFServingRoutes` names a version or label. With a
+    `batcher`, concurrent requests to one version and signature are answered by one predictor call."""
 
-    def __init__(self, versions: ModelVersions, max_texts: int = MAX_TEXTS) -> None:
+    def __init__(self, versions: ModelVersions, max_texts: int = MAX_TEXTS, batcher: RequestBatcher | None = None):
         super().__init__(versions.name)
-        self.versions, self.max_texts = versions, max_texts
+        self.versions, self.max_texts, self.batcher = versions, max_texts, batcher
 
     def load(self) -> bool:
         self.ready = self.versions.ready
@@ -127,16 +139,19 @@ class TextModel(kserve.Model):
         return self.versions.ready
 
     @staticmethod
-    def _answer(predictor, texts: list, signature: str) -> list[dict]:
+    def _answerer(predictor, signature: str):
+        """The predictor's function that answers a list of texts for `signature`."""
         if signature == "generate":
             if not predictor.task.generates:
                 raise InvalidInput("signature 'generate' exists for language models only")
-            return predictor.generate(texts)
+            return predictor.generate
         if signature != "serving_default":
             raise InvalidInput(f"unknown signature_name {signature!r}")
-        return predictor.predict(texts)
+        return predictor.predict
 
-    def _answer_version(self, headers: dict | None, texts: list, signature: str) -> tuple[object, list[dict]]:
+    @contextlib.contextmanager
+    def _serving(self, headers: dict | None):
+        """The predictor of the version the headers name (the latest without), held for the block."""
         headers = headers or {}
         version = headers.get(VERSION_HEADER.decode())
         try:
@@ -144,9 +159,26 @@ class TextModel(kserve.Model):
                 _,
                 predictor,
             ):
-                return predictor, self._answer(predictor, texts, signature)
+                yield predictor
         except VersionNotFound as error:
             raise ModelNotFound(str(error)) from None
+
+    def _answer_version(self, headers: dict | None, texts: list, signature: str) -> tuple[object, list[dict]]:
+        with self._serving(headers) as predictor:
+            return predictor, self._answerer(predictor, signature)(texts)
+
+    async def _answers(self, headers: dict | None, texts: list, signature: str) -> tuple[object, list[dict]]:
+        if self.batcher is None:  # one predictor call per request, on the event loop's thread pool
+            return await asyncio.get_running_loop().run_in_executor(
+                None, self._answer_version, headers, texts, signature
+            )
+        with self._serving(headers) as predictor:  # the version stays loaded while the request waits
+            answer = self._answerer(predictor, signature)
+            try:
+                future = self.batcher.submit((id(predictor), signature), answer, texts)
+            except QueueFull as error:
+                raise BatchQueueFull(str(error)) from None
+            return predictor, await asyncio.wrap_future(future)
 
     def get_input_types(self) -> list[dict]:
         """V2 metadata (``GET /v2/models/NAME``): what `texts_from_v2` accepts."""
@@ -156,10 +188,9 @@ class TextModel(kserve.Model):
         return [{"name": V2_OUTPUT, "datatype": "BYTES", "shape": [-1]}]
 
     async def predict(self, payload, headers=None, response_headers=None):
-        run = asyncio.get_running_loop().run_in_executor
         if isinstance(payload, kserve.InferRequest):  # V2: one BYTES input of texts
             texts = texts_from_v2(payload, self.max_texts)
-            _, answers = await run(None, self._answer_version, headers, texts, "serving_default")
+            _, answers = await self._answers(headers, texts, "serving_default")
             output = kserve.InferOutput(
                 name=V2_OUTPUT, shape=[len(answers)], datatype="BYTES", data=[json.dumps(a) for a in answers]
             )
@@ -167,11 +198,33 @@ class TextModel(kserve.Model):
                 model_name=self.name, infer_outputs=[output], response_id=payload.id or str(uuid.uuid4())
             )
         texts, signature, form = texts_from_v1(payload, self.max_texts)
-        predictor, answers = await run(None, self._answer_version, headers, texts, signature)
+        predictor, answers = await self._answers(headers, texts, signature)
         rows = [to_signature_outputs(predictor.task.name, a, predictor.labels) for a in answers]
         if form == "inputs":  # columnar, as TF Serving answers the "inputs" form
             return {"outputs": {key: [row[key] for row in rows] for key in rows[0]}}
         return {"predictions": rows}
+
+
+class _WithoutRequestTiming:
+    """kserve's app without its TimingMiddleware: per request that middleware reads the thread's
+    CPU clock and logs two ``kserve.trace`` lines, and under load the event loop, which every
+    request goes through, spent about a quarter of its time there (py-spy on
+    benchmarks/bench_server.py). The Prometheus metrics at ``/metrics`` do not come from it.
+    kserve adds it after uvicorn's config is built, so it is taken out at the first ASGI call
+    (lifespan startup), before Starlette builds its middleware stack."""
+
+    def __init__(self, app) -> None:
+        self.app, self._checked = app, False
+
+    async def __call__(self, scope, receive, send):
+        if not self._checked:
+            from timing_asgi import TimingMiddleware
+
+            self._checked = True
+            if hasattr(self.app, "user_middleware"):
+                self.app.user_middleware = [m for m in self.app.user_middleware if m.cls is not TimingMiddleware]
+                self.app.middleware_stack = None  # built again, without it, now
+        await self.app(scope, receive, send)
 
 
 def _configure_uvicorn(
@@ -187,14 +240,14 @@ def _configure_uvicorn(
     from kserve.protocol.rest import server as rest
 
     config = uvicorn.Config
-    protocol = type("HeadTimeout", (HeadTimeoutProtocol,), {"head_timeout": head_timeout})
+    protocol = type("HeadTimeout", (head_timeout_protocol(),), {"head_timeout": head_timeout})
 
     def guarded_config(app, **kwargs):
         if isinstance(app, str):  # "kserve.model_server:app"
             from uvicorn.importer import import_from_string
 
             app = import_from_string(app)
-        guarded = RequestGuard(wrap(app), max_body_bytes, body_timeout)
+        guarded = RequestGuard(wrap(_WithoutRequestTiming(app)), max_body_bytes, body_timeout)
         return config(guarded, **{**kwargs, "host": host, "http": protocol})
 
     rest.uvicorn = types.SimpleNamespace(**{**vars(uvicorn), "Config": guarded_config})
@@ -219,18 +272,27 @@ def serve(
     drain_grace: float = DRAIN_GRACE,
     drain_seconds: float = DRAIN_SECONDS,
     demo_page: bool = False,
+    batching: BatchingOptions | None = None,
+    access_log: bool = False,
+    intra_op_threads: int = 1,
 ) -> None:
     """Serves exports (or base paths of numbered versions; or the models of TF Serving's
     `model_config_file`) from ONNX Runtime until SIGTERM: V1 with TF Serving's version routes,
     V2, health, metrics. `versions`: the version policy (``latest:N``, ``all``, ``specific:1,2``);
     `labels`: {label: version}; `poll_seconds`: how often base paths are looked at again (0: never);
     `int8`: the exports' int8 graphs; `demo_page`: also the JavaScript demo page at ``/``
-    (`keras_seq.serving.demo_page`). SIGTERM drains (`keras_seq.serving.lifecycle`)."""
+    (`keras_seq.serving.demo_page`); `batching`: answer concurrent requests in batches
+    (`keras_seq.serving.batching`; None: each request on its own); `access_log`: one line per
+    request (uvicorn's access log; off by default, as in TF Serving); `intra_op_threads`: ONNX
+    Runtime's threads per call (0: its default, every core). One, by default: concurrent requests
+    (or batches) run side by side instead, which used the cores better under load
+    (benchmarks/bench_server.py). SIGTERM drains
+    (`keras_seq.serving.lifecycle`)."""
     page_files = demo_files() if demo_page else None  # a missing js/ folder fails before anything loads
     entries = _entries(export_dirs, name, model_config_file, versions, labels or {})
     manager = VersionManager(
         entries,
-        lambda directory: OnnxPredictor(directory, int8=int8),
+        lambda directory: OnnxPredictor(directory, threads=intra_op_threads or None, int8=int8),
         poll_seconds,
         Path(model_config_file) if model_config_file else None,
     )
@@ -253,12 +315,18 @@ def serve(
         lambda base: draining_server_class(base, drain, drain_grace),
     )
     quiet_client_errors()
-    models = [TextModel(model_versions, max_texts) for model_versions in manager.models.values()]
+    logging.getLogger("uvicorn.access").disabled = not access_log
+    batcher = RequestBatcher(batching) if batching is not None else None
+    models = [TextModel(model_versions, max_texts, batcher) for model_versions in manager.models.values()]
     for model in models:
         model.load()
     try:
-        kserve.ModelServer(http_port=port, enable_grpc=False, workers=1, grace_period=drain_seconds).start(models)
+        kserve.ModelServer(
+            http_port=port, enable_grpc=False, workers=1, grace_period=drain_seconds, enable_latency_logging=False
+        ).start(models)
     finally:
+        if batcher is not None:
+            batcher.stop()
         manager.stop()
 
 

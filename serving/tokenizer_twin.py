@@ -33,6 +33,13 @@ _PUNCT = re.compile(PUNCT_PATTERN)
 _SPACE = re.compile(SPACE_PATTERN)
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _ZERO_DIGITS = str.maketrans("123456789", "000000000")
+# Rules 3-4 (spaces around each punctuation mark, then split on runs of spaces) as one findall:
+# a token is one character PUNCT_PATTERN matches, or a run of characters that are neither that nor
+# SPACE_PATTERN's. The same tokens in one C pass, where `_PUNCT.sub(r" \1 ")` expands its template
+# in Python at every match. Both classes are ASCII, read off the contract's patterns.
+_PUNCT_CHARS = "".join(re.escape(chr(c)) for c in range(128) if _PUNCT.fullmatch(chr(c)))
+_SPACE_CHARS = "".join(re.escape(chr(c)) for c in range(128) if _SPACE.fullmatch(chr(c)))
+_TOKEN = re.compile(f"[{_PUNCT_CHARS}]|[^{_PUNCT_CHARS}{_SPACE_CHARS}]+")
 
 
 def _as_text(text: str | bytes) -> str:
@@ -72,7 +79,9 @@ class TextTokenizer:
 
     def clean(self, text: str | bytes) -> str:
         text = _as_text(text)
-        return text.translate(_ASCII_LOWER) if self.lower else text
+        if not self.lower:
+            return text
+        return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)  # ASCII-only lower-casing
 
     def tokens(self, text: str | bytes) -> list[str]:
         text = self.clean(text)
@@ -87,8 +96,7 @@ class TextTokenizer:
 
     @staticmethod
     def _split(text: str) -> list[str]:
-        text = _SPACE.sub(" ", _PUNCT.sub(r" \1 ", _BR.sub(" ", text)))
-        return [t for t in text.split(" ") if t]
+        return _TOKEN.findall(_BR.sub(" ", text))
 
     def _kept_end(self, text: str, chars: int) -> str:
         return text[:chars] if self.truncate_side == "tail" else text[-chars:]
@@ -100,7 +108,7 @@ class TextTokenizer:
 
     def lookup(self, tokens: Iterable[str]) -> list[int]:
         get = self.vocab.get
-        if self.level == "char":
+        if self.level == "char" or not (self.lower_words or self.zero_digits):  # rule 7 changes nothing
             ids = [get(t, UNK_ID) for t in tokens]
         else:
             ids = [get(self.word_key(t), UNK_ID) for t in tokens]

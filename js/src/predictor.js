@@ -25,7 +25,8 @@ import { greedyTokens } from "./decoding.js";
 import { TextTokenizer, padRows } from "./tokenizer.js";
 import { codePointLength, describeType } from "./text.js";
 
-export const CHUNK = 16; // texts of similar length run together (keras_seq.serving.predictor.CHUNK)
+export const CHUNK = 16; // the most texts one ONNX Runtime call runs (keras_seq.serving.predictor.CHUNK)
+export const CHUNK_SPREAD = 1.5; // a chunk's longest text / its shortest, at most (CHUNK_SPREAD there)
 export const MAX_BATCH = 64; // prompts per generation batch
 export const MAX_TEXT_CHARS = 1 << 20; // longer texts are refused: a client's mistake, not work to do
 
@@ -63,15 +64,28 @@ export function checkTexts(texts, tokenLists = false) {
   return texts;
 }
 
-/** `answer(chunk)` over chunks of texts of similar length; results in the input order. */
-export async function inLengthChunks(texts, answer, size = CHUNK) {
+/**
+ * `answer(chunk)` over chunks of texts of similar length; results in the input order. Sorted by
+ * length, a chunk ends at `size` texts or before a text longer than `spread` times its first,
+ * as Python's `in_length_chunks` cuts them (so ONNX Runtime sees the same inputs).
+ */
+export async function inLengthChunks(texts, answer, size = CHUNK, spread = CHUNK_SPREAD) {
   const order = texts.map((_, i) => i).sort((a, b) => pythonLength(texts[a]) - pythonLength(texts[b]));
   const out = new Array(texts.length);
-  for (let start = 0; start < texts.length; start += size) {
-    const chunk = order.slice(start, start + size);
+  let chunk = [];
+  const run = async () => {
     const results = await answer(chunk.map((i) => texts[i]));
     chunk.forEach((i, k) => (out[i] = results[k]));
+  };
+  for (const i of order) {
+    const first = chunk.length ? pythonLength(texts[chunk[0]]) : 0;
+    if (chunk.length && (chunk.length >= size || pythonLength(texts[i]) > spread * Math.max(1, first))) {
+      await run();
+      chunk = [];
+    }
+    chunk.push(i);
   }
+  if (chunk.length) await run();
   return out;
 }
 

@@ -18,6 +18,7 @@ import { firstInvalidUtf8 } from "../src/contracts.js";
 import { pairwiseSum } from "../src/decoding.js";
 import { readJsonlTexts } from "../src/jsonl.js";
 import { pythonFloat } from "../src/pyjson.js";
+import { inLengthChunks } from "../src/predictor.js";
 import { asText, codePointLength, firstCodePoints, lastCodePoints } from "../src/text.js";
 
 const bytes = (s) => new TextEncoder().encode(s);
@@ -131,4 +132,17 @@ test("Viterbi, class merging and the beam search give the Python doctests' answe
   const series = (n) => Float64Array.from({ length: n }, (_, i) => 0.1 * i + 1 / (i + 3));
   assert.equal(pairwiseSum(series(1000)), 49955.98746786553);
   assert.equal(pairwiseSum(series(4097)), 839072.9958359614);
+});
+
+test("texts are cut into chunks by length as Python cuts them (tests/serving/test_batching.py)", async () => {
+  // lengths 1..40 in a shuffled order, an astral character counted once; the same cuts as Python's
+  const lengths = [7, 1, 40, 3, 2, 10, 11, 16, 5, 24, 4, 6, 30, 8, 9, 12];
+  const texts = lengths.map((n) => "\u{1F600}" + "x".repeat(n - 1));
+  const seen = [];
+  const answers = await inLengthChunks(texts, async (chunk) => {
+    seen.push(chunk.map((t) => [...t].length));
+    return chunk.map((t) => [...t].length * 2);
+  });
+  assert.deepEqual(seen, [[1], [2, 3], [4, 5, 6], [7, 8, 9, 10], [11, 12, 16], [24, 30], [40]]);
+  assert.deepEqual(answers, lengths.map((n) => n * 2));
 });

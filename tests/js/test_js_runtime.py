@@ -160,7 +160,7 @@ def test_the_demo_page_answers_in_a_real_browser_as_python_does(task, demo_expor
     if task == "classify":
         export_dir = demo_export
         texts = ["a good film , not bad at all", "a bad film , not good at all", "", "great 👍🏽 movie 🎬!!"]
-        with served(export_dir, "--demo-page") as (port, _):
+        with served(export_dir, "--demo-page", "--no-batching") as (port, _):  # (batching: tests/serving)
             page = _in_browser(f"http://127.0.0.1:{port}/", texts, screenshot)
     else:
         export_dir, sentences, _ = exports["tag"]

@@ -173,3 +173,19 @@ def test_word_window_keeps_the_tokens_of_the_whole_text(tmp_path, truncate, max_
         assert twin.tokens(text) == twin.truncate(unbounded.tokens(text)), f"window changed {text[:60]!r}"
     long_text = "many words here " * 1_000_000  # 16 MB: the window, not the whole text, is split
     assert twin.tokens(long_text) == (["many", "words", "here"] * max_len)[:max_len] if truncate == "tail" else True
+
+
+def test_twin_split_is_the_contract_patterns_on_random_text():
+    # the twin splits with one str.translate; the contract says it with three regexes (rules 2-4)
+    import random
+    import re
+
+    from keras_seq.contracts.tokenizer import BR_PATTERN, PUNCT_PATTERN, SPACE_PATTERN
+
+    br, punct, space = re.compile(BR_PATTERN), re.compile(PUNCT_PATTERN), re.compile(SPACE_PATTERN)
+    alphabet = [chr(i) for i in range(300)] + ["\U0001f600", "\u2028", "\xa0", "<br />", "<BR/>", "\t\n "]
+    rng = random.Random(0)
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        expected = [t for t in space.sub(" ", punct.sub(r" \1 ", br.sub(" ", text))).split(" ") if t]
+        assert TextTokenizer._split(text) == expected, repr(text)

@@ -62,6 +62,25 @@ def test_rest_client_against_local_server_equals_savedmodel(server, expected, fo
     assert client.predict([b"good \xff not bad"])[0]["label"] in ("pos", "neg")
 
 
+def test_concurrent_clients_are_batched_and_each_gets_its_own_answers(server, expected):
+    # the server batches by default: 24 clients at once, each its own rotation of the texts
+    answers: dict = {}
+
+    def client(i: int) -> None:
+        rest = RestClient(f"http://127.0.0.1:{server}", "reviews")
+        answers[i] = rest.predict(TEXTS[i % len(TEXTS) :] + TEXTS[: i % len(TEXTS)])
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, got in answers.items():
+        k = i % len(TEXTS)
+        _close(got, expected[k:] + expected[:k])
+    assert len(answers) == 24
+
+
 def test_server_answers_bad_requests_with_4xx_and_keeps_serving(server):
     import urllib.request
 
@@ -178,6 +197,10 @@ def test_deployment_kit_files_come_from_the_real_schemas(exported, tmp_path):
     batching = text_format.Parse((out / "batching_parameters.txt").read_text(), messages["BatchingParameters"]())
     assert batching.max_batch_size.value == 16 and batching.batch_timeout_micros.value == 2000
     assert batching.pad_variable_length_inputs
+    # keras-seq serve --batching-parameters-file reads the same file to the same numbers
+    from keras_seq.serving.batching import BatchingOptions, read_batching_parameters
+
+    assert read_batching_parameters(out / "batching_parameters.txt") == BatchingOptions(16, 2000, 100, 4)
     monitoring = text_format.Parse((out / "monitoring.config").read_text(), messages["MonitoringConfig"]())
     assert monitoring.prometheus_config.enable
     # the TF Serving version is the TensorFlow that wrote the export
