@@ -3,13 +3,14 @@ real test texts, against ONNX Runtime's own throughput at batch 64.
 
     python -m benchmarks.bench_server IMDB_EXPORT EWT_EXPORT [--seconds 5] [--rounds 3]
 
-Each export is served on a free loopback port once per mode (`MODES`: the server as it was,
-ONNX Runtime on every core per call; the default, one thread per call and requests side by
-side; batching with batch_timeout_micros 0 and 2000). Every client is a thread with one kept-alive HTTP
-connection sending one text per V1 request, back to back, for `--seconds` (after one second of
-warm-up): texts/s, p50 / p99 latency, the server's CPU time per text, errors. Rounds rotate
-the order of the modes; the table shows medians. The reference ("limit") is
-`OnnxPredictor.predict` on 64 texts at a time in this process, no HTTP. Writes benchmarks/results/bench_server.json.
+Each export is served on a free loopback port once per mode (`MODES`: ``before``, the server as
+it was, ONNX Runtime on every core per call; ``off``, ``--no-batching``, one thread per call and
+requests side by side; batching with batch_timeout_micros 0, the default, and 2000). Every
+client is a thread with one kept-alive HTTP connection sending one text per V1 request, back to
+back, for `--seconds` (after one second of warm-up): texts/s, p50 / p99 latency, the server's
+CPU time per text, errors. Rounds rotate the order of the modes; the table shows medians. The
+reference ("limit") is `OnnxPredictor.predict` on 64 texts at a time in this process, no HTTP.
+Writes benchmarks/results/bench_server.json.
 
 The clients run on the same cores as the server (a 2-core machine has no other place for
 them), so each row's texts/s is the server's under that load, for every mode alike.
@@ -35,7 +36,7 @@ from keras_seq.contracts import ExportDirectory
 MODES = {  # serve flags
     "before": ["--no-batching", "--intra-op-threads", "0"],  # the server before batching: ORT on every core
     "off": ["--no-batching"],  # one ORT thread per call, requests side by side
-    "batch_0us": ["--batching", "--batch-timeout-micros", "0"],
+    "batch_0us": ["--batching", "--batch-timeout-micros", "0"],  # the default
     "batch_2000us": ["--batching", "--batch-timeout-micros", "2000"],
 }
 CLIENTS = (1, 8, 64)

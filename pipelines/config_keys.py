@@ -207,10 +207,10 @@ _KEYS = [
     ConfigKey("train.jit_compile", False, bool, "Compile the training step with XLA."),
     ConfigKey(
         "train.mixed_precision",
-        None,
+        "auto",
         str,
         "Keras mixed precision: mixed_bfloat16, mixed_float16, float32, or auto (bf16 where the hardware "
-        "has bf16 instructions).",
+        "has bf16 instructions and, on a CPU, the recurrent layers have 256 units or more).",
         choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
         optional=True,
     ),

@@ -1,10 +1,13 @@
 """`train.mixed_precision`: which Keras dtype policy a run trains under, and "auto", which takes
-mixed_bfloat16 only where the hardware runs bf16 matmuls natively.
+mixed_bfloat16 only where the hardware runs bf16 matmuls natively and, on a CPU, the model's
+recurrent layers are wide enough to gain from it.
 
 Why "auto" exists: bf16 matmuls pay where the CPU (AVX512_BF16, AMX) or GPU runs them in
 hardware, and cost time where they are emulated (benchmarks/bench_training.py measures both
-policies on the machine it runs on; figures in benchmarks/README.md). A shipped config cannot
-know the machine, so it says "auto".
+policies on the machine it runs on; figures in benchmarks/README.md). On a bf16 CPU they paid
+only for wide layers: the casts around each step's small matmuls cost more than the matmuls
+save below `AUTO_BF16_MIN_UNITS` units (the measured points are in benchmarks/README.md,
+"Where the tuning tables come from"). A shipped config cannot know the machine, so it says "auto".
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 # x86 AVX512_BF16 (Cooper Lake, Sapphire Rapids, Zen 4) and AMX; Arm's BF16 extension (Armv8.6).
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
 CPUINFO = Path("/proc/cpuinfo")
+AUTO_BF16_MIN_UNITS = 256  # "auto" on a bf16 CPU: narrower recurrent layers train in float32
 
 
 def _cpuinfo_value(keys: tuple[str, ...], cpuinfo: Path | None) -> str | None:
@@ -65,12 +69,17 @@ def native_bfloat16() -> str | None:
     return f"CPU flag {found[0]}" if found else None
 
 
-def resolve_precision(setting: str | None) -> tuple[str | None, str]:
+def resolve_precision(setting: str | None, units: int | None = None) -> tuple[str | None, str]:
     """The dtype policy a run trains under for the config's `train.mixed_precision` (None: float32),
-    and why: ``"set in the config"``, or what "auto" found."""
+    and why: ``"set in the config"``, or what "auto" found. `units`: the model's recurrent units
+    (``model.units``), which "auto" weighs on a CPU."""
     if setting != "auto":
         return (None if setting in (None, "float32") else setting), "set in the config"
     reason = native_bfloat16()
+    if reason and reason.startswith("CPU") and units is not None and units < AUTO_BF16_MIN_UNITS:
+        reason = f"{reason}, but {units} recurrent units < {AUTO_BF16_MIN_UNITS}"
+        logger.info("train.mixed_precision = auto: float32 (%s; bf16 measured slower there)", reason)
+        return None, reason
     if reason:
         logger.info("train.mixed_precision = auto: mixed_bfloat16 (%s)", reason)
         return "mixed_bfloat16", reason

@@ -371,7 +371,8 @@ def _train(
         compiled_metrics = [*compiled_metrics, ExamplesSeen()]
     sizes = (len(encoder.vocab), len(label_vocab) if label_vocab else 0)
     chars_size = len(encoder.char_vocab) if encoder.char_vocab else None
-    policy, policy_reason = resolve_precision(train["mixed_precision"])  # "auto": bf16 where the hardware has it
+    # "auto": bf16 where the hardware has it and the layers are wide enough to gain
+    policy, policy_reason = resolve_precision(train["mixed_precision"], config["model"].get("units"))
     with where.scope(), precision(policy):
         model = task.build_model(config, *sizes, matrix, chars_size)
         model.compile(

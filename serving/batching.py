@@ -2,7 +2,9 @@
 together are answered by one predictor call.
 
 A batch closes when it holds `max_batch_size` texts or when its oldest request has waited
-`batch_timeout_micros`; it then runs on one of `num_batch_threads` threads. Inside the call the
+`batch_timeout_micros`; it then runs on one of `num_batch_threads` threads. Unlike TF Serving,
+an idle server does not wait: a request that finds no other request queued or being answered
+runs at once, since only a new arrival could join it; the wait applies while the server is busy. Inside the call the
 predictor sorts the texts by length and runs them in chunks of similar length
 (`keras_seq.serving.predictor.in_length_chunks`), so short and long texts of different clients
 do not pad each other. At most `max_enqueued_batches` batches wait; past that a request is
@@ -39,9 +41,9 @@ class QueueFull(RuntimeError):
 @dataclasses.dataclass(frozen=True)
 class BatchingOptions:
     """TF Serving's BatchingParameters, the fields this server reads. Defaults: batches of up
-    to 64 texts; no waiting (a batch is what queued while the threads were busy; measured
-    against 2000 us in benchmarks/bench_server.py); one batch thread per core, as the server's
-    ONNX Runtime calls use one thread each."""
+    to 64 texts; no waiting (a batch is what queued while the threads were busy; it beat
+    2000 us in benchmarks/bench_server.py); one batch thread per core, as the server's ONNX
+    Runtime calls use one thread each."""
 
     max_batch_size: int = 64  # texts per batch
     batch_timeout_micros: int = 0  # the longest a request waits for others to join it
@@ -140,6 +142,7 @@ class RequestBatcher:
         self._queues: dict[Hashable, deque[_Request]] = {}
         self._answers: dict[Hashable, Callable[[list], list]] = {}
         self._waiting_texts = 0
+        self._running = 0  # batches being answered
         self._changed = threading.Condition()
         self._stopping = False
         self.batches = 0  # counts, for tests and /metrics-style reporting
@@ -192,7 +195,8 @@ class RequestBatcher:
                 queue = self._queues[key]
                 full = sum(len(r.texts) for r in queue) >= self.options.max_batch_size
                 left = arrived + timeout - time.monotonic()
-                if full or left <= 0 or self._stopping:
+                idle = self._running == 0 and len(queued) == 1 and len(queue) == 1  # nothing else in the server
+                if full or left <= 0 or idle or self._stopping:
                     break
                 self._changed.wait(left)
             batch, size = [queue.popleft()], 0
@@ -206,6 +210,7 @@ class RequestBatcher:
             else:
                 answer = self._answers[key]
             self._waiting_texts -= size
+            self._running += 1
             self.batches += 1
             self.batched_requests += len(batch)
             return answer, batch
@@ -213,32 +218,50 @@ class RequestBatcher:
     def _work(self) -> None:
         while (taken := self._next_batch()) is not None:
             answer, batch = taken
-            _answer_batch(answer, batch)
+            try:
+                _answer_batch(answer, batch)
+            except Exception as error:  # noqa: BLE001 - e.g. answers that do not match the texts: the thread lives on
+                logger.exception("a batch of %d requests failed", len(batch))
+                for request in batch:
+                    _resolve(request.future, error=error)
+            finally:
+                with self._changed:
+                    self._running -= 1
+                    self._changed.notify_all()
 
 
 def _answer_batch(answer: Callable[[list], list], batch: list[_Request]) -> None:
+    batch = [request for request in batch if not request.future.cancelled()]  # clients that went away
+    if not batch:
+        return
     texts = [text for request in batch for text in request.texts]
     try:
         answers = answer(texts)
     except Exception as error:  # noqa: BLE001 - raised where the request awaits, never in this thread
         if len(batch) == 1:
-            if not batch[0].future.cancelled():
-                batch[0].future.set_exception(error)
+            _resolve(batch[0].future, error=error)
             return
         for request in batch:  # answered again one by one: the error goes to its own request only
-            _settle(request, answer)
+            try:
+                _resolve(request.future, answer(request.texts))
+            except Exception as own:  # noqa: BLE001 - this request's own error
+                _resolve(request.future, error=own)
         return
+    if len(answers) != len(texts):
+        raise ValueError(f"{len(answers)} answers for {len(texts)} texts")
     start = 0
     for request in batch:
-        if not request.future.cancelled():
-            request.future.set_result(answers[start : start + len(request.texts)])
+        _resolve(request.future, answers[start : start + len(request.texts)])
         start += len(request.texts)
 
 
-def _settle(request: _Request, answer: Callable[[list], list]) -> None:
-    if request.future.cancelled():
-        return
+def _resolve(future: concurrent.futures.Future, result: list | None = None, error: Exception | None = None) -> None:
+    """Sets the request's answers or error, unless its client went away (the future was cancelled,
+    which may happen at any moment from the event loop's thread)."""
     try:
-        request.future.set_result(answer(request.texts))
-    except Exception as error:  # noqa: BLE001 - the request's own error, raised where it awaits
-        request.future.set_exception(error)
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+    except concurrent.futures.InvalidStateError:
+        pass

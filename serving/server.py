@@ -207,9 +207,9 @@ class TextModel(kserve.Model):
 
 class _WithoutRequestTiming:
     """kserve's app without its TimingMiddleware: per request that middleware reads the thread's
-    CPU clock and logs two ``kserve.trace`` lines, and under load the event loop, which every
-    request goes through, spent about a quarter of its time there (py-spy on
-    benchmarks/bench_server.py). The Prometheus metrics at ``/metrics`` do not come from it.
+    CPU clock and logs two ``kserve.trace`` lines, on the event loop every request goes through
+    (a profile of the server under benchmarks/bench_server.py's load showed it as the largest
+    cost there). The Prometheus metrics at ``/metrics`` do not come from it.
     kserve adds it after uvicorn's config is built, so it is taken out at the first ASGI call
     (lifespan startup), before Starlette builds its middleware stack."""
 

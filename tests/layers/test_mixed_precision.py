@@ -73,6 +73,7 @@ def test_a_mixed_precision_run_keeps_a_float32_model(tmp_path, monkeypatch):
     from keras_seq.pipelines.train import train_run
 
     monkeypatch.setattr(precision, "native_bfloat16", lambda: "CPU flag avx512_bf16")
+    monkeypatch.setattr(precision, "AUTO_BF16_MIN_UNITS", 1)  # the demo model is narrow
     corpus = write_corpus(tmp_path / "data", {"train": 300, "dev": 60, "test": 60})
     config = load_config(
         REPO / "pipelines" / "configs" / "demo.toml",
@@ -147,6 +148,14 @@ def test_auto_precision_takes_bf16_only_where_the_cpu_has_bf16_instructions(tmp_
             else f"no bf16 instructions on {precision.cpu_model()}"
         )
     )
+    # on a bf16 CPU, "auto" keeps narrow recurrent layers in float32 (measured slower in bf16)
+    if native:
+        narrow = precision.AUTO_BF16_MIN_UNITS - 1
+        assert precision.resolve_precision("auto", narrow) == (
+            None,
+            f"{native}, but {narrow} recurrent units < {precision.AUTO_BF16_MIN_UNITS}",
+        )
+        assert precision.resolve_precision("auto", precision.AUTO_BF16_MIN_UNITS) == ("mixed_bfloat16", native)
     # an explicit setting is what runs, whatever the machine
     assert precision.resolve_precision("mixed_bfloat16") == ("mixed_bfloat16", "set in the config")
     assert precision.resolve_precision(None) == precision.resolve_precision("float32") == (None, "set in the config")

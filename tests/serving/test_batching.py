@@ -45,27 +45,50 @@ def test_the_example_in_the_docstring_runs():
     assert doctest.testmod(module).failed == 0
 
 
+def _busy(batcher: RequestBatcher, gate: threading.Event):
+    """A request of its own key that holds the batch thread until `gate` opens: the server is busy."""
+    held = batcher.submit("busy", Recorder(gate), ["busy"])
+    _taken(batcher, 1)
+    return held
+
+
 def test_concurrent_requests_share_batches_and_each_gets_its_own_answers():
-    answer = Recorder()
+    answer, gate = Recorder(), threading.Event()
     # a long wait, so the batches close because they are full, not because time ran out
     batcher = RequestBatcher(BatchingOptions(max_batch_size=8, batch_timeout_micros=10_000_000, num_batch_threads=1))
     try:
+        held = _busy(batcher, gate)
         futures = [batcher.submit("model", answer, [f"t{i}a", f"t{i}b"]) for i in range(16)]
+        gate.set()
         results = [f.result(timeout=30) for f in futures]
+        assert held.result(timeout=30) == ["BUSY"]
     finally:
+        gate.set()
         batcher.stop()
     assert results == [[f"T{i}A", f"T{i}B"] for i in range(16)]
     assert [len(b) for b in answer.batches] == [8, 8, 8, 8]  # four requests of two texts per batch
-    assert batcher.batches == 4 and batcher.batched_requests == 16
+    assert batcher.batches == 5 and batcher.batched_requests == 17
+
+
+def test_an_idle_server_answers_a_lone_request_without_waiting():
+    # TF Serving would wait the whole timeout; nothing could join this request but a new arrival
+    batcher = RequestBatcher(BatchingOptions(batch_timeout_micros=600_000_000))  # ten minutes
+    try:
+        assert batcher.submit("model", Recorder(), ["alone"]).result(timeout=30) == ["ALONE"]
+    finally:
+        batcher.stop()
 
 
 def test_requests_of_different_keys_never_share_a_batch():
-    upper, lower = Recorder(), Recorder()
+    upper, lower, gate = Recorder(), Recorder(), threading.Event()
     batcher = RequestBatcher(BatchingOptions(max_batch_size=4, batch_timeout_micros=10_000_000, num_batch_threads=1))
     try:
+        _busy(batcher, gate)
         futures = [batcher.submit(key, fn, [key]) for _ in range(4) for key, fn in (("a", upper), ("b", lower))]
+        gate.set()
         assert [f.result(timeout=30) for f in futures] == [["A"], ["B"]] * 4
     finally:
+        gate.set()
         batcher.stop()
     assert upper.batches == [["a"] * 4] and lower.batches == [["b"] * 4]
 
@@ -140,10 +163,9 @@ def test_tf_serving_batching_parameters_file_is_read_as_tf_serving_reads_it(tmp_
     assert batching_options(None, str(path), max_batch_size=32, batch_timeout_micros=None) == BatchingOptions(
         32, 500, 100, 3
     )
-    assert batching_options(None) is None and batching_options(False) is None  # off unless asked, as TF Serving
-    assert batching_options(True) == BatchingOptions() and batching_options(None, batch_timeout_micros=5) == (
-        BatchingOptions(batch_timeout_micros=5)
-    )
+    assert batching_options(None) == batching_options(True) == BatchingOptions()  # on by default
+    assert batching_options(False) is None
+    assert batching_options(None, batch_timeout_micros=5) == BatchingOptions(batch_timeout_micros=5)
     with pytest.raises(ValueError, match="--no-batching cannot be given with batching options"):
         batching_options(False, max_batch_size=8)
     # one line naming the file for each fault
@@ -176,3 +198,21 @@ def test_texts_are_cut_into_chunks_of_bounded_padding_and_answered_in_order():
     seen.clear()
     in_length_chunks(["same"] * 40, answer)
     assert [len(c) for c in seen] == [16, 16, 8]  # and at most 16 texts a call
+
+
+def test_clients_that_went_away_and_a_broken_answer_do_not_stop_the_batch_thread():
+    gate = threading.Event()
+    batcher = RequestBatcher(BatchingOptions(max_batch_size=4, batch_timeout_micros=0, num_batch_threads=1))
+    try:
+        held = batcher.submit("m", Recorder(gate), ["a"])
+        _taken(batcher, 1)
+        gone = batcher.submit("m", Recorder(gate), ["b"])
+        assert held.cancel() and gone.cancel()  # both clients disconnect while their batches wait or run
+        gate.set()
+        broken = batcher.submit("m", lambda texts: [], ["c"])  # answers that do not match the texts
+        with pytest.raises(ValueError, match="0 answers for 1 texts"):
+            broken.result(timeout=30)
+        assert batcher.submit("m", Recorder(), ["d"]).result(timeout=30) == ["D"]  # the thread lives on
+    finally:
+        gate.set()
+        batcher.stop()
