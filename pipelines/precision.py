@@ -78,13 +78,14 @@ def resolve_precision(setting: str | None, units: int | None = None) -> tuple[st
     reason = native_bfloat16()
     if reason and reason.startswith("CPU") and units is not None and units < AUTO_BF16_MIN_UNITS:
         reason = f"{reason}, but {units} recurrent units < {AUTO_BF16_MIN_UNITS}"
-        logger.info("train.mixed_precision = auto: float32 (%s; bf16 measured slower there)", reason)
+        logger.debug("train.mixed_precision = auto: float32 (%s; bf16 measured slower there)", reason)
         return None, reason
     if reason:
         logger.info("train.mixed_precision = auto: mixed_bfloat16 (%s)", reason)
         return "mixed_bfloat16", reason
     reason = f"no bf16 instructions on {cpu_model()}"
-    logger.info("train.mixed_precision = auto: float32 (%s; emulated bf16 is slower)", reason)
+    # the default on most machines: said at debug level (metrics.json records it), not on every run
+    logger.debug("train.mixed_precision = auto: float32 (%s; emulated bf16 is slower)", reason)
     return None, reason
 
 

@@ -97,20 +97,9 @@ def batching_parameters_message() -> type:
 def read_batching_parameters(path: str | Path) -> BatchingOptions:
     """`BatchingOptions` from a TF Serving ``--batching_parameters_file`` (protobuf text format);
     fields left out keep their defaults. One line naming the file for anything wrong."""
-    from google.protobuf import text_format
+    from keras_seq.serving.model_config import read_text_proto
 
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: missing (the batching parameters file)") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: cannot be read ({error})") from None
-    message = batching_parameters_message()()
-    try:
-        text_format.Parse(text, message, allow_unknown_field=True)
-    except text_format.ParseError as error:
-        raise ValueError(f"{path}: not a TF Serving BatchingParameters ({error})") from None
+    message = read_text_proto(path, batching_parameters_message(), "batching parameters file")
     chosen = {f.name: int(getattr(message, f.name).value) for f in dataclasses.fields(BatchingOptions)
               if message.HasField(f.name)}  # fmt: skip
     try:

@@ -130,23 +130,32 @@ def _messages():
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.ModelServerConfig"))
 
 
-def read_model_config(path: str | Path) -> list[ModelEntry]:
-    """The models of a ``models.config`` file; a relative base path is read from the file's folder.
-    One clear line (naming the file) for a file that is missing or not a ModelServerConfig."""
+def read_text_proto(path: str | Path, message_class: type, file_role: str):
+    """A protobuf text-format file of TF Serving's (`message_class`), parsed; unknown fields are
+    skipped. One line naming the file (and `file_role`, the flag that named it) for a file that is
+    missing, unreadable or not that message."""
     from google.protobuf import text_format
 
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: missing (the --model-config-file)") from None
+        raise FileNotFoundError(f"{path}: missing (the {file_role})") from None
     except (OSError, UnicodeDecodeError) as error:
         raise ValueError(f"{path}: cannot be read ({error})") from None
-    message = _messages()()
+    message = message_class()
     try:
         text_format.Parse(text, message, allow_unknown_field=True)
     except text_format.ParseError as error:
-        raise ValueError(f"{path}: not a TF Serving ModelServerConfig ({error})") from None
+        raise ValueError(f"{path}: not a TF Serving {message.DESCRIPTOR.name} ({error})") from None
+    return message
+
+
+def read_model_config(path: str | Path) -> list[ModelEntry]:
+    """The models of a ``models.config`` file; a relative base path is read from the file's folder.
+    One clear line (naming the file) for a file that is missing or not a ModelServerConfig."""
+    path = Path(path)
+    message = read_text_proto(path, _messages(), "--model-config-file")
     entries = []
     for config in message.model_config_list.config:
         if not config.name or not config.base_path:
