@@ -134,7 +134,7 @@ class RequestBatcher:
         self._running = 0  # batches being answered
         self._changed = threading.Condition()
         self._stopping = False
-        self.batches = 0  # counts, for tests and /metrics-style reporting
+        self.batches = 0  # counts, for tests and logs
         self.batched_requests = 0
         self._threads = [
             threading.Thread(target=self._work, name=f"keras-seq-batch-{i}", daemon=True)
@@ -180,7 +180,7 @@ class RequestBatcher:
                         return None
                     self._changed.wait()
                     continue
-                arrived, key = min(queued)  # the request waiting longest goes first
+                arrived, key = min(queued, key=lambda item: item[0])  # the request waiting longest goes first
                 queue = self._queues[key]
                 full = sum(len(r.texts) for r in queue) >= self.options.max_batch_size
                 left = arrived + timeout - time.monotonic()
@@ -188,7 +188,7 @@ class RequestBatcher:
                 if full or left <= 0 or idle or self._stopping:
                     break
                 self._changed.wait(left)
-            batch, size = [queue.popleft()], 0
+            batch = [queue.popleft()]
             size = len(batch[0].texts)
             while queue and size + len(queue[0].texts) <= self.options.max_batch_size:
                 size += len(queue[0].texts)
