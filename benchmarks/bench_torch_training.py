@@ -25,7 +25,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 B, T, D, H = 64, 100, 128, 256
@@ -40,20 +39,11 @@ VARIANTS = {  # name: (interpreter kind, environment)
 }
 
 
-def _median_step(step) -> float:
-    for _ in range(3):
-        step()
-    times = []
-    for _ in range(STEPS):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def worker_torch() -> dict:
     import numpy as np
     import torch
+
+    from benchmarks.timing import median_seconds
 
     torch.set_num_threads(os.cpu_count() or 1)
     torch.manual_seed(0)
@@ -73,7 +63,7 @@ def worker_torch() -> dict:
             loss.backward()
             optimizer.step()
 
-        out[cell] = B * T / _median_step(step)
+        out[cell] = B * T / median_seconds(step, repeats=STEPS, warmup=3)
     return out
 
 
@@ -82,6 +72,7 @@ def worker_keras() -> dict:
     import numpy as np
 
     import keras_seq
+    from benchmarks.timing import median_seconds
 
     ours = os.environ["BENCH_LAYERS"] == "ours"
     layers = (
@@ -98,7 +89,7 @@ def worker_keras() -> dict:
         inputs = keras.Input((T, D))
         model = keras.Model(inputs, keras.layers.Dense(1)(layers[cell](H)(inputs)))
         model.compile(keras.optimizers.SGD(0.01), "mse", jit_compile=os.environ["BENCH_JIT"] == "1")
-        out[cell] = B * T / _median_step(lambda: model.train_on_batch(x, y))
+        out[cell] = B * T / median_seconds(lambda: model.train_on_batch(x, y), repeats=STEPS, warmup=3)
     return out
 
 

@@ -24,9 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import time
 from pathlib import Path
+
+from benchmarks.timing import median_seconds
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -36,14 +36,7 @@ GATES = {"lstm": 4, "gru": 3, "elman": 1}
 
 
 def median_ms(fn) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(15):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+    return 1000 * median_seconds(fn, repeats=15, warmup=3)
 
 
 def gemm_floor_ms(gates: int) -> float:

@@ -42,6 +42,11 @@ _SPACE_CHARS = "".join(re.escape(chr(c)) for c in range(128) if _SPACE.fullmatch
 _TOKEN = re.compile(f"[{_PUNCT_CHARS}]|[^{_PUNCT_CHARS}{_SPACE_CHARS}]+")
 
 
+def _ascii_lower(text: str) -> str:
+    """Rule 2's lower-casing, ASCII letters only (str.lower where the text is all ASCII: the same, faster)."""
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+
+
 def _as_text(text: str | bytes) -> str:
     if isinstance(text, bytes):
         return text.decode("utf-8", errors="replace")
@@ -79,9 +84,7 @@ class TextTokenizer:
 
     def clean(self, text: str | bytes) -> str:
         text = _as_text(text)
-        if not self.lower:
-            return text
-        return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)  # ASCII-only lower-casing
+        return _ascii_lower(text) if self.lower else text
 
     def tokens(self, text: str | bytes) -> list[str]:
         text = self.clean(text)
@@ -117,7 +120,7 @@ class TextTokenizer:
     def word_key(self, token: str) -> str:
         """Rule 7: the vocabulary key of a word token."""
         if self.lower_words:
-            token = token.translate(_ASCII_LOWER)
+            token = _ascii_lower(token)
         if self.zero_digits:
             token = token.translate(_ZERO_DIGITS)
         return token

@@ -70,7 +70,8 @@ export function checkTexts(texts, tokenLists = false) {
  * as Python's `in_length_chunks` cuts them (so ONNX Runtime sees the same inputs).
  */
 export async function inLengthChunks(texts, answer, size = CHUNK, spread = CHUNK_SPREAD) {
-  const order = texts.map((_, i) => i).sort((a, b) => pythonLength(texts[a]) - pythonLength(texts[b]));
+  const lengths = texts.map(pythonLength); // counted once: a string's length in code points is a walk over it
+  const order = texts.map((_, i) => i).sort((a, b) => lengths[a] - lengths[b]);
   const out = new Array(texts.length);
   let chunk = [];
   const run = async () => {
@@ -78,8 +79,7 @@ export async function inLengthChunks(texts, answer, size = CHUNK, spread = CHUNK
     chunk.forEach((i, k) => (out[i] = results[k]));
   };
   for (const i of order) {
-    const first = chunk.length ? pythonLength(texts[chunk[0]]) : 0;
-    if (chunk.length && (chunk.length >= size || pythonLength(texts[i]) > spread * Math.max(1, first))) {
+    if (chunk.length && (chunk.length >= size || lengths[i] > spread * Math.max(1, lengths[chunk[0]]))) {
       await run();
       chunk = [];
     }
