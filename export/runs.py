@@ -50,6 +50,9 @@ def load_trained_run(run_dir: str | Path) -> TrainedRun:
     run = RunDirectory(run_dir).check()
     config = run.config()
     task = get_task(config["task"])
+    why = task.not_deployable(config)
+    if why:
+        raise ValueError(f"{run.path}: {why}")
     spec = run.tokenizer()
     labels = read_labels(run.file(task.label_file)) if task.label_file else None
     model = load_model(run.model)

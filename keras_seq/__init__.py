@@ -58,6 +58,7 @@ _LAYERS = (
     "build_classifier",
     "build_tagger",
     "build_language_model",
+    "unigram_log_probs",
     "build_seq2seq",
     "attention_model",
     "Seq2SeqStepper",
@@ -65,6 +66,13 @@ _LAYERS = (
     "LabelSmoothedCrossentropy",
     "LanguageModelStepper",
     "decoding",
+    "layer_groups",
+    "discriminative",
+    "SlantedTriangular",
+    "GradualUnfreezing",
+    "TransferReport",
+    "load_pretrained",
+    "init_from",
 )
 _MISSING: str | None = ""  # "" = not checked yet; None = the layers are loaded
 
@@ -92,6 +100,8 @@ def register_layers() -> None:
                 "pooling",
                 "recurrent",
                 "encoder_decoder",
+                "finetuning",
+                "transfer",
             ):
                 module = import_module(f"keras_seq.{name}")
                 globals().update({key: getattr(module, key) for key in module.__all__})

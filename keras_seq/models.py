@@ -19,9 +19,17 @@ from keras_seq.pooling import SequencePooling
 from keras_seq.recurrent import GRU, LSTM, Elman, Recurrent
 
 CELLS = {"elman": Elman, "gru": GRU, "lstm": LSTM}
-POOLINGS = ("last", "mean", "max", "final")
+POOLINGS = ("last", "mean", "max", "concat", "final")
 
-__all__ = ["CELLS", "build_classifier", "build_tagger", "build_language_model", "LanguageModelStepper", "tagger_loss"]
+__all__ = [
+    "CELLS",
+    "build_classifier",
+    "build_tagger",
+    "build_language_model",
+    "unigram_log_probs",
+    "LanguageModelStepper",
+    "tagger_loss",
+]
 
 
 def _cell(name: str):
@@ -84,7 +92,7 @@ def build_classifier(
     """ids (B, T) -> class probabilities (B, num_classes).
 
     ``pooling``: ``last`` / ``mean`` / ``max`` over the valid steps of the top
-    layer's outputs, or ``final``: the top layer's final state (both
+    layer's outputs, ``concat`` (all three side by side, ULMFiT), or ``final``: the top layer's final state (both
     directions' final states, concatenated, when bidirectional).
 
     Example::
@@ -196,12 +204,19 @@ def build_language_model(
     recurrent_dropout: float = 0.0,
     batch_size: int | None = None,
     stateful: bool = False,
+    output_bias: Any = None,
     name: str = "language_model",
 ) -> keras.Model:
     """ids (B, T) -> next-token logits (B, T, vocab_size), teacher-forced.
 
     ``stateful=True`` (with a fixed ``batch_size``) carries the states from
     one window to the next: truncated BPTT over `pipelines.batching.lm_tracks`.
+
+    ``output_bias``: the output layer's starting bias, (vocab_size,); give
+    `unigram_log_probs` of the training ids. From a zero bias, the easiest way
+    down the loss is to learn the unigram through the recurrent layer's bias,
+    which saturates its state into a constant: a word-level GRU or LSTM can
+    then sit at the unigram's loss for a whole epoch.
 
     Example::
 
@@ -226,8 +241,25 @@ def build_language_model(
         )(x)
         if dropout:
             x = keras.layers.Dropout(dropout)(x)
-    outputs = keras.layers.Dense(vocab_size, name="logits", dtype="float32")(x)
+    if output_bias is not None:
+        output_bias = np.asarray(output_bias, "float32")
+        if output_bias.shape != (vocab_size,):
+            raise ValueError(f"`output_bias` must have shape {(vocab_size,)}; received {output_bias.shape}.")
+    bias = "zeros" if output_bias is None else keras.initializers.Constant(output_bias)
+    outputs = keras.layers.Dense(vocab_size, name="logits", dtype="float32", bias_initializer=bias)(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def unigram_log_probs(ids: Any, vocab_size: int, smoothing: float = 1.0) -> np.ndarray:
+    """Log-probabilities (vocab_size,) of each id in `ids` (add-`smoothing` counts): a language model's
+    starting output bias (`build_language_model(output_bias=...)`).
+
+    >>> import keras_seq
+    >>> [round(float(p), 3) for p in keras_seq.unigram_log_probs([2, 2, 3], 4)]
+    [-1.946, -1.946, -0.847, -1.253]
+    """
+    counts = np.bincount(np.asarray(ids, "int64").ravel(), minlength=vocab_size)[:vocab_size] + smoothing
+    return np.log(counts / counts.sum()).astype("float32")
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ from keras import ops
 
 __all__ = ["SequencePooling"]
 
-_MODES = ("last", "mean", "max")
+_MODES = ("last", "mean", "max", "concat")
 
 
 @keras.saving.register_keras_serializable(package="keras_seq")
@@ -19,7 +19,8 @@ class SequencePooling(keras.layers.Layer):
     Modes:
         ``"last"``: the output at the last valid step (for right padding, step
         ``length - 1``); ``"mean"``: mean over valid steps; ``"max"``: maximum
-        over valid steps. A sequence with no valid step pools to zeros.
+        over valid steps; ``"concat"``: last, max and mean side by side, (B, 3 * D)
+        (ULMFiT's concat pooling). A sequence with no valid step pools to zeros.
 
     Without a mask every step is valid. The layer consumes the mask.
 
@@ -49,24 +50,32 @@ class SequencePooling(keras.layers.Layer):
         self.built = True
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[2])
+        features = input_shape[2]
+        if self.mode == "concat" and features is not None:
+            features *= 3
+        return (input_shape[0], features)
 
     def compute_mask(self, inputs, mask=None):
         return None
 
     def call(self, inputs, mask=None):
+        if self.mode == "concat":
+            return ops.concatenate([self._pool(inputs, mask, mode) for mode in ("last", "max", "mean")], axis=-1)
+        return self._pool(inputs, mask, self.mode)
+
+    def _pool(self, inputs, mask, mode: str):
         if mask is None:
             mask = ops.ones(ops.shape(inputs)[:2], dtype="bool")
         valid = ops.cast(mask, inputs.dtype)  # (B, T)
         any_valid = ops.expand_dims(ops.cast(ops.any(ops.cast(mask, "bool"), axis=1), inputs.dtype), -1)
-        if self.mode == "mean":
+        if mode == "mean":
             # Summed in float32 under mixed precision: bf16 holds integers exactly only up to 256.
             wide = "float32" if keras.backend.standardize_dtype(inputs.dtype) in ("bfloat16", "float16") else None
             x, v = (inputs, valid) if wide is None else (ops.cast(inputs, wide), ops.cast(valid, wide))
             total = ops.sum(x * ops.expand_dims(v, -1), axis=1)
             count = ops.maximum(ops.sum(v, axis=1, keepdims=True), 1.0)
             return ops.cast(total / count, inputs.dtype)
-        if self.mode == "max":
+        if mode == "max":
             # standardize_dtype: torch's dtype is torch.float32, which never equals the string
             wide = keras.backend.standardize_dtype(inputs.dtype) in ("float32", "float64")
             lowest = ops.full_like(inputs, -3.0e38 if wide else -6.0e4)

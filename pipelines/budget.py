@@ -18,7 +18,7 @@ import keras
 
 logger = logging.getLogger(__name__)
 
-LR_SCHEDULES = ("budget",)
+LR_SCHEDULES = ("budget", "slanted_triangular")
 LR_FLOOR = 0.01  # the schedule's last epochs train at no less than this fraction of train.learning_rate
 
 

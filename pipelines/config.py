@@ -101,6 +101,7 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or not 0 <= weight_decay < 1
     ):
         raise ValueError(f"train.weight_decay must be a number in [0, 1); received {weight_decay!r}")
+    _check_fine_tuning(config)
     decay = config["train"]["lr_decay"]
     if decay is not None and (isinstance(decay, bool) or not (isinstance(decay, (int, float)) and 0 < decay <= 1)):
         raise ValueError(f"train.lr_decay must be a number in (0, 1] (1: no decay); received {decay!r}")
@@ -117,7 +118,9 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         if decay is not None:
             raise ValueError("train.lr_schedule and train.lr_decay both set the learning rate; set one of them")
         minutes = config["train"]["max_minutes"]
-        if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0:
+        if schedule == "budget" and (
+            isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0
+        ):
             raise ValueError(
                 f'train.lr_schedule = "budget" needs train.max_minutes > 0 (the budget it decays '
                 f"over); received {minutes!r}"
@@ -125,6 +128,30 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     _check_types(config)
     part.check_config(config)
     return config
+
+
+def _check_fine_tuning(config: dict) -> None:
+    """model.init_from and ULMFiT's settings (train.discriminative_decay, gradual_unfreezing, stlr_*)."""
+    train = config["train"]
+    runs = config["model"].get("init_from")
+    if runs == []:  # TOML has no null: an empty list is how to switch a config's pretrained start off
+        config["model"]["init_from"] = runs = None
+    if runs is not None:
+        items = [runs] if isinstance(runs, str) else runs
+        if not isinstance(items, list) or not items or not all(isinstance(r, str) and r for r in items):
+            raise ValueError(f"model.init_from must be a run directory or a list of them; received {runs!r}")
+    decay = train["discriminative_decay"]
+    if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float)) or decay < 1):
+        raise ValueError(f"train.discriminative_decay must be a number >= 1 (ULMFiT: 2.6); received {decay!r}")
+    every = train["gradual_unfreezing"]
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise ValueError(f"train.gradual_unfreezing must be 0 (off) or epochs per layer group; received {every!r}")
+    cut = train["stlr_cut_fraction"]
+    if isinstance(cut, bool) or not isinstance(cut, (int, float)) or not 0 < cut < 1:
+        raise ValueError(f"train.stlr_cut_fraction must be a number in (0, 1); received {cut!r}")
+    ratio = train["stlr_ratio"]
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or ratio < 1:
+        raise ValueError(f"train.stlr_ratio must be a number >= 1; received {ratio!r}")
 
 
 def _check_types(config: dict) -> None:

@@ -123,7 +123,33 @@ _KEYS = [
     ),
     ConfigKey("model.dropout", 0.0, float, "Dropout on each layer's inputs (variational: one mask per sequence)."),
     ConfigKey("model.recurrent_dropout", 0.0, float, "Dropout on the recurrent connections (variational)."),
-    ConfigKey("model.pooling", "last", str, "How a text becomes one vector.", _C, ("last", "mean", "max", "final")),
+    ConfigKey(
+        "model.pooling",
+        "last",
+        str,
+        "How a text becomes one vector (concat: last, max and mean side by side, as ULMFiT).",
+        _C,
+        ("last", "mean", "max", "concat", "final"),
+    ),
+    ConfigKey(
+        "model.init_from",
+        None,
+        (str, list),
+        "Run directories of pretrained language models (task lm) whose embedding and recurrent layers "
+        "start this model: a forward LM, and a backward one for a bidirectional model's other half "
+        "([]: none).",
+        ("classify", "tag"),
+        optional=True,
+    ),
+    ConfigKey(
+        "model.direction",
+        "forward",
+        str,
+        "Which way the language model reads its text; a backward LM pretrains a bidirectional model's "
+        "backward half (model.init_from) and is not exported.",
+        _L,
+        ("forward", "backward"),
+    ),
     ConfigKey("model.crf", False, bool, "A CRF output layer (Viterbi decoding) instead of a softmax.", _T),
     ConfigKey(
         "model.vectors",
@@ -189,9 +215,25 @@ _KEYS = [
         "train.lr_schedule",
         None,
         str,
-        "budget: the rate falls linearly over max_minutes and the run stops within half an epoch of it.",
-        choices=("budget",),
+        "budget: the rate falls linearly over max_minutes and the run stops within half an epoch of it; "
+        "slanted_triangular: ULMFiT's short rise to learning_rate and long linear fall over every epoch.",
+        choices=("budget", "slanted_triangular"),
         optional=True,
+    ),
+    ConfigKey("train.stlr_cut_fraction", 0.1, float, "slanted_triangular: the share of steps that rise."),
+    ConfigKey("train.stlr_ratio", 32.0, float, "slanted_triangular: how much smaller the lowest rate is."),
+    ConfigKey(
+        "train.discriminative_decay",
+        None,
+        float,
+        "Divide the learning rate by this per layer group below the top (ULMFiT: 2.6); none: one rate.",
+        optional=True,
+    ),
+    ConfigKey(
+        "train.gradual_unfreezing",
+        0,
+        int,
+        "Train the top layer group first and unfreeze one more group every this many epochs (0: off).",
     ),
     ConfigKey("train.tokens_per_batch", 4096, int, "Most padded tokens per batch."),
     ConfigKey("train.max_batch", 64, int, "Most rows per batch."),

@@ -43,8 +43,10 @@ def corpus_from_config(config: dict, source: str | None = None) -> Corpus:
     return open_corpus(source or data["source"], config["task"], **{k: data[k] for k in _CORPUS_OPTIONS if k in data})
 
 
-def lm_stream(corpus, split: str, encoder: TextEncoder) -> np.ndarray:
-    return np.concatenate([np.asarray(ids) for ids in encoded_dataset(corpus, split, encoder)])
+def lm_stream(corpus, split: str, encoder: TextEncoder, direction: str = "forward") -> np.ndarray:
+    """The split's token ids as one stream, last token first for a backward language model."""
+    ids = np.concatenate([np.asarray(ids) for ids in encoded_dataset(corpus, split, encoder)])
+    return ids[::-1].copy() if direction == "backward" else ids
 
 
 def lm_windows(ids: np.ndarray, batch: int, window: int) -> tf.data.Dataset:
@@ -192,8 +194,8 @@ def tagging_metrics(model: keras.Model, predict, batches, vocab: Vocabulary) -> 
 def evaluate_stream(context: EvaluationContext) -> dict:
     """Language models: loss over the split's token stream, tracks carried window to window."""
     config, model = context.config, context.model
-    ids = lm_stream(context.corpus, context.split, context.encoder)
     train, m = config["train"], config["model"]
+    ids = lm_stream(context.corpus, context.split, context.encoder, m.get("direction", "forward"))
     batch = train.get("lm_batch", 32)
     window = train.get("lm_window", 100)
     while batch > 1 and (len(ids) - 1) // batch < window:

@@ -13,6 +13,7 @@ from keras_seq import decoding
 from keras_seq.contracts import RunDirectory
 from keras_seq.pipelines.evaluate import load_model
 from keras_seq.pipelines.vocab import TextEncoder
+from keras_seq.tasks import get_task
 
 
 def generate_text(
@@ -24,9 +25,13 @@ def generate_text(
     seed: int = 0,
 ) -> str:
     """Greedy by default; temperature sampling (seeded) or beam search on request."""
-    run_dir = Path(run_dir)
-    encoder = TextEncoder(run_dir)
-    model = load_model(RunDirectory(run_dir).check().model)
+    run = RunDirectory(run_dir).check()
+    config = run.config()
+    why = get_task(config["task"]).not_deployable(config)
+    if why:
+        raise ValueError(f"{run.path}: {why}")
+    encoder = TextEncoder(run.path)
+    model = load_model(run.model)
     stepper = keras_seq.LanguageModelStepper(model)
     ids = encoder.encode(tf.constant([prompt])).to_list()[0]
     if not ids:

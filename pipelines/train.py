@@ -23,6 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import keras_seq
 from keras_seq.contracts import RunDirectory
 from keras_seq.contracts.files import replace_atomically, write_json, write_text
 from keras_seq.contracts.tokenizer import TOKENIZER_FILE
@@ -141,7 +142,24 @@ def _singletons(counts: dict, encoder, rate: float) -> tuple[int | None, float]:
     return (min(ids), rate) if ids else (None, 0.0)
 
 
-def _optimizer(train: dict) -> keras.optimizers.Optimizer:
+def _optimizer(train: dict, model: keras.Model, steps_per_epoch: int | None) -> keras.optimizers.Optimizer:
+    """The configured optimizer: its learning rate (ULMFiT's slanted triangular schedule over every epoch
+    with ``train.lr_schedule``), per layer group (``train.discriminative_decay``)."""
+    learning_rate = train["learning_rate"]
+    if train["lr_schedule"] == "slanted_triangular":
+        learning_rate = keras_seq.SlantedTriangular(
+            learning_rate,
+            total_steps=train["epochs"] * (steps_per_epoch or 1),
+            cut_fraction=train["stlr_cut_fraction"],
+            ratio=train["stlr_ratio"],
+        )
+    optimizer = _base_optimizer(train, learning_rate)
+    if train["discriminative_decay"]:
+        optimizer = keras_seq.discriminative(optimizer, model, decay=train["discriminative_decay"])
+    return optimizer
+
+
+def _base_optimizer(train: dict, learning_rate) -> keras.optimizers.Optimizer:
     classes = {
         "adam": keras.optimizers.Adam,
         "adamw": keras.optimizers.AdamW,
@@ -151,7 +169,15 @@ def _optimizer(train: dict) -> keras.optimizers.Optimizer:
     if train["optimizer"] not in classes:
         raise ValueError(f"train.optimizer must be one of {sorted(classes)}; received {train['optimizer']!r}")
     decay = {} if train["weight_decay"] is None else {"weight_decay": train["weight_decay"]}
-    return classes[train["optimizer"]](learning_rate=train["learning_rate"], clipnorm=train["clipnorm"], **decay)
+    return classes[train["optimizer"]](learning_rate=learning_rate, clipnorm=train["clipnorm"], **decay)
+
+
+def _steps_per_epoch(fit: FitData) -> int | None:
+    """Batches per epoch (what a schedule over steps needs), None where tf.data cannot say."""
+    if fit.steps_per_epoch:
+        return int(fit.steps_per_epoch)
+    count = int(fit.train.cardinality())
+    return count if count > 0 else None
 
 
 def _limited(dataset, limit):
@@ -179,6 +205,7 @@ class FitData:
     callbacks: list
     label_vocab: object | None = None
     steps_per_epoch: int | None = None  # set when `train` streams every epoch in one dataset
+    stream: np.ndarray | None = None  # a language model's training ids, in order
 
 
 def labeled_fit_data(part, setup: TrainingSetup) -> FitData:
@@ -250,12 +277,12 @@ def _check_not_empty(corpus, counts: dict) -> None:
 
 def stream_fit_data(setup: TrainingSetup) -> FitData:
     """One token stream (language models): B parallel tracks in windows; validation by a callback."""
-    train = setup.config["train"]
-    train_ids = lm_stream(setup.corpus, "train", setup.encoder)
-    val_ids = lm_stream(setup.corpus, "validation", setup.encoder)
+    train, direction = setup.config["train"], setup.config["model"]["direction"]
+    train_ids = lm_stream(setup.corpus, "train", setup.encoder, direction)
+    val_ids = lm_stream(setup.corpus, "validation", setup.encoder, direction)
     train_ds = lm_windows(train_ids, train["lm_batch"], train["lm_window"])
     val_ds = lm_windows(val_ids, train["lm_batch"], train["lm_window"])
-    return FitData(train_ds, None, [_StatefulValidation(val_ds)])
+    return FitData(train_ds, None, [_StatefulValidation(val_ds)], stream=train_ids)
 
 
 # What a collective op raises when another worker of the cluster dies or stops answering.
@@ -290,6 +317,12 @@ def train_run(config: dict, run_dir: str | Path, verbose: int = 1, overwrite: bo
             f"state per replica cannot keep across {where.replicas} replicas (Keras mirrors "
             "variables); train it with train.strategy = 'default'"
         )
+    init_from = config["model"].get("init_from")
+    for source in [init_from] if isinstance(init_from, str) else init_from or []:
+        try:  # before any data is read: a wrong path fails in a second, not after the vocabulary
+            RunDirectory(source).check()
+        except FileNotFoundError as error:
+            raise FileNotFoundError(f"model.init_from: {error}") from None
     run = RunDirectory(run_dir)
     config_text = dump_toml(config)
     with contextlib.ExitStack() as lock:
@@ -373,10 +406,20 @@ def _train(
     chars_size = len(encoder.char_vocab) if encoder.char_vocab else None
     # "auto": bf16 where the hardware has it and the layers are wide enough to gain
     policy, policy_reason = resolve_precision(train["mixed_precision"], config["model"].get("units"))
+    steps = _steps_per_epoch(fit)
+    if train["lr_schedule"] == "slanted_triangular" and steps is None:
+        raise ValueError(
+            'train.lr_schedule = "slanted_triangular" needs the number of batches per epoch, which this '
+            'run\'s data does not give; use train.batching = "sorted"'
+        )
+    transfer = None
     with where.scope(), precision(policy):
         model = task.build_model(config, *sizes, matrix, chars_size)
+        part.start_weights(model, fit, config)
+        if m.get("init_from") and state is None:  # a resumed run restores its own weights instead
+            transfer = keras_seq.init_from(model, m["init_from"], tokens=list(encoder.vocab.tokens))
         model.compile(
-            optimizer=_optimizer(train),
+            optimizer=_optimizer(train, model, steps),
             loss=task.loss(model, train["label_smoothing"]),
             jit_compile=train["jit_compile"],
             metrics=compiled_metrics or None,
@@ -386,6 +429,8 @@ def _train(
     out.backup.mkdir(exist_ok=True)
     history_rows(out.history, epochs=done)  # rows of epochs the backup does not hold are trained again
     callbacks = list(fit.callbacks)
+    if train["gradual_unfreezing"]:
+        callbacks.append(keras_seq.GradualUnfreezing(epochs_per_group=train["gradual_unfreezing"]))
     if fit.callbacks and where.workers > 1:
         callbacks.append(_ChiefScores(where.chiefs))
     callbacks += [
@@ -441,7 +486,7 @@ def _train(
         model.load_weights(str(run.backup / best_file(final.best_epoch)))
     model = task.deployable(model, config)
     if keras.backend.standardize_dtype(model.dtype_policy.compute_dtype) != "float32":
-        model = _float32_twin(task, config, model, sizes, chars_size)
+        model = _float32_twin(task, config, model, sizes, chars_size, steps)
     replace_atomically(run.model, lambda tmp: model.save(tmp))
 
     history = history_columns(history_rows(run.history))
@@ -456,6 +501,8 @@ def _train(
         "monitor": monitor,
         "data_split": corpus.split_rule(),
     }
+    if transfer is not None:
+        metrics["init_from"] = {"runs": m["init_from"], **transfer.as_dict()}
     if monitor != "val_loss":
         metrics[f"best_{monitor}"] = float(max(history.get(monitor, [math.nan])))
     if train["mixed_precision"]:  # the policy training ran under ("auto" resolved); model.keras is float32
@@ -505,13 +552,13 @@ def _fit(model, fit: FitData, where, task, config: dict, epochs: range, callback
     )
 
 
-def _float32_twin(task, config: dict, model, sizes: tuple, chars_size: int | None):
+def _float32_twin(task, config: dict, model, sizes: tuple, chars_size: int | None, steps: int | None):
     """The trained model with float32 layers (what the run directory keeps: exports compute in float32),
     compiled as it was."""
     twin = task.build_model(config, *sizes, None, chars_size)
     twin.set_weights(model.get_weights())
     twin.compile(
-        optimizer=_optimizer(config["train"]),
+        optimizer=_optimizer(config["train"], twin, steps),
         loss=task.loss(twin, config["train"]["label_smoothing"]),
         metrics=task.metrics(),
     )

@@ -54,6 +54,10 @@ class Task:
         """The model as saved in the run directory (language models: a stateless twin)."""
         return model
 
+    def not_deployable(self, config: dict) -> str | None:
+        """Why a run trained with `config` must not be exported or served (None: it may be)."""
+        return None
+
     def __repr__(self) -> str:
         return f"<task {self.name}>"
 

@@ -31,6 +31,15 @@ class LanguageModelTask(Task):
     def loss(self, model, label_smoothing=0.0):
         return cross_entropy(label_smoothing, from_logits=True)
 
+    def not_deployable(self, config):
+        if config.get("model", {}).get("direction", "forward") == "backward":
+            return (
+                "a backward language model (model.direction = 'backward') reads text last token first; it "
+                "pretrains a bidirectional model's backward half (model.init_from) and is not exported or "
+                "used to generate"
+            )
+        return None
+
     def deployable(self, model, config):
         """A stateless twin with the same weights: any batch size, for export and generation."""
         twin = self.build_model(config, model.get_layer("logits").units, 0, training=False)

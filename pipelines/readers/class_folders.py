@@ -17,6 +17,17 @@ def is_archive(path: Path) -> bool:
     return path.name.endswith((".tar.gz", ".tgz", ".tar"))
 
 
+def has_split_folders(path: Path) -> bool:
+    """A folder laid out as ROOT/train/<label>/ (or ROOT/*/train/<label>/): class folders, not split files."""
+    if not path.is_dir():
+        return False
+    try:
+        train = _split_root(path, "train")
+    except FileNotFoundError:
+        return False
+    return any(child.is_dir() for child in train.iterdir())
+
+
 def _split_root(root: Path, split: str) -> Path:
     """The folder holding the label folders: ROOT/split, or ROOT/*/split
     (an archive extracted as aclImdb/...)."""

@@ -115,8 +115,10 @@ class Corpus:
             }
         if self.pipeline.task.stream:
             return {
-                "rule": "the source's own splits, or one text file: the first train_fraction trains",
+                "rule": "the source's own splits, or one text file: the first train_fraction trains; "
+                "class folders: their texts, every holdout_every-th training text validates",
                 "train_fraction": float(self.options.get("train_fraction", 0.9)),
+                "holdout_every": int(self.options.get("holdout_every", 10)),
             }
         if self.has_validation_split():
             return {"rule": "the source's own train / validation / test splits"}

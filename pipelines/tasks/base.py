@@ -79,6 +79,9 @@ class TaskPipeline(TaskPart):
 
         return labeled_fit_data(self, setup)
 
+    def start_weights(self, model, fit, config: dict) -> None:
+        """Sets starting weights that the training data decides (`fit`: what `fit_data` returned)."""
+
     def validation_callbacks(self, validation, label_vocab, monitor: str) -> list:
         """Callbacks that log the validation quantity `monitor` when Keras' own metrics do not."""
         return []

@@ -12,13 +12,29 @@ class LanguageModelPipeline(TaskPipeline):
     own_validation = True  # the 90/10 split of one text, or the source's own files
 
     def read_file(self, corpus, path, split):
-        from keras_seq.pipelines.readers import plain_text
+        from keras_seq.pipelines.readers import class_folders, plain_text
 
+        if class_folders.is_archive(path) or class_folders.has_split_folders(path):
+            return self._class_folder_texts(corpus, path, split)
         text = plain_text.read_text(corpus.split_file(path, split))
         if path.is_file():
             parts = plain_text.split_text(text, corpus.options.get("train_fraction", 0.9))
             text = parts["train" if split == "train" else "validation"]
         return iter([text])
+
+    @staticmethod
+    def _class_folder_texts(corpus, path, split):
+        """A labelled corpus's texts, labels dropped (pretraining on a classifier's own data): "test" is its
+        test split; "train" and "validation" divide its training texts as a classifier's run divides them
+        (every holdout_every-th validates), so the classifier's validation texts stay unseen."""
+        from keras_seq.pipelines.readers import class_folders
+
+        labels = tuple(corpus.options.get("labels", class_folders.DEFAULT_LABELS))
+        examples = class_folders.iter_class_folder(path, "test" if split == "test" else "train", labels)
+        every = int(corpus.options.get("holdout_every", 10))
+        for i, (text, _label) in enumerate(examples):
+            if split == "test" or (i % every == every - 1) == (split == "validation"):
+                yield text
 
     def from_tfds(self, items):
         return iter(["".join(items)])
@@ -48,6 +64,18 @@ class LanguageModelPipeline(TaskPipeline):
         from keras_seq.pipelines.train import stream_fit_data
 
         return stream_fit_data(setup)
+
+    def start_weights(self, model, fit, config):
+        """A word-level model's output bias starts at the training stream's unigram log-probabilities
+        (`keras_seq.build_language_model`'s ``output_bias`` says why). Character-level models start
+        from zero, as before: the shipped one never sat at its unigram."""
+        import keras_seq
+
+        if config["data"]["level"] != "word":
+            return
+
+        logits = model.get_layer("logits")
+        logits.bias.assign(keras_seq.unigram_log_probs(fit.stream, logits.units))
 
     def evaluate(self, context):
         from keras_seq.pipelines.evaluate import evaluate_stream

@@ -105,6 +105,7 @@ def test_core_task_keeps_identity_and_model_only():
         "loss_unit",
         "metrics",
         "name",
+        "not_deployable",
         "stream",
     ]
 

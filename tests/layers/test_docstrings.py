@@ -19,6 +19,8 @@ MODULES = [
     "keras_seq.encoder_decoder",
     "keras_seq.decoding",
     "keras_seq.tasks",
+    "keras_seq.finetuning",
+    "keras_seq.transfer",
 ]
 PUBLIC = [
     "RecurrentCell",
@@ -42,6 +44,9 @@ PUBLIC = [
     "build_seq2seq",
     "LanguageModelStepper",
     "LabelSmoothedCrossentropy",
+    "layer_groups",
+    "discriminative",
+    "SlantedTriangular",
 ]
 
 

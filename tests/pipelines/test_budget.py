@@ -144,4 +144,6 @@ def test_weight_decay_reaches_the_optimizer(optimizer, sets, expected):
     from keras_seq.pipelines.train import _optimizer
 
     config = load_config(DEMO, [f'train.optimizer="{optimizer}"', *sets])
-    assert _optimizer(config["train"]).weight_decay == (None if expected is None else pytest.approx(expected))
+    assert _optimizer(config["train"], None, None).weight_decay == (
+        None if expected is None else pytest.approx(expected)
+    )
