@@ -51,6 +51,7 @@ from keras_seq.pipelines.evaluate import (
     lm_windows,
     tagging_metrics,
 )
+from keras_seq.pipelines.optimizers import build_optimizer
 from keras_seq.pipelines.precision import machine_summary, precision, resolve_precision
 from keras_seq.pipelines.readers import Corpus
 from keras_seq.pipelines.resume import (
@@ -140,36 +141,6 @@ def _singletons(counts: dict, encoder, rate: float) -> tuple[int | None, float]:
     keys = key_counts(counts, encoder.spec)
     ids = [encoder.vocab.index[t] for t, c in keys.items() if c == 1 and t in encoder.vocab.index]
     return (min(ids), rate) if ids else (None, 0.0)
-
-
-def _optimizer(train: dict, model: keras.Model, steps_per_epoch: int | None) -> keras.optimizers.Optimizer:
-    """The configured optimizer: its learning rate (ULMFiT's slanted triangular schedule over every epoch
-    with ``train.lr_schedule``), per layer group (``train.discriminative_decay``)."""
-    learning_rate = train["learning_rate"]
-    if train["lr_schedule"] == "slanted_triangular":
-        learning_rate = keras_seq.SlantedTriangular(
-            learning_rate,
-            total_steps=train["epochs"] * (steps_per_epoch or 1),
-            cut_fraction=train["stlr_cut_fraction"],
-            ratio=train["stlr_ratio"],
-        )
-    optimizer = _base_optimizer(train, learning_rate)
-    if train["discriminative_decay"]:
-        optimizer = keras_seq.discriminative(optimizer, model, decay=train["discriminative_decay"])
-    return optimizer
-
-
-def _base_optimizer(train: dict, learning_rate) -> keras.optimizers.Optimizer:
-    classes = {
-        "adam": keras.optimizers.Adam,
-        "adamw": keras.optimizers.AdamW,
-        "sgd": keras.optimizers.SGD,
-        "rmsprop": keras.optimizers.RMSprop,
-    }
-    if train["optimizer"] not in classes:
-        raise ValueError(f"train.optimizer must be one of {sorted(classes)}; received {train['optimizer']!r}")
-    decay = {} if train["weight_decay"] is None else {"weight_decay": train["weight_decay"]}
-    return classes[train["optimizer"]](learning_rate=learning_rate, clipnorm=train["clipnorm"], **decay)
 
 
 def _steps_per_epoch(fit: FitData) -> int | None:
@@ -419,7 +390,7 @@ def _train(
         if m.get("init_from") and state is None:  # a resumed run restores its own weights instead
             transfer = keras_seq.init_from(model, m["init_from"], tokens=list(encoder.vocab.tokens))
         model.compile(
-            optimizer=_optimizer(train, model, steps),
+            optimizer=build_optimizer(train, model, steps),
             loss=task.loss(model, train["label_smoothing"]),
             jit_compile=train["jit_compile"],
             metrics=compiled_metrics or None,
@@ -558,7 +529,7 @@ def _float32_twin(task, config: dict, model, sizes: tuple, chars_size: int | Non
     twin = task.build_model(config, *sizes, None, chars_size)
     twin.set_weights(model.get_weights())
     twin.compile(
-        optimizer=_optimizer(config["train"], twin, steps),
+        optimizer=build_optimizer(config["train"], twin, steps),
         loss=task.loss(twin, config["train"]["label_smoothing"]),
         metrics=task.metrics(),
     )

@@ -141,9 +141,9 @@ def test_a_scheduled_run_writes_its_falling_rates_to_history(tmp_path):
     ],
 )
 def test_weight_decay_reaches_the_optimizer(optimizer, sets, expected):
-    from keras_seq.pipelines.train import _optimizer
+    from keras_seq.pipelines.optimizers import build_optimizer
 
     config = load_config(DEMO, [f'train.optimizer="{optimizer}"', *sets])
-    assert _optimizer(config["train"], None, None).weight_decay == (
+    assert build_optimizer(config["train"], None, None).weight_decay == (
         None if expected is None else pytest.approx(expected)
     )
