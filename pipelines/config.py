@@ -140,6 +140,7 @@ def _check_fine_tuning(config: dict) -> None:
         items = [runs] if isinstance(runs, str) else runs
         if not isinstance(items, list) or not items or not all(isinstance(r, str) and r for r in items):
             raise ValueError(f"model.init_from must be a run directory or a list of them; received {runs!r}")
+        config["model"]["init_from"] = items  # one shape for every reader: a list
     decay = train["discriminative_decay"]
     if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float)) or decay < 1):
         raise ValueError(f"train.discriminative_decay must be a number >= 1 (ULMFiT: 2.6); received {decay!r}")

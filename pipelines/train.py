@@ -288,8 +288,7 @@ def train_run(config: dict, run_dir: str | Path, verbose: int = 1, overwrite: bo
             f"state per replica cannot keep across {where.replicas} replicas (Keras mirrors "
             "variables); train it with train.strategy = 'default'"
         )
-    init_from = config["model"].get("init_from")
-    for source in [init_from] if isinstance(init_from, str) else init_from or []:
+    for source in config["model"].get("init_from") or []:
         try:  # before any data is read: a wrong path fails in a second, not after the vocabulary
             RunDirectory(source).check()
         except FileNotFoundError as error:

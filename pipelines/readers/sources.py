@@ -113,12 +113,10 @@ class Corpus:
                 "fractions": dict(zip(SPLITS, self.fractions)),
                 "seed": int(self.options.get("split_seed", 0)),
             }
-        if self.pipeline.task.stream:
+        if self.pipeline.task.stream and self.has_validation_split():
             return {
-                "rule": "the source's own splits, or one text file: the first train_fraction trains; "
-                "class folders: their texts, every holdout_every-th training text validates",
+                "rule": "the source's own splits, or one text file: the first train_fraction trains",
                 "train_fraction": float(self.options.get("train_fraction", 0.9)),
-                "holdout_every": int(self.options.get("holdout_every", 10)),
             }
         if self.has_validation_split():
             return {"rule": "the source's own train / validation / test splits"}
@@ -130,10 +128,10 @@ class Corpus:
     def has_validation_split(self) -> bool:
         """Whether the source has its own validation data (a dev file, or the
         LM's 90/10 split); if not, validation is held out of train."""
-        if self.pipeline.own_validation:
-            return True
         if self.source.startswith("tfds:"):
-            return tfds_source.has_validation_split(self.source[5:])
+            return self.pipeline.own_validation or tfds_source.has_validation_split(self.source[5:])
+        if self.pipeline.has_own_validation(Path(self.source)):
+            return True
         path = Path(self.source)
         return path.is_dir() and any(p.is_file() and _SPLIT_FILES["validation"] in p.name for p in path.iterdir())
 

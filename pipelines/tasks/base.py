@@ -25,6 +25,12 @@ class TaskPipeline(TaskPart):
     report_split: str = "test"
     #: A source of this task always has its own validation split (no holding out).
     own_validation: bool = False
+
+    def has_own_validation(self, path) -> bool:
+        """Whether the local source at `path` brings its own validation data (else `Corpus` holds every
+        holdout_every-th training example out)."""
+        return self.own_validation
+
     #: Answers a text with a decoded target sequence (encoder-decoders: `keras-seq generate --text`).
     transduces: bool = False
 

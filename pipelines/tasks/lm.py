@@ -14,8 +14,9 @@ class LanguageModelPipeline(TaskPipeline):
     def read_file(self, corpus, path, split):
         from keras_seq.pipelines.readers import class_folders, plain_text
 
-        if class_folders.is_archive(path) or class_folders.has_split_folders(path):
-            return self._class_folder_texts(corpus, path, split)
+        if self._class_folders(path):  # labels dropped; `Corpus` holds the classifier's validation texts out
+            labels = tuple(corpus.options.get("labels", class_folders.DEFAULT_LABELS))
+            return (text for text, _label in class_folders.iter_class_folder(path, split, labels))
         text = plain_text.read_text(corpus.split_file(path, split))
         if path.is_file():
             parts = plain_text.split_text(text, corpus.options.get("train_fraction", 0.9))
@@ -23,18 +24,15 @@ class LanguageModelPipeline(TaskPipeline):
         return iter([text])
 
     @staticmethod
-    def _class_folder_texts(corpus, path, split):
-        """A labelled corpus's texts, labels dropped (pretraining on a classifier's own data): "test" is its
-        test split; "train" and "validation" divide its training texts as a classifier's run divides them
-        (every holdout_every-th validates), so the classifier's validation texts stay unseen."""
+    def _class_folders(path) -> bool:
         from keras_seq.pipelines.readers import class_folders
 
-        labels = tuple(corpus.options.get("labels", class_folders.DEFAULT_LABELS))
-        examples = class_folders.iter_class_folder(path, "test" if split == "test" else "train", labels)
-        every = int(corpus.options.get("holdout_every", 10))
-        for i, (text, _label) in enumerate(examples):
-            if split == "test" or (i % every == every - 1) == (split == "validation"):
-                yield text
+        return class_folders.is_archive(path) or class_folders.has_split_folders(path)
+
+    def has_own_validation(self, path):
+        """A class-folder corpus (a classifier's data) has train and test only: validation is held out of
+        train as a classifier's run holds it out, so the classifier's validation texts stay unseen."""
+        return not self._class_folders(path)
 
     def from_tfds(self, items):
         return iter(["".join(items)])
