@@ -1,6 +1,6 @@
 """Training speed of the shipped configs: float32 against mixed_bfloat16, length buckets against
 length-sorted batches, and this package's recurrent layers against Keras' built-ins in the same
-pipeline, in one run.
+pipeline, in one run; for the encoder-decoder, its decoder with and without input feeding.
 
     python -m benchmarks.bench_training [--configs imdb_sentiment,ewt_upos,...] [--rounds 2]
 
@@ -39,6 +39,8 @@ VARIANTS = {  # name: (--set overrides, the model's recurrent layers)
     # The same model and pipeline with Keras' built-in SimpleRNN / GRU / LSTM in the recurrent stack
     # (classifier and tagger stacks: `keras_seq.models.CELLS`; same weights layout, same defaults).
     "float32, sorted, Keras layers": (['train.batching="sorted"', F32], "keras"),
+    # The encoder-decoder's decoder without input feeding: the bare cell in the loop, attention after it
+    "float32, buckets, no input feeding": (['train.batching="buckets"', F32, "model.input_feeding=false"], "keras_seq"),
 }
 KERAS_LAYERS = (
     "import sys, keras, keras_seq.models as m; m.CELLS = {'elman': keras.layers.SimpleRNN, "
@@ -48,6 +50,8 @@ KERAS_LAYERS = (
 OPT_IN = ("float32, sorted, XLA", "bf16, sorted, XLA")  # run only when --variants names them
 LIMITS = {"imdb_sentiment": 4000, "ewt_upos": 4000, "conll2003_ner_crf": 4000, "g2p_cmudict": 20000}
 KERAS_LESS = ("g2p_cmudict",)  # the encoder-decoder's decoder needs this package's cells
+SEQ2SEQ = ("g2p_cmudict",)
+SEQ2SEQ_ONLY = ("float32, buckets, no input feeding",)
 
 
 def seconds_per_epoch(config: str, sets: list[str], out: Path, layers: str = "keras_seq") -> float:
@@ -98,7 +102,11 @@ def main() -> None:
         limit = args.limit or LIMITS.get(config, 4000)
         base = [f"data.limit={limit}", f"train.epochs={args.epochs}", "train.patience=100", "train.max_minutes=60"]
         variants = {
-            k: v for k, v in VARIANTS.items() if k in chosen and (v[1] == "keras_seq" or config not in KERAS_LESS)
+            k: v
+            for k, v in VARIANTS.items()
+            if k in chosen
+            and (v[1] == "keras_seq" or config not in KERAS_LESS)
+            and (k not in SEQ2SEQ_ONLY or config in SEQ2SEQ)
         }
         times = {name: [] for name in variants}
         for _ in range(args.rounds):

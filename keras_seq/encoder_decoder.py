@@ -1,8 +1,8 @@
-"""The decoder of an attentional encoder-decoder (Luong et al., 2015, with input feeding).
+"""The decoder of an attentional encoder-decoder (Luong et al., 2015), with or without input feeding.
 
 At target step t, with the embedded previous target token x_t, the previous attentional
 vector h~_{t-1} (zeros at t = 1), the encoder's outputs m_1..m_S (the memory) and their
-padding mask:
+padding mask, the decoder with input feeding computes
 
 .. math::
 
@@ -11,7 +11,10 @@ padding mask:
     \\tilde h_t = \\tanh(W_c [c_t; h_t])
 
 h~_t is the step's output (a Dense layer maps it to target-token logits) and is fed to the
-next step (input feeding). ``attention`` is `AdditiveAttention` (Bahdanau's score) or
+next step (input feeding). Without input feeding the cell reads x_t alone,
+h_t = cell(x_t, h_{t-1}): the recurrence no longer waits for the attention, so under teacher
+forcing the loop runs the bare cell and the attention and W_c cover all L steps in one
+batched product after it. ``attention`` is `AdditiveAttention` (Bahdanau's score) or
 `MultiplicativeAttention` (Luong's dot / general); without attention the decoder is the
 plain encoder-decoder: h~_t = h_t and the encoder's final state is the only context.
 """
@@ -37,7 +40,7 @@ _ATTENTION = ("luong", "luong_dot", "bahdanau", None)
 
 @keras.saving.register_keras_serializable(package="keras_seq")
 class AttentionDecoder(keras.layers.Layer):
-    """Runs our Elman / GRU / LSTM cell as an attentional decoder with input feeding.
+    """Runs our Elman / GRU / LSTM cell as an attentional decoder, with or without input feeding.
 
     Args:
         units: H, the cell's units (and the attentional vector's size).
@@ -45,6 +48,10 @@ class AttentionDecoder(keras.layers.Layer):
         attention: ``"luong"`` (general score), ``"luong_dot"`` (dot score; the memory must
             have H features), ``"bahdanau"`` (additive score) or None (no attention).
         attention_units: A, the additive score's hidden size (default H).
+        input_feeding: feed h~_{t-1} to the cell with x_t (Luong et al.'s input feeding;
+            default). False: the cell reads x_t alone, and under teacher forcing the
+            attention runs once over all steps after the loop. The step-by-step carry keeps
+            h~ either way, so inference code and exported step graphs are the same.
 
     Call arguments: ``targets`` (B, L, E), the embedded target inputs (teacher forcing:
     <BOS> y_1 .. y_{L-1}); ``memory`` (B, S, M); ``initial_state``: list of (B, H), the
@@ -80,6 +87,7 @@ class AttentionDecoder(keras.layers.Layer):
         cell: str = "lstm",
         attention: str | None = "luong",
         attention_units: int | None = None,
+        input_feeding: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -89,6 +97,7 @@ class AttentionDecoder(keras.layers.Layer):
             raise ValueError(f"`attention` must be one of {_ATTENTION}; received attention={attention!r}.")
         self.units, self.cell_name, self.attention_name = int(units), cell, attention
         self.attention_units = attention_units
+        self.input_feeding = bool(input_feeding)
         self.cell = _CELLS[cell](self.units, name="cell")
         if attention == "bahdanau":
             self.attention = AdditiveAttention(attention_units or self.units, name="attention")
@@ -99,11 +108,16 @@ class AttentionDecoder(keras.layers.Layer):
         self.supports_masking = True
 
     @property
+    def feeds_input(self) -> bool:
+        """Whether the cell reads h~_{t-1} beside x_t (its kernel then has E + H rows)."""
+        return self.attention is not None and self.input_feeding
+
+    @property
     def state_size(self) -> list[int]:
         return list(self.cell.state_size)
 
     def build(self, targets_shape, memory_shape, initial_state_shape=None) -> None:
-        feed = self.units if self.attention is not None else 0
+        feed = self.units if self.feeds_input else 0
         self.embed_dim = int(targets_shape[-1])
         self.cell.build((None, self.embed_dim + feed))  # kernel rows: [x_t; h~_{t-1}]
         if self.attention is not None:
@@ -130,9 +144,9 @@ class AttentionDecoder(keras.layers.Layer):
     # -- one step (inference) --------------------------------------------------------
     def initial_carry(self, states) -> list:
         """The loop's carry before the first target: the cell's states (in its `state_dtype`:
-        float32 under mixed precision) and h~_0 = 0 (in the compute dtype)."""
+        float32 under mixed precision) and, under input feeding, h~_0 = 0 (in the compute dtype)."""
         states = [ops.cast(x, self.cell.state_dtype) for x in states]
-        if self.attention is None:
+        if not self.feeds_input:
             return states
         return states + [ops.zeros((ops.shape(states[0])[0], self.units), dtype=self.compute_dtype)]
 
@@ -146,13 +160,21 @@ class AttentionDecoder(keras.layers.Layer):
         if self.attention is None:
             output, states = cell.recurrent_step(projected_t, list(carry))
             return ops.cast(output, self.compute_dtype), None, list(states)
-        *states, attentional = carry
-        feed_kernel = ops.cast(cell.kernel[self.embed_dim :], attentional.dtype)
-        h, states = cell.recurrent_step(projected_t + ops.matmul(attentional, feed_kernel), list(states))
+        states = list(carry)
+        if self.input_feeding:
+            attentional = states.pop()
+            feed_kernel = ops.cast(cell.kernel[self.embed_dim :], attentional.dtype)
+            projected_t = projected_t + ops.matmul(attentional, feed_kernel)
+        h, states = cell.recurrent_step(projected_t, states)
         h = ops.cast(h, self.compute_dtype)  # attention and the combination run in the compute dtype
+        attentional, weights = self._attend(h, memory, keys, memory_mask)
+        return attentional, weights, list(states) + ([attentional] if self.input_feeding else [])
+
+    def _attend(self, h, memory, keys, memory_mask):
+        """h (B, H) or (B, L, H) -> (h~, attention weights (B, [L,] S))."""
         context, weights = self.attention.attend(h, memory, memory_mask, keys)
-        attentional = ops.tanh(ops.matmul(ops.concatenate([context, h], axis=-1), self.combine_kernel))
-        return attentional, weights, list(states) + [attentional]
+        attentional = ops.tanh(matmul_features(ops.concatenate([context, h], axis=-1), self.combine_kernel))
+        return attentional, weights
 
     def step(self, target_t, carry, memory, memory_mask=None, keys=None):
         """One target step at inference: target_t (B, E) -> (h~_t (B, H), weights (B, S) or
@@ -177,6 +199,8 @@ class AttentionDecoder(keras.layers.Layer):
             mask = mask[0]
         if initial_state is None:
             initial_state = self.cell.get_initial_state(ops.shape(targets)[0])
+        if self.attention is not None and not self.input_feeding:
+            return self._call_hoisted(targets, memory, initial_state, memory_mask, mask)
         keys = self.prepare_memory(memory)
         # Time-major with a static number of steps only: keras' rnn() caps a time-major loop of
         # unknown length at inputs.shape[1] (see keras_seq.recurrent).
@@ -209,6 +233,41 @@ class AttentionDecoder(keras.layers.Layer):
         states = [ops.cast(x, self.compute_dtype) for x in list(final)[: len(self.state_size)]]
         return (outputs[..., : self.units], outputs[..., self.units :], *states)
 
+    def _call_hoisted(self, targets, memory, initial_state, memory_mask, mask):
+        """Teacher forcing without input feeding: the bare cell's loop, then the attention
+        and the combination over all L steps at once."""
+        cell = self.cell
+        time_major = targets.shape[1] is not None  # as in `call`
+        projected = self._project(targets)
+        step_mask = None if mask is None else ops.cast(mask, "bool")
+        loop_mask = step_mask
+        if time_major:
+            projected = ops.transpose(projected, (1, 0, 2))
+            loop_mask = None if step_mask is None else ops.transpose(step_mask, (1, 0))
+
+        def step(projected_t, states):
+            h, states = cell.recurrent_step(projected_t, list(states))
+            return ops.cast(h, self.compute_dtype), list(states)
+
+        _, h, final = _keras_compat.rnn(
+            step,
+            projected,
+            self.initial_carry(initial_state),
+            mask=loop_mask,
+            input_length=targets.shape[1],
+            time_major=time_major,
+            zero_output_for_mask=True,
+        )
+        if time_major:
+            h = ops.transpose(h, (1, 0, 2))
+        attentional, weights = self._attend(h, memory, self.prepare_memory(memory), memory_mask)
+        if step_mask is not None:  # padded target steps give zeros, as the loop with input feeding does
+            valid = ops.expand_dims(step_mask, -1)
+            attentional = ops.where(valid, attentional, ops.zeros_like(attentional))
+            weights = ops.where(valid, weights, ops.zeros_like(weights))
+        states = [ops.cast(x, self.compute_dtype) for x in final]
+        return (attentional, weights, *states)
+
     def get_config(self) -> dict:
         return {
             **super().get_config(),
@@ -216,6 +275,7 @@ class AttentionDecoder(keras.layers.Layer):
             "cell": self.cell_name,
             "attention": self.attention_name,
             "attention_units": self.attention_units,
+            "input_feeding": self.input_feeding,
         }
 
 
@@ -229,6 +289,7 @@ def build_seq2seq(
     encoder_depth: int = 1,
     bidirectional_encoder: bool = True,
     attention: str | None = "luong",
+    input_feeding: bool = True,
     dropout: float = 0.0,
     name: str = "seq2seq",
 ) -> keras.Model:
@@ -240,7 +301,8 @@ def build_seq2seq(
     decoder its initial states; then an `AttentionDecoder` (teacher forcing: the target
     inputs are <BOS> y_1 .. y_{L-1}) and a Dense layer to logits. Padded target steps
     (id 0) carry the mask to the loss. ``attention="luong_dot"`` needs memory features of
-    size `units` (a unidirectional encoder). `attention_model(model)` gives the weights.
+    size `units` (a unidirectional encoder). `input_feeding=False`: the decoder's cell reads
+    the target embedding alone (`AttentionDecoder`). `attention_model(model)` gives the weights.
 
     Example::
 
@@ -277,9 +339,8 @@ def build_seq2seq(
     targets = keras.layers.Embedding(target_vocab, embed_dim, mask_zero=True, name="target_embedding")(target_in)
     if dropout:
         targets = keras.layers.Dropout(dropout)(targets)
-    outputs, _, *_ = AttentionDecoder(units, cell=cell, attention=attention, name="decoder")(
-        targets, memory, initial_state=states, memory_mask=ops.not_equal(source, 0)
-    )
+    decoder = AttentionDecoder(units, cell=cell, attention=attention, input_feeding=input_feeding, name="decoder")
+    outputs, _, *_ = decoder(targets, memory, initial_state=states, memory_mask=ops.not_equal(source, 0))
     if dropout:
         outputs = keras.layers.Dropout(dropout)(outputs)
     logits = keras.layers.Dense(target_vocab, name="logits", dtype="float32")(outputs)  # float32 under mixed precision

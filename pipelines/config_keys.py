@@ -175,6 +175,14 @@ _KEYS = [
         _S,
         ("luong", "luong_dot", "bahdanau", "none"),
     ),
+    ConfigKey(
+        "model.input_feeding",
+        True,
+        bool,
+        "The decoder's cell reads the previous attentional vector with each target token (Luong's input "
+        "feeding); false: it reads the token alone and teacher forcing runs the attention after the loop.",
+        _S,
+    ),
     # -- [train] -----------------------------------------------------------------------------------------
     ConfigKey("train.epochs", 10, int, "Most epochs."),
     ConfigKey("train.optimizer", "adam", str, "The optimizer.", choices=("adam", "sgd", "rmsprop", "adamw")),

@@ -6,10 +6,11 @@ search runs in NumPy beside them (`keras_seq.serving.encoder_decoder`).
   attention, ``keys`` = memory W_m + b (batch, time, A), computed once per source. Native
   RNN / GRU / LSTM nodes, as every task's graph.
 * ``decoder_step.onnx``, one target step: ``token`` (rows,), the states, ``attentional``
-  (rows, H) (input feeding), ``memory``, ``memory_mask`` (rows, time) bool (and ``keys``)
-  -> ``log_probs`` (rows, V), the new states, the new ``attentional`` and the attention
-  ``weights`` (rows, time). The cell is one native node over one time step, its input
-  the target embedding concatenated with the attentional vector.
+  (rows, H) (input feeding only), ``memory``, ``memory_mask`` (rows, time) bool (and
+  ``keys``) -> ``log_probs`` (rows, V), the new states, the new ``attentional`` (input
+  feeding only) and the attention ``weights`` (rows, time). The cell is one native node
+  over one time step, its input the target embedding (concatenated with the attentional
+  vector under input feeding). The runtimes take the carry's names from the graph.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def _step_graph(stepper, metadata: dict) -> onnx.ModelProto:
     token = g.add_input("token", INT64, ["rows"])
     states = [g.add_input(STATE_NAMES[k], FLOAT, ["rows", units]) for k in range(len(decoder.state_size))]
     inputs = [g.node("Gather", [g.const("target_embeddings", stepper.embedding.embeddings.numpy()), token])]
-    if attention is not None:
+    if decoder.feeds_input:
         inputs.append(g.add_input("attentional", FLOAT, ["rows", units]))
     memory = g.add_input("memory", FLOAT, ["rows", "time", "features"])
     mask = g.add_input("memory_mask", onnx.TensorProto.BOOL, ["rows", "time"])
@@ -121,7 +122,7 @@ def _step_graph(stepper, metadata: dict) -> onnx.ModelProto:
     g.add_output(g.node("LogSoftmax", [logits], axis=-1), "log_probs", FLOAT, ["rows", "targets"])
     for k, state in enumerate(finals):
         g.add_output(state, f"{STATE_NAMES[k]}_out", FLOAT, ["rows", units])
-    if attention is not None:
+    if decoder.feeds_input:
         g.add_output(output, "attentional_out", FLOAT, ["rows", units])
     g.add_output(weights, "weights", FLOAT, ["rows", "time"])
     return _checked(g.model(metadata, doc="keras-seq seq2seq decoder step"))

@@ -90,6 +90,7 @@ class Seq2SeqTask(Task):
             encoder_depth=m["depth"],
             bidirectional_encoder=m["bidirectional"],
             attention=None if m["attention"] in (None, "none") else m["attention"],
+            input_feeding=m["input_feeding"],
             dropout=m["dropout"],
         )
 

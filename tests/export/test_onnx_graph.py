@@ -8,6 +8,8 @@ import pytest
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
+import keras  # noqa: E402
+
 import keras_seq  # noqa: E402
 from keras_seq.export.onnx.task_graphs import task_model_to_onnx  # noqa: E402
 
@@ -125,3 +127,39 @@ def test_language_model_graph_carries_states(cell):
     carried = dict(zip(names[1:], first[1:]))
     second = session.run(None, {"ids": ids[:, 3:], **carried})
     np.testing.assert_allclose(second[0], outputs[0][:, 3:], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "cell,attention,input_feeding", [("lstm", "luong", True), ("lstm", "luong", False), ("gru", "bahdanau", False)]
+)
+def test_seq2seq_step_graph_matches_the_keras_step(cell, attention, input_feeding):
+    from keras_seq.export.onnx.encoder_decoder import seq2seq_to_onnx
+
+    model = _randomize(
+        keras_seq.build_seq2seq(
+            12, 9, cell=cell, units=6, embed_dim=4, attention=attention, input_feeding=input_feeding
+        )
+    )
+    graphs = seq2seq_to_onnx(model, {})
+    encoder, step = (_session(graphs[name]) for name in ("model.onnx", "decoder_step.onnx"))
+    ids = _ids([5, 3, 1], 12)
+    encoded = dict(zip([o.name for o in encoder.get_outputs()], encoder.run(None, {"ids": ids})))
+    stepper = keras_seq.Seq2SeqStepper(model)
+    memory, mask, carry = stepper.encode(ids)
+    carry_names = [i.name for i in step.get_inputs() if i.name.startswith("state_") or i.name == "attentional"]
+    assert ("attentional" in carry_names) is input_feeding and len(carry_names) == len(carry)
+    onnx_carry = [encoded.get(name, np.zeros((3, 6), np.float32)) for name in carry_names]
+    fixed = {
+        "memory": encoded["memory"],
+        "memory_mask": mask,
+        **({"keys": encoded["keys"]} if "keys" in encoded else {}),
+    }
+    keras_step = stepper.step_fn(keras.ops.convert_to_numpy(memory), mask)
+    for token in ([1, 4, 7], [3, 3, 2], [8, 1, 5]):
+        tokens = np.array(token)
+        want, carry = keras_step(tokens, carry)
+        got = step.run(None, {"token": tokens.astype(np.int64), **dict(zip(carry_names, onnx_carry)), **fixed})
+        np.testing.assert_allclose(got[0], want, atol=1e-5)
+        onnx_carry = got[1 : 1 + len(carry_names)]
+        for a, b in zip(onnx_carry, carry):
+            np.testing.assert_allclose(a, b, atol=1e-5)

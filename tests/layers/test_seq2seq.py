@@ -15,7 +15,9 @@ import keras_seq
 from keras_seq import decoding
 
 B, L, S, E, M, H = 3, 4, 5, 3, 6, 6
-CASES = list(itertools.product(["lstm", "gru", "elman"], ["luong", "luong_dot", "bahdanau", None]))
+CASES = list(itertools.product(["lstm", "gru", "elman"], ["luong", "luong_dot", "bahdanau", None], [True]))
+# without input feeding, teacher forcing runs the attention after the loop: a second path to check
+CASES += [("lstm", "luong", False), ("gru", "bahdanau", False), ("elman", "luong_dot", False)]
 
 
 def _inputs():
@@ -26,10 +28,10 @@ def _inputs():
     return targets, memory, memory_mask
 
 
-@pytest.mark.parametrize("cell,attention", CASES)
-def test_teacher_forcing_equals_step_by_step(cell, attention):
+@pytest.mark.parametrize("cell,attention,input_feeding", CASES)
+def test_teacher_forcing_equals_step_by_step(cell, attention, input_feeding):
     targets, memory, memory_mask = _inputs()
-    decoder = keras_seq.AttentionDecoder(H, cell=cell, attention=attention)
+    decoder = keras_seq.AttentionDecoder(H, cell=cell, attention=attention, input_feeding=input_feeding)
     states = [np.random.default_rng(1).normal(size=(B, H)).astype("float32") for _ in decoder.state_size]
     outputs, weights, *final = decoder(targets, memory, initial_state=states, memory_mask=memory_mask)
     carry = decoder.initial_carry(states)
@@ -49,24 +51,30 @@ def test_teacher_forcing_equals_step_by_step(cell, attention):
         np.testing.assert_allclose(w.sum(-1), 1.0, atol=1e-5)
 
 
-def test_padded_target_steps_keep_the_state_and_output_zeros():
+@pytest.mark.parametrize("input_feeding", [True, False])
+def test_padded_target_steps_keep_the_state_and_output_zeros(input_feeding):
     targets, memory, memory_mask = _inputs()
-    decoder = keras_seq.AttentionDecoder(H, cell="lstm", attention="luong")
+    decoder = keras_seq.AttentionDecoder(H, cell="lstm", attention="luong", input_feeding=input_feeding)
     target_mask = np.arange(L)[None] < np.array([4, 2, 3])[:, None]
-    outputs, _, *final = decoder(targets, memory, memory_mask=memory_mask, mask=target_mask)
-    assert np.asarray(outputs)[1, 2:].max() == 0.0 and np.asarray(outputs)[2, 3:].max() == 0.0
+    outputs, weights, *final = decoder(targets, memory, memory_mask=memory_mask, mask=target_mask)
+    for padded in (np.asarray(outputs), np.asarray(weights)):
+        assert np.abs(padded[1, 2:]).max() == 0.0 and np.abs(padded[2, 3:]).max() == 0.0
+    assert decoder.cell.kernel.shape[0] == E + (H if input_feeding else 0)  # what the cell reads
     _, _, *prefix = decoder(targets[1:2, :2], memory[1:2], memory_mask=memory_mask[1:2])
     for got, want in zip(final, prefix):
         np.testing.assert_allclose(np.asarray(got)[1:2], np.asarray(want), atol=1e-5)
 
 
-def test_learns_to_reverse_and_saves(tmp_path):
+@pytest.mark.parametrize("input_feeding", [True, False])
+def test_learns_to_reverse_and_saves(tmp_path, input_feeding):
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     source = rng.integers(1, 8, size=(2000, 5))
     target = source[:, ::-1]
     bos = np.full((2000, 1), 8)
-    model = keras_seq.build_seq2seq(8, 9, cell="gru", units=16, embed_dim=16, attention="luong")  # 8 = <BOS>
+    model = keras_seq.build_seq2seq(
+        8, 9, cell="gru", units=16, embed_dim=16, attention="luong", input_feeding=input_feeding
+    )  # 8 = <BOS>
     alignment = keras_seq.attention_model(model)
     model.compile(
         keras.optimizers.Adam(0.02), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
@@ -89,6 +97,7 @@ def test_learns_to_reverse_and_saves(tmp_path):
     again = keras.saving.load_model(tmp_path / "reverser.keras")
     probe = [source[:4], np.concatenate([bos, target[:, :-1]], 1)[:4]]
     np.testing.assert_allclose(np.asarray(again(probe)), np.asarray(model(probe)), atol=1e-5)
+    assert again.get_layer("decoder").input_feeding is input_feeding
 
 
 def test_bad_arguments():
@@ -126,8 +135,11 @@ def test_build_seq2seq_variants_and_masked_targets(cell, attention, bidirectiona
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="XLA through model.compile(jit_compile=True) on TF")
-@pytest.mark.parametrize("attention", ["luong", "luong_dot", "bahdanau", None])
-def test_xla_training_step_equals_the_graph_step(attention):
+@pytest.mark.parametrize(
+    "attention,input_feeding",
+    [("luong", True), ("luong_dot", True), ("bahdanau", True), (None, True), ("luong", False)],
+)
+def test_xla_training_step_equals_the_graph_step(attention, input_feeding):
     """jit_compile=True trains the encoder-decoder on batches of unknown batch size and lengths (as the
     pipeline feeds them) to the same loss and weights as the plain graph."""
     import tensorflow as tf
@@ -152,6 +164,7 @@ def test_xla_training_step_equals_the_graph_step(attention):
             units=6,
             embed_dim=4,
             attention=attention,
+            input_feeding=input_feeding,
             bidirectional_encoder=attention != "luong_dot",
         )
         model.compile(
