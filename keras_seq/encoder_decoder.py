@@ -199,18 +199,11 @@ class AttentionDecoder(keras.layers.Layer):
             mask = mask[0]
         if initial_state is None:
             initial_state = self.cell.get_initial_state(ops.shape(targets)[0])
+        if mask is not None:
+            mask = ops.cast(mask, "bool")
         if self.attention is not None and not self.input_feeding:
             return self._call_hoisted(targets, memory, initial_state, memory_mask, mask)
         keys = self.prepare_memory(memory)
-        # Time-major with a static number of steps only: keras' rnn() caps a time-major loop of
-        # unknown length at inputs.shape[1] (see keras_seq.recurrent).
-        time_major = targets.shape[1] is not None
-        projected = self._project(targets)
-        if mask is not None:
-            mask = ops.cast(mask, "bool")
-        if time_major:
-            projected = ops.transpose(projected, (1, 0, 2))
-            mask = None if mask is None else ops.transpose(mask, (1, 0))
         source_steps = ops.shape(memory)[1]
 
         def step(projected_t, carry):
@@ -219,10 +212,41 @@ class AttentionDecoder(keras.layers.Layer):
                 weights = ops.zeros((ops.shape(output)[0], source_steps), output.dtype)
             return ops.concatenate([output, weights], axis=-1), new_carry
 
+        outputs, final = self._loop(step, targets, self.initial_carry(initial_state), mask)
+        states = [ops.cast(x, self.compute_dtype) for x in final[: len(self.state_size)]]
+        return (outputs[..., : self.units], outputs[..., self.units :], *states)
+
+    def _call_hoisted(self, targets, memory, initial_state, memory_mask, mask):
+        """Teacher forcing without input feeding: the bare cell's loop, then the attention
+        and the combination over all L steps at once."""
+        cell = self.cell
+
+        def step(projected_t, states):
+            h, states = cell.recurrent_step(projected_t, list(states))
+            return ops.cast(h, self.compute_dtype), list(states)
+
+        h, final = self._loop(step, targets, self.initial_carry(initial_state), mask)
+        attentional, weights = self._attend(h, memory, self.prepare_memory(memory), memory_mask)
+        if mask is not None:  # padded target steps give zeros, as the loop with input feeding does
+            valid = ops.expand_dims(mask, -1)
+            attentional = ops.where(valid, attentional, ops.zeros_like(attentional))
+            weights = ops.where(valid, weights, ops.zeros_like(weights))
+        return (attentional, weights, *[ops.cast(x, self.compute_dtype) for x in final])
+
+    def _loop(self, step, targets, carry, mask):
+        """``step(projected_t, carry) -> (output_t, carry)`` over every target step:
+        (outputs (B, L, ...), the final carry). Padded steps keep the carry and output zeros."""
+        # Time-major with a static number of steps only: keras' rnn() caps a time-major loop of
+        # unknown length at inputs.shape[1] (see keras_seq.recurrent).
+        time_major = targets.shape[1] is not None
+        projected = self._project(targets)
+        if time_major:
+            projected = ops.transpose(projected, (1, 0, 2))
+            mask = None if mask is None else ops.transpose(mask, (1, 0))
         _, outputs, final = _keras_compat.rnn(
             step,
             projected,
-            self.initial_carry(initial_state),
+            carry,
             mask=mask,
             input_length=targets.shape[1],
             time_major=time_major,
@@ -230,43 +254,7 @@ class AttentionDecoder(keras.layers.Layer):
         )
         if time_major:
             outputs = ops.transpose(outputs, (1, 0, 2))
-        states = [ops.cast(x, self.compute_dtype) for x in list(final)[: len(self.state_size)]]
-        return (outputs[..., : self.units], outputs[..., self.units :], *states)
-
-    def _call_hoisted(self, targets, memory, initial_state, memory_mask, mask):
-        """Teacher forcing without input feeding: the bare cell's loop, then the attention
-        and the combination over all L steps at once."""
-        cell = self.cell
-        time_major = targets.shape[1] is not None  # as in `call`
-        projected = self._project(targets)
-        step_mask = None if mask is None else ops.cast(mask, "bool")
-        loop_mask = step_mask
-        if time_major:
-            projected = ops.transpose(projected, (1, 0, 2))
-            loop_mask = None if step_mask is None else ops.transpose(step_mask, (1, 0))
-
-        def step(projected_t, states):
-            h, states = cell.recurrent_step(projected_t, list(states))
-            return ops.cast(h, self.compute_dtype), list(states)
-
-        _, h, final = _keras_compat.rnn(
-            step,
-            projected,
-            self.initial_carry(initial_state),
-            mask=loop_mask,
-            input_length=targets.shape[1],
-            time_major=time_major,
-            zero_output_for_mask=True,
-        )
-        if time_major:
-            h = ops.transpose(h, (1, 0, 2))
-        attentional, weights = self._attend(h, memory, self.prepare_memory(memory), memory_mask)
-        if step_mask is not None:  # padded target steps give zeros, as the loop with input feeding does
-            valid = ops.expand_dims(step_mask, -1)
-            attentional = ops.where(valid, attentional, ops.zeros_like(attentional))
-            weights = ops.where(valid, weights, ops.zeros_like(weights))
-        states = [ops.cast(x, self.compute_dtype) for x in final]
-        return (attentional, weights, *states)
+        return outputs, list(final)
 
     def get_config(self) -> dict:
         return {
