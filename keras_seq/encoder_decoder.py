@@ -50,8 +50,8 @@ class AttentionDecoder(keras.layers.Layer):
         attention_units: A, the additive score's hidden size (default H).
         input_feeding: feed h~_{t-1} to the cell with x_t (Luong et al.'s input feeding;
             default). False: the cell reads x_t alone, and under teacher forcing the
-            attention runs once over all steps after the loop. The step-by-step carry keeps
-            h~ either way, so inference code and exported step graphs are the same.
+            attention runs once over all steps after the loop; the step-by-step carry is
+            then the cell's states alone (`initial_carry`).
 
     Call arguments: ``targets`` (B, L, E), the embedded target inputs (teacher forcing:
     <BOS> y_1 .. y_{L-1}); ``memory`` (B, S, M); ``initial_state``: list of (B, H), the
@@ -201,7 +201,7 @@ class AttentionDecoder(keras.layers.Layer):
             initial_state = self.cell.get_initial_state(ops.shape(targets)[0])
         if mask is not None:
             mask = ops.cast(mask, "bool")
-        if self.attention is not None and not self.input_feeding:
+        if self.attention is not None and not self.feeds_input:
             return self._call_hoisted(targets, memory, initial_state, memory_mask, mask)
         keys = self.prepare_memory(memory)
         source_steps = ops.shape(memory)[1]
