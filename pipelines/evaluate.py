@@ -1,13 +1,14 @@
 """Metrics of a trained run on any source of the same format (`keras-seq evaluate`).
 
 classify: accuracy; tag: masked token accuracy, plus entity-level span F1
-(seqeval, exact BIO spans) when the tags are BIO; lm: loss in nats per token,
+(`entity_spans`: exact chunks by conlleval's rules) when the tags are BIO; lm: loss in nats per token,
 perplexity and bits per token (= per character at char level).
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import tensorflow as tf
 import keras_seq
 from keras_seq.contracts import RunDirectory, Vocabulary
 from keras_seq.pipelines.datasets import LabelLookup, batched, encoded_dataset, split_lengths
+from keras_seq.pipelines.entity_spans import span_scores
 from keras_seq.pipelines.readers import Corpus, open_corpus
 from keras_seq.pipelines.tasks import pipeline_for
 from keras_seq.pipelines.vocab import TextEncoder
@@ -152,14 +154,43 @@ def load_model(path: Path) -> keras.Model:
         ) from None
 
 
+# One traced function per model (or CRF layer) and distribution strategy, shared by a run's
+# epoch-end validation and its final evaluations: each trace of a recurrent graph takes seconds.
+# Held weakly both ways (the functions reach their owner through a weak reference).
+_TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _traced(owner, what: str, make):
+    functions = _TRACED.setdefault(owner, {})
+    key = (what, id(tf.distribute.get_strategy()))
+    if key not in functions:
+        functions[key] = make(weakref.ref(owner))
+    return functions[key]
+
+
 def compiled_predict(model: keras.Model):
     """The model as one traced function: eager calls would run the time loop op by op."""
-    return tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
+    return _traced(
+        model, "predict", lambda ref: tf.function(lambda inputs: ref()(inputs, training=False), reduce_retracing=True)
+    )
 
 
-def tagging_metrics(model: keras.Model, predict, batches, vocab: Vocabulary) -> dict:
-    """Masked token accuracy (+ seqeval entity P/R/F1 for BIO tags) of `predict` over (inputs, tags) batches."""
+def compiled_decode(crf):
+    """The CRF layer's Viterbi as one traced function, emissions and mask to tags: eager calls would
+    run its two time loops op by op."""
+    return _traced(
+        crf,
+        "decode",
+        lambda ref: tf.function(lambda emissions, mask: ref().decode(emissions, mask)[0], reduce_retracing=True),
+    )
+
+
+def tagging_metrics(model: keras.Model, predict, batches, vocab: Vocabulary, decode=None) -> dict:
+    """Masked token accuracy (+ entity P/R/F1 for BIO tags) of `predict` over (inputs, tags) batches;
+    a CRF tagger's emissions are decoded by `decode` (`compiled_decode`, built here when not given)."""
     crf = crf_layer(model)
+    if crf is not None and decode is None:
+        decode = compiled_decode(crf)
     correct = total = sentences = 0
     gold_seqs, pred_seqs = [], []
     for inputs, tags in batches:
@@ -168,7 +199,7 @@ def tagging_metrics(model: keras.Model, predict, batches, vocab: Vocabulary) -> 
         out = predict(inputs)
         mask = ids != 0
         if crf is not None:
-            predicted = np.asarray(crf.decode(out, mask)[0])
+            predicted = np.asarray(decode(out, tf.constant(mask)))
         else:
             predicted = np.asarray(out).argmax(-1)
         correct += int(((predicted == tags) & mask).sum())
@@ -179,15 +210,10 @@ def tagging_metrics(model: keras.Model, predict, batches, vocab: Vocabulary) -> 
             pred_seqs.append([vocab.tokens[i] for i in row_pred[row_mask]])
     result = {"token_accuracy": correct / max(total, 1), "tokens": total, "sentences": sentences}
     if is_bio(vocab.tokens):
-        from seqeval.metrics import f1_score, precision_score, recall_score
-
         # Reserved/unknown predictions are "O" for the span scorer.
         clean = [[t if t.startswith(("B-", "I-")) or t == "O" else "O" for t in s] for s in pred_seqs]
-        result.update(
-            entity_f1=f1_score(gold_seqs, clean),
-            entity_precision=precision_score(gold_seqs, clean),
-            entity_recall=recall_score(gold_seqs, clean),
-        )
+        scores = span_scores(gold_seqs, clean)
+        result.update(entity_f1=scores["f1"], entity_precision=scores["precision"], entity_recall=scores["recall"])
     return result
 
 

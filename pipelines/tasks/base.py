@@ -80,8 +80,8 @@ class TaskPipeline(TaskPart):
     # -- fitting and scoring ----------------------------------------------------------
     def fit_data(self, setup):
         """(training batches, validation batches or None, callbacks, label vocabulary or None) for `fit`;
-        `setup` is `keras_seq.pipelines.train.TrainingSetup`."""
-        from keras_seq.pipelines.train import labeled_fit_data
+        `setup` is `keras_seq.pipelines.fit_data.TrainingSetup`."""
+        from keras_seq.pipelines.fit_data import labeled_fit_data
 
         return labeled_fit_data(self, setup)
 

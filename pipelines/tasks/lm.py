@@ -59,7 +59,7 @@ class LanguageModelPipeline(TaskPipeline):
         return unbatch_ragged(raw.batch(1).map(lambda t: encoder.encode(t)))
 
     def fit_data(self, setup):
-        from keras_seq.pipelines.train import stream_fit_data
+        from keras_seq.pipelines.fit_data import stream_fit_data
 
         return stream_fit_data(setup)
 

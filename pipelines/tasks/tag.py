@@ -68,7 +68,7 @@ class TagPipeline(TaskPipeline):
 
     def validation_callbacks(self, validation, label_vocab, monitor):
         from keras_seq.pipelines.evaluate import is_bio
-        from keras_seq.pipelines.train import TaggingValidation
+        from keras_seq.pipelines.fit_data import TaggingValidation
 
         if monitor == "val_loss":
             return []

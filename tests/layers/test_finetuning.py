@@ -157,8 +157,8 @@ def test_load_pretrained_reports_what_does_not_fit_and_refuses_when_nothing_does
 
 
 def test_a_language_model_starts_from_the_unigram_bias_the_pipelines_set():
+    from keras_seq.pipelines.fit_data import FitData
     from keras_seq.pipelines.tasks import pipeline_for
-    from keras_seq.pipelines.train import FitData
 
     ids = np.array([2, 2, 3, 5, 2, 4])
     lm = keras_seq.build_language_model(
