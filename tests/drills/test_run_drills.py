@@ -124,18 +124,19 @@ def test_sigkill_at_three_points_then_rerun_equals_an_uninterrupted_run(random_c
 
 
 def test_finished_run_is_refused_and_a_torn_backup_is_named(random_csv, uninterrupted, tmp_path):
-    result = run_cli(*_train_args(random_csv, uninterrupted))
-    assert result.returncode == 2 and "holds a finished run" in result.stderr and "--overwrite" in result.stderr
+    # (the refusals run in this process: each comes before any training, and a fresh process costs seconds)
+    code, _, err = cli_in_process(*_train_args(random_csv, uninterrupted))
+    assert code == 2 and "holds a finished run" in err and "--overwrite" in err
     # an unfinished run resumes only with its own config
     out = tmp_path / "run"
     _kill_when(_train_args(random_csv, out), lambda: _state_epoch(out) >= 1, 0.0)
-    other = run_cli(*_train_args(random_csv, out), "--set", "train.learning_rate=0.5")
-    assert other.returncode == 2 and "another config" in other.stderr, other.stderr[-500:]
+    code, _, err = cli_in_process(*_train_args(random_csv, out), "--set", "train.learning_rate=0.5")
+    assert code == 2 and "another config" in err, err[-500:]
     weights = out / "backup" / json.loads((out / "backup" / "state.json").read_text())["weights"]
     weights.write_bytes(weights.read_bytes()[:100])  # damaged behind our back (not by a kill: writes are atomic)
-    torn = run_cli(*_train_args(random_csv, out))
-    assert torn.returncode == 2 and weights.name in torn.stderr and "Traceback" not in torn.stderr
-    assert len(torn.stderr.strip().splitlines()) == 1, torn.stderr
+    code, _, err = cli_in_process(*_train_args(random_csv, out))
+    assert code == 2 and weights.name in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
 
 
 def test_every_damaged_run_file_is_named(uninterrupted, tmp_path):
@@ -245,9 +246,9 @@ def test_a_second_trainer_is_refused_and_a_full_disk_loses_no_epoch(random_csv, 
     args = _train_args(random_csv, out)
     first = _start(args)
     _wait_for(lambda: _holder_appears(out), first, "the first trainer's lock")
-    second = run_cli(*args)
-    assert second.returncode == 2, second.stderr[-2000:]
-    refusal = second.stderr.strip().splitlines()[-1]
+    code, _, err = cli_in_process(*args)  # (in this process: the lock is per directory, not per process tree)
+    assert code == 2, err[-2000:]
+    refusal = err.strip().splitlines()[-1]
     assert f"process {first.pid}" in refusal and "is writing it (one writer per directory)" in refusal, refusal
     # the disk fills during the first trainer's next backup
     _wait_for(lambda: _state_epoch(out) >= 1, first, "the first backup")
@@ -287,7 +288,7 @@ def test_a_second_exporter_is_refused_and_a_full_disk_keeps_the_export(uninterru
     assert layout.info()["version"] == 1 and layout.savedmodel().name == "1"  # checksums hold
     assert sorted(p.name for p in (out / "savedmodel" / "drill").iterdir()) == ["1"]  # no debris, no half version
     assert OnnxPredictor(out).predict(["a good film"]) == before
-    again = run_cli(*args)  # space is back
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert json.loads(again.stdout)["savedmodel"].endswith("drill/2") and ExportDirectory(out).info()["version"] == 2
+    code, again, err = cli_in_process(*args)  # space is back (in this process: exports run in the caller's)
+    assert code == 0, err[-2000:]
+    assert json.loads(again)["savedmodel"].endswith("drill/2") and ExportDirectory(out).info()["version"] == 2
     print("\nexport writer drill: the second exporter exited 2; the full disk left version 1 whole (exit 4)")

@@ -19,7 +19,6 @@ from keras_seq.export.checks.probes import adversarial_texts  # noqa: E402
 from keras_seq.export.exporter import export_run  # noqa: E402
 from keras_seq.pipelines.config import load_config  # noqa: E402
 from keras_seq.pipelines.readers import open_corpus  # noqa: E402
-from keras_seq.pipelines.synthetic import DEMO_SENTENCES, write_corpus  # noqa: E402
 from keras_seq.pipelines.train import train_run  # noqa: E402
 from tests.helpers import cli_in_process  # noqa: E402
 from tests.js.conformance import assert_javascript_agrees  # noqa: E402
@@ -55,10 +54,6 @@ def runs(tmp_path_factory, data_dir):
     """name -> (run dir, real texts for parity)."""
     root = tmp_path_factory.mktemp("runs")
     out = {}
-    corpus = write_corpus(root / "demo-data", {"train": 600, "dev": 100, "test": 100})
-    config = load_config("pipelines/configs/demo.toml", [f'data.source="{corpus}"', "train.epochs=1"])
-    train_run(config, root / "classify", verbose=0)
-    out["classify"] = (root / "classify", DEMO_SENTENCES)
     ner = root / "ner"
     ner.mkdir()
     texts = _conll_slice(ner, data_dir)
@@ -88,7 +83,9 @@ def runs(tmp_path_factory, data_dir):
     return out
 
 
-@pytest.mark.parametrize("task", ["classify", "crf", "lm"])
+# A classifier's verified export is the demo's (tests/pipelines/test_pipelines_e2e.py) and the README's
+# deploy recipe (tests/house/test_readme.py); its runtimes agree in tests/js and tests/drills/test_serving_drills.py.
+@pytest.mark.parametrize("task", ["crf", "lm"])
 def test_export_verifies_and_all_runtimes_agree(runs, tmp_path, task):
     run_dir, texts = runs[task]
     summary = export_run(

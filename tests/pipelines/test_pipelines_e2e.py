@@ -96,7 +96,7 @@ def test_classify_pipeline_run_dir_and_evaluate(tmp_path, imdb_slice):
 @pytest.mark.parametrize("crf", [True])
 def test_ner_pipeline_reports_entity_f1(tmp_path, data_dir, crf):
     corpus = open_corpus(data_dir / "conll2003", "tag")
-    for split, n in (("train", 400), ("validation", 80), ("test", 80)):
+    for split, n in (("train", 200), ("validation", 40), ("test", 80)):
         sentences = [s for _, s in zip(range(n), corpus.examples(split))]
         _write_conll(tmp_path / f"{'dev' if split == 'validation' else split}.txt", sentences)
     config = load_config(

@@ -123,7 +123,9 @@ def train_models(out: Path) -> dict:
     models = {}
     classifier = keras_seq.build_classifier(tok.vocab_size, 2, cell="gru", units=8, embed_dim=8, pooling="mean")
     classifier.compile("adam", "sparse_categorical_crossentropy")
-    history = classifier.fit(text_dataset(TEXTS, labels, tokenizer=tok, tokens_per_batch=64), epochs=1, verbose=0)
+    history = classifier.fit(
+        text_dataset(TEXTS, labels, tokenizer=tok, tokens_per_batch=64, buckets=1), epochs=1, verbose=0
+    )
     results["fit/classifier_loss"] = history.history["loss"][-1]
     models["classifier"] = classifier
 
@@ -131,7 +133,7 @@ def train_models(out: Path) -> dict:
     tags = [["ADJ" if w in ("good", "bad") else "X" for w in row] for row in tokens]
     tagger = keras_seq.build_tagger(tok.vocab_size, 3, crf=True, cell="lstm", units=8, embed_dim=8, depth=1)
     tagger.compile("adam", loss=keras_seq.tagger_loss(tagger))
-    history = tagger.fit(text_dataset(tokens, tags, tokenizer=tok, tokens_per_batch=64), epochs=1, verbose=0)
+    history = tagger.fit(text_dataset(tokens, tags, tokenizer=tok, tokens_per_batch=64, buckets=1), epochs=1, verbose=0)
     results["fit/crf_tagger_loss"] = history.history["loss"][-1]
     models["crf_tagger"] = tagger
 
