@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -74,13 +74,10 @@ class EvaluationContext:
     labels: Vocabulary | None
     limit: int | None = None
     labels_file: Path | None = None  # where `labels` came from (error messages name it)
-    _predict: object = field(default=None, repr=False)
 
     @property
     def predict(self):
-        if self._predict is None:
-            self._predict = compiled_predict(self.model)
-        return self._predict
+        return compiled_predict(self.model)
 
     def batches(self) -> tf.data.Dataset:
         """The split's labelled examples, length-bucketed, in order."""
@@ -185,12 +182,11 @@ def compiled_decode(crf):
     )
 
 
-def tagging_metrics(model: keras.Model, predict, batches, vocab: Vocabulary, decode=None) -> dict:
+def tagging_metrics(model: keras.Model, predict, batches, vocab: Vocabulary) -> dict:
     """Masked token accuracy (+ entity P/R/F1 for BIO tags) of `predict` over (inputs, tags) batches;
-    a CRF tagger's emissions are decoded by `decode` (`compiled_decode`, built here when not given)."""
+    a CRF tagger's emissions are decoded by `compiled_decode`."""
     crf = crf_layer(model)
-    if crf is not None and decode is None:
-        decode = compiled_decode(crf)
+    decode = compiled_decode(crf) if crf is not None else None
     correct = total = sentences = 0
     gold_seqs, pred_seqs = [], []
     for inputs, tags in batches:

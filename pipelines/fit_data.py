@@ -22,10 +22,9 @@ from keras_seq.pipelines.datasets import (
     sorted_fixed_batches,
     split_lengths,
 )
-from keras_seq.pipelines.evaluate import compiled_decode, compiled_predict, lm_stream, lm_windows, tagging_metrics
+from keras_seq.pipelines.evaluate import compiled_predict, lm_stream, lm_windows, tagging_metrics
 from keras_seq.pipelines.readers import Corpus
 from keras_seq.pipelines.vocab import TextEncoder
-from keras_seq.tasks.tag import crf_layer
 
 
 class _StatefulValidation(keras.callbacks.Callback):
@@ -60,14 +59,10 @@ class TaggingValidation(keras.callbacks.Callback):
     def __init__(self, validation, tags) -> None:
         super().__init__()
         self.validation, self.tags = validation, tags
-        self.predict = self.decode = None
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.predict is None:
-            self.predict = compiled_predict(self.model)
-            crf = crf_layer(self.model)
-            self.decode = compiled_decode(crf) if crf is not None else None
-        result = tagging_metrics(self.model, self.predict, self.validation, self.tags, self.decode)
+        # (the traced functions are the run's own: the final evaluations reuse them)
+        result = tagging_metrics(self.model, compiled_predict(self.model), self.validation, self.tags)
         logs["val_accuracy"] = result["token_accuracy"]
         if "entity_f1" in result:
             logs["val_f1"] = result["entity_f1"]
