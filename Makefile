@@ -6,10 +6,14 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test test-fast test-durations lint docs docs-serve bench install js-install clean
 
+# The bytecode is written at install time, on every core (pip compiles on one): processes started
+# with PYTHONDONTWRITEBYTECODE=1, as CI's are, never write it, and TensorFlow's import compiled from
+# source costs twice the CPU.
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-compile -e '.[dev]'
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -40,14 +44,17 @@ docs-serve: $(STAMP)
 	$(DOCS_ENV) $(BIN)/python docs/gen_reference.py --sources
 	$(DOCS_ENV) $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
 
-# Lint and the docs first (a minute), then two workers, one test file each at a time (module fixtures train
-# once), the longest files first by their measured times (tests/durations.json, written by
-# `make test-durations`), so neither worker is left with a long tail.
-test: lint docs $(JS_STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
+# Lint, the docs and the npm install first, side by side (half a minute); then three workers on the two
+# cores (the suite waits on its own servers, workers and fresh processes: a third worker fills those
+# waits), one test file each at a time (module fixtures train once), the longest files first by their
+# measured times (tests/durations.json, written by `make test-durations`), so no worker is left with a
+# long tail.
+test: $(STAMP)
+	$(MAKE) --no-print-directory -j 3 --output-sync=target lint docs js-install
+	$(BIN)/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder
 
 test-durations: $(STAMP) $(JS_STAMP)
-	KERAS_SEQ_STORE_DURATIONS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
+	KERAS_SEQ_STORE_DURATIONS=1 $(BIN)/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
@@ -55,7 +62,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test-fast: $(STAMP) $(JS_STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not slow"
+	$(BIN)/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_layers

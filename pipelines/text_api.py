@@ -40,6 +40,11 @@ def _string_batches(texts) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string)).batch(ENCODE_BATCH)
 
 
+# The folders of fitted tokenizers: removed when the process exits (not when a tokenizer is garbage-
+# collected: `TextTokenizer.load(fitted.directory)` may still read them).
+_FITTED: list[tempfile.TemporaryDirectory] = []
+
+
 class TextTokenizer:
     """Text -> ids with the package's one tokenizer (`keras_seq.pipelines.tokenize`), as
     `TextEncoder`, plus `fit` (a vocabulary from your texts), `save` and `load`."""
@@ -63,7 +68,8 @@ class TextTokenizer:
         truncate: str = "tail",
     ) -> TextTokenizer:
         """A vocabulary of the `vocab_size` most frequent tokens of `texts` (strings, or
-        token lists for taggers); ids 0 and 1 are <PAD> and <UNK>."""
+        token lists for taggers); ids 0 and 1 are <PAD> and <UNK>. Its files live in a temporary
+        folder until the process exits; `save` keeps them."""
         spec = TokenizerSpec(level=level, lower=lower, max_len=max_len, truncate=truncate)
         counts: collections.Counter = collections.Counter()
         for batch in _string_batches(texts):
@@ -71,7 +77,9 @@ class TextTokenizer:
             counts.update(t.decode("utf-8") for t in tokens.flat_values.numpy())
         if not counts:
             raise ValueError("TextTokenizer.fit: the texts hold no tokens")
-        directory = Path(tempfile.mkdtemp(prefix="keras-seq-tokenizer-"))
+        folder = tempfile.TemporaryDirectory(prefix="keras-seq-tokenizer-")
+        _FITTED.append(folder)
+        directory = Path(folder.name)
         Vocabulary.build(key_counts(counts, spec), max_size=vocab_size, min_count=min_count, level=level).save(
             directory / spec.vocab_file
         )

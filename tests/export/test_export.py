@@ -61,7 +61,14 @@ def runs(tmp_path_factory, data_dir):
     # tests/export/test_to_onnx.py and the drills export softmax taggers).
     config = load_config(
         "pipelines/configs/conll2003_ner_crf.toml",
-        [f'data.source="{ner}"', "model.crf=true", "model.char_units=8", "data.char_features=true", *SMALL],
+        [
+            f'data.source="{ner}"',
+            "model.crf=true",
+            "model.char_units=8",
+            "data.char_features=true",
+            *SMALL,
+            "train.epochs=2",  # two: the run keeps the epoch of the best validation entity F1
+        ],
     )
     train_run(config, root / "crf", verbose=0)
     out["crf"] = (root / "crf", texts)
@@ -81,6 +88,21 @@ def runs(tmp_path_factory, data_dir):
     train_run(config, root / "lm", verbose=0)
     out["lm"] = (root / "lm", [text[i : i + 90] for i in range(0, 3600, 90)])
     return out
+
+
+def test_the_ner_run_reports_entity_f1_and_keeps_its_best_epoch(runs):
+    """The shipped CoNLL config's run (the CRF tagger exported below): entity F1 by the CoNLL rules on
+    each split, and the epoch with the best validation entity F1 is the one kept."""
+    run_dir, _ = runs["crf"]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    test = metrics["test"]
+    assert test["sentences"] == 300 and 0.0 <= test["entity_f1"] <= 1.0
+    assert 0.0 <= test["token_accuracy"] <= 1.0
+    assert metrics["monitor"] == "val_f1" and metrics["epochs_run"] == 2
+    header, *rows = (run_dir / "history.csv").read_text().splitlines()
+    column = header.split(",").index("val_f1")
+    assert metrics["best_val_f1"] == pytest.approx(max(float(r.split(",")[column]) for r in rows))
+    assert metrics["validation"]["entity_f1"] == pytest.approx(metrics["best_val_f1"], abs=0.01)
 
 
 # A classifier's verified export is the demo's (tests/pipelines/test_pipelines_e2e.py) and the README's

@@ -269,18 +269,15 @@ def test_serving_only_venv_answers_an_export(tmp_path, wheel, demo_export):
     """`pip install keras-seq[serving]` from the local wheel: no TensorFlow (nor any Keras backend), and it answers."""
     export = demo_export
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    # (without a pip of its own: this venv's pip installs into it, `pip --python`, and saves ensurepip's)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "--disable-pip-version-check"]
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--no-compile", "--disable-pip-version-check", f"{wheel}[serving]"],
-        capture_output=True,
-        text=True,
-        timeout=900,
+        [*pip, "install", "-q", "--no-compile", f"{wheel}[serving]"], capture_output=True, text=True, timeout=900
     )
     assert install.returncode == 0, install.stderr[-3000:]
-    listed = subprocess.run(
-        [str(python), "-m", "pip", "list", "--format=json"], capture_output=True, text=True, check=True
-    ).stdout
+    listed = subprocess.run([*pip, "list", "--format=json"], capture_output=True, text=True, check=True).stdout
     installed = {p["name"].lower() for p in json.loads(listed)}
     # keras itself is the core requirement (the layers); no backend comes with [serving]
     assert not installed & {"tensorflow", "tensorflow-cpu", "tf-keras", "jax", "jaxlib", "torch"}, installed

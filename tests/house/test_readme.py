@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import REPO, run_python, train_demo
+from tests.helpers import REPO, fresh_copy, run_python
 
 pytestmark = pytest.mark.slow
 
@@ -35,10 +35,11 @@ def test_the_readme_is_short_and_its_blocks_are_known():
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory) -> Path:
-    """A folder holding the run `make demo` leaves: demo-out/run (the recipes export it themselves)."""
+def demo_dir(tmp_path_factory, demo_export) -> Path:
+    """A folder holding the run `make demo` leaves: demo-out/run (the recipes export it themselves),
+    a copy of the demo run the other files' `demo_export` was made from."""
     root = tmp_path_factory.mktemp("readme")
-    train_demo(root / "demo-out")
+    fresh_copy(demo_export.parent / "run", root / "demo-out" / "run")
     (root / "js").symlink_to(REPO / "js")  # the checkout's JavaScript package, as beside demo-out/
     return root
 
@@ -76,9 +77,13 @@ def _check_model_card(export: Path, run: Path) -> None:
 def test_every_python_block_runs_as_written(tmp_path):
     blocks = [code for language, code in _blocks() if language == "python"]
     assert blocks
+    temporary = tmp_path / "tmp"  # the scripts' temporary folder: ours are gone when they end
+    temporary.mkdir()
     for code in blocks:
-        result = run_python(f"import os; os.chdir({str(tmp_path)!r})\n" + code, timeout=600)
+        prefix = f"import os; os.chdir({str(tmp_path)!r})\n"
+        result = run_python(prefix + code, timeout=600, env={"TMPDIR": str(temporary)})
         assert result.returncode == 0, result.stderr[-3000:]
+    assert not list(temporary.glob("keras-seq-*")), list(temporary.glob("keras-seq-*"))  # (autograph leaves its own)
     # the layers recipe prints [[p(neg) p(pos)], ...] for a positive and a negative review
     printed = " ".join(result.stdout.strip().splitlines()[-2:])
     probabilities = np.array([float(v) for v in re.findall(r"\d+\.\d*", printed)]).reshape(-1, 2)

@@ -3,6 +3,8 @@ process: tests/scripts/finetuning_check.py), concat pooling, and `load_pretraine
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 
@@ -14,24 +16,23 @@ import keras_seq
 from tests.helpers import REPO, run_python
 
 CHECK = REPO / "tests" / "scripts" / "finetuning_check.py"
-GROUPS = [["embedding"], ["bi_gru_0"], ["bi_gru_1"], ["probabilities"]]
+GROUPS = [["embedding"], ["bi_gru_0"], ["probabilities"]]
 
 
 def _assert_facts(facts: dict) -> None:
     assert facts["groups"] == GROUPS
-    factor = {"embedding": 0.125, "bi_gru_0": 0.25, "bi_gru_1": 0.5, "probabilities": 1.0}
+    factor = {"embedding": 0.25, "bi_gru_0": 0.5, "probabilities": 1.0}
     for path, ratio in facts["ratios"].items():
         assert ratio == pytest.approx(factor[path.split("/")[0]], rel=1e-4), path
     assert facts["changed"] == [
         ["probabilities"],
-        ["bi_gru_1", "probabilities"],
-        ["bi_gru_0", "bi_gru_1", "probabilities"],
-        ["bi_gru_0", "bi_gru_1", "embedding", "probabilities"],
+        ["bi_gru_0", "probabilities"],
+        ["bi_gru_0", "embedding", "probabilities"],
     ]
     assert facts["changed_resumed"] == facts["changed"][1:3]
     assert all(facts["trainable_after"])
     assert facts["loaded_optimizer"] == "DiscriminativeAdam" and facts["loaded_schedule"] == "SlantedTriangular"
-    assert facts["loaded_rates"]["embedding"] == pytest.approx(2.6**-3)
+    assert facts["loaded_rates"]["embedding"] == pytest.approx(2.6**-2)
     assert facts["same_predictions"]
 
 
@@ -54,14 +55,17 @@ def test_fine_tuning_tools_in_a_users_fit_on_jax(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_guides_example_runs_as_written(tmp_path):
-    """docs/guide/pretraining.md's Python block, in a fresh process (a user's script)."""
+def test_the_guides_example_runs_as_written(tmp_path, monkeypatch):
+    """docs/guide/pretraining.md's Python block, as a user's script (in this process: TensorFlow is
+    imported already)."""
     page = (REPO / "docs" / "guide" / "pretraining.md").read_text(encoding="utf-8")
     (block,) = re.findall(r"```python\n(.*?)```", page, re.S)
-    result = run_python(block, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "bi_gru_0 (forward) <- gru_0" in result.stdout
-    assert "[['embedding'], ['bi_gru_0'], ['probabilities']]" in result.stdout
+    monkeypatch.chdir(tmp_path)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(block, "docs/guide/pretraining.md", "exec"), {"__name__": "__main__"})
+    assert "bi_gru_0 (forward) <- gru_0" in printed.getvalue()
+    assert "[['embedding'], ['bi_gru_0'], ['probabilities']]" in printed.getvalue()
 
 
 def test_slanted_triangular_rises_to_the_cut_then_falls_linearly():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, free_port, run_python
+from tests.helpers import REPO, cli_in_process, free_port, run_python
 
 pytestmark = pytest.mark.slow  # real worker and server processes: minutes
 
@@ -280,34 +280,24 @@ def test_service_workers_make_every_training_example_once_per_epoch(service, cor
 
 def test_training_through_the_service_counts_each_example_once(service, corpus, tmp_path):
     run = tmp_path / "run"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "keras_seq.cli",
-            "train",
-            str(DEMO),
-            "--set",
-            f'data.source="{corpus}"',
-            "--set",
-            "train.epochs=1",
-            "--set",
-            f'train.data_service="{service["address"]}"',
-            "--out",
-            str(run),
-            "--progress",
-            "0",
-        ],
-        env=_env(),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=LIMIT_S,
+    code, out, err = cli_in_process(  # (in this process: the service's servers are the other processes)
+        "train",
+        str(DEMO),
+        "--set",
+        f'data.source="{corpus}"',
+        "--set",
+        "train.epochs=1",
+        "--set",
+        f'train.data_service="{service["address"]}"',
+        "--out",
+        str(run),
+        "--progress",
+        "0",
     )
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert code == 0, err[-2000:]
     rows = history(run)
     assert len(rows) == 1 and rows[0]["examples"] == TRAIN_EXAMPLES  # counted in the training step
-    assert json.loads(result.stdout)["distribution"]["data_service"] == service["address"]
+    assert json.loads(out)["distribution"]["data_service"] == service["address"]
     assert not (run / "data-service").exists()  # the shards go with the finished run
 
 

@@ -28,7 +28,7 @@ LABELS = (np.arange(16) % 2).astype("int32")
 
 def classifier(seed: int = 1) -> keras.Model:
     keras.utils.set_random_seed(seed)
-    return keras_seq.build_classifier(60, 2, cell="gru", units=6, embed_dim=5, depth=2, pooling="concat")
+    return keras_seq.build_classifier(60, 2, cell="gru", units=6, embed_dim=5, depth=1, pooling="concat")
 
 
 def step_ratios() -> dict:
@@ -83,9 +83,9 @@ def run(out: Path) -> dict:
     facts = {"backend": BACKEND, "ratios": step_ratios()}
     model = classifier()
     facts["groups"] = keras_seq.layer_groups(model)
-    schedule = keras_seq.SlantedTriangular(0.01, total_steps=8)
+    schedule = keras_seq.SlantedTriangular(0.01, total_steps=6)
     model.compile(keras_seq.discriminative(keras.optimizers.Adam(schedule), model), "sparse_categorical_crossentropy")
-    facts["changed"] = changed_per_epoch(model, 4)
+    facts["changed"] = changed_per_epoch(model, 3)
     facts["trainable_after"] = [layer.trainable for layer in model.layers]
     resumed = classifier()
     resumed.compile(
