@@ -105,6 +105,24 @@ def test_the_ner_run_reports_entity_f1_and_keeps_its_best_epoch(runs):
     assert metrics["validation"]["entity_f1"] == pytest.approx(metrics["best_val_f1"], abs=0.01)
 
 
+def test_the_char_lm_run_reports_perplexity_and_generates(runs):
+    """The shipped Shakespeare config's run (the language model exported below): validation loss
+    below uniform guessing, perplexity = e^loss; `generate` greedy, sampled (the same sample with the
+    same seed in another process) and by beam search."""
+    run_dir, _ = runs["lm"]
+    validation = json.loads((run_dir / "metrics.json").read_text())["validation"]
+    vocab_size = len((run_dir / "vocab.txt").read_text(encoding="utf-8").splitlines())
+    assert 0 < validation["loss_nats"] < np.log(vocab_size)
+    assert validation["perplexity"] == pytest.approx(np.e ** validation["loss_nats"], rel=1e-6)
+    greedy = _cli_here("generate", str(run_dir), "--prompt", "ROMEO:", "--length", "30")
+    assert greedy.returncode == 0, greedy.stderr[-2000:]
+    assert greedy.stdout.startswith("ROMEO:") and len(greedy.stdout.removesuffix("\n")) == 36  # print's newline
+    seeded = ("generate", str(run_dir), "--prompt", "ROMEO:", "--length", "30", "--temperature", "0.8", "--seed", "3")
+    assert _cli(*seeded).stdout == _cli_here(*seeded).stdout  # the same sample in another process
+    beam = _cli_here("generate", str(run_dir), "--prompt", "ROMEO:", "--length", "10", "--beam", "3")
+    assert beam.returncode == 0, beam.stderr[-2000:]
+
+
 # A classifier's verified export is the demo's (tests/pipelines/test_pipelines_e2e.py) and the README's
 # deploy recipe (tests/house/test_readme.py); its runtimes agree in tests/js and tests/drills/test_serving_drills.py.
 @pytest.mark.parametrize("task", ["crf", "lm"])
