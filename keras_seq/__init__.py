@@ -55,6 +55,7 @@ _LAYERS = (
     "MultiplicativeAttention",
     "AttentionDecoder",
     "CharacterWordEncoder",
+    "ContextualCharEmbedding",
     "build_classifier",
     "build_tagger",
     "build_language_model",
@@ -72,6 +73,7 @@ _LAYERS = (
     "GradualUnfreezing",
     "TransferReport",
     "load_pretrained",
+    "load_char_lm",
     "init_from",
 )
 _MISSING: str | None = ""  # "" = not checked yet; None = the layers are loaded
@@ -94,6 +96,7 @@ def register_layers() -> None:
                 "attention",
                 "cells",
                 "charwords",
+                "charcontext",
                 "crf",
                 "losses",
                 "models",

@@ -15,6 +15,10 @@
 * `functional_nodes` -- a functional model's nodes in execution order
   (``Functional._nodes_by_depth``): the ONNX converter needs each node's layer
   and its input/output tensors, which ``get_config()`` gives only as names.
+* `dynamic_shapes_allowed` -- whether the code being traced may cut a tensor to a size it computes:
+  not under JAX's tracing, and on TensorFlow not in an XLA context, which TensorFlow tells only
+  through its private ``control_flow_util.GraphOrParentsInXlaContext`` (XLA needs static shapes; a
+  layer that cuts its strings, `keras_seq.charcontext`, runs over every slot there instead).
 * `distributed_fit` -- makes ``Model.fit`` / ``evaluate`` run under
   ``tf.distribute.MultiWorkerMirroredStrategy`` (TensorFlow backend), which Keras 3.15 cannot:
   keras-team/keras#20585, tensorflow/tensorflow#72388. Two places in
@@ -43,18 +47,40 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import keras
 from keras.src.backend import cudnn_ok as _cudnn_ok
 from keras.src.backend import gru as fused_gru  # noqa: F401  (re-exported: see the module docstring)
 from keras.src.backend import lstm as fused_lstm  # noqa: F401
 from keras.src.backend import rnn  # noqa: F401
 
-__all__ = ["rnn", "fused_lstm", "fused_gru", "fused_kernel_device", "functional_nodes", "distributed_fit"]
+__all__ = [
+    "rnn",
+    "fused_lstm",
+    "fused_gru",
+    "fused_kernel_device",
+    "dynamic_shapes_allowed",
+    "functional_nodes",
+    "distributed_fit",
+]
 
 
 def fused_kernel_device(activation, recurrent_activation) -> bool:
     """Whether the backend sees a device with a fused RNN kernel (a GPU) for these
     activations (the backend's own ``cudnn_ok``, with unroll off and a bias)."""
     return bool(_cudnn_ok(activation, recurrent_activation, False, use_bias=True))
+
+
+def dynamic_shapes_allowed() -> bool:
+    """TensorFlow outside XLA and torch: True; JAX (always traced with static shapes) and XLA: False."""
+    backend = keras.backend.backend()
+    if backend == "torch":
+        return True
+    if backend != "tensorflow":
+        return False
+    import tensorflow as tf
+    from tensorflow.python.ops import control_flow_util
+
+    return not control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
 
 
 def functional_nodes(model) -> Iterator:

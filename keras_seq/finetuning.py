@@ -34,6 +34,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_seq.charcontext import ContextualCharEmbedding
 from keras_seq.charwords import CharacterWordEncoder
 from keras_seq.recurrent import Recurrent
 
@@ -50,6 +51,9 @@ def is_recurrent_layer(layer) -> bool:
     return isinstance(layer, (Recurrent, keras.layers.RNN, keras.layers.Bidirectional))
 
 
+_INPUT_LAYERS = (keras.layers.Embedding, CharacterWordEncoder, ContextualCharEmbedding)
+
+
 def layer_groups(model: keras.Model) -> list[list[str]]:
     """The names of `model`'s top-level layers that hold weights, grouped from the input up: the input
     group (embeddings, character encoders), one group per recurrent layer in order (a `Bidirectional`
@@ -63,7 +67,7 @@ def layer_groups(model: keras.Model) -> list[list[str]]:
     for layer in model.layers:
         if not layer.weights:
             continue
-        if isinstance(layer, (keras.layers.Embedding, CharacterWordEncoder)) and not recurrent and not head:
+        if isinstance(layer, _INPUT_LAYERS) and not recurrent and not head:
             inputs.append(layer.name)
         elif is_recurrent_layer(layer) and not head:
             recurrent.append([layer.name])

@@ -12,6 +12,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_seq.charcontext import ContextualCharEmbedding
 from keras_seq.charwords import CharacterWordEncoder
 from keras_seq.crf import CRF, CRFLoss
 from keras_seq.losses import LabelSmoothedCrossentropy
@@ -134,6 +135,9 @@ def build_tagger(
     char_vocab_size: int | None = None,
     char_embed_dim: int = 32,
     char_units: int = 32,
+    char_lm_units: int = 0,
+    char_lm_embed_dim: int = 32,
+    char_lm_cell: str = "lstm",
     name: str = "tagger",
 ) -> keras.Model:
     """ids (B, T) -> per-token tag probabilities (B, T, num_tags), or CRF
@@ -141,7 +145,10 @@ def build_tagger(
 
     With ``char_vocab_size`` the model takes ``(ids, chars)``, chars (B, T, C)
     the character ids of each word, and concatenates a character-level
-    encoding of every word to its embedding.
+    encoding of every word to its embedding; ``char_lm_units`` > 0 also
+    concatenates each word's states in a forward and a backward character
+    language model run over the sentence (`ContextualCharEmbedding`, layer
+    ``char_context``; pretrain them and load with `init_from`).
 
     Example::
 
@@ -157,8 +164,16 @@ def build_tagger(
     x = _embedding(vocab_size, embed_dim, True, embedding_matrix, trainable_embeddings)(inputs)
     if char_vocab_size:
         chars = keras.Input((None, None), dtype="int32", name="chars")
-        encoded = CharacterWordEncoder(char_vocab_size, char_embed_dim, char_units, cell, name="char_words")(chars)
-        x = keras.layers.Concatenate(name="word_features")([x, encoded])
+        features = [
+            x,
+            CharacterWordEncoder(char_vocab_size, char_embed_dim, char_units, cell, name="char_words")(chars),
+        ]
+        if char_lm_units:
+            context = ContextualCharEmbedding(
+                char_vocab_size, char_lm_embed_dim, char_lm_units, char_lm_cell, name="char_context"
+            )
+            features.append(context(chars))
+        x = keras.layers.Concatenate(name="word_features")(features)
         inputs = [inputs, chars]
     if dropout:
         x = keras.layers.Dropout(dropout)(x)

@@ -25,12 +25,14 @@ from pathlib import Path
 
 import keras
 
+from keras_seq.charcontext import SEPARATOR, ContextualCharEmbedding
 from keras_seq.charwords import CharacterWordEncoder
 from keras_seq.contracts.run_dir import RunDirectory
+from keras_seq.contracts.tokenizer import UNK
 from keras_seq.contracts.vocab import Vocabulary
 from keras_seq.finetuning import is_recurrent_layer
 
-__all__ = ["TransferReport", "load_pretrained", "init_from", "DIRECTIONS"]
+__all__ = ["TransferReport", "load_pretrained", "load_char_lm", "init_from", "DIRECTIONS"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +46,13 @@ class TransferReport:
 
     loaded: list[str] = field(default_factory=list)
     not_loaded: list[str] = field(default_factory=list)
+    #: The directions of the character LMs loaded into contextual character layers.
+    char_lms: list[str] = field(default_factory=list)
 
     def extend(self, other: TransferReport) -> None:
         self.loaded += other.loaded
         self.not_loaded += other.not_loaded
+        self.char_lms += other.char_lms
 
     def as_dict(self) -> dict:
         return {"loaded": list(self.loaded), "not_loaded": list(self.not_loaded)}
@@ -176,6 +181,59 @@ def load_pretrained(
     return report
 
 
+def load_char_lm(
+    layer: ContextualCharEmbedding,
+    source: keras.Model,
+    *,
+    direction: str = "forward",
+    source_tokens: list[str] | None = None,
+    target_tokens: list[str] | None = None,
+) -> TransferReport:
+    """Copies a one-layer character language model (`build_language_model` at character level) into the
+    `direction` half of a `ContextualCharEmbedding`: its embedding (rows matched by character when both
+    token lists are given, the layer's separator taking the LM's space, characters the LM never saw its
+    ``<UNK>`` row) and its recurrent layer. Raises ValueError when the LM does not fit."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"`direction` must be one of {DIRECTIONS}; received direction={direction!r}.")
+    report = TransferReport()
+    theirs, levels = _top_layers(source)
+    if theirs is None or len(levels) != 1 or isinstance(levels[0], keras.layers.Bidirectional):
+        raise ValueError(
+            f"a contextual character layer takes a one-layer, one-way character language model; "
+            f"{source.name!r} has {len(levels)} recurrent layers"
+        )
+    embedding = layer.forward_embedding if direction == "forward" else layer.backward_embedding
+    lm = layer.forward_lm if direction == "forward" else layer.backward_lm
+    what = f"{layer.name} ({direction})"
+    if target_tokens is not None:
+        target_tokens = [*target_tokens, SEPARATOR]
+        if source_tokens is not None and SEPARATOR not in source_tokens:
+            raise ValueError("the character language model's vocabulary has no space, the words' separator")
+    (matrix,) = theirs.get_weights()
+    (current,) = embedding.get_weights()
+    if matrix.shape[1] != current.shape[1]:
+        raise ValueError(
+            f"{what}: the character LM's embedding is {matrix.shape[1]} wide, the layer's {current.shape[1]} "
+            "(set model.char_lm_embed_dim to the LM's embed_dim)"
+        )
+    if source_tokens is not None and target_tokens is not None and UNK in source_tokens:
+        # Characters the LM never saw read as its <UNK>: a frozen LM must not see untrained rows.
+        current[:] = matrix[source_tokens.index(UNK)]
+        embedding.set_weights([current])
+    _copy_embedding(embedding, theirs, source_tokens, target_tokens, report)
+    if report.not_loaded:
+        raise ValueError(f"{what}: " + report.not_loaded[-1])
+    report.loaded[-1] = f"{what} " + report.loaded[-1]
+    before = len(report.loaded)
+    _copy_layer(lm, levels[0], what, report)
+    if len(report.loaded) == before:
+        raise ValueError("the character language model does not fit:\n" + "\n".join(report.not_loaded))
+    report.char_lms.append(direction)
+    for line in str(report).splitlines():
+        logger.info("pretrained weights %s", line)
+    return report
+
+
 def _direction_of(run: RunDirectory) -> str:
     direction = run.config().get("model", {}).get("direction", "forward")
     if direction not in DIRECTIONS:
@@ -184,29 +242,47 @@ def _direction_of(run: RunDirectory) -> str:
 
 
 def init_from(
-    model: keras.Model, runs: str | Path | list[str | Path], *, tokens: list[str] | None = None
+    model: keras.Model,
+    runs: str | Path | list[str | Path],
+    *,
+    tokens: list[str] | None = None,
+    char_tokens: list[str] | None = None,
 ) -> TransferReport:
     """Loads pretrained language models from run directories (`keras-seq train` of task ``lm``) into
-    `model`: each run's direction comes from its config (``model.direction``), the embedding from the
-    first run only. With `tokens` (the model's vocabulary, one token per embedding row) embedding rows
-    are matched by token through each run's vocabulary file; without, the vocabularies must be the same
-    size (the same file)."""
+    `model`: each run's direction comes from its config (``model.direction``). A word-level run loads
+    the embedding (the first such run only) and the recurrent levels (`load_pretrained`); a
+    character-level run loads its half of the model's `ContextualCharEmbedding` when it has one
+    (`load_char_lm`). With `tokens` (the model's vocabulary, one token per embedding row) and
+    `char_tokens` (its character vocabulary) embedding rows are matched by token through each run's
+    vocabulary file; without, the vocabularies must be the same size (the same file)."""
     runs = [runs] if isinstance(runs, (str, Path)) else list(runs)
     if not runs:
         raise ValueError("init_from needs at least one run directory")
-    report = TransferReport()
-    for i, path in enumerate(runs):
+    contextual = [layer for layer in model.layers if isinstance(layer, ContextualCharEmbedding)]
+    report, word_runs = TransferReport(), 0
+    for path in runs:
         run = RunDirectory(path).check()
         spec = run.tokenizer()
         vocab = Vocabulary.load(run.path / spec.vocab_file, level=spec.level)
         source = keras.saving.load_model(run.model, compile=False)
-        one = load_pretrained(
-            model,
-            source,
-            direction=_direction_of(run),
-            source_tokens=vocab.tokens if tokens is not None else None,
-            target_tokens=tokens,
-            embedding=i == 0,
-        )
+        if spec.level == "char" and contextual:
+            matched = char_tokens is not None
+            one = load_char_lm(
+                contextual[0],
+                source,
+                direction=_direction_of(run),
+                source_tokens=vocab.tokens if matched else None,
+                target_tokens=char_tokens,
+            )
+        else:
+            one = load_pretrained(
+                model,
+                source,
+                direction=_direction_of(run),
+                source_tokens=vocab.tokens if tokens is not None else None,
+                target_tokens=tokens,
+                embedding=word_runs == 0,
+            )
+            word_runs += 1
         report.extend(one)
     return report

@@ -168,6 +168,24 @@ _KEYS = [
     ConfigKey("model.char_embed_dim", 32, int, "Width of the character embedding (char_features).", _T),
     ConfigKey("model.char_units", 32, int, "Units of the character encoder (char_features).", _T),
     ConfigKey(
+        "model.char_lm_units",
+        0,
+        int,
+        "Contextual character features (Flair): units of the forward and backward character LMs whose "
+        "states at each word's ends join its features (char_features; pretrained LMs in model.init_from). "
+        "0: none.",
+        _T,
+    ),
+    ConfigKey("model.char_lm_embed_dim", 32, int, "Width of the character LMs' embeddings.", _T),
+    ConfigKey("model.char_lm_cell", "lstm", str, "The character LMs' cell.", _T, ("elman", "gru", "lstm")),
+    ConfigKey(
+        "model.char_lm_trainable",
+        False,
+        bool,
+        "Train the character LMs with the tagger (false: they stay as pretrained, as in Flair).",
+        _T,
+    ),
+    ConfigKey(
         "model.attention",
         "luong",
         str,

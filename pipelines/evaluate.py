@@ -45,9 +45,13 @@ def corpus_from_config(config: dict, source: str | None = None) -> Corpus:
     return open_corpus(source or data["source"], config["task"], **{k: data[k] for k in _CORPUS_OPTIONS if k in data})
 
 
-def lm_stream(corpus, split: str, encoder: TextEncoder, direction: str = "forward") -> np.ndarray:
-    """The split's token ids as one stream, last token first for a backward language model."""
-    ids = np.concatenate([np.asarray(ids) for ids in encoded_dataset(corpus, split, encoder)])
+def lm_stream(
+    corpus, split: str, encoder: TextEncoder, direction: str = "forward", limit: int | None = None
+) -> np.ndarray:
+    """The split's token ids as one stream (its first `limit` texts when given), last token first for a
+    backward language model."""
+    texts = encoded_dataset(corpus, split, encoder)
+    ids = np.concatenate([np.asarray(ids) for ids in (texts if limit is None else texts.take(limit))])
     return ids[::-1].copy() if direction == "backward" else ids
 
 
@@ -217,7 +221,7 @@ def evaluate_stream(context: EvaluationContext) -> dict:
     """Language models: loss over the split's token stream, tracks carried window to window."""
     config, model = context.config, context.model
     train, m = config["train"], config["model"]
-    ids = lm_stream(context.corpus, context.split, context.encoder, m.get("direction", "forward"))
+    ids = lm_stream(context.corpus, context.split, context.encoder, m.get("direction", "forward"), context.limit)
     batch = train.get("lm_batch", 32)
     window = train.get("lm_window", 100)
     while batch > 1 and (len(ids) - 1) // batch < window:

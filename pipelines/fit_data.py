@@ -183,8 +183,9 @@ def _check_not_empty(corpus, counts: dict) -> None:
 def stream_fit_data(setup: TrainingSetup) -> FitData:
     """One token stream (language models): B parallel tracks in windows; validation by a callback."""
     train, direction = setup.config["train"], setup.config["model"]["direction"]
-    train_ids = lm_stream(setup.corpus, "train", setup.encoder, direction)
-    val_ids = lm_stream(setup.corpus, "validation", setup.encoder, direction)
+    limit = setup.config["data"]["limit"]
+    train_ids = lm_stream(setup.corpus, "train", setup.encoder, direction, limit)
+    val_ids = lm_stream(setup.corpus, "validation", setup.encoder, direction, limit)
     train_ds = lm_windows(train_ids, train["lm_batch"], train["lm_window"])
     val_ds = lm_windows(val_ids, train["lm_batch"], train["lm_window"])
     return FitData(train_ds, None, [_StatefulValidation(val_ds)], stream=train_ids)

@@ -106,6 +106,7 @@ def train_run(config: dict, run_dir: str | Path, verbose: int = 1, overwrite: bo
             RunDirectory(source).check()
         except FileNotFoundError as error:
             raise FileNotFoundError(f"model.init_from: {error}") from None
+    _check_char_lms(config)
     run = RunDirectory(run_dir)
     config_text = dump_toml(config)
     with contextlib.ExitStack() as lock:
@@ -133,6 +134,34 @@ def train_run(config: dict, run_dir: str | Path, verbose: int = 1, overwrite: bo
         finally:
             if out is not run:
                 shutil.rmtree(out.path, ignore_errors=True)
+
+
+def _check_char_lms(config: dict) -> None:
+    """Frozen contextual character features (model.char_lm_units) need a forward and a backward
+    character LM in model.init_from."""
+    m = config["model"]
+    if not m.get("char_lm_units") or m["char_lm_trainable"]:
+        return
+    found = set()
+    for source in m.get("init_from") or []:
+        run = RunDirectory(source)
+        if run.tokenizer().level == "char":
+            found.add(run.config().get("model", {}).get("direction", "forward"))
+    missing = [d for d in keras_seq.transfer.DIRECTIONS if d not in found]
+    if missing:
+        raise ValueError(
+            f"model.char_lm_units: model.init_from has no {' and no '.join(missing)} character language model "
+            "(task lm, data.level = 'char'), and the character LMs stay frozen; pretrain them, or set "
+            "model.char_lm_trainable = true"
+        )
+
+
+def _freeze_char_lms(model, m: dict) -> None:
+    """The contextual character layer keeps its pretrained LMs (Flair) unless model.char_lm_trainable."""
+    if m.get("char_lm_units") and not m["char_lm_trainable"]:
+        for layer in model.layers:
+            if isinstance(layer, keras_seq.ContextualCharEmbedding):
+                layer.trainable = False
 
 
 def _train(
@@ -200,7 +229,9 @@ def _train(
         model = task.build_model(config, *sizes, matrix, chars_size)
         part.start_weights(model, fit, config)
         if m.get("init_from") and state is None:  # a resumed run restores its own weights instead
-            transfer = keras_seq.init_from(model, m["init_from"], tokens=list(encoder.vocab.tokens))
+            chars = list(encoder.char_vocab.tokens) if encoder.char_vocab is not None else None
+            transfer = keras_seq.init_from(model, m["init_from"], tokens=list(encoder.vocab.tokens), char_tokens=chars)
+        _freeze_char_lms(model, m)
         model.compile(
             optimizer=build_optimizer(train, model, steps),
             loss=task.loss(model, train["label_smoothing"]),

@@ -52,8 +52,8 @@ def to_onnx(
     alone, stacked or in Bidirectional (every ``merge_mode``), with
     ``return_sequences`` and ``return_state``; Dropout / SpatialDropout1D, Dense,
     TimeDistributed(Dense), GlobalAveragePooling1D / GlobalMaxPooling1D,
-    Concatenate / Add, Activation / Softmax; SequencePooling, CharacterWordEncoder
-    and CRF (its emissions). Any other layer raises a ValueError naming it and
+    Concatenate / Add, Activation / Softmax; SequencePooling, CharacterWordEncoder,
+    ContextualCharEmbedding and CRF (its emissions). Any other layer raises a ValueError naming it and
     listing these. Masks must be right padding (as from ``mask_zero`` on padded ids).
 
     With `check` (the default), the ONNX Runtime outputs must equal the model's on

@@ -2,8 +2,9 @@
 (`keras_seq.export.onnx.registry.onnx_handler`): ``Embedding`` -> ``Gather``, our recurrent
 layers and Keras' (alone or in a ``Bidirectional``) -> one native ``RNN`` / ``GRU`` / ``LSTM``
 node (`keras_seq.export.onnx.recurrent`), ``SequencePooling`` and ``Dense`` -> a few elementwise
-and reduction ops; ``Dropout`` is the identity at inference and the ``CRF`` layer passes its
-emissions through (Viterbi runs beside the graph, in `keras_seq.serving.scoring.viterbi`).
+and reduction ops, ``ContextualCharEmbedding`` -> two native nodes over the sentence strings;
+``Dropout`` is the identity at inference and the ``CRF`` layer passes its emissions through
+(Viterbi runs beside the graph, in `keras_seq.serving.scoring.viterbi`).
 """
 
 from __future__ import annotations
@@ -276,3 +277,62 @@ def char_words(conv, layer, inputs, lengths):
     words = g.transpose(states[0], [1, 0, 2])  # (N, 2, U)
     target = g.node("Concat", [g.shape_of(chars, 0, 2), g.const("char_width", [2 * layer.units], np.int64)], axis=0)
     return g.node("Reshape", [words, target], layer.name)
+
+
+@onnx_handler(keras_seq.ContextualCharEmbedding, mask=DROP)
+def char_context(conv, layer, inputs, lengths):
+    """ContextualCharEmbedding: the sentence strings (TopK orders the valid slots first, as the layer's
+    argsort), one native node per character LM (the backward one on ReverseSequence's string), and the
+    states at each word's last and first characters (GatherElements)."""
+    g, chars = conv.g, inputs[0]
+    axis1, axis2 = g.const("axis1", [1], np.int64), g.const("axis2", [2], np.int64)
+    zero, one = g.const("zero_i", 0, np.int64), g.const("one_i", 1, np.int64)
+    has_char = g.node(
+        "Cast", [g.node("Not", [g.node("Equal", [chars, g.const("zero", 0, np.int64)])])], to=onnx.TensorProto.INT64
+    )
+    words = g.node("ReduceMax", [has_char, axis2], keepdims=0)  # (B, L): 1 for a word
+    separator = g.node(
+        "Unsqueeze", [g.node("Mul", [words, g.const("separator", layer.char_vocab_size, np.int64)]), axis2]
+    )
+    slots = g.reshape(g.node("Concat", [separator, chars], axis=2), [0, -1])  # (B, S)
+    valid = g.node(
+        "Cast", [g.node("Not", [g.node("Equal", [slots, g.const("zero", 0, np.int64)])])], to=onnx.TensorProto.INT64
+    )
+    width = g.shape_of(slots, 1, 2)
+    position = g.node(
+        "Unsqueeze", [g.node("Range", [zero, g.node("Squeeze", [width]), one]), g.const("axis0", [0], np.int64)]
+    )
+    key = g.node("Add", [position, g.node("Mul", [g.node("Sub", [one, valid]), width])])
+    _, order = g.node("TopK", [key, width], "string_order", outputs=2, axis=1, largest=0, sorted=1)
+    packed = g.node("GatherElements", [slots, order], "strings", axis=1)
+    string_lengths = g.node("ReduceSum", [valid, axis1], keepdims=0)  # (B,)
+    longest = g.node("Max", [g.node("ReduceMax", [string_lengths], keepdims=1), one])  # the loops' steps
+    packed = g.node("Slice", [packed, g.const("start0", [0], np.int64), longest, axis1], "strings_cut")
+    lengths32 = g.node("Cast", [string_lengths], to=onnx.TensorProto.INT32)
+    block = g.node("Add", [g.shape_of(chars, 2, 3), one])
+    counted = g.node(
+        "Reshape", [g.node("CumSum", [valid, one]), g.node("Concat", [g.shape_of(chars, 0, 2), block], axis=0)]
+    )
+    end = g.node(
+        "Max", [g.node("Sub", [g.node("Gather", [counted, g.const("last", -1, np.int64)], axis=2), one]), zero]
+    )
+    start = g.node("Min", [g.node("Gather", [counted, zero], axis=2), g.node("Sub", [g.node("Squeeze", [width]), one])])
+    start = g.node(
+        "Max", [g.node("Sub", [g.node("Sub", [g.node("Unsqueeze", [string_lengths, axis1]), one]), start]), zero]
+    )
+    reversed_strings = g.node("ReverseSequence", [packed, string_lengths], batch_axis=0, time_axis=1)
+    halves = []
+    for lm, embedding, strings, steps in (
+        (layer.forward_lm, layer.forward_embedding, packed, end),
+        (layer.backward_lm, layer.backward_embedding, reversed_strings, start),
+    ):
+        x = g.transpose(embed(conv, embedding, strings), [1, 0, 2])
+        y, _ = add_recurrent(g, x, lengths32, [lm], f"{layer.name}_{lm.name}")
+        states = g.reshape(g.transpose(y, [2, 0, 1, 3]), [0, 0, -1])  # (B, S, H)
+        target = g.node("Concat", [g.shape_of(chars, 0, 2), g.const("lm_units", [layer.units], np.int64)], axis=0)
+        index = g.node("Expand", [g.node("Unsqueeze", [steps, axis2]), target])
+        halves.append(g.node("GatherElements", [states, index], f"{layer.name}_{lm.name}_words", axis=1))
+    features = g.node("Concat", halves, axis=2)
+    return g.node(
+        "Mul", [features, g.node("Unsqueeze", [g.node("Cast", [words], to=onnx.TensorProto.FLOAT), axis2])], layer.name
+    )

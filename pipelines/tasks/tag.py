@@ -23,6 +23,11 @@ class TagPipeline(TaskPipeline):
             raise ValueError(
                 "train.label_smoothing applies to softmax outputs, not to a CRF (model.crf = true); set one of them off"
             )
+        m = config["model"]
+        if m["char_lm_units"] < 0:
+            raise ValueError(f"model.char_lm_units must be >= 0 (0: none); received {m['char_lm_units']!r}")
+        if m["char_lm_units"] and not config["data"]["char_features"]:
+            raise ValueError("model.char_lm_units reads each word's characters: set data.char_features = true")
 
     def label_items(self, example):
         return list(example[1])

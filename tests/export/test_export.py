@@ -57,7 +57,7 @@ def runs(tmp_path_factory, data_dir):
     ner = root / "ner"
     ner.mkdir()
     texts = _conll_slice(ner, data_dir)
-    # The CRF tagger with characters (the softmax tagger's graph is the same minus the CRF:
+    # The CRF tagger with characters, per word and in context (the softmax tagger's graph is the same minus the CRF:
     # tests/export/test_to_onnx.py and the drills export softmax taggers).
     config = load_config(
         "pipelines/configs/conll2003_ner_crf.toml",
@@ -66,6 +66,10 @@ def runs(tmp_path_factory, data_dir):
             "model.crf=true",
             "model.char_units=8",
             "data.char_features=true",
+            # and contextual character features (trained here: no pretrained character LMs)
+            "model.char_lm_units=8",
+            "model.char_lm_embed_dim=4",
+            "model.char_lm_trainable=true",
             *SMALL,
             "train.epochs=2",  # two: the run keeps the epoch of the best validation entity F1
         ],

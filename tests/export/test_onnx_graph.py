@@ -77,7 +77,7 @@ def test_unidirectional_and_reset_before_gru():
 
 
 @pytest.mark.parametrize("crf", [False, True])
-@pytest.mark.parametrize("chars", [False, True])
+@pytest.mark.parametrize("chars", [False, True, "contextual"])
 def test_tagger_matches_keras(crf, chars):
     model = _randomize(
         keras_seq.build_tagger(
@@ -91,6 +91,8 @@ def test_tagger_matches_keras(crf, chars):
             char_vocab_size=20 if chars else None,
             char_embed_dim=4,
             char_units=3,
+            char_lm_units=5 if chars == "contextual" else 0,
+            char_lm_cell="gru",
         )
     )
     proto = task_model_to_onnx(model, "tag")

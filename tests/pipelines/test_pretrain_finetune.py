@@ -120,3 +120,73 @@ def test_a_missing_pretrained_run_fails_before_any_data_is_read(tmp_path):
     )
     with pytest.raises(FileNotFoundError, match=r"^model.init_from: .*nope: no run directory there"):
         train_run(config, tmp_path / "run", verbose=0)
+
+
+@pytest.fixture(scope="module")
+def character_language_models(tmp_path_factory, class_folders):
+    """A forward and a backward character LM (the shipped imdb_char_lm config, tiny) of the reviews."""
+    runs = tmp_path_factory.mktemp("char_lms")
+    for direction in ("forward", "backward"):
+        config = load_config(
+            "pipelines/configs/imdb_char_lm.toml",
+            [
+                f'data.source="{class_folders}"',
+                f'model.direction="{direction}"',
+                "model.units=8",
+                "model.embed_dim=4",
+                "data.limit=40",
+                "train.lm_batch=8",
+                "train.lm_window=30",
+            ],
+        )
+        train_run(config, runs / direction, verbose=0)
+    return runs
+
+
+def _ewt_slice(folder, data_dir, sentences: int = 120) -> None:
+    for split in ("train", "dev", "test"):
+        text = (data_dir / "ud_english_ewt" / f"en_ewt-ud-{split}.conllu").read_text(encoding="utf-8")
+        (folder / f"slice-{split}.conllu").write_text(
+            "\n\n".join(text.split("\n\n")[:sentences]) + "\n\n", encoding="utf-8"
+        )
+
+
+@pytest.mark.slow
+def test_character_lms_give_a_tagger_frozen_contextual_features(tmp_path, data_dir, character_language_models):
+    import keras
+
+    runs = character_language_models
+    _ewt_slice(tmp_path, data_dir)
+    small = [f'data.source="{tmp_path}"', "model.units=16", "model.embed_dim=16", "model.depth=1", "train.epochs=1"]
+    sized = ["model.char_lm_units=8", "model.char_lm_embed_dim=4"]
+    config = load_config(
+        "pipelines/configs/ewt_upos_char_lm.toml",
+        [*small, *sized, f'model.init_from=["{runs / "forward"}", "{runs / "backward"}"]'],
+    )
+    metrics = train_run(config, tmp_path / "run", verbose=0)
+    loaded = metrics["init_from"]["loaded"]
+    assert [line.split(" <- ")[0] for line in loaded] == [
+        "char_context (forward) forward_embedding",
+        "char_context (forward)",
+        "char_context (backward) backward_embedding",
+        "char_context (backward)",
+    ]
+    assert loaded[0].endswith("rows, matched by token)") and metrics["init_from"]["not_loaded"] == []
+    assert 0.0 <= metrics["test"]["token_accuracy"] <= 1.0
+    # Frozen (model.char_lm_trainable = false): after training, the layer holds the LMs' weights.
+    tagger = keras.saving.load_model(tmp_path / "run" / "model.keras", compile=False).get_layer("char_context")
+    for direction in ("forward", "backward"):
+        lm = keras.saving.load_model(runs / direction / "model.keras", compile=False).get_layer("lstm_0")
+        for mine, theirs in zip(getattr(tagger, f"{direction}_lm").get_weights(), lm.get_weights()):
+            np.testing.assert_array_equal(mine, theirs)
+    # Frozen features need both LMs: refused before any data is read.
+    one = load_config(
+        "pipelines/configs/ewt_upos_char_lm.toml", [*small, *sized, f'model.init_from="{runs / "forward"}"']
+    )
+    with pytest.raises(ValueError, match="model.char_lm_units: model.init_from has no backward character"):
+        train_run(one, tmp_path / "one", verbose=0)
+
+
+def test_contextual_characters_need_the_words_characters():
+    with pytest.raises(ValueError, match="model.char_lm_units reads each word's characters"):
+        load_config("pipelines/configs/ewt_upos_char_lm.toml", ["data.char_features=false"])

@@ -10,7 +10,8 @@ backend, with KERAS_BACKEND set):
 3. the model builders (classifier, CRF tagger, language model, attentional seq2seq) trained with `model.fit`
    on `keras_seq.pipelines.text_dataset` (tf.data), a stateful language model trained
    on arrays (the torch trap: its state variables are assigned after the step), greedy
-   and beam decoding, the batched seq2seq beam search through `Seq2SeqStepper`;
+   and beam decoding, the batched seq2seq beam search through `Seq2SeqStepper`; the contextual
+   character layer fitted (its strings cut to the longest on TF and torch, every slot on JAX);
 4. every model saved as ``.keras`` in OUT_DIR with its answers to a fixed probe; each
    OTHER_OUT_DIR's models (saved under another backend) are loaded here and must give
    that backend's answers, CRF tags and greedy tokens.
@@ -114,6 +115,14 @@ def parity():
 
 TEXTS = ["a good film , not bad", "a bad film , not good", "good", "not good at all", "bad bad film"] * 8
 PROBE = np.array([[3, 4, 5, 6, 0, 0], [7, 8, 0, 0, 0, 0]], "int32")
+# Words of characters (ids < 12) with padding words and padding characters: (2, 4, 5).
+CHAR_PROBE = np.array(
+    [
+        [[3, 4, 5, 0, 0], [6, 0, 0, 0, 0], [7, 8, 9, 10, 11], [0, 0, 0, 0, 0]],
+        [[2, 2, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]],
+    ],
+    "int32",
+)
 
 
 def train_models(out: Path) -> dict:
@@ -168,6 +177,14 @@ def train_models(out: Path) -> dict:
     halves = [keras.ops.convert_to_numpy(stateful(PROBE[:, :3])), keras.ops.convert_to_numpy(stateful(PROBE[:, 3:]))]
     check("stateful/carries_state", np.concatenate(halves, 1), keras.ops.convert_to_numpy(whole(PROBE)))
 
+    chars = keras.Input((None, None), dtype="int32")
+    context = keras_seq.ContextualCharEmbedding(12, embed_dim=4, units=6, cell="gru")
+    context_model = keras.Model(chars, context(chars))  # its strings are cut to the longest on TF and torch
+    context_model.compile("adam", "mse")
+    history = context_model.fit(CHAR_PROBE, np.ones((2, 4, 12), "float32"), epochs=1, verbose=0)
+    results["fit/char_context_loss"] = history.history["loss"][-1]
+    models["char_context"] = context_model
+
     answers = {}
     for name, model in models.items():
         model.save(out / f"{name}.keras")
@@ -178,6 +195,8 @@ def train_models(out: Path) -> dict:
 
 
 def _probe_inputs(name):
+    if name == "char_context":
+        return CHAR_PROBE
     return [PROBE, np.concatenate([np.full((len(PROBE), 1), 2), PROBE[:, :-1]], 1)] if name == "seq2seq" else PROBE
 
 
@@ -207,7 +226,7 @@ def load_other(folder: Path) -> None:
     want = dict(np.load(folder / "answers.npz"))
     other = json.loads((folder / "results.json").read_text())["backend"]
     models = {}
-    for name in ("classifier", "crf_tagger", "language_model", "seq2seq"):
+    for name in ("classifier", "crf_tagger", "language_model", "seq2seq", "char_context"):
         models[name] = keras.saving.load_model(folder / f"{name}.keras")
         check(f"load/{other}/{name}", keras.ops.convert_to_numpy(models[name](_probe_inputs(name))), want[name])
     for key, value in decoded(models).items():
