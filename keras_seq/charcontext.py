@@ -88,7 +88,7 @@ class ContextualCharEmbedding(CharacterLayer):
         packed = ops.take_along_axis(slots, order, axis=1)
         counted = ops.reshape(ops.cumsum(ops.cast(valid, "int32"), axis=1), (shape[0], shape[1], -1))
         end = ops.maximum(counted[:, :, -1] - 1, 0)  # the word's last character (or 0: padding words)
-        start = ops.minimum(counted[:, :, 0], width - 1)  # its first character, after the separator
+        start = counted[:, :, 0]  # its first character, after the separator (at most the string's length)
         lengths = ops.sum(ops.cast(valid, "int32"), axis=1)
         return packed, lengths, end, start
 

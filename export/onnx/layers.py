@@ -279,6 +279,14 @@ def char_words(conv, layer, inputs, lengths):
     return g.node("Reshape", [words, target], layer.name)
 
 
+def _nonzero(conv, ids: str) -> str:
+    """1 where an id is not padding, else 0 (int64)."""
+    g = conv.g
+    return g.node(
+        "Cast", [g.node("Not", [g.node("Equal", [ids, g.const("zero", 0, np.int64)])])], to=onnx.TensorProto.INT64
+    )
+
+
 @onnx_handler(keras_seq.ContextualCharEmbedding, mask=DROP)
 def char_context(conv, layer, inputs, lengths):
     """ContextualCharEmbedding: the sentence strings (TopK orders the valid slots first, as the layer's
@@ -287,17 +295,12 @@ def char_context(conv, layer, inputs, lengths):
     g, chars = conv.g, inputs[0]
     axis1, axis2 = g.const("axis1", [1], np.int64), g.const("axis2", [2], np.int64)
     zero, one = g.const("zero_i", 0, np.int64), g.const("one_i", 1, np.int64)
-    has_char = g.node(
-        "Cast", [g.node("Not", [g.node("Equal", [chars, g.const("zero", 0, np.int64)])])], to=onnx.TensorProto.INT64
-    )
-    words = g.node("ReduceMax", [has_char, axis2], keepdims=0)  # (B, L): 1 for a word
+    words = g.node("ReduceMax", [_nonzero(conv, chars), axis2], keepdims=0)  # (B, L): 1 for a word
     separator = g.node(
         "Unsqueeze", [g.node("Mul", [words, g.const("separator", layer.char_vocab_size, np.int64)]), axis2]
     )
     slots = g.reshape(g.node("Concat", [separator, chars], axis=2), [0, -1])  # (B, S)
-    valid = g.node(
-        "Cast", [g.node("Not", [g.node("Equal", [slots, g.const("zero", 0, np.int64)])])], to=onnx.TensorProto.INT64
-    )
+    valid = _nonzero(conv, slots)
     width = g.shape_of(slots, 1, 2)
     position = g.node(
         "Unsqueeze", [g.node("Range", [zero, g.node("Squeeze", [width]), one]), g.const("axis0", [0], np.int64)]
@@ -316,7 +319,7 @@ def char_context(conv, layer, inputs, lengths):
     end = g.node(
         "Max", [g.node("Sub", [g.node("Gather", [counted, g.const("last", -1, np.int64)], axis=2), one]), zero]
     )
-    start = g.node("Min", [g.node("Gather", [counted, zero], axis=2), g.node("Sub", [g.node("Squeeze", [width]), one])])
+    start = g.node("Gather", [counted, zero], axis=2)  # the first character's position (<= its string's length)
     start = g.node(
         "Max", [g.node("Sub", [g.node("Sub", [g.node("Unsqueeze", [string_lengths, axis1]), one]), start]), zero]
     )
