@@ -11,10 +11,12 @@ command) or ``KERAS_SEQ_DEBUG=1`` bring it (and tracebacks) back. Exit codes: `E
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
 import sys
+import threading
 
 from keras_seq._command_line import ExitCode, HelpFormatter, add_verbose
 from keras_seq._terminate import Terminated, raise_terminated
@@ -90,9 +92,32 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Runs one command; returns its exit status (`ExitCode`: 2 when the user's input was wrong)."""
     args = parse(argv)
-    signal.signal(signal.SIGTERM, raise_terminated)
-    if hasattr(signal, "SIGXFSZ"):  # past a file-size limit: a write error we report, not a killed process
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    with _command_signals():
+        return _run(args)
+
+
+@contextlib.contextmanager
+def _command_signals():
+    """SIGTERM raised as `Terminated` where the command is (its cleanup runs), and a file past its
+    size limit a write error we report, not a killed process; the caller's handlers come back after,
+    since `main` also runs inside other programs (and their test suites). Signal handlers belong to
+    the main thread: elsewhere the command runs with the process's own."""
+    wanted = {signal.SIGTERM: raise_terminated}
+    if hasattr(signal, "SIGXFSZ"):
+        wanted[signal.SIGXFSZ] = signal.SIG_IGN
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {number: signal.signal(number, handler) for number, handler in wanted.items()}
+    try:
+        yield
+    finally:
+        for number, handler in before.items():
+            if handler is not None:  # None: set outside Python, so nothing Python can put back
+                signal.signal(number, handler)
+
+
+def _run(args: argparse.Namespace) -> int:
     quiet(args.verbose)
     _configure_logging(args.verbose)
     try:

@@ -49,3 +49,23 @@ def test_verbose_before_and_after_the_command():
 
 def test_exit_codes_are_one_table():
     assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 4, 130, 143]
+
+
+def test_main_gives_the_callers_signal_handlers_back():
+    """`main` runs inside other programs too: its SIGTERM handler lasts as long as the command."""
+    import contextlib
+    import io
+    import signal
+
+    from keras_seq.cli import main
+
+    def mine(signum, frame):
+        pass
+
+    before = signal.signal(signal.SIGTERM, mine)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            code = main(["config", "keys"])
+        assert signal.getsignal(signal.SIGTERM) is mine, code
+    finally:
+        signal.signal(signal.SIGTERM, before)

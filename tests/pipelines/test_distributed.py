@@ -308,9 +308,12 @@ def _spin(seconds: float) -> None:
 
 
 def test_service_servers_stop_cleanly_on_sigterm_on_a_saturated_cpu(service):
-    """Each server exits 0 within its stop bound (STOP_SECONDS) and the signal's delivery, while
-    twice as many busy processes as cores keep the CPU saturated on purpose."""
+    """Each server stops within its own bound (STOP_SECONDS, as it logs it) and exits 0, while twice
+    as many busy processes as cores keep the CPU saturated on purpose. The wait for the exit itself
+    only catches a hang: when the signal is delivered and handled on a CPU shared with other test
+    workers is the scheduler's business, not the server's."""
     import multiprocessing
+    import re
 
     from keras_seq.pipelines.data_service import STOP_SECONDS
 
@@ -318,17 +321,23 @@ def test_service_servers_stop_cleanly_on_sigterm_on_a_saturated_cpu(service):
     for process in busy:
         process.start()
     took = []
+    logs = [service["logs"] / name for name in ("dispatcher.err", "worker0.err", "worker1.err")]
     try:
         time.sleep(1.0)
-        for process in reversed(service["processes"]):
+        for process, log in reversed(list(zip(service["processes"], logs))):
             started = time.monotonic()
             process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=STOP_SECONDS + 10) == 0
+            try:
+                code = process.wait(timeout=STOP_SECONDS + 60)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"{log.stem} still running 70 s after SIGTERM; its log ends: {log.read_text()[-1500:]}")
+            assert code == 0, log.read_text()[-1500:]
             took.append(round(time.monotonic() - started, 2))
+            stopped = re.findall(r"stopped \(([\d.]+) s\)", log.read_text())
+            assert stopped and float(stopped[-1]) <= STOP_SECONDS, log.read_text()[-1500:]
     finally:
         for process in busy:
-            process.terminate()
-    assert "dispatcher stopped" in (service["logs"] / "dispatcher.err").read_text()
+            process.kill()  # not SIGTERM: forked from this test process, they may carry its CLI handler
     print(f"\ndata service on a saturated CPU: workers and dispatcher exited 0 in {took} s after SIGTERM")
 
 
