@@ -2,21 +2,18 @@
 IMDB's training reviews), on the same time budget, where the in-domain EWT test showed no gain
 (benchmarks/results/train-ewt_upos_char_lm.json):
 
-- ``genre``: UD English EWT with one genre (the ``sent_id`` prefix: answers, email, newsgroup,
-  reviews, weblog) left out of training and validation; that genre's dev and test sentences are the
-  test set (the cross-domain check), the other genres' test sentences the in-domain one.
-  ``ewt_upos`` against ``ewt_upos_char_lm``.
-- ``conll``: CoNLL-2003 English NER, ``conll2003_ner_crf`` against the same config with the character
-  LMs (``model.char_lm_units`` and ``model.init_from``).
+UD English EWT with one genre (the ``sent_id`` prefix: answers, email, newsgroup, reviews, weblog)
+left out of training and validation; that genre's dev and test sentences are the test set (the
+cross-domain check), the other genres' test sentences the in-domain one. ``ewt_upos`` against
+``ewt_upos_char_lm``.
 
-    python -m benchmarks.bench_char_lm genre [--genre reviews] [--minutes 15]
-    python -m benchmarks.bench_char_lm conll [--minutes 15]
+    python -m benchmarks.bench_char_lm [--genre reviews] [--minutes 15]
         [--char-lms runs/imdb_char_lm_forward,runs/imdb_char_lm_backward] [--out runs/bench_char_lm]
 
 The character LM runs come first (``keras-seq train imdb_char_lm --out runs/imdb_char_lm_forward``
 and the same with ``--set model.direction=backward``). Prints a Markdown table (each metric and its
-difference from the reference config) and writes benchmarks/results/bench_char_lm-<mode>.json. The
-genre split's files go under --out (derived from ../shared/data, never into the repository).
+difference from the reference config) and writes benchmarks/results/bench_char_lm-genre-<genre>.json.
+The split's files go under --out (derived from ../shared/data, never into the repository).
 """
 
 from __future__ import annotations
@@ -31,7 +28,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 GENRES = ("answers", "email", "newsgroup", "reviews", "weblog")
 SPLIT_FILES = {"train": "en_ewt-ud-train.conllu", "dev": "en_ewt-ud-dev.conllu", "test": "en_ewt-ud-test.conllu"}
-CHAR_LM_MODEL = ["model.char_lm_units=256", "model.char_lm_embed_dim=32"]  # imdb_char_lm's shape
 
 
 def sentences(path: Path) -> list[tuple[str, str]]:
@@ -68,7 +64,7 @@ def write_genre_split(source: Path, genre: str, out: Path) -> dict:
 
 def compare(configs: dict, budget: list[str], tests: dict, out: Path) -> dict:
     """Trains each of `configs` ({name: (shipped config, --set overrides)}) on `budget`, one after the
-    other, and evaluates it on each of `tests` ({label: source folder, or None for the run's own})."""
+    other, and evaluates it on each of `tests` ({label: source folder})."""
     from keras_seq.pipelines.config import load_config, resolve_config
     from keras_seq.pipelines.evaluate import evaluate_run
     from keras_seq.pipelines.train import train_run
@@ -111,7 +107,6 @@ def table(rows: dict, columns: dict[str, tuple[str, str]]) -> str:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", choices=("genre", "conll"))
     p.add_argument("--genre", default="reviews", choices=GENRES)
     p.add_argument("--minutes", type=float, default=15.0, help="each tagger's training budget")
     p.add_argument("--out", default="runs/bench_char_lm")
@@ -127,42 +122,28 @@ def main(argv=None) -> None:
             raise SystemExit(f"--char-lms: {run} is not a finished run; train imdb_char_lm first (see --help)")
     budget = [f"train.max_minutes={args.minutes}", 'train.lr_schedule="budget"', "train.lr_decay=1"]
     init_from = f"model.init_from={json.dumps(char_lms)}"
-    extra: dict = {}
-    if args.mode == "genre":
-        out = Path(args.out) / f"genre-{args.genre}"
-        extra["sentences"] = write_genre_split(Path(args.data) / "ud_english_ewt", args.genre, out)
-        budget.append(f'data.source="{out / "held_out"}"')
-        configs = {"ewt_upos": ("ewt_upos", []), "ewt_upos_char_lm": ("ewt_upos_char_lm", [init_from])}
-        tests = {"held_out": str(out / "held_out"), "in_domain": str(out / "in_domain")}
-        columns = {
-            f"{args.genre} (held out)": ("held_out", "token_accuracy"),
-            "other genres' test": ("in_domain", "token_accuracy"),
-        }
-        name = f"genre-{args.genre}"
-    else:
-        out = Path(args.out) / "conll"
-        configs = {
-            "conll2003_ner_crf": ("conll2003_ner_crf", []),
-            "+ contextual characters": ("conll2003_ner_crf", [*CHAR_LM_MODEL, init_from]),
-        }
-        tests = {"test": None}
-        columns = {"test entity F1": ("test", "entity_f1"), "test token accuracy": ("test", "token_accuracy")}
-        name = "conll"
+    out = Path(args.out) / f"genre-{args.genre}"
+    sentences_kept = write_genre_split(Path(args.data) / "ud_english_ewt", args.genre, out)
+    budget.append(f'data.source="{out / "held_out"}"')
+    configs = {"ewt_upos": ("ewt_upos", []), "ewt_upos_char_lm": ("ewt_upos_char_lm", [init_from])}
+    tests = {"held_out": str(out / "held_out"), "in_domain": str(out / "in_domain")}
+    columns = {
+        f"{args.genre} (held out)": ("held_out", "token_accuracy"),
+        "other genres' test": ("in_domain", "token_accuracy"),
+    }
     rows = compare(configs, budget, tests, out)
     shown = table(rows, columns)
     print(shown)
     results = Path(__file__).resolve().parent / "results"
     results.mkdir(exist_ok=True)
-    command = f"python -m benchmarks.bench_char_lm {args.mode} --minutes {args.minutes}"
-    if args.mode == "genre":
-        command += f" --genre {args.genre}"
-    (results / f"bench_char_lm-{name}.json").write_text(
+    command = f"python -m benchmarks.bench_char_lm --genre {args.genre} --minutes {args.minutes}"
+    (results / f"bench_char_lm-genre-{args.genre}.json").write_text(
         json.dumps(
             {
                 "machine": machine_summary(),
                 "command": command,
                 "char_lms": char_lms,
-                **extra,
+                "sentences": sentences_kept,
                 "table": shown,
                 "runs": rows,
             },
