@@ -77,7 +77,7 @@ class ContextualCharEmbedding(CharacterLayer):
         """The sentence strings: (packed (N, S) ids, lengths (N,), end (N, L) and start (N, L) positions)."""
         chars = ops.cast(chars, "int32")
         shape = ops.shape(chars)
-        words = ops.any(ops.not_equal(chars, 0), axis=-1)  # (N, L)
+        words = self.compute_mask(chars)  # (N, L)
         separator = ops.where(words, self.char_vocab_size, 0)[..., None]
         slots = ops.reshape(ops.concatenate([separator, chars], axis=-1), (shape[0], -1))  # (N, S)
         valid = ops.not_equal(slots, 0)
@@ -105,11 +105,7 @@ class ContextualCharEmbedding(CharacterLayer):
         backward = self.backward_lm(self.backward_embedding(ops.take_along_axis(packed, reverse, axis=1)), mask=mask)
         start_reversed = ops.maximum(lengths[:, None] - 1 - start, 0)
         features = ops.concatenate([_gather_steps(forward, end), _gather_steps(backward, start_reversed)], axis=-1)
-        words = ops.any(ops.not_equal(chars, 0), axis=-1)
-        return features * ops.cast(words, features.dtype)[..., None]
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[1], 2 * self.units)
+        return features * ops.cast(self.compute_mask(chars), features.dtype)[..., None]
 
     def get_config(self) -> dict:
         return {

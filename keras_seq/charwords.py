@@ -19,9 +19,9 @@ CELLS = {"elman": Elman, "gru": GRU, "lstm": LSTM}  # config names -> our recurr
 
 class CharacterLayer(keras.layers.Layer):
     """What the layers reading (batch, words, chars) character ids share: the `cell` check, the
-    input's rank, and the mask (a word is valid when it has a character; returning None would read
-    as "every step valid" where the output is concatenated with a masked word embedding, and the
-    word-level layers would then run over padding)."""
+    input's rank, the output's shape (2 * `units` a word), and the mask (a word is valid when it has
+    a character; returning None would read as "every step valid" where the output is concatenated
+    with a masked word embedding, and the word-level layers would then run over padding)."""
 
     def __init__(self, cell: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -38,6 +38,9 @@ class CharacterLayer(keras.layers.Layer):
 
     def compute_mask(self, inputs, mask=None):
         return ops.any(ops.not_equal(inputs, 0), axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], 2 * self.units)
 
 
 @keras.saving.register_keras_serializable(package="keras_seq")
@@ -75,9 +78,6 @@ class CharacterWordEncoder(CharacterLayer):
         flat = ops.reshape(chars, (-1, shape[2]))
         encoded = self.encoder(self.embedding(flat), mask=ops.not_equal(flat, 0))
         return ops.reshape(encoded, (shape[0], shape[1], 2 * self.units))
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[1], 2 * self.units)
 
     def get_config(self) -> dict:
         return {

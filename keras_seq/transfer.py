@@ -32,7 +32,7 @@ from keras_seq.contracts.tokenizer import UNK
 from keras_seq.contracts.vocab import Vocabulary
 from keras_seq.finetuning import is_recurrent_layer
 
-__all__ = ["TransferReport", "load_pretrained", "load_char_lm", "init_from", "DIRECTIONS"]
+__all__ = ["TransferReport", "load_pretrained", "load_char_lm", "init_from", "run_direction", "DIRECTIONS"]
 
 logger = logging.getLogger(__name__)
 
@@ -238,7 +238,8 @@ def load_char_lm(
     return report
 
 
-def _direction_of(run: RunDirectory) -> str:
+def run_direction(run: RunDirectory) -> str:
+    """The direction a language-model run was trained in (its ``model.direction``), checked."""
     direction = run.config().get("model", {}).get("direction", "forward")
     if direction not in DIRECTIONS:
         raise ValueError(f"{run.config_file}: model.direction must be one of {DIRECTIONS}; received {direction!r}")
@@ -274,7 +275,7 @@ def init_from(
             one = load_char_lm(
                 contextual[0],
                 source,
-                direction=_direction_of(run),
+                direction=run_direction(run),
                 source_tokens=vocab.tokens if matched else None,
                 target_tokens=char_tokens,
             )
@@ -282,7 +283,7 @@ def init_from(
             one = load_pretrained(
                 model,
                 source,
-                direction=_direction_of(run),
+                direction=run_direction(run),
                 source_tokens=vocab.tokens if tokens is not None else None,
                 target_tokens=tokens,
                 embedding=word_runs == 0,

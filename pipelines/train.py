@@ -146,7 +146,7 @@ def _check_char_lms(config: dict) -> None:
     for source in m.get("init_from") or []:
         run = RunDirectory(source)
         if run.tokenizer().level == "char":
-            found.add(run.config().get("model", {}).get("direction", "forward"))
+            found.add(keras_seq.transfer.run_direction(run))
     missing = [d for d in keras_seq.transfer.DIRECTIONS if d not in found]
     if missing:
         raise ValueError(
