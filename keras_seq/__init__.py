@@ -70,6 +70,7 @@ _LAYERS = (
     "layer_groups",
     "discriminative",
     "SlantedTriangular",
+    "ValidateMovingAverage",
     "GradualUnfreezing",
     "TransferReport",
     "load_pretrained",
@@ -104,6 +105,7 @@ def register_layers() -> None:
                 "recurrent",
                 "encoder_decoder",
                 "finetuning",
+                "averaging",
                 "transfer",
             ):
                 module = import_module(f"keras_seq.{name}")

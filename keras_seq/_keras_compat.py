@@ -37,6 +37,11 @@
   skipped. The changes apply only under a multi-worker strategy (or, for (1) and (3), several
   replicas); everything else runs Keras' code unchanged. `tests/pipelines/test_distributed.py` trains two
   workers and fails loudly if a later Keras changes either.
+* `moving_averages` -- the weights an optimizer built with ``use_ema=True`` averages, each with its
+  average (``BaseOptimizer._trainable_variables`` and ``_model_variables_moving_average``). Keras
+  updates the average inside every train step on every backend, but offers it only through
+  ``finalize_variable_values``, which overwrites the weights for good; validating on the average
+  during ``fit`` (`keras_seq.averaging`) needs both lists to swap and swap back.
 
 Checked against Keras 3.15.1 (setup.cfg pins ``keras>=3.15,<3.16``); the
 parity tests against the built-in layers, the CRF tests and the ONNX export
@@ -61,6 +66,7 @@ __all__ = [
     "dynamic_shapes_allowed",
     "functional_nodes",
     "distributed_fit",
+    "moving_averages",
 ]
 
 
@@ -163,3 +169,12 @@ def _clip_after_all_reduce() -> None:
 
     TFOptimizer._clip_gradients = clip_gradients
     TFOptimizer._all_reduce_sum_gradients = all_reduce_sum
+
+
+def moving_averages(optimizer) -> list[tuple]:
+    """(variable, its moving average) for each variable `optimizer` (built, ``use_ema=True``) updates."""
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # a LossScaleOptimizer's own
+    averages = getattr(optimizer, "_model_variables_moving_average", None)
+    if not getattr(optimizer, "use_ema", False) or averages is None:
+        return []
+    return [(v, a) for v, a in zip(optimizer._trainable_variables, averages, strict=True) if a is not None]

@@ -253,7 +253,8 @@ class GradualUnfreezing(keras.callbacks.Callback):
 
     The frozen set depends only on the epoch number, so a resumed ``fit(initial_epoch=...)`` freezes as
     the uninterrupted run did. Layers a user froze before stay frozen; every layer gets back its own
-    ``trainable`` flag when training ends. ``groups``: lists of layer names from the input up (default
+    ``trainable`` flag at the end of each epoch (the callbacks that save the model see it) and when
+    training ends. ``groups``: lists of layer names from the input up (default
     `layer_groups`).
 
     On TensorFlow and PyTorch a frozen layer is made non-trainable, so no gradient is computed for it.
@@ -289,6 +290,7 @@ class GradualUnfreezing(keras.callbacks.Callback):
         if optimizer is not None and not optimizer.built:
             # built with every variable while all still train: a frozen one still has its slots later
             optimizer.build(model.trainable_variables)
+        self._traced_frozen: frozenset | None = None  # unknown: the first epoch traces again
 
     def unfrozen_groups(self, epoch: int) -> int:
         """How many groups (from the top) train in `epoch` (0-based)."""
@@ -296,23 +298,26 @@ class GradualUnfreezing(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None) -> None:
         training = self.unfrozen_groups(epoch)
-        frozen = {name for group in self._resolved[: len(self._resolved) - training] for name in group}
-        changed = False
+        frozen = frozenset(name for group in self._resolved[: len(self._resolved) - training] for name in group)
         if self._in_optimizer:
-            changed = self.model.optimizer.frozen != frozen
-            self.model.optimizer.frozen = frozenset(frozen)
+            self.model.optimizer.frozen = frozen
         else:
             for name, own in self._own_flags.items():
-                layer = self.model.get_layer(name)
-                flag = own and name not in frozen
-                if layer.trainable != flag:
-                    layer.trainable = flag
-                    changed = True
-        if changed:
+                self.model.get_layer(name).trainable = own and name not in frozen
+        if frozen != self._traced_frozen:  # the train function was traced with another frozen set
             logger.info("epoch %d: training the top %d of %d layer groups", epoch + 1, training, len(self._resolved))
             self.model.make_train_function(force=True)
+            self._traced_frozen = frozen
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        # between epochs every layer has its own flag: what the checkpoints see, and what Keras' end of fit
+        # (an optimizer's moving average, written back to the trainable weights) expects
+        self._give_flags_back()
 
     def on_train_end(self, logs=None) -> None:
+        self._give_flags_back()
+
+    def _give_flags_back(self) -> None:
         if self._in_optimizer:
             self.model.optimizer.frozen = frozenset()
         for name, flag in self._own_flags.items():

@@ -131,7 +131,8 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
 
 
 def _check_fine_tuning(config: dict) -> None:
-    """model.init_from and ULMFiT's settings (train.discriminative_decay, gradual_unfreezing, stlr_*)."""
+    """model.init_from and the fine-tuning settings (train.discriminative_decay, gradual_unfreezing, stlr_*,
+    ema_momentum)."""
     train = config["train"]
     runs = config["model"].get("init_from")
     if runs == []:  # TOML has no null: an empty list is how to switch a config's pretrained start off
@@ -147,6 +148,11 @@ def _check_fine_tuning(config: dict) -> None:
     every = train["gradual_unfreezing"]
     if isinstance(every, bool) or not isinstance(every, int) or every < 0:
         raise ValueError(f"train.gradual_unfreezing must be 0 (off) or epochs per layer group; received {every!r}")
+    momentum = train["ema_momentum"]
+    if momentum is not None and (
+        isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 < momentum < 1
+    ):
+        raise ValueError(f"train.ema_momentum must be a number in (0, 1), e.g. 0.999; received {momentum!r}")
     cut = train["stlr_cut_fraction"]
     if isinstance(cut, bool) or not isinstance(cut, (int, float)) or not 0 < cut < 1:
         raise ValueError(f"train.stlr_cut_fraction must be a number in (0, 1); received {cut!r}")

@@ -215,6 +215,14 @@ _KEYS = [
         optional=True,
     ),
     ConfigKey(
+        "train.ema_momentum",
+        None,
+        float,
+        "Validate, keep and export an exponential moving average of the weights over the train steps "
+        "(Polyak averaging; 0.999: about the last 1,000 steps); none: the latest weights.",
+        optional=True,
+    ),
+    ConfigKey(
         "train.label_smoothing",
         0.0,
         float,

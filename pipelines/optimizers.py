@@ -10,7 +10,8 @@ import keras_seq
 
 def build_optimizer(train: dict, model: keras.Model, steps_per_epoch: int | None) -> keras.optimizers.Optimizer:
     """The configured optimizer: its learning rate (ULMFiT's slanted triangular schedule over every epoch
-    with ``train.lr_schedule``), per layer group (``train.discriminative_decay``)."""
+    with ``train.lr_schedule``), per layer group (``train.discriminative_decay``), and the moving average
+    of the weights it keeps (``train.ema_momentum``)."""
     learning_rate = train["learning_rate"]
     if train["lr_schedule"] == "slanted_triangular":
         learning_rate = keras_seq.SlantedTriangular(
@@ -34,5 +35,7 @@ def _base_optimizer(train: dict, learning_rate) -> keras.optimizers.Optimizer:
     }
     if train["optimizer"] not in classes:
         raise ValueError(f"train.optimizer must be one of {sorted(classes)}; received {train['optimizer']!r}")
-    decay = {} if train["weight_decay"] is None else {"weight_decay": train["weight_decay"]}
-    return classes[train["optimizer"]](learning_rate=learning_rate, clipnorm=train["clipnorm"], **decay)
+    options = {} if train["weight_decay"] is None else {"weight_decay": train["weight_decay"]}
+    if train["ema_momentum"] is not None:
+        options.update(use_ema=True, ema_momentum=train["ema_momentum"])
+    return classes[train["optimizer"]](learning_rate=learning_rate, clipnorm=train["clipnorm"], **options)

@@ -252,6 +252,8 @@ def _train(
         checkpoint_for(out.backup, monitor, mode),
         keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=train["patience"]),
     ]
+    if train["ema_momentum"] is not None:  # after the checkpoint (it keeps the average), before the backup
+        callbacks.append(keras_seq.ValidateMovingAverage())
     if train["lr_decay"]:  # before the CSV logger: history.csv gets the learning rate of every epoch
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(

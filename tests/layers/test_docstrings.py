@@ -21,6 +21,7 @@ MODULES = [
     "keras_seq.decoding",
     "keras_seq.tasks",
     "keras_seq.finetuning",
+    "keras_seq.averaging",
     "keras_seq.transfer",
 ]
 PUBLIC = [
@@ -49,6 +50,7 @@ PUBLIC = [
     "layer_groups",
     "discriminative",
     "SlantedTriangular",
+    "ValidateMovingAverage",
 ]
 
 

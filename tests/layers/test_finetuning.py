@@ -34,6 +34,11 @@ def _assert_facts(facts: dict) -> None:
     assert facts["loaded_optimizer"] == "DiscriminativeAdam" and facts["loaded_schedule"] == "SlantedTriangular"
     assert facts["loaded_rates"]["embedding"] == pytest.approx(2.6**-2)
     assert facts["same_predictions"]
+    average = facts["moving_average"]
+    assert average["own_minus_average"] > 1e-3  # the two differ, so the checks below can fail
+    assert average["validated_average"] and average["epoch_end_before_is_average"]
+    assert average["epoch_end_after_is_own"] and average["final_is_average"] and average["val_loss_matches"]
+    assert average["ends_while_frozen_with_the_average"]
 
 
 def test_fine_tuning_tools_in_a_users_fit_on_tensorflow(tmp_path):
@@ -100,6 +105,14 @@ def test_gradual_unfreezing_names_unknown_layers():
     model.compile("adam", "sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match=r"no layers named \['nope'\]"):
         model.fit(np.ones((2, 3)), np.zeros(2), verbose=0, callbacks=[keras_seq.GradualUnfreezing([["nope"]])])
+
+
+def test_validating_on_the_moving_average_needs_an_optimizer_that_keeps_one():
+    model = keras_seq.build_classifier(20, 2, units=3, embed_dim=3)
+    model.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy")
+    ids, labels = np.ones((4, 3), "int32"), np.zeros(4, "int32")
+    with pytest.raises(ValueError, match="use_ema=True"):
+        model.fit(ids, labels, verbose=0, callbacks=[keras_seq.ValidateMovingAverage()])
 
 
 def test_concat_pooling_is_last_max_and_mean_over_valid_steps():

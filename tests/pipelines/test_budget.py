@@ -147,3 +147,26 @@ def test_weight_decay_reaches_the_optimizer(optimizer, sets, expected):
     assert build_optimizer(config["train"], None, None).weight_decay == (
         None if expected is None else pytest.approx(expected)
     )
+
+
+def test_a_run_with_a_moving_average_validates_and_keeps_the_average(tmp_path):
+    """train.ema_momentum: the optimizer keeps the average and each validation runs on it, while training
+    follows the same steps as without it; the kept epoch's checkpoint holds the average (the final model
+    scores what history recorded for that epoch)."""
+    from keras_seq.pipelines.optimizers import build_optimizer
+    from keras_seq.pipelines.synthetic import write_corpus
+    from keras_seq.pipelines.train import train_run
+
+    corpus = write_corpus(tmp_path / "data", {"train": 300, "dev": 60, "test": 60})
+    runs = {}
+    for name, sets in (("plain", []), ("average", ["train.ema_momentum=0.9"])):
+        config = load_config(DEMO, [f'data.source="{corpus}"', "train.epochs=3", "train.patience=5", *sets])
+        metrics = train_run(config, tmp_path / name, verbose=0)
+        with open(tmp_path / name / "history.csv", newline="") as f:
+            runs[name] = (metrics, [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)])
+    assert build_optimizer(config["train"], None, None).ema_momentum == pytest.approx(0.9)
+    (_, plain), (metrics, average) = runs["plain"], runs["average"]
+    assert [r["loss"] for r in average] == pytest.approx([r["loss"] for r in plain], rel=1e-5)
+    assert all(abs(a["val_loss"] - p["val_loss"]) > 1e-4 for a, p in zip(average, plain, strict=True))
+    kept = average[metrics["kept_epoch"] - 1]
+    assert metrics["validation"]["accuracy"] == pytest.approx(kept["val_accuracy"], abs=1e-6)

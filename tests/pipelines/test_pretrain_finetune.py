@@ -103,6 +103,7 @@ def test_pretrained_language_models_start_the_fine_tuned_classifier(tmp_path, cl
         ("train.gradual_unfreezing=-1", "train.gradual_unfreezing must be 0"),
         ("train.stlr_cut_fraction=1.5", r"train.stlr_cut_fraction must be a number in \(0, 1\)"),
         ('model.pooling="median"', "model.pooling"),
+        ("train.ema_momentum=1.5", r"train.ema_momentum must be a number in \(0, 1\)"),
     ],
 )
 def test_fine_tuning_settings_are_checked_with_the_key_named(override, message):

@@ -6,7 +6,9 @@ once per backend, with KERAS_BACKEND set):
 1. `discriminative`: one SGD step moves each variable by its layer's factor times what plain SGD moves it;
 2. `GradualUnfreezing` with `SlantedTriangular` and concat pooling: in epoch k only the top k + 1 layer
    groups change; the layers get their own `trainable` back; a resumed fit freezes as the whole run did;
-3. the compiled model saved as ``.keras`` loads back with the same optimizer class and factors.
+3. the compiled model saved as ``.keras`` loads back with the same optimizer class and factors;
+4. `ValidateMovingAverage`: callbacks before it see the optimizer's moving average at the epoch's end,
+   callbacks after it the training's own weights; validation ran on the average.
 
 Prints one JSON object of the facts the test asserts.
 """
@@ -78,9 +80,73 @@ def changed_per_epoch(model, epochs, initial_epoch=0) -> list:
     return out
 
 
+class Seen(keras.callbacks.Callback):
+    """The weights at the start of each validation and at the end of each epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.validating, self.epoch_end = [], []
+
+    def on_test_begin(self, logs=None):
+        self.validating.append([np.array(v) for v in self.model.trainable_variables])
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_end.append([np.array(v) for v in self.model.trainable_variables])
+
+
+def moving_average_facts() -> dict:
+    model = classifier()
+    model.compile(keras.optimizers.Adam(0.05, use_ema=True, ema_momentum=0.8), "sparse_categorical_crossentropy")
+    before, after = Seen(), Seen()
+    history = model.fit(
+        IDS,
+        LABELS,
+        batch_size=4,
+        epochs=3,
+        verbose=0,
+        validation_data=(IDS, LABELS),
+        callbacks=[before, keras_seq.ValidateMovingAverage(), after],
+    )
+    averages = [np.array(a) for a in model.optimizer._model_variables_moving_average]
+    final = [np.array(v) for v in model.trainable_variables]
+    same = lambda xs, ys: all(np.allclose(x, y, atol=1e-6) for x, y in zip(xs, ys, strict=True))  # noqa: E731
+    gap = max(float(np.abs(x - y).max()) for x, y in zip(before.validating[-1], after.validating[-1], strict=True))
+    # a fit that ends while gradual unfreezing still freezes two of the three groups: Keras writes the
+    # average back to the trainable weights, which must be all of them again by then
+    frozen = classifier()
+    adam = keras.optimizers.Adam(0.05, use_ema=True, ema_momentum=0.8)
+    frozen.compile(keras_seq.discriminative(adam, frozen, decay=1), "sparse_categorical_crossentropy")
+    frozen.fit(
+        IDS,
+        LABELS,
+        batch_size=4,
+        epochs=1,
+        verbose=0,
+        validation_data=(IDS, LABELS),
+        callbacks=[keras_seq.GradualUnfreezing(), keras_seq.ValidateMovingAverage()],
+    )
+    ends_frozen = same(
+        [np.array(v) for v in frozen.trainable_variables],
+        [np.array(a) for a in frozen.optimizer._model_variables_moving_average],
+    )
+    return {
+        "ends_while_frozen_with_the_average": ends_frozen,
+        "epoch_end_before_is_average": same(before.epoch_end[-1], averages),
+        "validated_average": same(after.validating[-1], averages),
+        "epoch_end_after_is_own": all(
+            same(own, end) for own, end in zip(before.validating, after.epoch_end, strict=True)
+        ),
+        "own_minus_average": gap,
+        "final_is_average": same(final, averages),
+        "val_loss_matches": bool(
+            np.isclose(history.history["val_loss"][-1], model.evaluate(IDS, LABELS, verbose=0), rtol=1e-5)
+        ),
+    }
+
+
 def run(out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    facts = {"backend": BACKEND, "ratios": step_ratios()}
+    facts = {"backend": BACKEND, "ratios": step_ratios(), "moving_average": moving_average_facts()}
     model = classifier()
     facts["groups"] = keras_seq.layer_groups(model)
     schedule = keras_seq.SlantedTriangular(0.01, total_steps=6)
