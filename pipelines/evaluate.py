@@ -108,6 +108,22 @@ def evaluate_run(
     """The run's metrics on `split` of `source` (default: the run's own source). `decode`: seq2seq
     search settings over the run's ``[decode]`` table, e.g. ``{"beam": 8, "alpha": 0.6}`` (to tune
     them on the validation split)."""
+    context = evaluation_context(run_dir, source, split, corpus=corpus, model=model, limit=limit, decode=decode)
+    return pipeline_for(context.config["task"]).evaluate(context)
+
+
+def evaluation_context(
+    run_dir: str | Path,
+    source: str | None = None,
+    split: str = "test",
+    *,
+    corpus=None,
+    model: keras.Model | None = None,
+    limit: int | None = None,
+    decode: dict | None = None,
+) -> EvaluationContext:
+    """What `evaluate_run` scores, before scoring: the run's config (with `decode`), the opened
+    source, the model (the run's own unless `model`), its encoder and labels."""
     run = RunDirectory(run_dir)
     config = run.config()
     task = get_task(config["task"])
@@ -119,7 +135,7 @@ def evaluate_run(
     if model is None:
         model = load_model(run.check().model)
     labels = Vocabulary.load(run.file(task.label_file), level="label") if task.label_file else None
-    context = EvaluationContext(
+    return EvaluationContext(
         config,
         corpus,
         split,
@@ -129,7 +145,6 @@ def evaluate_run(
         limit,
         run.file(task.label_file) if task.label_file else None,
     )
-    return pipeline_for(task).evaluate(context)
 
 
 def _decode_overrides(config: dict, task, decode: dict) -> dict:

@@ -103,9 +103,28 @@ class Seq2SeqPipeline(TaskPipeline):
 
     def evaluate(self, context):
         """WER / PER style rates of beam-search outputs over the split's distinct sources."""
-        import numpy as np
-
         from keras_seq.contracts.vocab import has_stress, without_stress
+
+        outputs, references = self.transduce_split(context)
+        settings = decode_settings(context.config)
+        result = {
+            **error_rates(outputs, references),
+            "beam": settings["beam"],
+            "merge_stress": settings["merge_stress"],
+        }
+        if any(has_stress(ref) for refs in references.values() for ref in refs):
+            # ARPAbet with stress digits (CMUdict): also the rates that ignore stress, as G2P papers often report
+            plain = error_rates(
+                {s: without_stress(o) for s, o in outputs.items()},
+                {s: [without_stress(r) for r in refs] for s, refs in references.items()},
+            )
+            result["without_stress"] = {k: plain[k] for k in ("sequence_error_rate", "token_error_rate")}
+        return result
+
+    def transduce_split(self, context) -> tuple[dict, dict]:
+        """The beam-search output of each distinct source of the split (source -> tokens), and its
+        references (source -> list of token lists): what `evaluate` scores, for paired comparisons."""
+        import numpy as np
 
         references: dict = {}
         for source, target in context.corpus.examples(context.split):
@@ -122,17 +141,4 @@ class Seq2SeqPipeline(TaskPipeline):
             best = decode_ids(context.model, context.config, np.pad(ids, [[0, 0], [0, int(ids.shape[1] == 0)]]), tokens)
             for source, row in zip(chunk, best.rows()):
                 outputs[source] = [tokens[i] for i in row]
-        settings = decode_settings(context.config)
-        result = {
-            **error_rates(outputs, references),
-            "beam": settings["beam"],
-            "merge_stress": settings["merge_stress"],
-        }
-        if any(has_stress(ref) for refs in references.values() for ref in refs):
-            # ARPAbet with stress digits (CMUdict): also the rates that ignore stress, as G2P papers often report
-            plain = error_rates(
-                {s: without_stress(o) for s, o in outputs.items()},
-                {s: [without_stress(r) for r in refs] for s, refs in references.items()},
-            )
-            result["without_stress"] = {k: plain[k] for k in ("sequence_error_rate", "token_error_rate")}
-        return result
+        return outputs, references

@@ -24,8 +24,16 @@ from tests.helpers import cli_in_process, fresh_copy, run_cli
 pytestmark = pytest.mark.slow
 WORDS = "the a movie film plot actor scene good bad great awful boring fun long short music story".split()
 # Random labels on one CSV: validation loss bottoms out early, so the kept epoch, the
-# learning-rate decay and early stopping all depend on the state a resume must restore.
-SETTINGS = ["train.epochs=8", "train.lr_decay=0.5", "train.lr_patience=1", "train.patience=3", "train.seed=1"]
+# learning-rate decay and early stopping all depend on the state a resume must restore; so do the
+# weights' moving average (validated) and the training's own weights (the backup keeps both).
+SETTINGS = [
+    "train.epochs=8",
+    "train.lr_decay=0.5",
+    "train.lr_patience=1",
+    "train.patience=3",
+    "train.seed=1",
+    "train.ema_momentum=0.9",
+]
 
 
 @pytest.fixture(scope="module")
