@@ -94,19 +94,17 @@ class Seen(keras.callbacks.Callback):
         self.epoch_end.append([np.array(v) for v in self.model.trainable_variables])
 
 
+def fit_validated(model, epochs: int, callbacks: list):
+    return model.fit(
+        IDS, LABELS, batch_size=4, epochs=epochs, verbose=0, validation_data=(IDS, LABELS), callbacks=callbacks
+    )
+
+
 def moving_average_facts() -> dict:
     model = classifier()
     model.compile(keras.optimizers.Adam(0.05, use_ema=True, ema_momentum=0.8), "sparse_categorical_crossentropy")
     before, after = Seen(), Seen()
-    history = model.fit(
-        IDS,
-        LABELS,
-        batch_size=4,
-        epochs=3,
-        verbose=0,
-        validation_data=(IDS, LABELS),
-        callbacks=[before, keras_seq.ValidateMovingAverage(), after],
-    )
+    history = fit_validated(model, 3, [before, keras_seq.ValidateMovingAverage(), after])
     averages = [np.array(a) for a in model.optimizer._model_variables_moving_average]
     final = [np.array(v) for v in model.trainable_variables]
     same = lambda xs, ys: all(np.allclose(x, y, atol=1e-6) for x, y in zip(xs, ys, strict=True))  # noqa: E731
@@ -116,15 +114,7 @@ def moving_average_facts() -> dict:
     frozen = classifier()
     adam = keras.optimizers.Adam(0.05, use_ema=True, ema_momentum=0.8)
     frozen.compile(keras_seq.discriminative(adam, frozen, decay=1), "sparse_categorical_crossentropy")
-    frozen.fit(
-        IDS,
-        LABELS,
-        batch_size=4,
-        epochs=1,
-        verbose=0,
-        validation_data=(IDS, LABELS),
-        callbacks=[keras_seq.GradualUnfreezing(), keras_seq.ValidateMovingAverage()],
-    )
+    fit_validated(frozen, 1, [keras_seq.GradualUnfreezing(), keras_seq.ValidateMovingAverage()])
     ends_frozen = same(
         [np.array(v) for v in frozen.trainable_variables],
         [np.array(a) for a in frozen.optimizer._model_variables_moving_average],
