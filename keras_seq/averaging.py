@@ -70,7 +70,7 @@ class ValidateMovingAverage(keras.callbacks.Callback):
             )
         if not optimizer.built:
             optimizer.build(self.model.trainable_variables)
-        self._fitting = True
+        self._fitting, self._own = True, None  # (an interrupted fit may have left the average in)
 
     def on_test_begin(self, logs=None) -> None:
         if not self._fitting or self._own is not None:
