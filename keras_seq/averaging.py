@@ -16,13 +16,9 @@ kept. `ValidateMovingAverage` makes each validation run on the average instead.
 
 from __future__ import annotations
 
-import logging
-
 import keras
 
 from keras_seq._keras_compat import moving_averages
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["ValidateMovingAverage"]
 
@@ -62,14 +58,13 @@ class ValidateMovingAverage(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None) -> None:
         optimizer = self.model.optimizer
-        inner = getattr(optimizer, "inner_optimizer", optimizer)
-        if not getattr(inner, "use_ema", False):
+        if not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        if not moving_averages(optimizer):
             raise ValueError(
                 "ValidateMovingAverage needs an optimizer with a moving average of the weights: "
                 "compile with e.g. keras.optimizers.AdamW(..., use_ema=True, ema_momentum=0.999)"
             )
-        if not optimizer.built:
-            optimizer.build(self.model.trainable_variables)
         self._fitting, self._own = True, None  # (an interrupted fit may have left the average in)
 
     def on_test_begin(self, logs=None) -> None:
@@ -81,15 +76,11 @@ class ValidateMovingAverage(keras.callbacks.Callback):
             variable.assign(keras.ops.copy(average.value))  # a buffer of its own: JAX donates both to a step
 
     def on_epoch_end(self, epoch, logs=None) -> None:
-        self._give_back()
+        if self._own is not None:  # this epoch validated: training goes on from its own weights
+            for (variable, _), own in zip(moving_averages(self.model.optimizer), self._own, strict=True):
+                variable.assign(own)
+            self._own = None
 
     def on_train_end(self, logs=None) -> None:
         self._own = None  # Keras has written the average in (finalize_variable_values): keep it
         self._fitting = False
-
-    def _give_back(self) -> None:
-        if self._own is None:
-            return
-        for (variable, _), own in zip(moving_averages(self.model.optimizer), self._own, strict=True):
-            variable.assign(own)
-        self._own = None
