@@ -1,14 +1,17 @@
-"""A seq2seq run trained with ``train.ema_momentum`` scored twice on the same split, paired: with the
-moving average of its weights it keeps (``model.keras``) and with the training's own weights of the
-same epoch (a backup file ``epoch-NNN.weights.h5``, copied while the run trained: the run removes its
-backup when it finishes).
+"""A seq2seq run scored twice on the same split, paired: with the weights it keeps (``model.keras``)
+and with other weights of the same model, a backup file ``epoch-NNN.weights.h5`` copied while the run
+trained (the run removes its backup when it finishes). Two uses so far: a run trained with
+``train.ema_momentum`` keeps the moving average, against the training's own weights of the same
+epoch (``--names average,own``); a run that kept its best epoch by the validation loss, against its
+last epoch (``--names kept,last``).
 
-    python -m benchmarks.bench_weight_average RUN_DIR OWN_WEIGHTS [--split test] [--out FILE]
+    python -m benchmarks.bench_paired_weights RUN_DIR OTHER_WEIGHTS [--names kept,other]
+        [--split test] [--out FILE]
 
 Prints a Markdown table: sequence and token error rates (WER / PER for G2P), with and without stress
 where the references carry it, and McNemar's exact test on the sources one model gets right and the
 other wrong (the two-sided binomial p-value of those discordant counts). Writes FILE
-(default benchmarks/results/bench_weight_average-<run name>.json).
+(default benchmarks/results/bench_paired_weights-<run name>.json).
 """
 
 from __future__ import annotations
@@ -45,21 +48,21 @@ def scores(outputs: dict, references: dict, plain: bool) -> tuple[dict, dict]:
     return error_rates(outputs, references), right
 
 
-def compare(run_dir: Path, own_weights: Path, split: str) -> dict:
+def compare(run_dir: Path, other_weights: Path, split: str, names: tuple[str, str] = ("kept", "other")) -> dict:
     from keras_seq.contracts.vocab import has_stress
     from keras_seq.pipelines.evaluate import evaluation_context, load_model
     from keras_seq.pipelines.tasks import pipeline_for
 
-    average = evaluation_context(run_dir, split=split)
-    part = pipeline_for(average.config["task"])
+    kept = evaluation_context(run_dir, split=split)
+    part = pipeline_for(kept.config["task"])
     if not part.transduces:
-        raise ValueError(f"{run_dir}: a {average.config['task']} run; this comparison scores seq2seq runs")
-    own_model = load_model(Path(run_dir) / "model.keras")
-    own_model.load_weights(str(own_weights))  # the training's weights (the file's optimizer part is not read)
-    own = evaluation_context(run_dir, split=split, corpus=average.corpus, model=own_model)
-    decoded = {"average": part.transduce_split(average), "own": part.transduce_split(own)}
-    references = decoded["average"][1]
-    result: dict = {"run": str(run_dir), "own_weights": str(own_weights), "split": split}
+        raise ValueError(f"{run_dir}: a {kept.config['task']} run; this comparison scores seq2seq runs")
+    other_model = load_model(Path(run_dir) / "model.keras")
+    other_model.load_weights(str(other_weights))  # the file's optimizer part is not read
+    other = evaluation_context(run_dir, split=split, corpus=kept.corpus, model=other_model)
+    decoded = {names[0]: part.transduce_split(kept), names[1]: part.transduce_split(other)}
+    references = decoded[names[0]][1]
+    result: dict = {"run": str(run_dir), "other_weights": str(other_weights), "split": split, "names": list(names)}
     views = [("with_stress", False)]
     if any(has_stress(r) for refs in references.values() for r in refs):
         views.append(("without_stress", True))
@@ -67,7 +70,7 @@ def compare(run_dir: Path, own_weights: Path, split: str) -> dict:
         rates, right = {}, {}
         for name, (outputs, refs) in decoded.items():
             rates[name], right[name] = scores(outputs, refs, plain)
-        result[view] = {**rates, "mcnemar_average_vs_own": mcnemar(right["average"], right["own"])}
+        result[view] = {**rates, "mcnemar": mcnemar(right[names[0]], right[names[1]])}
     return result
 
 
@@ -76,16 +79,17 @@ def table(result: dict) -> str:
     for view in ("with_stress", "without_stress"):
         if view not in result:
             continue
-        for name in ("average", "own"):
+        for name in result["names"]:
             r = result[view][name]
             rows.append(
                 f"| {name} | {view.replace('_', ' ')} | {100 * r['sequence_error_rate']:.2f} % "
                 f"| {100 * r['token_error_rate']:.2f} % |"
             )
-        test = result[view]["mcnemar_average_vs_own"]
+        test = result[view]["mcnemar"]
+        first, second = result["names"]
         rows.append(
-            f"| McNemar | {view.replace('_', ' ')} | only the average right: {test['only_first_right']}, "
-            f"only its own weights: {test['only_second_right']} | p = {test['p_value']:.3g} |"
+            f"| McNemar | {view.replace('_', ' ')} | only {first} right: {test['only_first_right']}, "
+            f"only {second}: {test['only_second_right']} | p = {test['p_value']:.3g} |"
         )
     return "\n".join(rows)
 
@@ -93,13 +97,17 @@ def table(result: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("own_weights", type=Path, help="the backup's epoch-NNN.weights.h5 of the kept epoch")
+    parser.add_argument("other_weights", type=Path, help="a backup's epoch-NNN.weights.h5 of the same model")
+    parser.add_argument("--names", default="kept,other", help="the two weights' names, the run's first")
     parser.add_argument("--split", default="test", choices=["validation", "test"])
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    result = compare(args.run_dir, args.own_weights, args.split)
+    names = args.names.split(",")
+    if len(names) != 2 or not all(names) or names[0] == names[1]:
+        parser.error(f"--names: two different names with a comma between; received {args.names!r}")
+    result = compare(args.run_dir, args.other_weights, args.split, (names[0], names[1]))
     print(table(result))
-    out = args.out or Path("benchmarks/results") / f"bench_weight_average-{args.run_dir.name}.json"
+    out = args.out or Path("benchmarks/results") / f"bench_paired_weights-{args.run_dir.name}.json"
     out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
 
 
