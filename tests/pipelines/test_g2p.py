@@ -45,8 +45,8 @@ def g2p(tmp_path_factory):
             f'data.source="{root / "cmudict-slice.dict"}"',
             "model.units=48",
             "model.embed_dim=24",
-            "train.epochs=5",
-            "train.max_minutes=30",  # a guard only: the run is 5 epochs on any machine
+            "train.epochs=8",
+            "train.max_minutes=30",  # a guard only: the run is 8 epochs on any machine
             "train.learning_rate=0.005",
             "decode.beam=3",
             "model.dropout=0.0",
