@@ -1,9 +1,9 @@
 """A seq2seq run scored twice on the same split, paired: with the weights it keeps (``model.keras``)
 and with other weights of the same model, a backup file ``epoch-NNN.weights.h5`` copied while the run
-trained (the run removes its backup when it finishes). Two uses so far: a run trained with
+trained (the run removes its backup when it finishes). For example, a run trained with
 ``train.ema_momentum`` keeps the moving average, against the training's own weights of the same
-epoch (``--names average,own``); a run that kept its best epoch by the validation loss, against its
-last epoch (``--names kept,last``).
+epoch (``--names average,own``, the result in benchmarks/README.md), or a run's kept epoch against
+its last one (``--names kept,last``).
 
     python -m benchmarks.bench_paired_weights RUN_DIR OTHER_WEIGHTS [--names kept,other]
         [--split test] [--out FILE]
